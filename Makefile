@@ -1,0 +1,84 @@
+# pipa: one Makefile, the entry point for everything.
+#
+#   make demo        install missing Debian packages, build, run the four demos on 4 ranks
+#   make test        install, build, run the whole suite (closing line: "N passed, N failed")
+#   make test-asan   the suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench       the benchmarks of BENCHMARKS.md
+#   make CC=clang    build with clang;  make BLAS=openblas|blis  choose the BLAS library
+#
+# Everything is built under $(BUILD) (build/ by default; build-asan/ for the sanitizer run).
+
+CC      ?= cc
+BUILD   ?= build
+BLAS    ?= openblas
+OPT     ?= -O2 -march=native
+CFLAGS  += -std=c11 -g $(OPT) -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -pthread
+LDLIBS  += -lm -pthread
+
+ifeq ($(BLAS),blis)
+  CFLAGS += -DPIPA_BLAS_BLIS -I/usr/include/blis
+  LDLIBS += -lblis
+else ifeq ($(BLAS),openblas)
+  CFLAGS += -DPIPA_BLAS_OPENBLAS
+  LDLIBS += -lopenblas
+else
+  $(error BLAS must be openblas or blis, not '$(BLAS)')
+endif
+
+LIB_SRC   := $(sort $(wildcard src/*.c))
+LIB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TOOLS     := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRC))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(BENCH_SRC))
+TEST_SRC  := $(sort $(wildcard tests/*.c))
+TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+HEADERS   := $(wildcard src/*.h) $(wildcard tests/*.h)
+
+.PHONY: all deps demo test test-asan bench clean info
+all: info $(BUILD)/libpipa.a $(TOOLS) $(BENCHES) $(TESTS)
+
+info:
+	@echo "pipa: CC=$(CC) BLAS=$(BLAS) BUILD=$(BUILD)"
+	@echo "pipa: building $(notdir $(TOOLS) $(BENCHES)) and $(words $(TESTS)) test programs"
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libpipa.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%: tools/%.c $(BUILD)/libpipa.a $(HEADERS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libpipa.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/%: bench/%.c $(BUILD)/libpipa.a $(HEADERS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libpipa.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libpipa.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< $(BUILD)/libpipa.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/pipa-run --nproc-per-node=4 $(BUILD)/pipa-demo
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/run.sh $(BUILD)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory all BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined"
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 PIPA_TEST_SCALE=asan sh tests/run.sh build-asan
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/pipa-run -n 2 $(BUILD)/pipa-bench p2p
+	$(BUILD)/pipa-run -n 2 $(BUILD)/pipa-bench pipeline
+
+clean:
+	rm -rf build build-asan build-clang

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs the Debian packages pipa needs to build and test, only when some are missing.
+# Runs apt-get as root, or through sudo when not root. Says what it does.
+set -e
+need="libopenblas-dev libblis-dev"
+missing=""
+for p in $need; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "pipa: installing missing Debian packages:$missing"
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq $missing >/dev/null
+echo "pipa: installed:$missing"

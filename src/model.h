@@ -1,0 +1,71 @@
+/* model.h: the model's configuration, the weights of a range of Llama-style layers, and their
+ * forward pass.
+ *
+ * Block: x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)), MLP(x) = down(silu(gate(x)) * up(x)).
+ * Weights are seeded per (seed, layer index, tensor), so a rank builds only its own layers and
+ * they are bit-identical to the same layers of a one-process model. A range's parameters are one
+ * allocation carved by a size table. */
+#ifndef PIPA_MODEL_H
+#define PIPA_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef struct {
+    int L;            /* layers */
+    int C;            /* hidden size */
+    int NH;           /* attention heads; C % NH == 0 */
+    int I;            /* MLP intermediate size */
+    float eps;        /* RMSNorm epsilon (1e-5) */
+    float rope_theta; /* rotary base (10000) */
+    uint64_t seed;
+} pipa_config_t;
+
+/* Checks sizes (positive, C divisible by NH, even head size); message names the bad field. */
+pipa_status pipa_config_check(const pipa_config_t *cfg);
+
+/* One layer's weights: pointers into the range's single allocation. */
+typedef struct {
+    float *attn_norm;  /* (C) */
+    float *wq, *wk, *wv, *wo;  /* (C, C) each */
+    float *mlp_norm;   /* (C) */
+    float *w_gate;     /* (I, C) */
+    float *w_up;       /* (I, C) */
+    float *w_down;     /* (C, I) */
+} pipa_layer_t;
+
+/* Layers [first, first + count) of the model. */
+typedef struct {
+    pipa_config_t cfg;
+    int first, count;
+    pipa_layer_t *layers;   /* (count) */
+    float *params;          /* the one allocation */
+    size_t n_params;        /* floats in params, counted from the size table */
+} pipa_layers_t;
+
+size_t pipa_layer_param_count(const pipa_config_t *cfg);
+/* Allocates and initialises the layers from the seed. */
+pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_config_t *cfg, int first, int count);
+void pipa_layers_free(pipa_layers_t *ls);
+
+/* Scratch for the forward pass of up to B x T tokens; allocated once, reused every call. */
+typedef struct {
+    int B, T;
+    float *buf;   /* one allocation */
+    float *xn, *q, *k, *v, *att, *y, *gate, *up;
+} pipa_scratch_t;
+pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_config_t *cfg, int B, int T);
+void pipa_scratch_free(pipa_scratch_t *s);
+
+/* In place: x (B, T, C) through every layer of the range. B, T at most the scratch's. */
+void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_scratch_t *s);
+
+/* Deterministic model input for (seed, microbatch): x (B, T, C), values in [-1, 1). */
+void pipa_model_input(float *x, const pipa_config_t *cfg, int microbatch, int B, int T);
+
+/* Counter-based random numbers: the value at index i of stream (seed, a, b), uniform in [-1, 1). */
+float pipa_rand_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t i);
+
+#endif

@@ -1,0 +1,41 @@
+/* ops.h: the forward ops of a Llama-style block, fp32, row-major.
+ *
+ * Dimension letters: B batch, T sequence, C hidden, NH heads, HS head size (C / NH),
+ * I intermediate (MLP). N is any row count (B*T). Each op has a fast version (matrix products
+ * through CBLAS) and a plain-loop reference (pipa_ref_*) used only by tests. Ops know nothing of
+ * ranks or pipelines. Outputs never alias inputs unless the comment says "in place". */
+#ifndef PIPA_OPS_H
+#define PIPA_OPS_H
+
+#include <stddef.h>
+
+/* Sets the BLAS library's thread count (1 per rank by default) and reports its name. */
+void pipa_blas_init(int threads);
+const char *pipa_blas_name(void);
+int pipa_blas_threads(void);
+
+/* out (N, C) = x / sqrt(mean(x^2) + eps) * w;  w (C) */
+void pipa_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps);
+/* out (N, OC) = x (N, IC) @ w^T;  w (OC, IC), PyTorch's nn.Linear layout, no bias */
+void pipa_op_linear(float *out, const float *x, const float *w, int N, int IC, int OC);
+/* In place on x (B, T, NH, HS): rotary embedding with the "rotate half" pairing (element i
+ * with i + HS/2, as in Hugging Face Llama), position t = 0..T-1, frequency theta^(-2i/HS). */
+void pipa_op_rope(float *x, int B, int T, int NH, int HS, float theta);
+/* Causal self-attention. q, k, v, out: (B, T, NH, HS). att: scratch of B*NH*T*T floats.
+ * out[b,t,h] = sum_{s<=t} softmax_s(q[b,t,h].k[b,s,h] / sqrt(HS)) v[b,s,h] */
+void pipa_op_attention(float *out, float *att, const float *q, const float *k, const float *v,
+                       int B, int T, int NH, int HS);
+/* out (n) = silu(gate) * up, silu(g) = g / (1 + exp(-g)) */
+void pipa_op_swiglu(float *out, const float *gate, const float *up, size_t n);
+/* In place: x (n) += y (n) */
+void pipa_op_add(float *x, const float *y, size_t n);
+
+/* Plain-loop references of the same ops (tests only). */
+void pipa_ref_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps);
+void pipa_ref_linear(float *out, const float *x, const float *w, int N, int IC, int OC);
+void pipa_ref_rope(float *x, int B, int T, int NH, int HS, float theta);
+void pipa_ref_attention(float *out, const float *q, const float *k, const float *v, int B, int T,
+                        int NH, int HS);
+void pipa_ref_swiglu(float *out, const float *gate, const float *up, size_t n);
+
+#endif

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Runs every test listed in tests/list, each in its own process under a time limit (a hang is a
+# failure), and ends with the line CI reads: "N passed, N failed".
+#   usage: sh tests/run.sh [BUILD_DIR] [NAME_FILTER]
+# In tests/list each line is: NAME TIMEOUT_SECONDS COMMAND...; $B in COMMAND is the build dir.
+B=${1:-build}
+filter=${2:-}
+export B
+cd "$(dirname "$0")/.."
+pass=0; fail=0; failed=""
+log_dir="$B/test-logs"; mkdir -p "$log_dir"
+while read -r name limit cmd; do
+    case "$name" in ''|'#'*) continue ;; esac
+    [ -n "$filter" ] && case "$name" in *"$filter"*) ;; *) continue ;; esac
+    start=$(date +%s.%N)
+    timeout -k 5 "$limit" sh -c "$cmd" >"$log_dir/$name.log" 2>&1 </dev/null
+    rc=$?
+    secs=$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo "?")
+    if [ $rc -eq 0 ]; then
+        pass=$((pass + 1)); printf 'PASS  %-34s %6.2fs\n' "$name" "$secs"
+    else
+        fail=$((fail + 1)); failed="$failed $name"
+        why="exit $rc"; [ $rc -eq 124 ] && why="timed out after ${limit}s"
+        printf 'FAIL  %-34s %6.2fs  (%s)\n' "$name" "$secs" "$why"
+        sed 's/^/      | /' "$log_dir/$name.log" | tail -n 25
+    fi
+done < tests/list
+[ -n "$failed" ] && echo "failed:$failed"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,14 @@
+/* Proves the error convention: pipa__fail keeps the formatted message and returns the code. */
+#include <string.h>
+#include "check.h"
+#include "status.h"
+
+int main(void)
+{
+    pipa_status s = pipa__fail(PIPA_ERR_ARG, "bad split '%s' (sum %d)", "3,3", 6);
+    CHECK(s == PIPA_ERR_ARG);
+    CHECK(strcmp(pipa_last_error(), "bad split '3,3' (sum 6)") == 0);
+    CHECK(strcmp(pipa_status_str(PIPA_ERR_TIMEOUT), "timeout") == 0);
+    CHECK(strcmp(pipa_status_str(PIPA_OK), "ok") == 0);
+    return check_done("test_status");
+}

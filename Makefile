@@ -11,7 +11,7 @@
 CC      ?= cc
 BUILD   ?= build
 BLAS    ?= openblas
-OPT     ?= -O2 -march=native
+OPT     ?= -O2
 CFLAGS  += -std=c11 -g $(OPT) -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -pthread
 LDLIBS  += -lm -pthread
 

@@ -17,7 +17,7 @@
 
 #include "status.h"
 
-typedef enum { PIPA_F32 = 0, PIPA_F16, PIPA_BF16, PIPA_I32, PIPA_I64, PIPA_U8 } pipa_dtype;
+typedef enum { PIPA_F32 = 0, PIPA_F16, PIPA_BF16, PIPA_I32, PIPA_I64, PIPA_U8, PIPA_F64 } pipa_dtype;
 size_t pipa_dtype_size(pipa_dtype t);
 const char *pipa_dtype_name(pipa_dtype t);
 

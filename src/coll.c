@@ -1,0 +1,147 @@
+/* coll.c: groups of ranks and the collectives on them, written once over point-to-point.
+ *
+ * Every collective goes through the group's root in group order, so a sum is always
+ * ((a0 + a1) + a2) + ... whatever the timing: every rank and every run gets identical bits.
+ * Linear algorithms: pipa's groups are small (the stages of one pipeline); trees can come later. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+
+#define COLL_TAG_BIT (1ull << 63)
+
+static uint64_t coll_tag(pipa_group_t *g) { return COLL_TAG_BIT | ((uint64_t)g->id << 40) | g->seq; }
+
+pipa_status pipa_group_init(pipa_group_t *g, pipa_comm_t *c, int id, const int *ranks, int n)
+{
+    if (n < 1 || n > PIPA_MAX_RANKS) return pipa__fail(PIPA_ERR_ARG, "group of %d ranks", n);
+    if (id < 0 || id >= (1 << 22)) return pipa__fail(PIPA_ERR_ARG, "group id %d out of range", id);
+    memset(g, 0, sizeof *g);
+    g->comm = c;
+    g->id = id;
+    g->size = n;
+    g->me = -1;
+    for (int i = 0; i < n; i++) {
+        if (ranks[i] < 0 || ranks[i] >= pipa_comm_size(c))
+            return pipa__fail(PIPA_ERR_ARG, "group member %d is not a rank", ranks[i]);
+        g->ranks[i] = ranks[i];
+        if (ranks[i] == pipa_comm_rank(c)) g->me = i;
+    }
+    return PIPA_OK;
+}
+
+void pipa_group_world(pipa_group_t *g, pipa_comm_t *c)
+{
+    int n = pipa_comm_size(c), ranks[PIPA_MAX_RANKS];
+    for (int i = 0; i < n; i++) ranks[i] = i;
+    pipa_status s = pipa_group_init(g, c, 0, ranks, n);
+    PIPA_ASSERT(s == PIPA_OK);
+}
+
+static pipa_status check_member(pipa_group_t *g, int root)
+{
+    if (g->me < 0)
+        return pipa__fail(PIPA_ERR_STATE, "rank %d called a collective of a group it is not in",
+                          pipa_comm_rank(g->comm));
+    if (root < 0 || root >= g->size)
+        return pipa__fail(PIPA_ERR_ARG, "collective root %d not in a group of %d", root, g->size);
+    return PIPA_OK;
+}
+
+/* One step of a collective: root receives from / sends to every other member, in group order. */
+pipa_status pipa_bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *buf)
+{
+    PIPA_TRY(check_member(g, root));
+    uint64_t tag = coll_tag(g);
+    g->seq++;
+    if (g->me != root) return pipa_recv(g->comm, g->ranks[root], tag, d, buf);
+    for (int i = 0; i < g->size; i++)
+        if (i != root) PIPA_TRY(pipa_send(g->comm, g->ranks[i], tag, d, buf));
+    return PIPA_OK;
+}
+
+pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t bytes, void *recvbuf)
+{
+    PIPA_TRY(check_member(g, root));
+    uint64_t tag = coll_tag(g);
+    g->seq++;
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, (int64_t)bytes);
+    if (g->me != root) return pipa_send(g->comm, g->ranks[root], tag, &d, sendbuf);
+    for (int i = 0; i < g->size; i++) {
+        char *dst = (char *)recvbuf + (size_t)i * bytes;
+        if (i == root) memcpy(dst, sendbuf, bytes);
+        else PIPA_TRY(pipa_recv(g->comm, g->ranks[i], tag, &d, dst));
+    }
+    return PIPA_OK;
+}
+
+pipa_status pipa_barrier(pipa_group_t *g)
+{
+    char none = 0;
+    PIPA_TRY(pipa_gather(g, 0, &none, 0, &none));
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, 0);
+    return pipa_bcast(g, 0, &d, &none);
+}
+
+/* Root adds the members' arrays in group order into buf, then broadcasts the sum. */
+static pipa_status allreduce(pipa_group_t *g, void *buf, size_t n, pipa_dtype t)
+{
+    PIPA_TRY(check_member(g, 0));
+    uint64_t tag = coll_tag(g);
+    g->seq++;
+    pipa_desc_t d = pipa_desc_1d(t, (int64_t)n);
+    if (g->me != 0) {
+        PIPA_TRY(pipa_send(g->comm, g->ranks[0], tag, &d, buf));
+    } else if (g->size > 1) {
+        void *tmp = malloc(pipa_desc_bytes(&d) + 1);
+        if (!tmp) return pipa__fail(PIPA_ERR_NOMEM, "out of memory in all-reduce");
+        for (int i = 1; i < g->size; i++) {
+            pipa_status s = pipa_recv(g->comm, g->ranks[i], tag, &d, tmp);
+            if (s != PIPA_OK) {
+                free(tmp);
+                return s;
+            }
+            if (t == PIPA_F32) for (size_t j = 0; j < n; j++) ((float *)buf)[j] += ((float *)tmp)[j];
+            else for (size_t j = 0; j < n; j++) ((double *)buf)[j] += ((double *)tmp)[j];
+        }
+        free(tmp);
+    }
+    return pipa_bcast(g, 0, &d, buf);
+}
+
+pipa_status pipa_allreduce_sum_f32(pipa_group_t *g, float *buf, size_t n)
+{
+    return allreduce(g, buf, n, PIPA_F32);
+}
+
+pipa_status pipa_allreduce_sum_f64(pipa_group_t *g, double *buf, size_t n)
+{
+    return allreduce(g, buf, n, PIPA_F64);
+}
+
+/* Root prints its own text, then each member's, in group order, then flushes stdout. */
+pipa_status pipa_print_ordered(pipa_group_t *g, const char *text)
+{
+    int64_t len = (int64_t)strlen(text);
+    int64_t lens[PIPA_MAX_RANKS];
+    PIPA_TRY(pipa_gather(g, 0, &len, sizeof len, lens));
+    uint64_t tag = coll_tag(g);
+    g->seq++;
+    if (g->me != 0) {
+        pipa_desc_t d = pipa_desc_1d(PIPA_U8, len);
+        return pipa_send(g->comm, g->ranks[0], tag, &d, text);
+    }
+    fputs(text, stdout);
+    for (int i = 1; i < g->size; i++) {
+        pipa_desc_t d = pipa_desc_1d(PIPA_U8, lens[i]);
+        char *buf = malloc((size_t)lens[i] + 1);
+        if (!buf) return pipa__fail(PIPA_ERR_NOMEM, "out of memory printing rank reports");
+        pipa_status s = pipa_recv(g->comm, g->ranks[i], tag, &d, buf);
+        if (s == PIPA_OK) fwrite(buf, 1, (size_t)lens[i], stdout);
+        free(buf);
+        PIPA_TRY(s);
+    }
+    fflush(stdout);
+    return PIPA_OK;
+}

@@ -1,0 +1,446 @@
+/* shm.c: the shared-memory transport: point-to-point messages between the processes of one run.
+ *
+ * The launcher creates one anonymous memory file (memfd) for the run; every rank maps it. It holds
+ * a slot per rank (pid, state, doorbell) and one channel per ordered pair (src, dst): a ring of
+ * variable-size records that only src writes. A record is a 64-byte header (tag, dtype, shape,
+ * sizes) followed by payload. The receiver scans the records it has not consumed for the first
+ * one with the tag it wants, so arrival order never matters, copies the payload out and marks the
+ * record consumed; the sender reclaims consumed records from the oldest end. Messages larger than
+ * a fragment travel as several records, which lets sender and receiver copy at the same time.
+ *
+ * Waiting spins briefly, then sleeps on the waiter's doorbell (a futex in the segment), waking
+ * every 50 ms to check the deadline and whether the peer is still alive.
+ *
+ * Left out: zero-copy transfers, thread safety (one thread per rank talks), multi-machine runs. */
+#include "shm.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "comm.h"
+#include "shm_internal.h"
+
+#define SEG_MAGIC 0x70697061736d3031ull /* "pipasm01" */
+#define LINE 64
+
+enum { SLOT_EMPTY = 0, SLOT_JOINED, SLOT_EXITED, SLOT_FAILED };
+enum { REC_CONSUMED = 1u, REC_PAD = 2u };
+
+typedef struct {
+    _Alignas(LINE) _Atomic int32_t pid;
+    _Atomic int32_t state;
+    _Atomic uint32_t bell;     /* bumped by anyone who may have unblocked this rank */
+    _Atomic int32_t sleeping;  /* 1 while this rank sleeps on bell */
+} slot_t;
+
+typedef struct {
+    _Alignas(LINE) _Atomic uint64_t head; /* bytes published by the sender (monotonic) */
+    _Alignas(LINE) _Atomic int32_t sender_blocked; /* the sender waits for space */
+} chan_t;
+
+typedef struct {               /* 64 bytes, at the start of every record */
+    _Atomic uint32_t flags;
+    uint32_t dtype;
+    uint64_t tag;
+    uint64_t rec_bytes;        /* header + payload, rounded up to 64 */
+    uint64_t msg_bytes;        /* payload bytes of the whole message */
+    uint64_t frag_off;         /* where this record's payload sits in the message */
+    int32_t ndim;
+    int32_t shape[5];          /* int32 is plenty for one dimension of one message */
+} rec_t;
+_Static_assert(sizeof(rec_t) == 64, "record header must be one line");
+
+typedef struct {
+    uint64_t magic;
+    int32_t world;
+    int32_t pad;
+    uint64_t ring_bytes;       /* data capacity of each channel */
+    uint64_t total_bytes;
+} seg_header_t;
+
+struct pipa_shm_run {
+    void *base;
+    size_t bytes;
+};
+
+/* ---- segment geometry ------------------------------------------------------------------ */
+
+static uint64_t ring_bytes_from_env(void)
+{
+    const char *e = getenv("PIPA_SHM_RING_MB");
+    long mb = e ? atol(e) : 16;
+    if (mb < 1) mb = 1;
+    if (mb > 4096) mb = 4096;
+    return (uint64_t)mb << 20;
+}
+
+static size_t off_slots(void) { return LINE; }
+static size_t off_chans(int world) { return off_slots() + (size_t)world * sizeof(slot_t); }
+static size_t off_rings(int world)
+{
+    size_t o = off_chans(world) + (size_t)world * world * sizeof(chan_t);
+    return (o + 4095) & ~(size_t)4095;
+}
+static size_t seg_bytes(int world, uint64_t ring)
+{
+    return off_rings(world) + (size_t)world * world * ring;
+}
+
+static slot_t *seg_slot(void *base, int r) { return (slot_t *)((char *)base + off_slots()) + r; }
+static chan_t *seg_chan(void *base, int world, int src, int dst)
+{
+    return (chan_t *)((char *)base + off_chans(world)) + (size_t)src * world + dst;
+}
+static char *seg_ring(void *base, int world, uint64_t ring, int src, int dst)
+{
+    return (char *)base + off_rings(world) + ((size_t)src * world + dst) * ring;
+}
+
+/* ---- futex doorbells -------------------------------------------------------------------- */
+
+static void bell_ring(slot_t *s)
+{
+    atomic_fetch_add(&s->bell, 1);
+    if (atomic_load(&s->sleeping))
+        syscall(SYS_futex, &s->bell, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+double pipa__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- launcher side ------------------------------------------------------------------------ */
+
+static pipa_status seg_map_new(int world, void **base, size_t *bytes, int *fd_out)
+{
+    uint64_t ring = ring_bytes_from_env();
+    size_t n = seg_bytes(world, ring);
+    int fd = memfd_create("pipa-run", 0); /* no MFD_CLOEXEC: ranks inherit it */
+    if (fd < 0) return pipa__fail(PIPA_ERR_IO, "memfd_create: %s", strerror(errno));
+    if (ftruncate(fd, (off_t)n) != 0) {
+        close(fd);
+        return pipa__fail(PIPA_ERR_IO, "sizing shared memory (%zu bytes): %s", n, strerror(errno));
+    }
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return pipa__fail(PIPA_ERR_IO, "mapping shared memory: %s", strerror(errno));
+    }
+    seg_header_t *h = p;
+    h->world = world;
+    h->ring_bytes = ring;
+    h->total_bytes = n;
+    atomic_thread_fence(memory_order_release);
+    h->magic = SEG_MAGIC;
+    *base = p;
+    *bytes = n;
+    *fd_out = fd;
+    return PIPA_OK;
+}
+
+pipa_status pipa_shm_run_create(int world, pipa_shm_run_t **out, int *fd)
+{
+    if (world < 1 || world > PIPA_MAX_RANKS)
+        return pipa__fail(PIPA_ERR_ARG, "world size %d out of range 1..%d", world, PIPA_MAX_RANKS);
+    pipa_shm_run_t *r = calloc(1, sizeof *r);
+    if (!r) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    pipa_status s = seg_map_new(world, &r->base, &r->bytes, fd);
+    if (s != PIPA_OK) {
+        free(r);
+        return s;
+    }
+    *out = r;
+    return PIPA_OK;
+}
+
+void pipa_shm_run_mark_exited(pipa_shm_run_t *r, int rank, int failed)
+{
+    seg_header_t *h = r->base;
+    if (rank < 0 || rank >= h->world) return;
+    atomic_store(&seg_slot(r->base, rank)->state, failed ? SLOT_FAILED : SLOT_EXITED);
+    for (int i = 0; i < h->world; i++) bell_ring(seg_slot(r->base, i));
+}
+
+void pipa_shm_run_free(pipa_shm_run_t *r)
+{
+    if (!r) return;
+    munmap(r->base, r->bytes);
+    free(r);
+}
+
+/* ---- rank side: joining ------------------------------------------------------------------- */
+
+pipa_status pipa__shm_join(pipa__shm_t *t, int rank, int world, int fd)
+{
+    memset(t, 0, sizeof *t);
+    seg_header_t h;
+    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || h.magic != SEG_MAGIC)
+        return pipa__fail(PIPA_ERR_ARG, "PIPA_SHM_FD=%d is not a pipa-run segment", fd);
+    if (h.world != world)
+        return pipa__fail(PIPA_ERR_ARG, "WORLD_SIZE=%d but the run's segment is for %d ranks",
+                          world, h.world);
+    void *p = mmap(NULL, h.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) return pipa__fail(PIPA_ERR_IO, "mapping shared memory: %s", strerror(errno));
+    t->base = p;
+    t->bytes = h.total_bytes;
+    t->ring = h.ring_bytes;
+    t->world = world;
+    t->rank = rank;
+    t->frag = t->ring / 8 < (1u << 20) ? t->ring / 8 : (1u << 20);
+    t->peers = calloc((size_t)world, sizeof *t->peers);
+    if (!t->peers) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    slot_t *me = seg_slot(p, rank);
+    atomic_store(&me->pid, (int32_t)getpid());
+    atomic_store(&me->state, SLOT_JOINED);
+    return PIPA_OK;
+}
+
+/* A private segment for a world of one (program started without pipa-run). */
+pipa_status pipa__shm_join_alone(pipa__shm_t *t)
+{
+    void *base;
+    size_t bytes;
+    int fd;
+    PIPA_TRY(seg_map_new(1, &base, &bytes, &fd));
+    pipa_status s = pipa__shm_join(t, 0, 1, fd);
+    munmap(base, bytes);
+    close(fd);
+    return s;
+}
+
+void pipa__shm_leave(pipa__shm_t *t)
+{
+    if (!t->base) return;
+    for (int i = 0; i < t->world; i++) pipa__unexpected_clear(&t->peers[i]);
+    free(t->peers);
+    munmap(t->base, t->bytes);
+    t->base = NULL;
+}
+
+/* ---- liveness ------------------------------------------------------------------------------ */
+
+/* PIPA_OK while `peer` may still send; PIPA_ERR_PEER (with message) once it is gone. */
+pipa_status pipa__shm_peer_alive(pipa__shm_t *t, int peer, const char *what)
+{
+    slot_t *s = seg_slot(t->base, peer);
+    int state = atomic_load(&s->state);
+    int pid = atomic_load(&s->pid);
+    const char *how = NULL;
+    if (state == SLOT_FAILED) how = "failed";
+    else if (state == SLOT_EXITED) how = "exited";
+    else if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) how = "died";
+    if (!how) return PIPA_OK;
+    return pipa__fail(PIPA_ERR_PEER, "rank %d: peer rank %d %s while rank %d %s", t->rank, peer,
+                      how, t->rank, what);
+}
+
+/* Sleeps until someone rings my bell or `seconds` pass. `still_blocked` is re-checked after
+ * announcing the sleep, so a ring between the check and the sleep is never lost. */
+void pipa__shm_sleep(pipa__shm_t *t, double seconds, int (*still_blocked)(void *), void *arg)
+{
+    slot_t *me = seg_slot(t->base, t->rank);
+    uint32_t seen = atomic_load(&me->bell);
+    atomic_store(&me->sleeping, 1);
+    if (still_blocked(arg)) {
+        struct timespec ts = {(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
+        syscall(SYS_futex, &me->bell, FUTEX_WAIT, seen, &ts, NULL, 0);
+    }
+    atomic_store(&me->sleeping, 0);
+}
+
+/* ---- sending ------------------------------------------------------------------------------ */
+
+static uint64_t round_line(uint64_t n) { return (n + LINE - 1) & ~(uint64_t)(LINE - 1); }
+
+/* Advances the sender's tail over records the receiver has consumed. */
+static void reclaim(pipa__shm_t *t, int dst)
+{
+    pipa__peer_t *pe = &t->peers[dst];
+    char *ring = seg_ring(t->base, t->world, t->ring, t->rank, dst);
+    while (pe->tail < pe->head) {
+        rec_t *r = (rec_t *)(ring + pe->tail % t->ring);
+        if (!(atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED)) break;
+        pe->tail += r->rec_bytes;
+    }
+}
+
+/* Writes one record (a fragment of req's message) if the ring has room; returns 1 if written. */
+static int push_fragment(pipa__shm_t *t, pipa_req_t *req)
+{
+    int dst = req->peer;
+    pipa__peer_t *pe = &t->peers[dst];
+    char *ring = seg_ring(t->base, t->world, t->ring, t->rank, dst);
+    uint64_t left = req->bytes - req->done_bytes;
+    uint64_t payload = left < t->frag ? left : t->frag;
+    uint64_t need = sizeof(rec_t) + round_line(payload);
+    uint64_t pos = pe->head % t->ring;
+    uint64_t pad = pos + need > t->ring ? t->ring - pos : 0;
+    reclaim(t, dst);
+    if (pe->head + pad + need - pe->tail > t->ring) return 0;
+    if (pad) {
+        rec_t *p = (rec_t *)(ring + pos);
+        p->rec_bytes = pad;
+        atomic_store_explicit(&p->flags, REC_PAD | REC_CONSUMED, memory_order_relaxed);
+        pe->head += pad;
+    }
+    rec_t *r = (rec_t *)(ring + pe->head % t->ring);
+    r->tag = req->tag;
+    r->dtype = (uint32_t)req->desc.dtype;
+    r->ndim = req->desc.ndim;
+    for (int i = 0; i < req->desc.ndim; i++) r->shape[i] = (int32_t)req->desc.shape[i];
+    r->rec_bytes = need;
+    r->msg_bytes = req->bytes;
+    r->frag_off = req->done_bytes;
+    if (payload) memcpy(r + 1, (const char *)req->buf + req->done_bytes, payload);
+    atomic_store_explicit(&r->flags, 0, memory_order_relaxed);
+    pe->head += need;
+    req->done_bytes += payload;
+    chan_t *ch = seg_chan(t->base, t->world, t->rank, dst);
+    atomic_store_explicit(&ch->head, pe->head, memory_order_release);
+    bell_ring(seg_slot(t->base, dst));
+    return 1;
+}
+
+/* Pushes as much of a send as the ring takes now. Sets complete when every byte is out. */
+void pipa__shm_push(pipa__shm_t *t, pipa_req_t *req)
+{
+    do {
+        if (!push_fragment(t, req)) return;
+    } while (req->done_bytes < req->bytes);
+    req->complete = 1;
+}
+
+/* Pushes pending sends, oldest first per destination (fragments must not interleave). */
+void pipa__shm_progress(pipa__shm_t *t)
+{
+    for (int d = 0; d < t->world; d++) {
+        pipa__peer_t *pe = &t->peers[d];
+        while (pe->pending) {
+            pipa_req_t *q = pe->pending;
+            pipa__shm_push(t, q);
+            if (!q->complete) break;
+            pe->pending = q->internal;
+            q->internal = NULL;
+        }
+        if (!pe->pending) pe->pending_last = NULL;
+        chan_t *ch = seg_chan(t->base, t->world, t->rank, d);
+        atomic_store(&ch->sender_blocked, pe->pending != NULL);
+    }
+}
+
+void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req)
+{
+    pipa__peer_t *pe = &t->peers[req->peer];
+    req->internal = NULL;
+    if (!pe->pending) {
+        pipa__shm_push(t, req);
+        if (req->complete) return;
+        pe->pending = req;
+    } else {
+        pe->pending_last->internal = req;
+    }
+    pe->pending_last = req;
+    atomic_store(&seg_chan(t->base, t->world, t->rank, req->peer)->sender_blocked, 1);
+}
+
+/* ---- receiving ---------------------------------------------------------------------------- */
+
+static char *rec_payload(rec_t *r) { return (char *)(r + 1); }
+
+static pipa_desc_t rec_desc(const rec_t *r)
+{
+    pipa_desc_t d = {.dtype = (pipa_dtype)r->dtype, .ndim = r->ndim};
+    for (int i = 0; i < r->ndim && i < PIPA_MAX_DIMS; i++) d.shape[i] = r->shape[i];
+    return d;
+}
+
+static void consume(pipa__shm_t *t, int src, rec_t *r)
+{
+    atomic_store_explicit(&r->flags, REC_CONSUMED, memory_order_release);
+    chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
+    if (atomic_load(&ch->sender_blocked)) bell_ring(seg_slot(t->base, src));
+}
+
+/* Advances my read position over the consumed records at the oldest end. */
+static void skip_consumed(pipa__shm_t *t, int src, uint64_t head)
+{
+    pipa__peer_t *pe = &t->peers[src];
+    char *ring = seg_ring(t->base, t->world, t->ring, src, t->rank);
+    while (pe->rd < head) {
+        rec_t *r = (rec_t *)(ring + pe->rd % t->ring);
+        if (!(atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED)) break;
+        pe->rd += r->rec_bytes;
+    }
+}
+
+/* Copies the fragment in r into req if it is the next piece of req's message. */
+static pipa_status take_record(pipa__shm_t *t, pipa_req_t *req, rec_t *r)
+{
+    if (!req->matched) {
+        pipa_desc_t got = rec_desc(r);
+        PIPA_TRY(pipa__check_header(t->rank, req, &got));
+        PIPA_ASSERT(r->msg_bytes == req->bytes);
+        req->matched = 1;
+    }
+    uint64_t n = r->rec_bytes - sizeof(rec_t);
+    if (n > req->bytes - r->frag_off) n = req->bytes - r->frag_off;
+    if (n) memcpy((char *)req->buf + r->frag_off, rec_payload(r), n);
+    req->done_bytes += n;
+    consume(t, req->peer, r);
+    if (req->done_bytes == req->bytes) req->complete = 1;
+    return PIPA_OK;
+}
+
+/* Moves every unconsumed record of src that req does not want into the unexpected list, so
+ * a sender blocked on a full ring can go on. */
+static pipa_status stash_others(pipa__shm_t *t, pipa_req_t *req, uint64_t head)
+{
+    pipa__peer_t *pe = &t->peers[req->peer];
+    char *ring = seg_ring(t->base, t->world, t->ring, req->peer, t->rank);
+    for (uint64_t pos = pe->rd; pos < head;) {
+        rec_t *r = (rec_t *)(ring + pos % t->ring);
+        pos += r->rec_bytes;
+        if (atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED) continue;
+        if (r->tag == req->tag) continue;
+        pipa_desc_t d = rec_desc(r);
+        PIPA_TRY(pipa__unexpected_add(pe, r->tag, &d, r->msg_bytes, r->frag_off, rec_payload(r),
+                                      r->rec_bytes - sizeof(rec_t)));
+        consume(t, req->peer, r);
+    }
+    return PIPA_OK;
+}
+
+/* Looks for the next piece of req's message; copies every piece that has arrived. */
+pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req)
+{
+    pipa__peer_t *pe = &t->peers[req->peer];
+    if (!req->matched) PIPA_TRY(pipa__unexpected_take(t, pe, req));
+    if (req->complete) return PIPA_OK;
+    chan_t *ch = seg_chan(t->base, t->world, req->peer, t->rank);
+    uint64_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
+    char *ring = seg_ring(t->base, t->world, t->ring, req->peer, t->rank);
+    skip_consumed(t, req->peer, head);
+    for (uint64_t pos = pe->rd; pos < head && !req->complete;) {
+        rec_t *r = (rec_t *)(ring + pos % t->ring);
+        pos += r->rec_bytes;
+        if (atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED) continue;
+        if (r->tag != req->tag || r->frag_off != req->done_bytes) continue;
+        PIPA_TRY(take_record(t, req, r));
+    }
+    skip_consumed(t, req->peer, head);
+    if (!req->complete && atomic_load(&ch->sender_blocked)) PIPA_TRY(stash_others(t, req, head));
+    return PIPA_OK;
+}

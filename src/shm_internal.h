@@ -1,0 +1,56 @@
+/* shm_internal.h: what comm.c needs of the shared-memory transport (shm.c, unexpected.c).
+ * Not part of the public API. */
+#ifndef PIPA_SHM_INTERNAL_H
+#define PIPA_SHM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comm.h"
+
+/* A message that arrived before anyone asked for it, copied out of the ring because its sender
+ * needed the space. */
+typedef struct pipa__unexpected {
+    struct pipa__unexpected *next;
+    uint64_t tag;
+    pipa_desc_t desc;
+    size_t bytes, have;
+    char *data;
+} pipa__unexpected_t;
+
+/* My private state for one peer. */
+typedef struct {
+    uint64_t head, tail;          /* as sender to the peer: published / reclaimed bytes */
+    pipa_req_t *pending, *pending_last; /* sends waiting for ring space, chained by ->internal */
+    uint64_t rd;                  /* as receiver from the peer: oldest unconsumed record */
+    pipa__unexpected_t *unexpected;
+} pipa__peer_t;
+
+typedef struct {
+    void *base;
+    size_t bytes;
+    uint64_t ring, frag;
+    int world, rank;
+    pipa__peer_t *peers;          /* (world) */
+} pipa__shm_t;
+
+double pipa__now(void);
+/* PIPA_OK if got is what req expects; otherwise the error naming both ranks, tag and shapes. */
+pipa_status pipa__check_header(int me, const pipa_req_t *req, const pipa_desc_t *got);
+pipa_status pipa__shm_join(pipa__shm_t *t, int rank, int world, int fd);
+pipa_status pipa__shm_join_alone(pipa__shm_t *t);
+void pipa__shm_leave(pipa__shm_t *t);
+pipa_status pipa__shm_peer_alive(pipa__shm_t *t, int peer, const char *what);
+void pipa__shm_sleep(pipa__shm_t *t, double seconds, int (*still_blocked)(void *), void *arg);
+void pipa__shm_push(pipa__shm_t *t, pipa_req_t *req);
+void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req);
+void pipa__shm_progress(pipa__shm_t *t);
+pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req);
+
+/* unexpected.c */
+pipa_status pipa__unexpected_add(pipa__peer_t *pe, uint64_t tag, const pipa_desc_t *d,
+                                 size_t msg_bytes, size_t frag_off, const void *data, size_t n);
+pipa_status pipa__unexpected_take(pipa__shm_t *t, pipa__peer_t *pe, pipa_req_t *req);
+void pipa__unexpected_clear(pipa__peer_t *pe);
+
+#endif

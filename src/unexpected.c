@@ -1,0 +1,67 @@
+/* unexpected.c: messages copied out of a ring before they were asked for.
+ *
+ * The receiver normally matches messages in place in the sender's ring. When the ring fills with
+ * messages nobody has asked for yet while the receiver waits for another tag, they are copied
+ * here so the sender can go on: arrival order never matters, and nothing deadlocks on it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shm_internal.h"
+
+/* Adds a fragment: it continues the newest unfinished entry of its tag, or starts a new one. */
+pipa_status pipa__unexpected_add(pipa__peer_t *pe, uint64_t tag, const pipa_desc_t *d,
+                                 size_t msg_bytes, size_t frag_off, const void *data, size_t n)
+{
+    pipa__unexpected_t **link = &pe->unexpected, *u = NULL;
+    for (; *link; link = &(*link)->next)
+        if ((*link)->tag == tag && (*link)->have == frag_off && (*link)->have < (*link)->bytes)
+            u = *link;
+    if (!u) {
+        PIPA_ASSERT(frag_off == 0);
+        u = calloc(1, sizeof *u);
+        if (!u) return pipa__fail(PIPA_ERR_NOMEM, "out of memory for an unexpected message");
+        u->data = malloc(msg_bytes ? msg_bytes : 1);
+        if (!u->data) {
+            free(u);
+            return pipa__fail(PIPA_ERR_NOMEM, "out of memory for an unexpected message");
+        }
+        u->tag = tag;
+        u->desc = *d;
+        u->bytes = msg_bytes;
+        *link = u; /* appended: entries stay in arrival order */
+    }
+    if (n > u->bytes - u->have) n = u->bytes - u->have;
+    memcpy(u->data + u->have, data, n);
+    u->have += n;
+    return PIPA_OK;
+}
+
+/* If the oldest unexpected message with req's tag is here, checks its header and copies what
+ * has arrived of it into req (the rest, if any, still comes through the ring). */
+pipa_status pipa__unexpected_take(pipa__shm_t *t, pipa__peer_t *pe, pipa_req_t *req)
+{
+    (void)t;
+    pipa__unexpected_t **link = &pe->unexpected;
+    while (*link && (*link)->tag != req->tag) link = &(*link)->next;
+    pipa__unexpected_t *u = *link;
+    if (!u) return PIPA_OK;
+    PIPA_TRY(pipa__check_header(t->rank, req, &u->desc));
+    if (u->have) memcpy(req->buf, u->data, u->have);
+    req->matched = 1;
+    req->done_bytes = u->have;
+    req->complete = u->have == req->bytes;
+    *link = u->next;
+    free(u->data);
+    free(u);
+    return PIPA_OK;
+}
+
+void pipa__unexpected_clear(pipa__peer_t *pe)
+{
+    while (pe->unexpected) {
+        pipa__unexpected_t *u = pe->unexpected;
+        pe->unexpected = u->next;
+        free(u->data);
+        free(u);
+    }
+}

@@ -208,7 +208,16 @@ static pipa_status check_peer(pipa_comm_t *c, pipa_req_t *req)
     return pipa__shm_peer_alive(&c->shm, req->peer, what);
 }
 
+static pipa_status wait_loop(pipa_comm_t *c, pipa_req_t *req);
+
 pipa_status pipa_wait(pipa_comm_t *c, pipa_req_t *req)
+{
+    pipa_status s = wait_loop(c, req);
+    if (s != PIPA_OK && req->kind == 1) pipa__shm_cancel(&c->shm, req);
+    return s;
+}
+
+static pipa_status wait_loop(pipa_comm_t *c, pipa_req_t *req)
 {
     int done = 0;
     double start = pipa__now(), last_check = start;

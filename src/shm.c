@@ -45,6 +45,7 @@ typedef struct {
 
 typedef struct {
     _Alignas(LINE) _Atomic uint64_t head; /* bytes published by the sender (monotonic) */
+    _Alignas(LINE) _Atomic uint64_t tail; /* bytes the receiver is done with: reusable */
     _Alignas(LINE) _Atomic int32_t sender_blocked; /* the sender waits for space */
 } chan_t;
 
@@ -265,16 +266,12 @@ void pipa__shm_sleep(pipa__shm_t *t, double seconds, int (*still_blocked)(void *
 
 static uint64_t round_line(uint64_t n) { return (n + LINE - 1) & ~(uint64_t)(LINE - 1); }
 
-/* Advances the sender's tail over records the receiver has consumed. */
+/* The sender may reuse what the receiver has published as done with. Only the receiver reads
+ * the consumed flags: once space is reusable, its old headers are no longer safe to read. */
 static void reclaim(pipa__shm_t *t, int dst)
 {
-    pipa__peer_t *pe = &t->peers[dst];
-    char *ring = seg_ring(t->base, t->world, t->ring, t->rank, dst);
-    while (pe->tail < pe->head) {
-        rec_t *r = (rec_t *)(ring + pe->tail % t->ring);
-        if (!(atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED)) break;
-        pe->tail += r->rec_bytes;
-    }
+    chan_t *ch = seg_chan(t->base, t->world, t->rank, dst);
+    t->peers[dst].tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
 }
 
 /* Writes one record (a fragment of req's message) if the ring has room; returns 1 if written. */
@@ -341,6 +338,21 @@ void pipa__shm_progress(pipa__shm_t *t)
     }
 }
 
+/* Takes a send that will not complete (its wait failed) out of the pending queue, so nothing
+ * touches the caller's request or buffer afterwards. */
+void pipa__shm_cancel(pipa__shm_t *t, pipa_req_t *req)
+{
+    pipa__peer_t *pe = &t->peers[req->peer];
+    pipa_req_t **link = &pe->pending, *prev = NULL;
+    while (*link && *link != req) {
+        prev = *link;
+        link = (pipa_req_t **)&(*link)->internal;
+    }
+    if (!*link) return;
+    *link = req->internal;
+    if (pe->pending_last == req) pe->pending_last = prev;
+}
+
 void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req)
 {
     pipa__peer_t *pe = &t->peers[req->peer];
@@ -367,23 +379,25 @@ static pipa_desc_t rec_desc(const rec_t *r)
     return d;
 }
 
-static void consume(pipa__shm_t *t, int src, rec_t *r)
-{
-    atomic_store_explicit(&r->flags, REC_CONSUMED, memory_order_release);
-    chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
-    if (atomic_load(&ch->sender_blocked)) bell_ring(seg_slot(t->base, src));
-}
+static void consume(rec_t *r) { atomic_store_explicit(&r->flags, REC_CONSUMED, memory_order_relaxed); }
 
-/* Advances my read position over the consumed records at the oldest end. */
+/* Advances my read position over the consumed records at the oldest end and hands that space
+ * back to the sender (waking it if it waits for space). */
 static void skip_consumed(pipa__shm_t *t, int src, uint64_t head)
 {
     pipa__peer_t *pe = &t->peers[src];
     char *ring = seg_ring(t->base, t->world, t->ring, src, t->rank);
-    while (pe->rd < head) {
-        rec_t *r = (rec_t *)(ring + pe->rd % t->ring);
-        if (!(atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED)) break;
-        pe->rd += r->rec_bytes;
+    uint64_t rd = pe->rd;
+    while (rd < head) {
+        rec_t *r = (rec_t *)(ring + rd % t->ring);
+        if (!(atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_CONSUMED)) break;
+        rd += r->rec_bytes;
     }
+    if (rd == pe->rd) return;
+    pe->rd = rd;
+    chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
+    atomic_store_explicit(&ch->tail, rd, memory_order_release);
+    if (atomic_load(&ch->sender_blocked)) bell_ring(seg_slot(t->base, src));
 }
 
 /* Copies the fragment in r into req if it is the next piece of req's message. */
@@ -399,7 +413,7 @@ static pipa_status take_record(pipa__shm_t *t, pipa_req_t *req, rec_t *r)
     if (n > req->bytes - r->frag_off) n = req->bytes - r->frag_off;
     if (n) memcpy((char *)req->buf + r->frag_off, rec_payload(r), n);
     req->done_bytes += n;
-    consume(t, req->peer, r);
+    consume(r);
     if (req->done_bytes == req->bytes) req->complete = 1;
     return PIPA_OK;
 }
@@ -418,7 +432,7 @@ static pipa_status stash_others(pipa__shm_t *t, pipa_req_t *req, uint64_t head)
         pipa_desc_t d = rec_desc(r);
         PIPA_TRY(pipa__unexpected_add(pe, r->tag, &d, r->msg_bytes, r->frag_off, rec_payload(r),
                                       r->rec_bytes - sizeof(rec_t)));
-        consume(t, req->peer, r);
+        consume(r);
     }
     return PIPA_OK;
 }
@@ -441,6 +455,9 @@ pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req)
         PIPA_TRY(take_record(t, req, r));
     }
     skip_consumed(t, req->peer, head);
-    if (!req->complete && atomic_load(&ch->sender_blocked)) PIPA_TRY(stash_others(t, req, head));
+    if (!req->complete && atomic_load(&ch->sender_blocked)) {
+        PIPA_TRY(stash_others(t, req, head));
+        skip_consumed(t, req->peer, head);
+    }
     return PIPA_OK;
 }

@@ -45,6 +45,7 @@ void pipa__shm_sleep(pipa__shm_t *t, double seconds, int (*still_blocked)(void *
 void pipa__shm_push(pipa__shm_t *t, pipa_req_t *req);
 void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req);
 void pipa__shm_progress(pipa__shm_t *t);
+void pipa__shm_cancel(pipa__shm_t *t, pipa_req_t *req);
 pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req);
 
 /* unexpected.c */

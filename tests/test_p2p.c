@@ -1,0 +1,211 @@
+/* test_p2p: point-to-point and collectives through the shared-memory transport, run through
+ * pipa-run:  pipa-run -n N test_p2p MODE
+ *   sizes     0 B .. 64 MiB both ways between ranks 0 and 1, contents checked byte for byte
+ *   order     tags received in another order than sent, also past the ring's capacity
+ *   mismatch  a receive expecting another shape fails naming both ranks, the tag, both shapes
+ *   deadline  a receive nobody answers fails at its deadline naming rank, peer and tag
+ *   deadpeer  a receive from a rank that exited fails within about a second, not at the deadline
+ *   coll      barrier, broadcast, gather, all-reduce on the world and on a subgroup */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "comm.h"
+#include "shm_internal.h"
+
+static pipa_comm_t *comm;
+static int rank, world;
+
+static uint8_t pattern(size_t i, uint64_t salt) { return (uint8_t)((i * 2654435761u + salt * 97) >> 7); }
+
+static void fill(uint8_t *b, size_t n, uint64_t salt)
+{
+    for (size_t i = 0; i < n; i++) b[i] = pattern(i, salt);
+}
+
+static size_t count_bad(const uint8_t *b, size_t n, uint64_t salt)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += b[i] != pattern(i, salt);
+    return bad;
+}
+
+/* Sends `n` bytes from `from` to `to` (as u8[n]) and checks them on arrival. */
+static void one_transfer(int from, int to, size_t n, uint64_t tag)
+{
+    uint8_t *buf = malloc(n + 1);
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, (int64_t)n);
+    if (rank == from) {
+        fill(buf, n, tag);
+        CHECKF(pipa_send(comm, to, tag, &d, buf) == PIPA_OK, "%s", pipa_last_error());
+    } else if (rank == to) {
+        memset(buf, 0xEE, n);
+        CHECKF(pipa_recv(comm, from, tag, &d, buf) == PIPA_OK, "%s", pipa_last_error());
+        size_t bad = count_bad(buf, n, tag);
+        CHECKF(bad == 0, "%zu of %zu bytes wrong", bad, n);
+    }
+    free(buf);
+}
+
+static void test_sizes(void)
+{
+    size_t sizes[] = {0, 1, 7, 8, 63, 64, 65, 4096, 65536, 1 << 20, (1 << 20) + 3, 16 << 20, 64 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        one_transfer(0, 1, sizes[i], 100 + i);
+        one_transfer(1, 0, sizes[i], 200 + i);
+    }
+}
+
+/* Rank 0 sends tags 1..K with non-blocking sends, rank 1 receives them backwards. With large
+ * messages the early ones must leave the ring (unexpected queue) for the later ones to arrive. */
+static void reversed(size_t n, int k)
+{
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, (int64_t)n);
+    uint8_t *bufs = malloc(n * k + 1);
+    if (rank == 0) {
+        pipa_req_t reqs[16];
+        for (int i = 0; i < k; i++) {
+            fill(bufs + n * i, n, 1000 + i);
+            CHECK(pipa_isend(comm, 1, 1000 + i, &d, bufs + n * i, &reqs[i]) == PIPA_OK);
+        }
+        for (int i = 0; i < k; i++) CHECKF(pipa_wait(comm, &reqs[i]) == PIPA_OK, "%s", pipa_last_error());
+    } else if (rank == 1) {
+        for (int i = k - 1; i >= 0; i--) {
+            CHECKF(pipa_recv(comm, 0, 1000 + i, &d, bufs + n * i) == PIPA_OK, "%s", pipa_last_error());
+            CHECKF(count_bad(bufs + n * i, n, 1000 + i) == 0, "size %zu tag %d wrong", n, 1000 + i);
+        }
+    }
+    free(bufs);
+}
+
+static void test_order(void)
+{
+    reversed(100, 5);
+    reversed(3 << 20, 4);   /* spans fragments */
+    reversed(20 << 20, 3);  /* each larger than the default ring */
+}
+
+static void test_mismatch(void)
+{
+    float data[6] = {1, 2, 3, 4, 5, 6}, got[8] = {0};
+    pipa_desc_t sent = pipa_desc(PIPA_F32, 2, (int64_t[]){2, 3});
+    pipa_desc_t want = pipa_desc(PIPA_F32, 2, (int64_t[]){2, 4});
+    if (rank == 0) CHECK(pipa_send(comm, 1, 42, &sent, data) == PIPA_OK);
+    if (rank != 1) return;
+    pipa_status s = pipa_recv(comm, 0, 42, &want, got);
+    const char *m = pipa_last_error();
+    CHECK(s == PIPA_ERR_MISMATCH);
+    CHECKF(strstr(m, "rank 1") && strstr(m, "rank 0") && strstr(m, "tag 42") &&
+               strstr(m, "f32[2,4]") && strstr(m, "f32[2,3]"),
+           "message: %s", m);
+    for (int i = 0; i < 8; i++) CHECKF(got[i] == 0, "payload copied into the wrong-sized buffer");
+}
+
+static void test_deadline(void)
+{
+    if (rank == 0) {
+        sleep(2); /* alive, silent */
+        return;
+    }
+    float x;
+    pipa_desc_t d = pipa_desc_1d(PIPA_F32, 1);
+    pipa_comm_set_timeout(comm, 0.5);
+    double t0 = pipa__now();
+    pipa_status s = pipa_recv(comm, 0, 77, &d, &x);
+    double waited = pipa__now() - t0;
+    CHECK(s == PIPA_ERR_TIMEOUT);
+    CHECKF(waited >= 0.45 && waited < 1.5, "waited %.3f s for a 0.5 s deadline", waited);
+    const char *m = pipa_last_error();
+    CHECKF(strstr(m, "rank 1") && strstr(m, "rank 0") && strstr(m, "tag 77"), "message: %s", m);
+}
+
+static void test_deadpeer(void)
+{
+    if (rank == 0) return; /* exits at once */
+    float x;
+    pipa_desc_t d = pipa_desc_1d(PIPA_F32, 1);
+    double t0 = pipa__now();
+    pipa_status s = pipa_recv(comm, 0, 5, &d, &x);
+    double waited = pipa__now() - t0;
+    CHECK(s == PIPA_ERR_PEER);
+    CHECKF(waited < 1.5, "noticed the dead peer after %.2f s", waited);
+    CHECKF(strstr(pipa_last_error(), "peer rank 0"), "message: %s", pipa_last_error());
+}
+
+static float contribution(int r, int i) { return (float)(r + 1) * 0.1f + (float)i * 1e-7f + 1e4f * (r == 1); }
+
+static void test_coll_on(pipa_group_t *g)
+{
+    CHECKF(pipa_barrier(g) == PIPA_OK, "%s", pipa_last_error());
+    for (int root = 0; root < g->size; root++) {
+        int64_t v[3] = {g->me == root ? root * 11 : -1, g->me == root ? 5 : -1, 7};
+        pipa_desc_t d = pipa_desc_1d(PIPA_I64, 3);
+        CHECK(pipa_bcast(g, root, &d, v) == PIPA_OK);
+        CHECK(v[0] == root * 11 && v[1] == 5);
+    }
+    int mine = 1000 + g->ranks[g->me], all[PIPA_MAX_RANKS];
+    CHECK(pipa_gather(g, 0, &mine, sizeof mine, all) == PIPA_OK);
+    if (g->me == 0)
+        for (int i = 0; i < g->size; i++) CHECK(all[i] == 1000 + g->ranks[i]);
+    enum { N = 1000 };
+    float x[N], want[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = contribution(g->ranks[g->me], i);
+        want[i] = contribution(g->ranks[0], i);
+        for (int m = 1; m < g->size; m++) want[i] += contribution(g->ranks[m], i);
+    }
+    CHECK(pipa_allreduce_sum_f32(g, x, N) == PIPA_OK);
+    CHECKF(memcmp(x, want, sizeof x) == 0, "all-reduce differs from the group-order sum");
+    double y = 0.5 * (g->me + 1), ywant = 0;
+    for (int m = 0; m < g->size; m++) ywant += 0.5 * (m + 1);
+    CHECK(pipa_allreduce_sum_f64(g, &y, 1) == PIPA_OK);
+    CHECK(y == ywant);
+}
+
+static void test_coll(void)
+{
+    pipa_group_t g;
+    pipa_group_world(&g, comm);
+    test_coll_on(&g);
+    int evens[PIPA_MAX_RANKS], n = 0;
+    for (int r = 0; r < world; r += 2) evens[n++] = r;
+    pipa_group_t e;
+    CHECK(pipa_group_init(&e, comm, 1, evens, n) == PIPA_OK);
+    if (e.me >= 0) test_coll_on(&e);
+    CHECK(pipa_barrier(&g) == PIPA_OK);
+    char line[64];
+    snprintf(line, sizeof line, "rank %d of %d reporting\n", rank, world);
+    CHECK(pipa_print_ordered(&g, line) == PIPA_OK);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "sizes";
+    if (pipa_comm_init(&comm) != PIPA_OK) {
+        fprintf(stderr, "test_p2p: %s\n", pipa_last_error());
+        return 1;
+    }
+    rank = pipa_comm_rank(comm);
+    world = pipa_comm_size(comm);
+    int needs_two = strcmp(mode, "coll") != 0;
+    if (needs_two && world < 2) {
+        fprintf(stderr, "test_p2p %s needs 2 ranks\n", mode);
+        return 1;
+    }
+    if (!strcmp(mode, "sizes")) test_sizes();
+    else if (!strcmp(mode, "order")) test_order();
+    else if (!strcmp(mode, "mismatch")) test_mismatch();
+    else if (!strcmp(mode, "deadline")) test_deadline();
+    else if (!strcmp(mode, "deadpeer")) test_deadpeer();
+    else if (!strcmp(mode, "coll")) test_coll();
+    else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    pipa_comm_free(comm);
+    char name[64];
+    snprintf(name, sizeof name, "test_p2p %s rank %d", mode, rank);
+    return check_done(name);
+}

@@ -16,7 +16,7 @@ CFLAGS  += -std=c11 -g $(OPT) -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -pthread
 LDLIBS  += -lm -pthread
 
 ifeq ($(BLAS),blis)
-  CFLAGS += -DPIPA_BLAS_BLIS -I/usr/include/blis
+  CFLAGS += -DPIPA_BLAS_BLIS -isystem /usr/include/x86_64-linux-gnu/blis-openmp
   LDLIBS += -lblis
 else ifeq ($(BLAS),openblas)
   CFLAGS += -DPIPA_BLAS_OPENBLAS
@@ -27,9 +27,10 @@ endif
 
 LIB_SRC   := $(sort $(wildcard src/*.c))
 LIB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
-TOOL_SRC  := $(sort $(wildcard tools/*.c))
+# A program is tools/NAME.c (or bench/NAME.c) plus its parts tools/NAME_*.c, if it has any.
+TOOL_SRC  := $(filter-out $(wildcard tools/*_*.c),$(sort $(wildcard tools/*.c)))
 TOOLS     := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRC))
-BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_SRC := $(filter-out $(wildcard bench/*_*.c),$(sort $(wildcard bench/*.c)))
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(BENCH_SRC))
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -53,11 +54,12 @@ $(BUILD)/libpipa.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/%: tools/%.c $(BUILD)/libpipa.a $(HEADERS)
-	$(CC) $(CFLAGS) $< $(BUILD)/libpipa.a -o $@ $(LDFLAGS) $(LDLIBS)
+.SECONDEXPANSION:
+$(BUILD)/%: tools/%.c $$(wildcard tools/$$*_*.c) $(wildcard tools/*.h) $(BUILD)/libpipa.a $(HEADERS)
+	$(CC) $(CFLAGS) -Itools $(filter %.c,$^) $(BUILD)/libpipa.a -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/%: bench/%.c $(BUILD)/libpipa.a $(HEADERS)
-	$(CC) $(CFLAGS) $< $(BUILD)/libpipa.a -o $@ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/%: bench/%.c $$(wildcard bench/$$*_*.c) $(wildcard bench/*.h) $(BUILD)/libpipa.a $(HEADERS)
+	$(CC) $(CFLAGS) -Ibench $(filter %.c,$^) $(BUILD)/libpipa.a -o $@ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libpipa.a $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -220,12 +220,12 @@ pipa_status pipa_wait(pipa_comm_t *c, pipa_req_t *req)
 static pipa_status wait_loop(pipa_comm_t *c, pipa_req_t *req)
 {
     int done = 0;
-    double start = pipa__now(), last_check = start;
+    double start = pipa_now(), last_check = start;
     blocked_t b = {c, req};
     for (;;) {
         PIPA_TRY(pipa_test(c, req, &done));
         if (done) return PIPA_OK;
-        double now = pipa__now();
+        double now = pipa_now();
         if (now - start < SPIN_SECONDS) continue;
         if (now - last_check > 0.2) {
             last_check = now;

@@ -116,13 +116,6 @@ static void bell_ring(slot_t *s)
         syscall(SYS_futex, &s->bell, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-double pipa__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- launcher side ------------------------------------------------------------------------ */
 
 static pipa_status seg_map_new(int world, void **base, size_t *bytes, int *fd_out)

@@ -34,7 +34,6 @@ typedef struct {
     pipa__peer_t *peers;          /* (world) */
 } pipa__shm_t;
 
-double pipa__now(void);
 /* PIPA_OK if got is what req expects; otherwise the error naming both ranks, tag and shapes. */
 pipa_status pipa__check_header(int me, const pipa_req_t *req, const pipa_desc_t *got);
 pipa_status pipa__shm_join(pipa__shm_t *t, int rank, int world, int fd);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static _Thread_local char last_error[1024];
 static int log_rank = 0, log_world = 1, log_stage = -1;
@@ -83,4 +84,11 @@ _Noreturn void pipa__assert_fail(const char *expr, const char *file, int line)
     fprintf(stderr, "internal error: %s:%d: assertion '%s' failed\n", file, line, expr);
     fflush(stderr);
     abort();
+}
+
+double pipa_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }

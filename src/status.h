@@ -32,6 +32,9 @@ const char *pipa_last_error(void);
  * `return pipa__fail(PIPA_ERR_ARG, "bad split '%s'", text);`. */
 pipa_status pipa__fail(pipa_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Seconds on the monotonic clock. */
+double pipa_now(void);
+
 /* Logging. Level comes from PIPA_LOG (error, warn, info, debug; default warn). */
 typedef enum { PIPA_LOG_ERROR = 0, PIPA_LOG_WARN, PIPA_LOG_INFO, PIPA_LOG_DEBUG } pipa_log_level;
 void pipa_log_set_identity(int rank, int world, int stage);

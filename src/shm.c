@@ -85,6 +85,16 @@ static uint64_t ring_bytes_from_env(void)
     return (uint64_t)mb << 20;
 }
 
+/* Messages travel in fragments of at most this size, so that the receiver copies one out while
+ * the sender copies the next one in. */
+static uint64_t frag_bytes_from_env(uint64_t ring)
+{
+    const char *e = getenv("PIPA_SHM_FRAG_KB");
+    uint64_t kb = e && atol(e) > 0 ? (uint64_t)atol(e) : 128;
+    uint64_t f = kb << 10;
+    return f > ring / 8 ? ring / 8 : f;
+}
+
 static size_t off_slots(void) { return LINE; }
 static size_t off_chans(int world) { return off_slots() + (size_t)world * sizeof(slot_t); }
 static size_t off_rings(int world)
@@ -193,7 +203,7 @@ pipa_status pipa__shm_join(pipa__shm_t *t, int rank, int world, int fd)
     t->ring = h.ring_bytes;
     t->world = world;
     t->rank = rank;
-    t->frag = t->ring / 8 < (1u << 20) ? t->ring / 8 : (1u << 20);
+    t->frag = frag_bytes_from_env(t->ring);
     t->peers = calloc((size_t)world, sizeof *t->peers);
     if (!t->peers) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
     slot_t *me = seg_slot(p, rank);
@@ -277,8 +287,11 @@ static int push_fragment(pipa__shm_t *t, pipa_req_t *req)
     uint64_t payload = left < t->frag ? left : t->frag;
     uint64_t need = sizeof(rec_t) + round_line(payload);
     uint64_t pos = pe->head % t->ring;
-    uint64_t pad = pos + need > t->ring ? t->ring - pos : 0;
     reclaim(t, dst);
+    /* A record must be contiguous; and when the ring is empty, starting over at its beginning
+     * keeps small messages in the same, cache-warm lines. */
+    int restart = pos && pe->tail == pe->head && need <= pos;
+    uint64_t pad = pos + need > t->ring || restart ? t->ring - pos : 0;
     if (pe->head + pad + need - pe->tail > t->ring) return 0;
     if (pad) {
         rec_t *p = (rec_t *)(ring + pos);
@@ -313,6 +326,16 @@ void pipa__shm_push(pipa__shm_t *t, pipa_req_t *req)
     req->complete = 1;
 }
 
+/* Tells the receiver whether I wait for space (it then wakes me when it frees some). Written
+ * only on change: this line is read by the receiver's polling. */
+static void set_blocked(pipa__shm_t *t, int dst, int blocked)
+{
+    pipa__peer_t *pe = &t->peers[dst];
+    if (pe->blocked == blocked) return;
+    pe->blocked = blocked;
+    atomic_store(&seg_chan(t->base, t->world, t->rank, dst)->sender_blocked, blocked);
+}
+
 /* Pushes pending sends, oldest first per destination (fragments must not interleave). */
 void pipa__shm_progress(pipa__shm_t *t)
 {
@@ -326,8 +349,7 @@ void pipa__shm_progress(pipa__shm_t *t)
             q->internal = NULL;
         }
         if (!pe->pending) pe->pending_last = NULL;
-        chan_t *ch = seg_chan(t->base, t->world, t->rank, d);
-        atomic_store(&ch->sender_blocked, pe->pending != NULL);
+        set_blocked(t, d, pe->pending != NULL);
     }
 }
 
@@ -358,7 +380,7 @@ void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req)
         pe->pending_last->internal = req;
     }
     pe->pending_last = req;
-    atomic_store(&seg_chan(t->base, t->world, t->rank, req->peer)->sender_blocked, 1);
+    set_blocked(t, req->peer, 1);
 }
 
 /* ---- receiving ---------------------------------------------------------------------------- */
@@ -372,7 +394,14 @@ static pipa_desc_t rec_desc(const rec_t *r)
     return d;
 }
 
-static void consume(rec_t *r) { atomic_store_explicit(&r->flags, REC_CONSUMED, memory_order_relaxed); }
+/* Marks the record at position `at` done. The oldest record just moves my read position (no
+ * write to the sender's line: the common, in-order case); others get the consumed flag. */
+static void consume(pipa__shm_t *t, int src, uint64_t at, rec_t *r)
+{
+    pipa__peer_t *pe = &t->peers[src];
+    if (at == pe->rd) pe->rd += r->rec_bytes;
+    else atomic_store_explicit(&r->flags, REC_CONSUMED, memory_order_relaxed);
+}
 
 /* Advances my read position over the consumed records at the oldest end and hands that space
  * back to the sender (waking it if it waits for space). */
@@ -380,21 +409,20 @@ static void skip_consumed(pipa__shm_t *t, int src, uint64_t head)
 {
     pipa__peer_t *pe = &t->peers[src];
     char *ring = seg_ring(t->base, t->world, t->ring, src, t->rank);
-    uint64_t rd = pe->rd;
-    while (rd < head) {
-        rec_t *r = (rec_t *)(ring + rd % t->ring);
+    while (pe->rd < head) {
+        rec_t *r = (rec_t *)(ring + pe->rd % t->ring);
         if (!(atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_CONSUMED)) break;
-        rd += r->rec_bytes;
+        pe->rd += r->rec_bytes;
     }
-    if (rd == pe->rd) return;
-    pe->rd = rd;
+    if (pe->rd == pe->rd_published) return;
+    pe->rd_published = pe->rd;
     chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
-    atomic_store_explicit(&ch->tail, rd, memory_order_release);
+    atomic_store_explicit(&ch->tail, pe->rd, memory_order_release);
     if (atomic_load(&ch->sender_blocked)) bell_ring(seg_slot(t->base, src));
 }
 
 /* Copies the fragment in r into req if it is the next piece of req's message. */
-static pipa_status take_record(pipa__shm_t *t, pipa_req_t *req, rec_t *r)
+static pipa_status take_record(pipa__shm_t *t, pipa_req_t *req, uint64_t at, rec_t *r)
 {
     if (!req->matched) {
         pipa_desc_t got = rec_desc(r);
@@ -406,7 +434,7 @@ static pipa_status take_record(pipa__shm_t *t, pipa_req_t *req, rec_t *r)
     if (n > req->bytes - r->frag_off) n = req->bytes - r->frag_off;
     if (n) memcpy((char *)req->buf + r->frag_off, rec_payload(r), n);
     req->done_bytes += n;
-    consume(r);
+    consume(t, req->peer, at, r);
     if (req->done_bytes == req->bytes) req->complete = 1;
     return PIPA_OK;
 }
@@ -418,6 +446,7 @@ static pipa_status stash_others(pipa__shm_t *t, pipa_req_t *req, uint64_t head)
     pipa__peer_t *pe = &t->peers[req->peer];
     char *ring = seg_ring(t->base, t->world, t->ring, req->peer, t->rank);
     for (uint64_t pos = pe->rd; pos < head;) {
+        uint64_t at = pos;
         rec_t *r = (rec_t *)(ring + pos % t->ring);
         pos += r->rec_bytes;
         if (atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED) continue;
@@ -425,7 +454,7 @@ static pipa_status stash_others(pipa__shm_t *t, pipa_req_t *req, uint64_t head)
         pipa_desc_t d = rec_desc(r);
         PIPA_TRY(pipa__unexpected_add(pe, r->tag, &d, r->msg_bytes, r->frag_off, rec_payload(r),
                                       r->rec_bytes - sizeof(rec_t)));
-        consume(r);
+        consume(t, req->peer, at, r);
     }
     return PIPA_OK;
 }
@@ -441,11 +470,12 @@ pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req)
     char *ring = seg_ring(t->base, t->world, t->ring, req->peer, t->rank);
     skip_consumed(t, req->peer, head);
     for (uint64_t pos = pe->rd; pos < head && !req->complete;) {
+        uint64_t at = pos;
         rec_t *r = (rec_t *)(ring + pos % t->ring);
         pos += r->rec_bytes;
         if (atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED) continue;
         if (r->tag != req->tag || r->frag_off != req->done_bytes) continue;
-        PIPA_TRY(take_record(t, req, r));
+        PIPA_TRY(take_record(t, req, at, r));
     }
     skip_consumed(t, req->peer, head);
     if (!req->complete && atomic_load(&ch->sender_blocked)) {

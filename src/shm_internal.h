@@ -22,7 +22,9 @@ typedef struct pipa__unexpected {
 typedef struct {
     uint64_t head, tail;          /* as sender to the peer: published / reclaimed bytes */
     pipa_req_t *pending, *pending_last; /* sends waiting for ring space, chained by ->internal */
+    int blocked;                  /* what I last told the peer's channel: I wait for space */
     uint64_t rd;                  /* as receiver from the peer: oldest unconsumed record */
+    uint64_t rd_published;        /* what I last told the sender it may reuse */
     pipa__unexpected_t *unexpected;
 } pipa__peer_t;
 

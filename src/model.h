@@ -46,7 +46,8 @@ typedef struct {
 } pipa_layers_t;
 
 size_t pipa_layer_param_count(const pipa_config_t *cfg);
-/* Allocates and initialises the layers from the seed. */
+/* Allocates and initialises the layers from the seed; count may be 0 (a stage holding only the
+ * model's ends). Errors: PIPA_ERR_ARG (bad config or range), PIPA_ERR_NOMEM. */
 pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_config_t *cfg, int first, int count);
 void pipa_layers_free(pipa_layers_t *ls);
 
@@ -59,13 +60,19 @@ typedef struct {
 pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_config_t *cfg, int B, int T);
 void pipa_scratch_free(pipa_scratch_t *s);
 
-/* In place: x (B, T, C) through every layer of the range. B, T at most the scratch's. */
+/* In place: x (B, T, C) through every layer of the range. B, T at most the scratch's, and the
+ * scratch made for the same configuration. Carries no state between calls. */
 void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_scratch_t *s);
 
-/* Deterministic model input for (seed, microbatch): x (B, T, C), values in [-1, 1). */
+/* Deterministic model input for (seed, microbatch): x (B, T, C), values in [-1, 1); element i of
+ * the flat (B, T, C) array depends only on (seed, microbatch, i). */
 void pipa_model_input(float *x, const pipa_config_t *cfg, int microbatch, int B, int T);
 
-/* Counter-based random numbers: the value at index i of stream (seed, a, b), uniform in [-1, 1). */
+/* Counter-based random numbers: the value at index i of stream (seed, a, b), uniform in [-1, 1),
+ * a pure function of its arguments. Streams in use: layer weights a = global layer index,
+ * b = tensor id 0..8 (the order of pipa_layer_t); model input a = microbatch,
+ * b = PIPA_STREAM_INPUT. New users take b values of their own, at or above PIPA_STREAM_INPUT. */
 float pipa_rand_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t i);
+enum { PIPA_STREAM_INPUT = 256 };
 
 #endif

@@ -25,7 +25,8 @@ void pipa_op_rope(float *x, int B, int T, int NH, int HS, float theta);
  * out[b,t,h] = sum_{s<=t} softmax_s(q[b,t,h].k[b,s,h] / sqrt(HS)) v[b,s,h] */
 void pipa_op_attention(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int NH, int HS);
-/* out (n) = silu(gate) * up, silu(g) = g / (1 + exp(-g)) */
+/* out (n) = silu(gate) * up, silu(g) = g / (1 + exp(-g)). Element by element: out may be gate
+ * or up (the model writes it over gate). */
 void pipa_op_swiglu(float *out, const float *gate, const float *up, size_t n);
 /* In place: x (n) += y (n) */
 void pipa_op_add(float *x, const float *y, size_t n);

@@ -1,0 +1,112 @@
+/* ops.c: the fast forward ops of a Llama-style block (see ops.h for the contracts).
+ *
+ * Matrix products go to CBLAS (OpenBLAS or BLIS, see blas.c); the rest are plain loops in a
+ * fixed order, so the same call on the same data gives the same bits every time. No op
+ * allocates: callers own every buffer, including attention's score scratch.
+ * Left out: backward passes, other dtypes, fused kernels. */
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+
+#include "status.h"
+
+void pipa_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps)
+{
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;  // (C)
+        float *o = out + (size_t)n * C;       // (C)
+        /* The sum of squares in double costs nothing next to the matmuls and keeps wide rows
+         * (C in the thousands) as accurate as narrow ones. */
+        double ss = 0.0;
+        for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
+        float rstd = (float)(1.0 / sqrt(ss / C + eps));
+        for (int c = 0; c < C; c++) o[c] = xr[c] * rstd * w[c];
+    }
+}
+
+void pipa_op_linear(float *out, const float *x, const float *w, int N, int IC, int OC)
+{
+    /* out (N, OC) = x (N, IC) @ w^T, w (OC, IC) read transposed in place by BLAS. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, x, IC, w, IC, 0.0f,
+                out, OC);
+}
+
+void pipa_op_rope(float *x, int B, int T, int NH, int HS, float theta)
+{
+    PIPA_ASSERT(HS % 2 == 0);
+    const int half = HS / 2;
+    const size_t C = (size_t)NH * HS;
+    /* cos/sin depend only on (t, i): computed once per pair, in double so positions far down a
+     * long sequence keep an accurate angle, then applied to every (b, h). */
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < half; i++) {
+            double freq = pow((double)theta, -2.0 * i / HS);
+            float c = (float)cos(t * freq), s = (float)sin(t * freq);
+            for (int b = 0; b < B; b++) {
+                float *row = x + ((size_t)b * T + t) * C;  // (NH, HS)
+                for (int h = 0; h < NH; h++) {
+                    float *xh = row + (size_t)h * HS;  // (HS)
+                    float x1 = xh[i], x2 = xh[i + half];
+                    xh[i] = x1 * c - x2 * s;
+                    xh[i + half] = x2 * c + x1 * s;
+                }
+            }
+        }
+    }
+}
+
+/* In place on one row of scores: causal softmax over s <= t, zeros after t (so the following
+ * att @ v product can run over the whole square without reading masked scores). */
+static void softmax_causal_row(float *a, int t, int T)
+{
+    float max = a[0];
+    for (int s = 1; s <= t; s++) max = a[s] > max ? a[s] : max;
+    float sum = 0.0f;
+    for (int s = 0; s <= t; s++) {
+        a[s] = expf(a[s] - max);
+        sum += a[s];
+    }
+    float inv = 1.0f / sum;
+    for (int s = 0; s <= t; s++) a[s] *= inv;
+    for (int s = t + 1; s < T; s++) a[s] = 0.0f;
+}
+
+void pipa_op_attention(float *out, float *att, const float *q, const float *k, const float *v,
+                       int B, int T, int NH, int HS)
+{
+    /* Head h of token t lives at row (b*T + t), column h*HS of a (B*T, C) matrix, so each
+     * (b, h) slice is a strided (T, HS) matrix with leading dimension C: BLAS reads it in place,
+     * no transposes or copies. */
+    const int C = NH * HS;
+    const float scale = 1.0f / sqrtf((float)HS);
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            size_t off = (size_t)b * T * C + (size_t)h * HS;
+            const float *qh = q + off, *kh = k + off, *vh = v + off;  // (T, HS), ld C
+            float *oh = out + off;                                    // (T, HS), ld C
+            float *a = att + ((size_t)b * NH + h) * T * T;            // (T, T)
+            /* Full square q @ k^T: the masked half is wasted work, but one sgemm beats T
+             * small gemv calls at the sizes pipa runs. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, qh, C, kh, C,
+                        0.0f, a, T);
+            for (int t = 0; t < T; t++) softmax_causal_row(a + (size_t)t * T, t, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T, vh, C,
+                        0.0f, oh, C);
+        }
+    }
+}
+
+void pipa_op_swiglu(float *out, const float *gate, const float *up, size_t n)
+{
+    /* Element by element, so out may be gate or up (see ops.h). */
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void pipa_op_add(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}

@@ -1,0 +1,341 @@
+/* pipa-run: the launcher (pipa's torchrun). Starts N ranks of a program on this machine, watches
+ * them, and brings them all down as soon as one fails.
+ *
+ *   pipa-run [--nproc-per-node=N | -n N] [--timeout SECONDS] PROGRAM [ARGS...]
+ *
+ * Before any rank starts it creates the run's shared memory (an anonymous memfd, so nothing is
+ * ever named in /dev/shm) and passes it down as PIPA_SHM_FD, with RANK, WORLD_SIZE, LOCAL_RANK
+ * and LOCAL_WORLD_SIZE (torchrun's names; local = global on one machine).
+ *
+ * Watching: SIGCHLD, SIGINT, SIGTERM and SIGHUP are blocked and taken with sigtimedwait, so there
+ * are no signal handlers and no races between a child's exit and our sleep. When a rank fails
+ * (non-zero exit or a signal) the others get SIGTERM, and SIGKILL after a 2 s grace. SIGINT,
+ * SIGTERM or SIGHUP sent to pipa-run is forwarded to every rank, then the same teardown follows.
+ * Every rank is reaped before pipa-run exits; a rank whose launcher dies gets SIGTERM from the
+ * kernel (PR_SET_PDEATHSIG).
+ *
+ * Exit status: 0 when every rank exits 0; 1 when a rank failed or could not start; 128+S when
+ * pipa-run itself was stopped by signal S; 2 for a usage error.
+ *
+ * Left out: several machines (use mpirun/srun and the mpi transport), restarts, per-rank logs. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+#define MAX_RANKS 256
+#define GRACE_MS 2000
+#define EXIT_USAGE 2
+
+typedef struct {
+    int nproc;            /* ranks to start, 1..MAX_RANKS */
+    const char *timeout;  /* passed as PIPA_TIMEOUT when set */
+    char **argv;          /* PROGRAM and its arguments, NULL-terminated */
+} options_t;
+
+typedef struct {
+    int n;                /* ranks started */
+    pid_t pid[MAX_RANKS]; /* 0 once reaped (or never started) */
+    int live;             /* ranks not yet reaped */
+    pipa_shm_run_t *shm;
+    int stopping;         /* teardown begun: the survivors were sent a signal */
+    int killed;           /* SIGKILL already sent to the survivors */
+    long long deadline;   /* monotonic ms at which survivors get SIGKILL */
+    int exit_code;        /* what pipa-run will return; first cause wins */
+} launcher_t;
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: pipa-run [--nproc-per-node=N | -n N] [--timeout SECONDS] PROGRAM [ARGS...]\n"
+            "\n"
+            "Starts N ranks (1..%d, default 1) of PROGRAM on this machine with RANK, WORLD_SIZE,\n"
+            "LOCAL_RANK, LOCAL_WORLD_SIZE and PIPA_SHM_FD set. If one rank fails, the others get\n"
+            "SIGTERM, then SIGKILL after %d s. Options end at PROGRAM or at '--'.\n"
+            "  -n N, --nproc-per-node N, --nproc_per_node N   number of ranks\n"
+            "  --timeout SECONDS   deadline for receives, passed to the ranks as PIPA_TIMEOUT\n"
+            "  -h, --help          this text\n"
+            "Exit: 0 all ranks exited 0; 1 a rank failed; 128+S stopped by signal S; 2 usage.\n",
+            MAX_RANKS, GRACE_MS / 1000);
+}
+
+/* Parses a rank count; returns 1..MAX_RANKS, or 0 (after printing why) when text is not one. */
+static int parse_nproc(const char *text)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno != 0 || v < 1 || v > MAX_RANKS) {
+        fprintf(stderr, "pipa-run: --nproc-per-node needs an integer from 1 to %d, got '%s'\n",
+                MAX_RANKS, text);
+        return 0;
+    }
+    return (int)v;
+}
+
+/* Checks a --timeout value: a positive number of seconds. Returns 1 when valid. */
+static int valid_timeout(const char *text)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (text[0] == '\0' || *end != '\0' || !(v > 0)) {
+        fprintf(stderr, "pipa-run: --timeout needs a positive number of seconds, got '%s'\n", text);
+        return 0;
+    }
+    return 1;
+}
+
+/* If argv[*i] is option `name` (as "name=V" or "name V"), stores V in *val, advances *i past the
+ * value and returns 1; returns -1 when the value is missing, 0 when argv[*i] is another option. */
+static int take_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    size_t len = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, len) != 0) return 0;
+    if (a[len] == '=') {
+        *val = a + len + 1;
+        return 1;
+    }
+    if (a[len] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "pipa-run: %s needs a value\n", name);
+        return -1;
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+/* Fills *o from the command line. Returns -1 to go on, or the exit status to end with now
+ * (0 after --help, EXIT_USAGE after a usage error, already explained on stderr). */
+static int parse_options(int argc, char **argv, options_t *o)
+{
+    static const char *const nproc_names[] = {"--nproc-per-node", "--nproc_per_node", "-n"};
+    o->nproc = 1;
+    o->timeout = NULL;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *val = NULL;
+        int r = 0;
+        if (!strcmp(argv[i], "--")) { i++; break; }
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        for (int k = 0; k < 3 && r == 0; k++) r = take_value(argc, argv, &i, nproc_names[k], &val);
+        if (r == 1 && !(o->nproc = parse_nproc(val))) return EXIT_USAGE;
+        if (r == 0 && (r = take_value(argc, argv, &i, "--timeout", &val)) == 1) {
+            if (!valid_timeout(val)) return EXIT_USAGE;
+            o->timeout = val;
+        }
+        if (r < 0) return EXIT_USAGE;
+        if (r == 0) {
+            fprintf(stderr, "pipa-run: unknown option '%s' (see --help)\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "pipa-run: no PROGRAM given\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    o->argv = argv + i;
+    return -1;
+}
+
+/* ---- starting ranks ------------------------------------------------------------------------ */
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void set_env_int(const char *name, int v)
+{
+    char buf[16];
+    snprintf(buf, sizeof buf, "%d", v);
+    setenv(name, buf, 1);
+}
+
+/* In the child: arranges to die with the launcher, sets the rank's environment, restores the
+ * signal mask and execs the program. Never returns; exits 127 if the exec fails. */
+static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, pid_t launcher,
+                                const sigset_t *old_mask)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != launcher) _exit(127); /* the launcher died before prctl took effect */
+    set_env_int("RANK", rank);
+    set_env_int("WORLD_SIZE", o->nproc);
+    set_env_int("LOCAL_RANK", rank);
+    set_env_int("LOCAL_WORLD_SIZE", o->nproc);
+    set_env_int("PIPA_SHM_FD", shm_fd);
+    if (o->timeout) setenv("PIPA_TIMEOUT", o->timeout, 1);
+    sigprocmask(SIG_SETMASK, old_mask, NULL);
+    execvp(o->argv[0], o->argv);
+    fprintf(stderr, "pipa-run: cannot execute '%s': %s\n", o->argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* Forks the ranks one by one. Returns 0, or -1 after a fork failure (the ranks already started
+ * are left in L for the caller to tear down). */
+static int start_ranks(launcher_t *L, const options_t *o, int shm_fd, const sigset_t *old_mask)
+{
+    pid_t self = getpid();
+    fflush(NULL); /* so no buffered output is written twice */
+    for (int r = 0; r < o->nproc; r++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "pipa-run: cannot start rank %d: %s\n", r, strerror(errno));
+            return -1;
+        }
+        if (pid == 0) rank_exec(o, r, shm_fd, self, old_mask);
+        L->pid[r] = pid;
+        L->n = r + 1;
+        L->live++;
+    }
+    return 0;
+}
+
+/* ---- watching and teardown ----------------------------------------------------------------- */
+
+static const char *signal_name(int sig, char *buf, size_t n)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev) snprintf(buf, n, "SIG%s", abbrev);
+    else snprintf(buf, n, "%d", sig);
+    return buf;
+}
+
+/* Sends sig to every rank not yet reaped. */
+static void signal_all(launcher_t *L, int sig)
+{
+    for (int r = 0; r < L->n; r++)
+        if (L->pid[r] > 0) kill(L->pid[r], sig);
+}
+
+/* Starts the teardown (once): survivors get sig now and SIGKILL at the grace deadline. */
+static void begin_stop(launcher_t *L, int sig, int exit_code)
+{
+    if (L->stopping) return;
+    L->stopping = 1;
+    L->exit_code = exit_code;
+    L->deadline = now_ms() + GRACE_MS;
+    signal_all(L, sig);
+}
+
+/* Records how rank r ended: marks it in the segment, reports a failure and, on the first one
+ * while nothing is stopping yet, starts the teardown. Failures that our own teardown caused are
+ * not reported one by one. */
+static void rank_ended(launcher_t *L, int r, int status)
+{
+    int failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pipa_shm_run_mark_exited(L->shm, r, failed);
+    L->pid[r] = 0;
+    L->live--;
+    if (!failed || L->stopping) return;
+    char name[32];
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "pipa-run: rank %d killed by signal %s\n", r,
+                signal_name(WTERMSIG(status), name, sizeof name));
+    else
+        fprintf(stderr, "pipa-run: rank %d exited with code %d\n", r, WEXITSTATUS(status));
+    if (L->live > 0)
+        fprintf(stderr, "pipa-run: stopping the other %d rank%s\n", L->live, L->live > 1 ? "s" : "");
+    begin_stop(L, SIGTERM, 1);
+}
+
+/* Reaps every rank that has ended, without blocking. */
+static void reap_ended(launcher_t *L)
+{
+    int status;
+    pid_t pid;
+    while (L->live > 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0)
+        for (int r = 0; r < L->n; r++)
+            if (L->pid[r] == pid) rank_ended(L, r, status);
+}
+
+/* SIGKILLs the survivors once the grace deadline has passed. */
+static void kill_late(launcher_t *L)
+{
+    if (!L->stopping || L->killed || now_ms() < L->deadline) return;
+    L->killed = 1;
+    for (int r = 0; r < L->n; r++) {
+        if (L->pid[r] <= 0) continue;
+        fprintf(stderr, "pipa-run: rank %d still running %d s after SIGTERM; sending SIGKILL\n", r,
+                GRACE_MS / 1000);
+        kill(L->pid[r], SIGKILL);
+    }
+}
+
+/* Waits for the next signal in `set` (until the grace deadline while one is pending) and acts on
+ * a SIGINT/SIGTERM/SIGHUP sent to the launcher: the first is forwarded to every rank and starts
+ * the teardown; a second one kills the ranks at once. SIGCHLD is acted on by reap_ended. */
+static void wait_event(launcher_t *L, const sigset_t *set)
+{
+    long long wait = 1000;
+    if (L->stopping && !L->killed) {
+        wait = L->deadline - now_ms();
+        if (wait < 0) wait = 0;
+    }
+    struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000};
+    int sig = sigtimedwait(set, NULL, &ts);
+    if (sig <= 0 || sig == SIGCHLD) return;
+    char name[32];
+    if (!L->stopping) {
+        fprintf(stderr, "pipa-run: got %s; forwarding it to the ranks\n",
+                signal_name(sig, name, sizeof name));
+        begin_stop(L, sig, 128 + sig);
+    } else if (!L->killed) {
+        L->deadline = now_ms(); /* asked twice: no more grace */
+    }
+}
+
+/* Watches the ranks until every one has been reaped. */
+static void watch(launcher_t *L, const sigset_t *set)
+{
+    for (;;) {
+        reap_ended(L);
+        if (L->live == 0) return;
+        kill_late(L);
+        wait_event(L, set);
+    }
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    options_t o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0) return rc;
+
+    /* Block before creating children, so no SIGCHLD or forwarded signal can be lost. */
+    sigset_t set, old_mask;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would reap the ranks behind our back */
+    sigprocmask(SIG_BLOCK, &set, &old_mask);
+
+    static launcher_t L; /* static: pid table is 1 KiB, and zeroed */
+    int fd = -1;
+    if (pipa_shm_run_create(o.nproc, &L.shm, &fd) != PIPA_OK) {
+        fprintf(stderr, "pipa-run: cannot create the run's shared memory: %s\n", pipa_last_error());
+        return 1;
+    }
+    if (start_ranks(&L, &o, fd, &old_mask) != 0) begin_stop(&L, SIGTERM, 1);
+    watch(&L, &set);
+    pipa_shm_run_free(L.shm);
+    close(fd);
+    return L.exit_code;
+}

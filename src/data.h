@@ -1,0 +1,30 @@
+/* data.h: a byte-level text corpus and the batches drawn from it.
+ *
+ * Tokens are bytes (vocabulary 256). Sequence b of microbatch mb of step s starts at a position
+ * that depends only on (seed, s, mb, b), so every rank layout and schedule sees the same data,
+ * and a resumed run draws what the uninterrupted run would have drawn. */
+#ifndef PIPA_DATA_H
+#define PIPA_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define PIPA_DEFAULT_CORPUS "/usr/share/common-licenses/GPL-3"
+
+typedef struct {
+    uint8_t *bytes;
+    size_t n;
+    uint64_t seed;
+} pipa_corpus_t;
+
+/* Reads a whole file; it must hold at least T + 1 bytes for sequences of T tokens. */
+pipa_status pipa_corpus_load(pipa_corpus_t *c, const char *path, int T, uint64_t seed);
+void pipa_corpus_free(pipa_corpus_t *c);
+
+/* tokens and targets (B, T): targets are the tokens shifted by one. Either may be NULL. */
+void pipa_corpus_batch(const pipa_corpus_t *c, int64_t step, int mb, int B, int T, int32_t *tokens,
+                       int32_t *targets);
+
+#endif

@@ -1,0 +1,61 @@
+/* bench.h: what the parts of pipa-bench share: the run's context, option parsing helpers, the
+ * header every run prints, medians, and the JSON row writer.
+ *
+ * Output convention (OSU style): a header of `#` lines naming the machine, date, build, BLAS and
+ * command; then fixed-width columns under a `#` column line; results on stdout from rank 0 only.
+ * JSON (--json FILE): one object per table row, one per line (JSON Lines), written by rank 0. */
+#ifndef PIPA_BENCH_H
+#define PIPA_BENCH_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "comm.h"
+
+typedef struct {
+    pipa_comm_t *comm;
+    pipa_group_t world;
+    int rank, size;
+    int argc;             /* the whole command line, for the header */
+    char **argv;
+    FILE *json;           /* --json FILE on rank 0, else NULL */
+    const char *bench;    /* subcommand name, written into every JSON row */
+} bench_ctx_t;
+
+/* ---- options ----------------------------------------------------------------------------- */
+/* Each returns 1 when argv[*i] is the named option and consumes its value (advancing *i), 0 when
+ * it is another option; a missing or malformed value prints a message and sets *bad. Values may
+ * be given as "--name VALUE" or "--name=VALUE". */
+int bench_opt_int(char **argv, int argc, int *i, const char *name, int *out, int *bad);
+int bench_opt_str(char **argv, int argc, int *i, const char *name, const char **out, int *bad);
+/* Parses "1,2,4,8" into list (at most cap entries, each >= 1). Returns the count, 0 on error. */
+int bench_parse_list(const char *text, int *list, int cap);
+
+/* Options every subcommand takes (--json FILE, --help). Returns 1 if argv[*i] was one of them. */
+int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,
+                     int *help, int *bad);
+/* Opens the JSON file on rank 0 (after options were parsed). 0 ok, -1 on failure (printed). */
+int bench_json_open(bench_ctx_t *ctx, const char *path);
+
+/* ---- header ----------------------------------------------------------------------------- */
+/* Prints the `#` header lines on rank 0: benchmark title, CPU model, cores, date (UTC), compiler
+ * and build flags detectable at compile time, BLAS and its threads, world size, transport, and
+ * the exact command line (the launcher's, when started by pipa-run). */
+void bench_print_header(const bench_ctx_t *ctx, const char *title);
+
+/* ---- statistics -------------------------------------------------------------------------- */
+/* Median of v[0..n) (sorts v in place). n >= 1. */
+double bench_median(double *v, int n);
+
+/* ---- JSON rows --------------------------------------------------------------------------- */
+/* Writes {"bench": ..., "row": row, key: value, ...} as one line ("row" left out when row is
+ * NULL). Pairs are (const char *key, double value), ended by a NULL key; pass values as double.
+ * Integral values print without a fraction, non-finite ones as null. No-op without --json. */
+void bench_json_row(const bench_ctx_t *ctx, const char *row, ...);
+
+/* Subcommands, each in its own part: pipa-bench_<name>.c. They return the exit status. */
+int bench_p2p(bench_ctx_t *ctx, int argc, char **argv);
+int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv);
+int bench_layer(bench_ctx_t *ctx, int argc, char **argv);
+
+#endif

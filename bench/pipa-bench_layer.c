@@ -1,0 +1,269 @@
+/* pipa-bench_layer.c: one layer's forward FLOP rate beside sgemm's rate on the same shapes.
+ *
+ * FLOPs of one layer forward (N = B*T tokens, HS = C/NH), matrix products only:
+ *   q, k, v, o     4 x 2*N*C*C
+ *   gate, up       2 x 2*N*C*I
+ *   down           1 x 2*N*I*C
+ *   attention      2 x 2*B*NH*T*T*HS   (q k^T and att v, the FULL T x T square: that is what
+ *                                      pipa_op_attention executes; the causal half is printed too)
+ * RMSNorm, rotary, softmax, SwiGLU and the residual adds count 0 FLOPs: their time is overhead.
+ * The sgemm reference times pipa_op_linear (linears) and cblas_sgemm with the same strides as
+ * pipa_op_attention (attention), each shape alone, median over reps; its total is the time the
+ * layer would take if it were nothing but those products. ratio = layer rate / sgemm rate.
+ * Runs on rank 0; other ranks of a launched run wait at a barrier.
+ * Left out: backward, several layers (the layer is the unit; layers are independent). */
+#include <cblas.h>
+/* OpenBLAS's cblas.h pulls in <complex.h>, whose macro I would hide pipa_config_t's field I. */
+#undef I
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "model.h"
+#include "ops.h"
+
+typedef struct {
+    pipa_config_t cfg;
+    int B, T, reps, warmup;
+} layer_opts_t;
+
+typedef struct {
+    const char *name;
+    int m, n, k;       /* out (m, n) = a (m, k) @ b (k, n) */
+    int calls;         /* per layer forward */
+    double flops;      /* per layer forward, all calls */
+    double ms;         /* median time of all calls */
+} shape_t;
+
+enum { SH_QKVO, SH_GATEUP, SH_DOWN, SH_SCORES, SH_VALUES, N_SHAPES };
+
+static void layer_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: pipa-bench layer [OPTIONS]   (alias: gemm)\n"
+            "  --hidden C      hidden size (default 512, demo 3)\n"
+            "  --heads NH      attention heads (default 8)\n"
+            "  --inter I       MLP intermediate size (default 2048)\n"
+            "  --batch B       batch (default 8)\n"
+            "  --seq T         sequence length (default 128)\n"
+            "  --reps N        timed repetitions, median reported (default 11)\n"
+            "  --warmup N      untimed repetitions first (default 2)\n"
+            "  --threads N     BLAS threads (default PIPA_BLAS_THREADS, else 1)\n"
+            "  --json FILE     one JSON object per row: row, m, n, k, calls, gflop, ms, gflops\n");
+}
+
+static void fill_buf(float *p, size_t n, uint64_t stream)
+{
+    for (size_t i = 0; i < n; i++) p[i] = 0.1f * pipa_rand_uniform(7, stream, 0, i);
+}
+
+static void make_shapes(const layer_opts_t *o, shape_t *sh)
+{
+    int N = o->B * o->T, C = o->cfg.C, I = o->cfg.I, NH = o->cfg.NH, HS = C / NH;
+    sh[SH_QKVO] = (shape_t){"linear q,k,v,o", N, C, C, 4, 0, 0};
+    sh[SH_GATEUP] = (shape_t){"linear gate,up", N, I, C, 2, 0, 0};
+    sh[SH_DOWN] = (shape_t){"linear down", N, C, I, 1, 0, 0};
+    sh[SH_SCORES] = (shape_t){"attn q@k^T", o->T, o->T, HS, o->B * NH, 0, 0};
+    sh[SH_VALUES] = (shape_t){"attn att@v", o->T, HS, o->T, o->B * NH, 0, 0};
+    for (int i = 0; i < N_SHAPES; i++)
+        sh[i].flops = 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].calls;
+}
+
+/* All B*NH products of one attention sgemm, laid out as pipa_op_attention lays them out. */
+static void attn_products(int which, float *out, float *att, const float *q, const float *k,
+                          const layer_opts_t *o)
+{
+    int T = o->T, C = o->cfg.C, NH = o->cfg.NH, HS = C / NH;
+    float scale = 1.0f / sqrtf((float)HS);
+    for (int b = 0; b < o->B; b++) {
+        for (int h = 0; h < NH; h++) {
+            size_t off = (size_t)b * T * C + (size_t)h * HS;
+            float *a = att + ((size_t)b * NH + h) * T * T;
+            if (which == SH_SCORES)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + off, C,
+                            k + off, C, 0.0f, a, T);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T,
+                            k + off, C, 0.0f, out + off, C);
+        }
+    }
+}
+
+typedef struct {
+    float *x, *w, *out, *q, *k, *att;
+} gemm_bufs_t;
+
+/* One timed call of shape i: a linear call, or all B*NH attention products. Seconds. */
+static double time_shape(int i, const shape_t *s, gemm_bufs_t *g, const layer_opts_t *o)
+{
+    double t0 = pipa_now();
+    if (i == SH_SCORES || i == SH_VALUES) attn_products(i, g->out, g->att, g->q, g->k, o);
+    else pipa_op_linear(g->out, g->x, g->w, s->m, s->k, s->n);
+    return pipa_now() - t0;
+}
+
+static int gemm_bufs_init(gemm_bufs_t *g, const layer_opts_t *o)
+{
+    size_t N = (size_t)o->B * o->T, C = (size_t)o->cfg.C, I = (size_t)o->cfg.I;
+    size_t wide = C > I ? C : I;
+    size_t att = (size_t)o->B * o->cfg.NH * o->T * o->T;
+    size_t n[6] = {N * wide, wide * wide, N * wide, N * C, N * C, att};
+    float **p[6] = {&g->x, &g->w, &g->out, &g->q, &g->k, &g->att};
+    for (int i = 0; i < 6; i++) {
+        *p[i] = malloc(n[i] * sizeof(float));
+        if (!*p[i]) return -1;
+        fill_buf(*p[i], n[i], (uint64_t)i);
+    }
+    return 0;
+}
+
+static void gemm_bufs_free(gemm_bufs_t *g)
+{
+    free(g->x), free(g->w), free(g->out), free(g->q), free(g->k), free(g->att);
+}
+
+/* Median milliseconds of each shape's calls per layer forward, into sh[i].ms. */
+static int time_gemms(const layer_opts_t *o, shape_t *sh)
+{
+    gemm_bufs_t g;
+    memset(&g, 0, sizeof g);
+    double *v = malloc(sizeof(double) * (size_t)o->reps);
+    int rc = (!v || gemm_bufs_init(&g, o)) ? -1 : 0;
+    for (int i = 0; rc == 0 && i < N_SHAPES; i++) {
+        for (int r = 0; r < o->warmup; r++) time_shape(i, &sh[i], &g, o);
+        for (int r = 0; r < o->reps; r++) v[r] = time_shape(i, &sh[i], &g, o);
+        double per_sample_calls = (i == SH_SCORES || i == SH_VALUES) ? sh[i].calls : 1;
+        sh[i].ms = bench_median(v, o->reps) * 1e3 * sh[i].calls / per_sample_calls;
+    }
+    gemm_bufs_free(&g);
+    free(v);
+    return rc;
+}
+
+/* Median milliseconds of pipa_layers_forward over one layer, from the same input every rep. */
+static int time_layer(const layer_opts_t *o, double *ms)
+{
+    pipa_config_t cfg = o->cfg;
+    cfg.L = 1;
+    pipa_layers_t ls;
+    pipa_scratch_t s;
+    if (pipa_layers_build(&ls, &cfg, 0, 1) != PIPA_OK) return -1;
+    if (pipa_scratch_init(&s, &cfg, o->B, o->T) != PIPA_OK) {
+        pipa_layers_free(&ls);
+        return -1;
+    }
+    size_t act = (size_t)o->B * o->T * cfg.C;
+    float *x0 = malloc(act * sizeof(float)), *x = malloc(act * sizeof(float));
+    double *v = malloc(sizeof(double) * (size_t)o->reps);
+    int rc = (x0 && x && v) ? 0 : -1;
+    if (rc == 0) pipa_model_input(x0, &cfg, 0, o->B, o->T);
+    for (int r = 0; rc == 0 && r < o->warmup + o->reps; r++) {
+        memcpy(x, x0, act * sizeof(float));
+        double t0 = pipa_now();
+        pipa_layers_forward(&ls, x, o->B, o->T, &s);
+        if (r >= o->warmup) v[r - o->warmup] = pipa_now() - t0;
+    }
+    if (rc == 0) *ms = bench_median(v, o->reps) * 1e3;
+    free(x0), free(x), free(v);
+    pipa_scratch_free(&s);
+    pipa_layers_free(&ls);
+    return rc;
+}
+
+static int parse_layer(bench_ctx_t *ctx, int argc, char **argv, layer_opts_t *o, int *help)
+{
+    int bad = 0, threads = 0;
+    const char *json = NULL;
+    o->cfg = (pipa_config_t){.L = 1, .C = 512, .NH = 8, .I = 2048, .eps = 1e-5f,
+                             .rope_theta = 10000.0f, .seed = 1};
+    o->B = 8, o->T = 128, o->reps = 11, o->warmup = 2;
+    for (int i = 1; i < argc && !bad && !*help; i++) {
+        if (bench_opt_common(ctx, argv, argc, &i, &json, help, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--hidden", &o->cfg.C, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--heads", &o->cfg.NH, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--inter", &o->cfg.I, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--batch", &o->B, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--seq", &o->T, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--threads", &threads, &bad)) continue;
+        fprintf(stderr, "pipa-bench layer: unknown option '%s'\n", argv[i]);
+        bad = 1;
+    }
+    if (bad || *help) return bad;
+    if (pipa_config_check(&o->cfg) != PIPA_OK || o->B < 1 || o->T < 1 || o->reps < 1) {
+        fprintf(stderr, "pipa-bench layer: %s\n",
+                o->reps < 1 || o->B < 1 || o->T < 1 ? "batch, seq and reps must be >= 1"
+                                                    : pipa_last_error());
+        return 1;
+    }
+    if (threads > 0) pipa_blas_init(threads);
+    return bench_json_open(ctx, json) != 0;
+}
+
+static void print_row(const bench_ctx_t *ctx, const char *name, const char *dims, int calls,
+                      double flops, double ms, const int *mnk)
+{
+    double gflops = flops / (ms * 1e-3) * 1e-9;
+    printf("%-18s %18s %6d %10.3f %10.3f %10.2f\n", name, dims, calls, flops * 1e-9, ms, gflops);
+    bench_json_row(ctx, name, "m", (double)mnk[0], "n", (double)mnk[1], "k", (double)mnk[2],
+                   "calls", (double)calls, "gflop", flops * 1e-9, "ms", ms, "gflops", gflops,
+                   (const char *)NULL);
+}
+
+static void print_results(const bench_ctx_t *ctx, const layer_opts_t *o, const shape_t *sh,
+                          double layer_ms)
+{
+    double flops = 0, gemm_ms = 0;
+    printf("# %-16s %18s %6s %10s %10s %10s\n", "op", "m x n x k", "calls", "GFLOP", "ms",
+           "GFLOP/s");
+    for (int i = 0; i < N_SHAPES; i++) {
+        char dims[48];
+        snprintf(dims, sizeof dims, "%dx%dx%d", sh[i].m, sh[i].n, sh[i].k);
+        print_row(ctx, sh[i].name, dims, sh[i].calls, sh[i].flops, sh[i].ms,
+                  (int[]){sh[i].m, sh[i].n, sh[i].k});
+        flops += sh[i].flops;
+        gemm_ms += sh[i].ms;
+    }
+    int zero[3] = {0, 0, 0};
+    print_row(ctx, "sgemm total", "-", 0, flops, gemm_ms, zero);
+    print_row(ctx, "layer forward", "-", 1, flops, layer_ms, zero);
+    double ratio = gemm_ms / layer_ms;
+    double causal = flops - 0.5 * (sh[SH_SCORES].flops + sh[SH_VALUES].flops);
+    printf("# ratio layer/sgemm rate: %.3f  (target >= 0.80: %s)\n", ratio,
+           ratio >= 0.8 ? "met" : "NOT met");
+    printf("# non-matmul ops and call overhead: %.3f ms of %.3f ms\n", layer_ms - gemm_ms,
+           layer_ms);
+    printf("# with attention counted causal-halved (%.3f GFLOP useful): layer %.2f GFLOP/s\n",
+           causal * 1e-9, causal / (layer_ms * 1e-3) * 1e-9);
+    bench_json_row(ctx, "ratio", "ratio", ratio, "B", (double)o->B, "T", (double)o->T,
+                   (const char *)NULL);
+}
+
+int bench_layer(bench_ctx_t *ctx, int argc, char **argv)
+{
+    layer_opts_t o;
+    int help = 0;
+    if (parse_layer(ctx, argc, argv, &o, &help)) return 2;
+    if (help) {
+        if (ctx->rank == 0) layer_usage(stdout);
+        return 0;
+    }
+    bench_print_header(ctx, "one layer's forward FLOP rate vs sgemm on the same shapes");
+    int rc = 0;
+    if (ctx->rank == 0) {
+        printf("# layer: C %d, NH %d, I %d; microbatch B %d x T %d = %d tokens; median of %d "
+               "reps after %d warm-up\n# FLOPs: matrix products only; attention as executed "
+               "(full T x T square, not causal-halved)\n",
+               o.cfg.C, o.cfg.NH, o.cfg.I, o.B, o.T, o.B * o.T, o.reps, o.warmup);
+        shape_t sh[N_SHAPES];
+        double layer_ms = 0;
+        make_shapes(&o, sh);
+        rc = time_gemms(&o, sh) || time_layer(&o, &layer_ms);
+        if (rc) fprintf(stderr, "pipa-bench layer: out of memory\n");
+        else print_results(ctx, &o, sh, layer_ms);
+    }
+    if (pipa_barrier(&ctx->world) != PIPA_OK) return 1;
+    return rc;
+}

@@ -1,0 +1,239 @@
+/* pipa-bench_pipeline.c: pipelined forward throughput at P = 1 and P = 2 against the ideal.
+ *
+ * Run as `pipa-run -n 2 pipa-bench pipeline`. P = 1: rank 0 alone runs a one-stage pipeline that
+ * owns every layer (pipa_pipeline_forward with no neighbours: the same loop, inputs copied in,
+ * outputs copied out, weights built beforehand) while rank 1 waits at a barrier. P = 2: the layers
+ * split evenly over ranks 0 and 1. Time of a run: the slowest stage's wall time, from the common
+ * start barrier to its last microbatch leaving; tokens/s = M*B*T / time, median over reps.
+ * speedup = tokens/s at P=2 / tokens/s at P=1 for the same M; ideal = P*M / (M + P - 1), what equal
+ * stages with free transfers would reach. Measured bubble: 1 - (busy time of all stages) / (P * wall).
+ * --validate checks the P = 2 output of the last M of the list equals the unpipelined forward to the bit.
+ * Started alone (world of one) it measures P = 1 only. Left out: P > 2, backward. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "layout.h"
+#include "pipeline.h"
+#include "split.h"
+
+#define MAX_M_LIST 32
+
+typedef struct {
+    pipa_config_t cfg;
+    int B, T, reps, warmup, validate;
+    int m_list[MAX_M_LIST], n_m, m_max;
+} pipe_opts_t;
+
+typedef struct {
+    double tokens_per_s, bubble;
+} pipe_result_t;
+
+static void pipeline_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: pipa-run -n 2 pipa-bench pipeline [OPTIONS]\n"
+            "  --layers L      layers (default 8, demo 3's model)\n"
+            "  --hidden C      hidden size (default 512)\n"
+            "  --heads NH      attention heads (default 8)\n"
+            "  --inter I       MLP intermediate size (default 2048)\n"
+            "  --batch B       microbatch batch (default 8)\n"
+            "  --seq T         microbatch sequence length (default 128)\n"
+            "  --m LIST        microbatch counts (default 1,2,4,8,16)\n"
+            "  --reps N        timed runs per (P, M), median reported (default 3)\n"
+            "  --warmup N      untimed runs per P before timing, at M = 2 (default 1)\n"
+            "  --validate      P = 2 output of the last M must equal the unpipelined one\n"
+            "  --json FILE     one JSON object per row: p, m, tokens_per_s, speedup, ideal_speedup\n");
+}
+
+static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *o, int *help)
+{
+    int bad = 0;
+    const char *json = NULL, *mlist = "1,2,4,8,16";
+    o->cfg = (pipa_config_t){.L = 8, .C = 512, .NH = 8, .I = 2048, .eps = 1e-5f,
+                             .rope_theta = 10000.0f, .seed = 1};
+    o->B = 8, o->T = 128, o->reps = 3, o->warmup = 1, o->validate = 0;
+    for (int i = 1; i < argc && !bad && !*help; i++) {
+        if (bench_opt_common(ctx, argv, argc, &i, &json, help, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--layers", &o->cfg.L, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--hidden", &o->cfg.C, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--heads", &o->cfg.NH, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--inter", &o->cfg.I, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--batch", &o->B, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--seq", &o->T, &bad)) continue;
+        if (bench_opt_str(argv, argc, &i, "--m", &mlist, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
+        if (strcmp(argv[i], "--validate") == 0) {
+            o->validate = 1;
+            continue;
+        }
+        fprintf(stderr, "pipa-bench pipeline: unknown option '%s'\n", argv[i]);
+        bad = 1;
+    }
+    if (bad || *help) return bad;
+    o->n_m = bench_parse_list(mlist, o->m_list, MAX_M_LIST);
+    o->m_max = 0;
+    for (int i = 0; i < o->n_m; i++) o->m_max = o->m_list[i] > o->m_max ? o->m_list[i] : o->m_max;
+    if (o->n_m == 0 || o->reps < 1 || o->B < 1 || o->T < 1 || o->cfg.L < 2 ||
+        pipa_config_check(&o->cfg) != PIPA_OK) {
+        fprintf(stderr, "pipa-bench pipeline: need --m like 1,2,4 (at most %d entries), reps, "
+                        "batch, seq >= 1, layers >= 2 and a valid model (%s)\n",
+                MAX_M_LIST, pipa_last_error());
+        return 1;
+    }
+    return bench_json_open(ctx, json) != 0;
+}
+
+/* One pipelined run of M microbatches, gathered to the stage-0 rank (world rank 0): the slowest
+ * stage's wall, and the bubble 1 - sum(busy) / (P * wall), the idle share of all stages' time. */
+static pipa_status timed_run(pipa_stage_t *st, int M, const float *in, float *out, double *wall,
+                             double *bubble)
+{
+    pipa_fwd_stats_t fs;
+    PIPA_TRY(pipa_pipeline_forward(st, M, in, out, &fs));
+    double mine[2] = {fs.wall_s, fs.busy_s};
+    double all[2 * PIPA_MAX_RANKS];
+    PIPA_TRY(pipa_gather(&st->pp_group, 0, mine, sizeof mine, all));
+    double busy = 0;
+    *wall = 0;
+    for (int s = 0; s < st->n_stages; s++) {
+        *wall = all[2 * s] > *wall ? all[2 * s] : *wall;
+        busy += all[2 * s + 1];
+    }
+    *bubble = 1.0 - busy / (st->n_stages * *wall);
+    return PIPA_OK;
+}
+
+/* Warm-up, then reps timed runs for every M of the list; res[i] for m_list[i] (stage 0 only). */
+static pipa_status measure_stage(pipa_stage_t *st, const pipe_opts_t *o, const float *in,
+                                 float *out, pipe_result_t *res)
+{
+    double wall, bubble, tok[64], bub[64];
+    int reps = o->reps > 64 ? 64 : o->reps;
+    int warm_m = o->m_max < 2 ? o->m_max : 2;
+    for (int w = 0; w < o->warmup; w++) PIPA_TRY(timed_run(st, warm_m, in, out, &wall, &bubble));
+    for (int i = 0; i < o->n_m; i++) {
+        int M = o->m_list[i];
+        for (int r = 0; r < reps; r++) {
+            PIPA_TRY(timed_run(st, M, in, out, &wall, &bubble));
+            tok[r] = (double)M * o->B * o->T / wall;
+            bub[r] = bubble;
+        }
+        res[i].tokens_per_s = bench_median(tok, reps);
+        res[i].bubble = bench_median(bub, reps);
+    }
+    return PIPA_OK;
+}
+
+/* Builds the P-stage pipeline over world ranks 0..P-1 and measures it; ranks >= P only wait. */
+static pipa_status measure_p(bench_ctx_t *ctx, const pipe_opts_t *o, int P, const float *in,
+                             float *out, pipe_result_t *res)
+{
+    pipa_status s = PIPA_OK;
+    if (ctx->rank < P) {
+        pipa_layout_t lay;
+        pipa_stage_t st;
+        int counts[2];
+        PIPA_TRY(pipa_layout_init(&lay, P, ctx->rank, 1, P, 1));
+        PIPA_TRY(pipa_split_even(o->cfg.L, P, counts));
+        PIPA_TRY(pipa_stage_init(&st, ctx->comm, &lay, &o->cfg, counts, o->B, o->T));
+        s = measure_stage(&st, o, in, out, res);
+        pipa_stage_free(&st);
+    }
+    pipa_status b = pipa_barrier(&ctx->world);
+    return s != PIPA_OK ? s : b;
+}
+
+/* On the last stage: the output of the last P = 2 run (the last M of the list) against the
+ * unpipelined forward of the same microbatches, to the bit. */
+static pipa_status validate(bench_ctx_t *ctx, const pipe_opts_t *o, const float *out, int *ok)
+{
+    int M = o->m_list[o->n_m - 1];
+    size_t n = (size_t)M * o->B * o->T * o->cfg.C;
+    double wrong = 0;
+    if (ctx->rank == 1) {
+        float *in = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+        if (!in || !ref) return pipa__fail(PIPA_ERR_NOMEM, "out of memory for validation");
+        pipa_pipeline_inputs(&o->cfg, M, o->B, o->T, in);
+        pipa_status s = pipa_forward_unpipelined(&o->cfg, M, o->B, o->T, in, ref);
+        for (size_t i = 0; s == PIPA_OK && i < n; i++) wrong += memcmp(&out[i], &ref[i], 4) != 0;
+        free(in), free(ref);
+        PIPA_TRY(s);
+    }
+    PIPA_TRY(pipa_allreduce_sum_f64(&ctx->world, &wrong, 1));
+    if (ctx->rank == 0)
+        printf("# validate: P=2 output of M=%d vs unpipelined: %.0f of %zu floats differ\n",
+               M, wrong, n);
+    *ok = wrong == 0;
+    return PIPA_OK;
+}
+
+static void print_table(const bench_ctx_t *ctx, const pipe_opts_t *o, const pipe_result_t *r1,
+                        const pipe_result_t *r2)
+{
+    printf("# %3s %4s %14s %9s %9s %9s %10s %10s\n", "P", "M", "tokens/s", "speedup", "ideal",
+           "of_ideal", "bubble", "bubble_th");
+    for (int i = 0; i < o->n_m; i++) {
+        int M = o->m_list[i];
+        for (int P = 1; P <= (r2 ? 2 : 1); P++) {
+            const pipe_result_t *r = P == 1 ? &r1[i] : &r2[i];
+            double speedup = r->tokens_per_s / r1[i].tokens_per_s;
+            double ideal = (double)P * M / (M + P - 1);
+            printf("%5d %4d %14.1f %9.3f %9.3f %8.1f%% %9.1f%% %9.1f%%\n", P, M, r->tokens_per_s,
+                   speedup, ideal, 100.0 * speedup / ideal, 100.0 * r->bubble,
+                   100.0 * pipa_bubble_theory(P, M));
+            bench_json_row(ctx, NULL, "p", (double)P, "m", (double)M, "tokens_per_s",
+                           r->tokens_per_s, "speedup", speedup, "ideal_speedup", ideal,
+                           "bubble", r->bubble, (const char *)NULL);
+        }
+    }
+}
+
+static void print_intro(const bench_ctx_t *ctx, const pipe_opts_t *o)
+{
+    bench_print_header(ctx, "pipelined forward tokens/s at P = 1, 2 vs ideal P*M/(M+P-1)");
+    if (ctx->rank != 0) return;
+    printf("# model: L %d, C %d, NH %d, I %d; microbatch B %d x T %d = %d tokens; median of %d "
+           "runs after %d warm-up run(s)\n",
+           o->cfg.L, o->cfg.C, o->cfg.NH, o->cfg.I, o->B, o->T, o->B * o->T, o->reps, o->warmup);
+    printf("# P=1: rank 0 alone, all layers; P=2: layers split evenly over ranks 0, 1\n");
+    printf("# speedup = tokens/s / tokens/s at P=1 (same M); bubble = 1 - sum(busy) / "
+           "(P*wall); bubble_th = (P-1)/(M+P-1)\n");
+    if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
+    fflush(stdout);
+}
+
+int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv)
+{
+    pipe_opts_t o;
+    int help = 0, ok = 1;
+    if (parse_pipeline(ctx, argc, argv, &o, &help)) return 2;
+    if (help) {
+        if (ctx->rank == 0) pipeline_usage(stdout);
+        return 0;
+    }
+    if (ctx->size > 2) {
+        fprintf(stderr, "pipa-bench pipeline: run it on 1 or 2 ranks (pipa-run -n 2)\n");
+        return 2;
+    }
+    print_intro(ctx, &o);
+    size_t n = (size_t)o.m_max * o.B * o.T * o.cfg.C;
+    float *in = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
+    pipe_result_t r1[MAX_M_LIST], r2[MAX_M_LIST];
+    if (!in || !out) {
+        fprintf(stderr, "pipa-bench pipeline: out of memory for %zu floats\n", 2 * n);
+        return 1;
+    }
+    if (ctx->rank == 0) pipa_pipeline_inputs(&o.cfg, o.m_max, o.B, o.T, in);
+    pipa_status s = measure_p(ctx, &o, 1, in, out, r1);
+    if (s == PIPA_OK && ctx->size == 2) s = measure_p(ctx, &o, 2, in, out, r2);
+    if (s == PIPA_OK && ctx->rank == 0) print_table(ctx, &o, r1, ctx->size == 2 ? r2 : NULL);
+    if (s == PIPA_OK && o.validate && ctx->size == 2) s = validate(ctx, &o, out, &ok);
+    free(in), free(out);
+    if (s != PIPA_OK) {
+        fprintf(stderr, "pipa-bench pipeline: rank %d: %s\n", ctx->rank, pipa_last_error());
+        return 1;
+    }
+    return ok ? 0 : 1;
+}

@@ -1,0 +1,267 @@
+/* pipa-bench_util.c: what every pipa-bench subcommand shares: option helpers, the `#` header
+ * (machine, date, build, BLAS, command), medians and JSON rows. See bench.h.
+ *
+ * The build flags cannot be read back from the Makefile, so the header reports what the compiler
+ * reveals at compile time: its version, optimisation on or off, the instruction set baseline,
+ * sanitizers, the BLAS chosen. The Makefile's defaults are -std=c11 -O2 -g. */
+#include <ctype.h>
+#include <math.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "ops.h"
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+/* If argv[*i] is --name or --name=V, stores V's text and returns 1. */
+static int match_opt(char **argv, int argc, int *i, const char *name, const char **val, int *bad)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0) return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "pipa-bench: %s needs a value\n", name);
+        *bad = 1;
+        *val = NULL;
+        return 1;
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+int bench_opt_str(char **argv, int argc, int *i, const char *name, const char **out, int *bad)
+{
+    const char *v;
+    if (!match_opt(argv, argc, i, name, &v, bad)) return 0;
+    if (v) *out = v;
+    return 1;
+}
+
+int bench_opt_int(char **argv, int argc, int *i, const char *name, int *out, int *bad)
+{
+    const char *v;
+    if (!match_opt(argv, argc, i, name, &v, bad)) return 0;
+    if (!v) return 1;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || x < 0 || x > 1L << 30) {
+        fprintf(stderr, "pipa-bench: %s wants a non-negative integer, not '%s'\n", name, v);
+        *bad = 1;
+        return 1;
+    }
+    *out = (int)x;
+    return 1;
+}
+
+int bench_parse_list(const char *text, int *list, int cap)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p || x < 1 || x > 1 << 20 || n == cap) return 0;
+        list[n++] = (int)x;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p != '\0') return 0;
+    }
+    return n;
+}
+
+int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,
+                     int *help, int *bad)
+{
+    (void)ctx;
+    if (strcmp(argv[*i], "--help") == 0 || strcmp(argv[*i], "-h") == 0) {
+        *help = 1;
+        return 1;
+    }
+    return bench_opt_str(argv, argc, i, "--json", json_path, bad);
+}
+
+int bench_json_open(bench_ctx_t *ctx, const char *path)
+{
+    if (!path || ctx->rank != 0) return 0;
+    ctx->json = fopen(path, "w");
+    if (!ctx->json) {
+        perror(path);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- header ------------------------------------------------------------------------------ */
+
+/* First "model name" of /proc/cpuinfo into buf, or "unknown". */
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        char *v = strchr(line, ':');
+        if (!v) continue;
+        v++;
+        while (isspace((unsigned char)*v)) v++;
+        v[strcspn(v, "\n")] = '\0';
+        snprintf(buf, len, "%s", v);
+        break;
+    }
+    fclose(f);
+}
+
+/* The NUL-separated /proc/PID/cmdline as one space-separated line. Returns 0 if unreadable. */
+static int read_cmdline(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    if (n == 0) return 0;
+    buf[n] = '\0';
+    for (size_t i = 0; i + 1 < n; i++)
+        if (buf[i] == '\0') buf[i] = ' ';
+    return 1;
+}
+
+/* The command the user typed: the launcher's line when pipa-run is our parent, else ours. */
+static void command_line(const bench_ctx_t *ctx, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)getppid());
+    if (getenv("WORLD_SIZE") && read_cmdline(path, buf, len) && strstr(buf, "pipa-run")) return;
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ctx->argc && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? " " : "", ctx->argv[i]);
+}
+
+static const char *isa_baseline(void)
+{
+#if defined(__AVX512F__)
+    return "AVX-512";
+#elif defined(__AVX2__)
+    return "AVX2";
+#elif defined(__AVX__)
+    return "AVX";
+#else
+    return "x86-64 baseline (no -march)";
+#endif
+}
+
+static void build_flags(char *buf, size_t len)
+{
+#if defined(__OPTIMIZE__)
+    const char *opt = "optimized (-O1 or above)";
+#else
+    const char *opt = "-O0";
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    const char *san = ", AddressSanitizer";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    const char *san = ", AddressSanitizer";
+#else
+    const char *san = "";
+#endif
+#else
+    const char *san = "";
+#endif
+#if defined(PIPA_BLAS_BLIS)
+    const char *blas = "BLAS=blis";
+#else
+    const char *blas = "BLAS=openblas";
+#endif
+#if defined(__clang__)
+    const char *cc = "clang";
+#else
+    const char *cc = "gcc";
+#endif
+    snprintf(buf, len, "%s %s, C%ld, %s, %s%s, %s", cc, __VERSION__, (long)__STDC_VERSION__, opt,
+             isa_baseline(), san, blas);
+}
+
+static void load_average(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown");
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    double a, b, c;
+    if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3) snprintf(buf, len, "%.2f %.2f %.2f", a, b, c);
+    fclose(f);
+}
+
+void bench_print_header(const bench_ctx_t *ctx, const char *title)
+{
+    if (ctx->rank != 0) return;
+    char cpu[256], cmd[1024], flags[256], load[64], date[64];
+    cpu_model(cpu, sizeof cpu);
+    command_line(ctx, cmd, sizeof cmd);
+    build_flags(flags, sizeof flags);
+    load_average(load, sizeof load);
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+    cpu_set_t set;
+    int usable = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+    printf("# pipa-bench %s: %s\n", ctx->bench, title);
+    printf("# cpu:       %s, %ld cores online, %d usable by this process\n", cpu,
+           sysconf(_SC_NPROCESSORS_ONLN), usable);
+    printf("# load:      %s (1/5/15 min, at start)\n", load);
+    printf("# date:      %s\n", date);
+    printf("# build:     %s (Makefile default flags: -std=c11 -O2 -g)\n", flags);
+    printf("# blas:      %s, %d thread(s) per rank\n", pipa_blas_name(), pipa_blas_threads());
+    printf("# world:     %d rank(s), transport %s\n", ctx->size,
+           pipa_comm_transport_name(ctx->comm));
+    printf("# command:   %s\n", cmd);
+    fflush(stdout);
+}
+
+/* ---- statistics -------------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- JSON -------------------------------------------------------------------------------- */
+
+void bench_json_row(const bench_ctx_t *ctx, const char *row, ...)
+{
+    if (!ctx->json) return;
+    va_list ap;
+    va_start(ap, row);
+    fprintf(ctx->json, "{\"bench\": \"%s\"", ctx->bench);
+    if (row) fprintf(ctx->json, ", \"row\": \"%s\"", row);
+    for (const char *key = va_arg(ap, const char *); key; key = va_arg(ap, const char *)) {
+        double v = va_arg(ap, double);
+        if (!isfinite(v))
+            fprintf(ctx->json, ", \"%s\": null", key);
+        else if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+            fprintf(ctx->json, ", \"%s\": %lld", key, (long long)v);
+        else
+            fprintf(ctx->json, ", \"%s\": %.6g", key, v);
+    }
+    fprintf(ctx->json, "}\n");
+    fflush(ctx->json);
+    va_end(ap);
+}

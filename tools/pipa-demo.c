@@ -1,0 +1,343 @@
+/* pipa-demo: the four demos of the original PyTorch pipeline-parallel demo, computed for real
+ * and measured: a forward pass through the stages (checked bit for bit against one process),
+ * microbatches, memory per rank, and pipeline efficiency.
+ *
+ *   pipa-run --nproc-per-node=4 pipa-demo [--demo N] [--json FILE] [model options]
+ *
+ * This file: options, the header, each demo's setup (defaults, split), running the demos and
+ * writing the JSON document. Left out: data and tensor parallelism (dp = tp = 1), GPUs. */
+#include "pipa-demo.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "split.h"
+
+/* ---- options ------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: pipa-run --nproc-per-node=P pipa-demo [options]\n"
+        "Runs the four pipeline-parallel demos on P ranks (P pipeline stages):\n"
+        "  1 forward pass    how activations flow from stage to stage; output equals one process\n"
+        "  2 microbatches    M microbatches flowing through the stages\n"
+        "  3 memory          parameters and measured peak memory per rank vs the whole model\n"
+        "  4 efficiency      busy and idle time, the bubble, speedup, for M = 1, 2, 4, 8, 16\n"
+        "options (each demo has its own defaults; a value given here applies to every demo):\n"
+        "  --demo N            run only demo N (1-4)\n"
+        "  --layers L          transformer layers        (demos 1,4: 4; 2: 6; 3: 8)\n"
+        "  --hidden C          hidden size               (128; demo 3: 512)\n"
+        "  --heads NH          attention heads           (4; demo 3: 8)\n"
+        "  --intermediate I    MLP intermediate size     (512; demo 3: 2048)\n"
+        "  --batch B           sequences per microbatch  (2); the whole batch is B x M\n"
+        "  --seq T             tokens per sequence       (10)\n"
+        "  --microbatches M    microbatches (1; demo 2: 4; demo 4: sweep 1, 2, 4, ... up to M, 16)\n"
+        "  --seed S            weights and inputs seed   (%d)\n"
+        "  --pp P              pipeline stages; must equal the number of ranks for now\n"
+        "  --split A,B,...     layers per stage (default: as even as possible)\n"
+        "  --json FILE         every printed figure, machine-readable (written by rank 0)\n"
+        "  --force-cpu         run on the CPU (this build has no GPU support: always the CPU)\n"
+        "  --help              this text\n",
+        DEMO_DEFAULT_SEED);
+}
+
+/* Positive int option value; 0 and a message on failure. */
+static int parse_positive(const char *name, const char *text, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < 1 || v > 1000000) {
+        snprintf(err, errlen, "%s needs a positive integer (at most 1000000), got '%s'", name, text);
+        return 0;
+    }
+    return (int)v;
+}
+
+/* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; 1 when it matched (value set), 0 when
+ * the argument is another option, -1 when the value is missing. */
+static int take(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0) return 0;
+    if (argv[*i][n] == '=') {
+        *value = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0') return 0;
+    if (*i + 1 >= argc) return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+/* Fills o from argv. Returns 0, or -1 with a message in err. */
+static int parse_options(int argc, char **argv, demo_opts_t *o, char *err, size_t errlen)
+{
+    static const char *const int_names[] = {"--demo", "--layers", "--hidden", "--heads",
+                                            "--intermediate", "--batch", "--seq",
+                                            "--microbatches", "--pp"};
+    int *const int_slots[] = {&o->demo, &o->L, &o->C, &o->NH, &o->I, &o->B, &o->T, &o->M, &o->pp};
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int r = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->help = 1; continue; }
+        if (!strcmp(a, "--force-cpu")) { o->force_cpu = 1; continue; }
+        if (!strcmp(a, "--measure-whole-model")) { o->measure_whole_model = 1; continue; }
+        for (int k = 0; k < (int)(sizeof int_names / sizeof *int_names) && r == 0; k++) {
+            r = take(argc, argv, &i, int_names[k], &v);
+            if (r == 1 && !(*int_slots[k] = parse_positive(int_names[k], v, err, errlen))) return -1;
+        }
+        if (r == 0 && (r = take(argc, argv, &i, "--split", &v)) == 1) o->split = v;
+        if (r == 0 && (r = take(argc, argv, &i, "--json", &v)) == 1) o->json_path = v;
+        if (r == 0 && (r = take(argc, argv, &i, "--seed", &v)) == 1) {
+            char *end;
+            errno = 0;
+            o->seed = strtoull(v, &end, 10);
+            if (errno || end == v || *end || *v == '-') {
+                snprintf(err, errlen, "--seed needs a non-negative integer, got '%s'", v);
+                return -1;
+            }
+            o->seed_given = 1;
+        }
+        if (r == -1) {
+            snprintf(err, errlen, "%s needs a value", a);
+            return -1;
+        }
+        if (r == 0) {
+            snprintf(err, errlen, "unknown option '%s' (try --help)", a);
+            return -1;
+        }
+    }
+    if (o->demo > DEMO_COUNT) {
+        snprintf(err, errlen, "--demo must be 1 to %d, got %d", DEMO_COUNT, o->demo);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- each demo's setup ----------------------------------------------------------------- */
+
+/* The original demo's sizes, then the user's overrides, then the split over P stages.
+ * Fails with a message naming the demo (its layer count differs from the others'). */
+static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_t *su)
+{
+    memset(su, 0, sizeof *su);
+    su->demo = demo;
+    pipa_config_t c = {.L = 4, .C = 128, .NH = 4, .I = 512, .eps = 1e-5f, .rope_theta = 10000.0f,
+                       .seed = DEMO_DEFAULT_SEED};
+    su->B = 2, su->T = 10, su->M = 1;
+    if (demo == 2) c.L = 6, su->M = 4;
+    if (demo == 3) c.L = 8, c.C = 512, c.NH = 8, c.I = 2048;
+    if (demo == 4) su->M = 16;
+    if (o->L) c.L = o->L;
+    if (o->C) c.C = o->C;
+    if (o->NH) c.NH = o->NH;
+    if (o->I) c.I = o->I;
+    if (o->seed_given) c.seed = o->seed;
+    if (o->B) su->B = o->B;
+    if (o->T) su->T = o->T;
+    if (o->M) su->M = o->M;
+    su->cfg = c;
+    su->P = P;
+    if (pipa_config_check(&c) != PIPA_OK)
+        return pipa__fail(PIPA_ERR_ARG, "demo %d: %s", demo, pipa_last_error());
+    if (P > PIPA_MAX_RANKS) return pipa__fail(PIPA_ERR_ARG, "at most %d stages", PIPA_MAX_RANKS);
+    pipa_status s = o->split ? pipa_split_parse(o->split, c.L, P, su->counts)
+                             : pipa_split_even(c.L, P, su->counts);
+    if (s != PIPA_OK)
+        return pipa__fail(s, "demo %d (%d layers on %d stages): %s%s", demo, c.L, P,
+                          pipa_last_error(),
+                          o->split && !o->L ? " (give --layers to use one split in every demo)" : "");
+    return PIPA_OK;
+}
+
+/* ---- helpers shared by the parts ------------------------------------------------------- */
+
+int demo_fail(const demo_ctx_t *ctx, const char *what)
+{
+    fprintf(stderr, "pipa-demo: rank %d: %s: %s\n", ctx->rank, what, pipa_last_error());
+    return -1;
+}
+
+char *demo_layer_range(int first, int count, char *buf, size_t len)
+{
+    if (count == 1) snprintf(buf, len, "%d", first);
+    else snprintf(buf, len, "%d-%d", first, first + count - 1);
+    return buf;
+}
+
+char *demo_shape(const pipa_desc_t *d, char *buf, size_t len)
+{
+    if (d->ndim == 0) snprintf(buf, len, "-");
+    else pipa_desc_str(d, buf, len);
+    return buf;
+}
+
+char *demo_bytes(double bytes, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 4) bytes /= 1024, u++;
+    if (u == 0) snprintf(buf, len, "%.0f B", bytes);
+    else snprintf(buf, len, "%.1f %s", bytes, units[u]);
+    return buf;
+}
+
+void demo_print_title(const demo_ctx_t *ctx, const demo_setup_t *su, const char *title)
+{
+    if (ctx->rank != 0) return;
+    const pipa_config_t *c = &su->cfg;
+    char split[12 * PIPA_MAX_RANKS];
+    printf("\n== Demo %d: %s ==\n", su->demo, title);
+    printf("model   L=%d layers, C=%d hidden, NH=%d heads, I=%d intermediate, seed %llu\n", c->L,
+           c->C, c->NH, c->I, (unsigned long long)c->seed);
+    printf("split   %s layers on stages 0..%d%s\n", pipa_split_format(su->counts, su->P, split,
+           sizeof split), su->P - 1, ctx->opt->split ? " (--split)" : " (as even as possible)");
+}
+
+void demo_json_setup(pipa_json_t *j, const demo_setup_t *su)
+{
+    pipa_json_begin_object(j, "config");
+    pipa_json_int(j, "layers", su->cfg.L);
+    pipa_json_int(j, "hidden", su->cfg.C);
+    pipa_json_int(j, "heads", su->cfg.NH);
+    pipa_json_int(j, "intermediate", su->cfg.I);
+    pipa_json_int(j, "batch", su->B);
+    pipa_json_int(j, "seq", su->T);
+    pipa_json_int(j, "microbatches", su->M);
+    pipa_json_int(j, "seed", (int64_t)su->cfg.seed);
+    pipa_json_int(j, "stages", su->P);
+    int64_t counts[PIPA_MAX_RANKS];
+    for (int s = 0; s < su->P; s++) counts[s] = su->counts[s];
+    pipa_json_int_array(j, "split", counts, su->P);
+    pipa_json_end_object(j);
+}
+
+void demo_json_shape(pipa_json_t *j, const char *key, const pipa_desc_t *d)
+{
+    if (d->ndim == 0) pipa_json_null(j, key);
+    else pipa_json_int_array(j, key, d->shape, d->ndim);
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static void print_header(demo_ctx_t *ctx, int argc, char **argv)
+{
+    const char *device = ctx->opt->force_cpu ? "cpu (--force-cpu)"
+                                             : "cpu (no GPU support in this build)";
+    char lay[48];
+    pipa_layout_describe(&ctx->lay, lay, sizeof lay);
+    if (ctx->rank == 0) {
+        printf("pipa-demo: pipeline parallelism, computed and measured\n");
+        printf("world      %d ranks, %d pipeline stages (%s): one stage per rank\n", ctx->P,
+               ctx->P, lay);
+        printf("device     %s\n", device);
+        printf("transport  %s\n", pipa_comm_transport_name(ctx->comm));
+        printf("BLAS       %s, %d thread%s per rank\n", pipa_blas_name(), pipa_blas_threads(),
+               pipa_blas_threads() == 1 ? "" : "s");
+        printf("cpus       %ld online\n", sysconf(_SC_NPROCESSORS_ONLN));
+    }
+    if (!ctx->json) return;
+    pipa_json_t *j = ctx->json;
+    pipa_json_begin_object(j, "header");
+    pipa_json_int(j, "world", ctx->P);
+    pipa_json_int(j, "pp", ctx->P);
+    pipa_json_int(j, "dp", 1);
+    pipa_json_int(j, "tp", 1);
+    pipa_json_str(j, "device", device);
+    pipa_json_str(j, "transport", pipa_comm_transport_name(ctx->comm));
+    pipa_json_str(j, "blas", pipa_blas_name());
+    pipa_json_int(j, "blas_threads", pipa_blas_threads());
+    pipa_json_int(j, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+    pipa_json_begin_array(j, "argv");
+    for (int i = 0; i < argc; i++) pipa_json_str(j, NULL, argv[i]);
+    pipa_json_end_array(j);
+    pipa_json_end_object(j);
+}
+
+/* Runs the selected demos; returns the exit code (0 ok, 1 a check failed or an error). */
+static int run_demos(demo_ctx_t *ctx, const demo_setup_t *setups)
+{
+    static const demo_fn fns[DEMO_COUNT] = {demo_forward, demo_microbatches, demo_memory,
+                                            demo_efficiency};
+    int rc = 0;
+    for (int d = 1; d <= DEMO_COUNT; d++) {
+        if (ctx->opt->demo && ctx->opt->demo != d) continue;
+        int r = fns[d - 1](ctx, &setups[d - 1]);
+        if (r < 0) return 1;  // an error leaves the ranks out of step: stop here
+        if (r > 0) rc = 1;
+    }
+    if (ctx->rank == 0) {
+        if (rc) printf("\nFAILED: a pipelined result differs from the one-process run\n");
+        fflush(stdout);
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    demo_opts_t opt;
+    char err[256];
+    int bad = parse_options(argc, argv, &opt, err, sizeof err);
+    if (!bad && opt.measure_whole_model) return demo_measure_whole_model(&opt);
+
+    demo_ctx_t ctx = {.opt = &opt};
+    if (pipa_comm_init(&ctx.comm) != PIPA_OK) {
+        fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
+        return 1;
+    }
+    ctx.rank = pipa_comm_rank(ctx.comm);
+    ctx.P = pipa_comm_size(ctx.comm);
+    pipa_group_world(&ctx.world, ctx.comm);
+    int rc = 0;
+    /* Every rank parses the same argv and checks the same setups, so all ranks reach the same
+     * verdict without talking: rank 0 alone prints it and nobody waits for anybody. */
+    if (bad || opt.help) {
+        if (ctx.rank == 0 && bad) fprintf(stderr, "pipa-demo: %s\n", err);
+        if (ctx.rank == 0 && opt.help) usage(stdout);
+        rc = bad ? 2 : 0;
+    } else if (opt.pp && opt.pp != ctx.P) {
+        if (ctx.rank == 0)
+            fprintf(stderr, "pipa-demo: --pp %d but %d ranks: the pipeline must use every rank "
+                            "(start %d ranks, e.g. pipa-run -n %d)\n", opt.pp, ctx.P, opt.pp, opt.pp);
+        rc = 2;
+    } else if (pipa_layout_init(&ctx.lay, ctx.P, ctx.rank, 1, ctx.P, 1) != PIPA_OK) {
+        if (ctx.rank == 0) fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
+        rc = 2;
+    }
+    demo_setup_t setups[DEMO_COUNT];
+    for (int d = 1; d <= DEMO_COUNT && rc == 0 && !opt.help; d++) {
+        if (opt.demo && opt.demo != d) continue;
+        if (setup_demo(&opt, d, ctx.P, &setups[d - 1]) != PIPA_OK) {
+            if (ctx.rank == 0) fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
+            rc = 2;
+        }
+    }
+    if (rc == 0 && !opt.help) {
+        pipa_log_set_identity(ctx.rank, ctx.P, pipa_layout_pp_rank(&ctx.lay));
+        pipa_blas_init(0);
+        pipa_json_t json;
+        pipa_json_init(&json);
+        if (ctx.rank == 0 && opt.json_path) ctx.json = &json;
+        if (ctx.json) pipa_json_begin_object(ctx.json, NULL);
+        print_header(&ctx, argc, argv);
+        rc = run_demos(&ctx, setups);
+        if (ctx.json) {
+            pipa_json_bool(ctx.json, "ok", rc == 0);
+            pipa_json_end_object(ctx.json);
+            if (pipa_json_write(ctx.json, opt.json_path) != PIPA_OK) {
+                fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
+                rc = 1;
+            }
+        }
+        pipa_json_free(&json);
+    }
+    pipa_comm_free(ctx.comm);
+    return rc;
+}

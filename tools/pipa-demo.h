@@ -1,0 +1,80 @@
+/* pipa-demo.h: what the parts of pipa-demo share: options, each demo's setup, the run context,
+ * and small formatting helpers.
+ *
+ * pipa-demo.c parses options, prints the header and runs the demos; pipa-demo_flow.c holds
+ * demos 1 and 2 (activations flowing, bit-identical check), pipa-demo_memory.c demo 3 (parameters
+ * and peak RSS per rank beside a one-process model), pipa-demo_speed.c demo 4 (busy, idle and
+ * bubble against microbatches). Every demo computes on all ranks, gathers per-rank records at
+ * rank 0, and rank 0 alone prints them and adds them to the JSON document. */
+#ifndef PIPA_DEMO_H
+#define PIPA_DEMO_H
+
+#include <stdint.h>
+
+#include "comm.h"
+#include "json.h"
+#include "layout.h"
+#include "model.h"
+
+#define DEMO_COUNT 4
+#define DEMO_DEFAULT_SEED 42
+
+/* Options as given; 0 (or NULL) means "not given: each demo uses its own default". */
+typedef struct {
+    int demo;                 /* 1..4 for one demo, 0 for all */
+    int force_cpu;
+    int L, C, NH, I, B, T, M;
+    uint64_t seed;
+    int seed_given;
+    int pp;
+    const char *split;
+    const char *json_path;
+    int help;
+    int measure_whole_model;  /* hidden: the child of demo 3 (see pipa-demo_memory.c) */
+} demo_opts_t;
+
+/* One demo's model and batch after defaults and options are merged, and its split. */
+typedef struct {
+    int demo;
+    pipa_config_t cfg;
+    int B, T, M;              /* microbatch B x T tokens; M microbatches (demo 4: largest M) */
+    int P;
+    int counts[PIPA_MAX_RANKS];
+} demo_setup_t;
+
+typedef struct {
+    const demo_opts_t *opt;
+    pipa_comm_t *comm;
+    pipa_group_t world;       /* all ranks; world == pipeline for now (dp = tp = 1) */
+    pipa_layout_t lay;
+    int rank, P;
+    pipa_json_t *json;        /* rank 0 only (NULL elsewhere, and without --json) */
+} demo_ctx_t;
+
+/* A demo's result: 0 ok, 1 a check failed (outputs differ), -1 an error (already printed). */
+typedef int (*demo_fn)(demo_ctx_t *ctx, const demo_setup_t *su);
+int demo_forward(demo_ctx_t *ctx, const demo_setup_t *su);       /* demo 1 */
+int demo_microbatches(demo_ctx_t *ctx, const demo_setup_t *su);  /* demo 2 */
+int demo_memory(demo_ctx_t *ctx, const demo_setup_t *su);        /* demo 3 */
+int demo_efficiency(demo_ctx_t *ctx, const demo_setup_t *su);    /* demo 4 */
+
+/* The hidden child mode of demo 3: builds the whole model, runs one forward, prints its peak
+ * RSS. Returns the process exit code. */
+int demo_measure_whole_model(const demo_opts_t *opt);
+
+/* ---- helpers (pipa-demo.c) ------------------------------------------------------------ */
+/* Prints on stderr "pipa-demo: rank r: what: <last library error>" and returns -1. */
+int demo_fail(const demo_ctx_t *ctx, const char *what);
+/* Section title, the model line and the split line (rank 0 only). */
+void demo_print_title(const demo_ctx_t *ctx, const demo_setup_t *su, const char *title);
+/* "layers 2-3", "layer 2" into buf. Returns buf. */
+char *demo_layer_range(int first, int count, char *buf, size_t len);
+/* "-" for a shape with no dimensions, else pipa_desc_str. Returns buf (96 bytes). */
+char *demo_shape(const pipa_desc_t *d, char *buf, size_t len);
+/* 123456789 -> "117.7 MiB". Returns buf. */
+char *demo_bytes(double bytes, char *buf, size_t len);
+/* Writes the setup's configuration and split as members of the current JSON object. */
+void demo_json_setup(pipa_json_t *j, const demo_setup_t *su);
+void demo_json_shape(pipa_json_t *j, const char *key, const pipa_desc_t *d);
+
+#endif

@@ -171,6 +171,90 @@ static int time_layer(const layer_opts_t *o, double *ms)
     return rc;
 }
 
+/* ---- the non-matmul ops, timed alone: where the layer's time beyond sgemm goes ------------ */
+
+enum { OT_RMSNORM, OT_ROPE, OT_ATTENTION, OT_SWIGLU, OT_ADD, N_OTHER };
+static const char *other_name[N_OTHER] = {"rmsnorm", "rope", "attention (whole)", "swiglu", "add"};
+static const int other_calls[N_OTHER] = {2, 2, 1, 1, 2};
+
+typedef struct {
+    float *x, *y, *w, *q, *k, *v, *att, *gate, *up;
+} other_bufs_t;
+
+static int other_bufs_init(other_bufs_t *b, const layer_opts_t *o)
+{
+    size_t N = (size_t)o->B * o->T, C = (size_t)o->cfg.C, I = (size_t)o->cfg.I;
+    size_t n[9] = {N * C, N * C, C, N * C, N * C, N * C,
+                   (size_t)o->B * o->cfg.NH * o->T * o->T, N * I, N * I};
+    float **p[9] = {&b->x, &b->y, &b->w, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up};
+    for (int i = 0; i < 9; i++) {
+        *p[i] = malloc(n[i] * sizeof(float));
+        if (!*p[i]) return -1;
+        fill_buf(*p[i], n[i], 16 + (uint64_t)i);
+    }
+    return 0;
+}
+
+static void other_bufs_free(other_bufs_t *b)
+{
+    free(b->x), free(b->y), free(b->w), free(b->q), free(b->k), free(b->v), free(b->att);
+    free(b->gate), free(b->up);
+}
+
+/* One call of non-matmul op i on the layer's shapes. Seconds. */
+static double time_other_op(int i, other_bufs_t *b, const layer_opts_t *o)
+{
+    int N = o->B * o->T, C = o->cfg.C, NH = o->cfg.NH, HS = C / NH;
+    double t0 = pipa_now();
+    switch (i) {
+    case OT_RMSNORM: pipa_op_rmsnorm(b->y, b->x, b->w, N, C, o->cfg.eps); break;
+    case OT_ROPE: pipa_op_rope(b->q, o->B, o->T, NH, HS, o->cfg.rope_theta); break;
+    case OT_ATTENTION: pipa_op_attention(b->y, b->att, b->q, b->k, b->v, o->B, o->T, NH, HS); break;
+    case OT_SWIGLU: pipa_op_swiglu(b->gate, b->gate, b->up, (size_t)N * o->cfg.I); break;
+    default: pipa_op_add(b->y, b->x, (size_t)N * C); break;
+    }
+    return pipa_now() - t0;
+}
+
+/* Median milliseconds per layer forward (all its calls) of each non-matmul op into ms[]. */
+static int time_others(const layer_opts_t *o, double *ms)
+{
+    other_bufs_t b;
+    memset(&b, 0, sizeof b);
+    double *v = malloc(sizeof(double) * (size_t)o->reps);
+    int rc = (!v || other_bufs_init(&b, o)) ? -1 : 0;
+    for (int i = 0; rc == 0 && i < N_OTHER; i++) {
+        for (int r = 0; r < o->warmup; r++) time_other_op(i, &b, o);
+        /* rope and swiglu write in place: values drift over reps but stay finite and normal */
+        for (int r = 0; r < o->reps; r++) v[r] = time_other_op(i, &b, o);
+        ms[i] = bench_median(v, o->reps) * 1e3 * other_calls[i];
+    }
+    other_bufs_free(&b);
+    free(v);
+    return rc;
+}
+
+static void print_others(const bench_ctx_t *ctx, const shape_t *sh, const double *ms,
+                         double layer_ms, double gemm_ms)
+{
+    double softmax = ms[OT_ATTENTION] - sh[SH_SCORES].ms - sh[SH_VALUES].ms, sum = softmax;
+    printf("# non-matmul ops, each timed alone (ms per layer forward, all its calls):\n");
+    printf("# %-16s %6s %10s\n", "op", "calls", "ms");
+    for (int i = 0; i < N_OTHER; i++) {
+        if (i == OT_ATTENTION) {
+            printf("%-18s %6d %10.3f\n", "softmax+mask", sh[SH_SCORES].calls, softmax);
+            bench_json_row(ctx, "softmax+mask", "ms", softmax, (const char *)NULL);
+            continue;
+        }
+        printf("%-18s %6d %10.3f\n", other_name[i], other_calls[i], ms[i]);
+        bench_json_row(ctx, other_name[i], "calls", (double)other_calls[i], "ms", ms[i],
+                       (const char *)NULL);
+        sum += ms[i];
+    }
+    printf("# sgemm %.3f + these %.3f = %.3f ms; layer forward %.3f ms\n", gemm_ms, sum,
+           gemm_ms + sum, layer_ms);
+}
+
 static int parse_layer(bench_ctx_t *ctx, int argc, char **argv, layer_opts_t *o, int *help)
 {
     int bad = 0, threads = 0;
@@ -212,8 +296,9 @@ static void print_row(const bench_ctx_t *ctx, const char *name, const char *dims
                    (const char *)NULL);
 }
 
-static void print_results(const bench_ctx_t *ctx, const layer_opts_t *o, const shape_t *sh,
-                          double layer_ms)
+/* Prints the sgemm rows, the layer, the ratio; returns the sgemm total in ms. */
+static double print_results(const bench_ctx_t *ctx, const layer_opts_t *o, const shape_t *sh,
+                            double layer_ms)
 {
     double flops = 0, gemm_ms = 0;
     printf("# %-16s %18s %6s %10s %10s %10s\n", "op", "m x n x k", "calls", "GFLOP", "ms",
@@ -239,6 +324,7 @@ static void print_results(const bench_ctx_t *ctx, const layer_opts_t *o, const s
            causal * 1e-9, causal / (layer_ms * 1e-3) * 1e-9);
     bench_json_row(ctx, "ratio", "ratio", ratio, "B", (double)o->B, "T", (double)o->T,
                    (const char *)NULL);
+    return gemm_ms;
 }
 
 int bench_layer(bench_ctx_t *ctx, int argc, char **argv)
@@ -258,11 +344,11 @@ int bench_layer(bench_ctx_t *ctx, int argc, char **argv)
                "(full T x T square, not causal-halved)\n",
                o.cfg.C, o.cfg.NH, o.cfg.I, o.B, o.T, o.B * o.T, o.reps, o.warmup);
         shape_t sh[N_SHAPES];
-        double layer_ms = 0;
+        double layer_ms = 0, other_ms[N_OTHER];
         make_shapes(&o, sh);
-        rc = time_gemms(&o, sh) || time_layer(&o, &layer_ms);
+        rc = time_gemms(&o, sh) || time_layer(&o, &layer_ms) || time_others(&o, other_ms);
         if (rc) fprintf(stderr, "pipa-bench layer: out of memory\n");
-        else print_results(ctx, &o, sh, layer_ms);
+        else print_others(ctx, sh, other_ms, layer_ms, print_results(ctx, &o, sh, layer_ms));
     }
     if (pipa_barrier(&ctx->world) != PIPA_OK) return 1;
     return rc;

@@ -145,15 +145,19 @@ static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_
     if (o->M) su->M = o->M;
     su->cfg = c;
     su->P = P;
-    if (pipa_config_check(&c) != PIPA_OK)
-        return pipa__fail(PIPA_ERR_ARG, "demo %d: %s", demo, pipa_last_error());
+    char why[256];  // the library's message, copied: pipa__fail overwrites it
+    if (pipa_config_check(&c) != PIPA_OK) {
+        snprintf(why, sizeof why, "%s", pipa_last_error());
+        return pipa__fail(PIPA_ERR_ARG, "demo %d: %s", demo, why);
+    }
     if (P > PIPA_MAX_RANKS) return pipa__fail(PIPA_ERR_ARG, "at most %d stages", PIPA_MAX_RANKS);
     pipa_status s = o->split ? pipa_split_parse(o->split, c.L, P, su->counts)
                              : pipa_split_even(c.L, P, su->counts);
-    if (s != PIPA_OK)
-        return pipa__fail(s, "demo %d (%d layers on %d stages): %s%s", demo, c.L, P,
-                          pipa_last_error(),
-                          o->split && !o->L ? " (give --layers to use one split in every demo)" : "");
+    if (s != PIPA_OK) {
+        snprintf(why, sizeof why, "%s", pipa_last_error());
+        return pipa__fail(s, "demo %d (%d layers on %d stages): %s%s", demo, c.L, P, why,
+                          o->split && !o->L && !o->demo ? " (give --layers to use one split in every demo)" : "");
+    }
     return PIPA_OK;
 }
 
@@ -261,7 +265,7 @@ static void print_header(demo_ctx_t *ctx, int argc, char **argv)
     pipa_json_end_object(j);
 }
 
-/* Runs the selected demos; returns the exit code (0 ok, 1 a check failed or an error). */
+/* Runs the selected demos; returns 0 ok, 1 a check failed, -1 an error (ranks out of step). */
 static int run_demos(demo_ctx_t *ctx, const demo_setup_t *setups)
 {
     static const demo_fn fns[DEMO_COUNT] = {demo_forward, demo_microbatches, demo_memory,
@@ -270,7 +274,7 @@ static int run_demos(demo_ctx_t *ctx, const demo_setup_t *setups)
     for (int d = 1; d <= DEMO_COUNT; d++) {
         if (ctx->opt->demo && ctx->opt->demo != d) continue;
         int r = fns[d - 1](ctx, &setups[d - 1]);
-        if (r < 0) return 1;  // an error leaves the ranks out of step: stop here
+        if (r < 0) return -1;  // stop here: the other ranks may be waiting on another step
         if (r > 0) rc = 1;
     }
     if (ctx->rank == 0) {
@@ -328,6 +332,11 @@ int main(int argc, char **argv)
         if (ctx.json) pipa_json_begin_object(ctx.json, NULL);
         print_header(&ctx, argc, argv);
         rc = run_demos(&ctx, setups);
+        if (rc < 0) {
+            /* An error: a peer may be gone, so no closing barrier; pipa-run stops the rest. */
+            pipa_json_free(&json);
+            return 1;
+        }
         if (ctx.json) {
             pipa_json_bool(ctx.json, "ok", rc == 0);
             pipa_json_end_object(ctx.json);
@@ -338,6 +347,11 @@ int main(int argc, char **argv)
         }
         pipa_json_free(&json);
     }
+    /* Nobody leaves before rank 0 has printed: pipa-run stops every rank as soon as one exits
+     * non-zero, which would cut rank 0's message or report short. */
+    fflush(stdout);
+    fflush(stderr);
+    if (pipa_barrier(&ctx.world) != PIPA_OK && rc == 0) rc = 1;
     pipa_comm_free(ctx.comm);
     return rc;
 }

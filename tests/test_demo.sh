@@ -1,0 +1,134 @@
+#!/bin/sh
+# test_demo.sh: pipa-demo through pipa-run on 1 to 4 ranks: exits 0, the pipelined output is
+# bit-identical to one process (printed and in the JSON), the JSON parses and holds the right
+# figures (parameter counts against the closed form L*(2C + 4C^2 + 3CI), transfer counts
+# M*(P-1), the split), each demo runs alone, and bad command lines (more stages than layers,
+# a split not summing to L, --pp not the world size, unknown options) fail with a message.
+#   usage: sh tests/test_demo.sh BUILD_DIR
+B=${1:-build}
+RUN="$B/pipa-run"
+DEMO="$B/pipa-demo"
+pass=0; fail=0
+T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-demo.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+
+check() { # check NAME STATUS [DETAIL]
+    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok    $1"
+    else fail=$((fail + 1)); echo "FAIL  $1 ${3:-}"; sed 's/^/      | /' "$T/err" | tail -n 5; fi
+}
+# run N ARGS...: pipa-demo on N ranks; sets rc, writes $T/out and $T/err
+run() {
+    n=$1; shift
+    timeout -k 5 60 "$RUN" -n "$n" "$DEMO" "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+}
+has() { grep -q -- "$1" "$T/$2"; }
+count() { grep -c -- "$1" "$T/$2"; }
+params() { echo $(($1 * (2 * $2 + 4 * $2 * $2 + 3 * $2 * $3))); }  # params L C I
+
+# jchecks NAME EXPR [NAME EXPR ...]: each EXPR is a python3 expression over d, the JSON document
+# $T/j.json. One python3 run checks them all (its start-up is the slow part); a document that
+# does not parse fails every check.
+JCHECK='
+import json, sys
+try:
+    d, why = json.load(open(sys.argv[1])), None
+except Exception as e:
+    d, why = None, "JSON: %s" % e
+a = sys.argv[2:]
+for name, expr in zip(a[0::2], a[1::2]):
+    ok, msg = False, why
+    if d is not None:
+        try:
+            ok, msg = bool(eval(expr)), expr
+        except Exception as e:
+            msg = "%s: %r" % (expr, e)
+    print(("ok    %s" % name) if ok else ("FAIL  %s\n      | %s" % (name, msg)))
+'
+jchecks() {
+    python3 -S -c "$JCHECK" "$T/j.json" "$@" >"$T/jout" 2>&1
+    cat "$T/jout"
+    pass=$((pass + $(grep -c '^ok ' "$T/jout")))
+    fail=$((fail + $(grep -c '^FAIL ' "$T/jout")))
+}
+
+# ---- every demo on 1..4 ranks, default sizes ------------------------------------------------
+whole=$(params 8 512 2048)
+for n in 1 2 3 4; do
+    rm -f "$T/j.json"
+    run $n --json "$T/j.json"
+    check "world $n: exit 0" $rc "rc=$rc"
+    [ "$(count 'max |diff| vs one process: 0 (bit-identical)' out)" -eq 2 ]
+    check "world $n: demos 1 and 2 print bit-identical" $?
+    jchecks \
+        "world $n: JSON has header, demo1..demo4, ok" \
+        "all(k in d for k in ('header', 'demo1', 'demo2', 'demo3', 'demo4')) and d['ok']" \
+        "world $n: header world, pp, device" \
+        "d['header']['world'] == $n and d['header']['pp'] == $n and d['header']['device'].startswith('cpu')" \
+        "world $n: max_abs_diff 0 in demos 1 and 2" \
+        "d['demo1']['bit_identical'] and d['demo1']['max_abs_diff'] == 0 and d['demo2']['max_abs_diff'] == 0 and d['demo2']['values_differing'] == 0" \
+        "world $n: demo1 ranks, their layers, the ends" \
+        "[r['rank'] for r in d['demo1']['ranks']] == list(range($n)) and sum(len(r['layers']) for r in d['demo1']['ranks']) == 4 and d['demo1']['ranks'][-1]['send_shape'] is None and d['demo1']['ranks'][0]['prev'] is None and d['demo1']['ranks'][-1]['is_last']" \
+        "world $n: output shapes" \
+        "d['demo1']['output_shape'] == [2, 10, 128] and len(d['demo2']['microbatch_outputs']) == 4 and d['demo2']['output_shape'] == [4, 2, 10, 128]" \
+        "world $n: demo3 params = L*(2C+4C^2+3CI) = $whole, summed over ranks too" \
+        "d['demo3']['whole_model']['params'] == $whole and sum(r['params'] for r in d['demo3']['ranks']) == $whole and d['demo3']['whole_model']['fp32_bytes'] == 4 * $whole" \
+        "world $n: demo3 RSS measured (peak > base > 0)" \
+        "all(r['peak_rss_kb'] > r['base_rss_kb'] > 0 for r in d['demo3']['ranks'] + [d['demo3']['whole_model']])" \
+        "world $n: demo4 sweeps M = 1..16 with M*(P-1) transfers" \
+        "[r['microbatches'] for r in d['demo4']['runs']] == [1, 2, 4, 8, 16] and all(r['transfers'] == r['microbatches'] * ($n - 1) and r['makespan_s'] > 0 and r['one_stage_s'] > 0 and len(r['stages']) == $n for r in d['demo4']['runs'])" \
+        "world $n: demo4 theory (P-1)/(M+P-1)" \
+        "abs(d['demo4']['runs'][0]['bubble_theory'] - ($n - 1) / $n) < 1e-12"
+done
+
+# ---- each demo alone, with the user's sizes ---------------------------------------------------
+for k in 1 2 3 4; do
+    rm -f "$T/j.json"
+    run 2 --demo $k --layers 4 --hidden 64 --heads 2 --intermediate 96 --microbatches 3 --json "$T/j.json"
+    check "--demo $k alone: exit 0" $rc "rc=$rc"
+    jchecks "--demo $k alone: only its key, options applied" \
+        "sorted(d) == ['demo$k', 'header', 'ok'] and d['demo$k']['config']['hidden'] == 64 and d['demo$k']['config']['microbatches'] == 3"
+done
+jchecks "--demo 4 --microbatches 3 sweeps M = 1, 2, 3" \
+    "[r['microbatches'] for r in d['demo4']['runs']] == [1, 2, 3]"
+run 2 --demo 3 --layers 4 --hidden 64 --heads 2 --intermediate 96 --json "$T/j.json"
+jchecks "--demo 3 params follow --layers/--hidden/--intermediate" \
+    "d['demo3']['whole_model']['params'] == $(params 4 64 96)"
+
+# ---- splits and bad command lines ------------------------------------------------------------
+run 2 --demo 1 --split 3,1 --json "$T/j.json"
+check "--split 3,1 on 2 ranks: exit 0" $rc "rc=$rc"
+jchecks "--split 3,1: layers 0-2 and 3, bit-identical" \
+    "[r['layers'] for r in d['demo1']['ranks']] == [[0, 1, 2], [3]] and d['demo1']['bit_identical']"
+run 2 --split 3,1 --layers 4
+check "--split 3,1 --layers 4 (all demos): exit 0" $rc "rc=$rc"
+run 2 --demo 1 --split 2,1
+[ $rc -ne 0 ] && has "sums to 3" err
+check "--split 2,1 with 4 layers fails with a message" $?
+run 5
+[ $rc -ne 0 ] && has "more stages (5) than layers (4)" err
+check "5 ranks, 4 layers: fails with a message" $?
+run 2 --pp 3
+[ $rc -ne 0 ] && has "pp 3" err
+check "--pp 3 on 2 ranks fails with a message" $?
+run 2 --bogus
+[ $rc -ne 0 ] && has "unknown option" err
+check "unknown option fails with a message" $?
+run 1 --layers abc
+[ $rc -ne 0 ] && has "positive integer" err
+check "--layers abc fails with a message" $?
+run 1 --demo 5
+[ $rc -ne 0 ] && has "demo must be" err
+check "--demo 5 fails with a message" $?
+run 1 --hidden 100 --heads 3 --demo 1
+[ $rc -ne 0 ] && [ -s "$T/err" ]
+check "hidden not divisible by heads fails with a message" $?
+run 2 --help
+[ $rc -eq 0 ] && has "usage:" out && [ "$(count 'usage:' out)" -eq 1 ]
+check "--help exits 0, printed once" $?
+run 2 --demo 1 --force-cpu
+[ $rc -eq 0 ] && has "cpu (--force-cpu)" out
+check "--force-cpu in the header" $?
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,207 @@
+/* ends.c: the model's ends for a byte-level language model: token embedding before the first
+ * layer; final RMSNorm, LM head and cross-entropy loss after the last. Forward, input gradient
+ * and weight gradients, with their saved activations.
+ *
+ * Parameters are seeded like the layers' (see train.h for the streams), so a first or last stage
+ * builds only its own end and gets the bits of a one-process model.
+ * Left out: tied embeddings, a tokenizer, sampling. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "ops_bwd.h"
+#include "train.h"
+
+/* ---- parameters --------------------------------------------------------------------------- */
+
+size_t pipa_ends_param_count(const pipa_config_t *cfg, int vocab, int has_embedding, int has_head)
+{
+    size_t VC = (size_t)vocab * cfg->C;
+    return (has_embedding ? VC : 0) + (has_head ? (size_t)cfg->C + VC : 0);
+}
+
+/* Allocates and carves e; values left uninitialised. */
+static pipa_status ends_alloc(pipa_ends_t *e, const pipa_config_t *cfg, int vocab,
+                              int has_embedding, int has_head)
+{
+    memset(e, 0, sizeof *e);
+    PIPA_TRY(pipa_config_check(cfg));
+    if (vocab < 1) return pipa__fail(PIPA_ERR_ARG, "ends: vocab must be positive, not %d", vocab);
+    e->cfg = *cfg;
+    e->V = vocab;
+    e->has_embedding = has_embedding != 0;
+    e->has_head = has_head != 0;
+    e->n_params = pipa_ends_param_count(cfg, vocab, has_embedding, has_head);
+    if (e->n_params == 0) return PIPA_OK;
+    e->params = aligned_alloc(64, (e->n_params * sizeof(float) + 63) / 64 * 64);
+    if (!e->params)
+        return pipa__fail(PIPA_ERR_NOMEM, "ends: cannot allocate %zu parameters", e->n_params);
+    float *p = e->params;
+    size_t VC = (size_t)vocab * cfg->C;
+    if (e->has_embedding) e->wte = p, p += VC;
+    if (e->has_head) e->final_norm = p, p += cfg->C, e->lm_head = p;
+    return PIPA_OK;
+}
+
+pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_config_t *cfg, int vocab, int has_embedding,
+                            int has_head)
+{
+    PIPA_TRY(ends_alloc(e, cfg, vocab, has_embedding, has_head));
+    size_t VC = (size_t)vocab * cfg->C;
+    uint64_t seed = cfg->seed, L = (uint64_t)cfg->L;
+    if (e->wte)
+        for (size_t i = 0; i < VC; i++)
+            e->wte[i] = pipa_rand_uniform(seed, 0, PIPA_STREAM_EMBED, i);
+    if (e->has_head) {
+        /* The formulas of model.c's tensor_init for a norm and for a linear of fan-in C. */
+        for (size_t i = 0; i < (size_t)cfg->C; i++)
+            e->final_norm[i] = 1.0f + 0.1f * pipa_rand_uniform(seed, L, 0, i);
+        float scale = (float)(1.0 / sqrt((double)cfg->C));
+        for (size_t i = 0; i < VC; i++) e->lm_head[i] = scale * pipa_rand_uniform(seed, L, 1, i);
+    }
+    return PIPA_OK;
+}
+
+pipa_status pipa_ends_alloc_zero(pipa_ends_t *g, const pipa_config_t *cfg, int vocab,
+                                 int has_embedding, int has_head)
+{
+    PIPA_TRY(ends_alloc(g, cfg, vocab, has_embedding, has_head));
+    if (g->n_params) memset(g->params, 0, g->n_params * sizeof(float));
+    return PIPA_OK;
+}
+
+void pipa_ends_free(pipa_ends_t *e)
+{
+    free(e->params);
+    memset(e, 0, sizeof *e);
+}
+
+/* ---- embedding ---------------------------------------------------------------------------- */
+
+/* PIPA_ERR_ARG naming the first id outside [0, V). */
+static pipa_status check_ids(const char *what, const int32_t *ids, size_t n, int V)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return pipa__fail(PIPA_ERR_ARG, "%s %zu is %d, outside the vocabulary [0, %d)", what,
+                              i, (int)ids[i], V);
+    return PIPA_OK;
+}
+
+pipa_status pipa_ends_embed_forward(const pipa_ends_t *e, const int32_t *tokens, float *x, int B,
+                                    int T)
+{
+    PIPA_ASSERT(e->wte != NULL);
+    PIPA_TRY(check_ids("token", tokens, (size_t)B * T, e->V));
+    pipa_op_embedding(x, e->wte, tokens, B * T, e->cfg.C);
+    return PIPA_OK;
+}
+
+void pipa_ends_embed_backward_weight(pipa_ends_t *grads, const int32_t *tokens, const float *dx,
+                                     int B, int T)
+{
+    PIPA_ASSERT(grads->wte != NULL);
+    pipa_op_embedding_bwd_w(grads->wte, dx, tokens, B * T, grads->cfg.C);
+}
+
+/* ---- head: saved activations -------------------------------------------------------------- */
+
+/* Slots in order: x, xn, rstd, probs, dxn (floats), targets (int32), each 64-byte aligned. */
+enum { H_X, H_XN, H_RSTD, H_PROBS, H_DXN, H_TARGETS, N_HSLOTS };
+
+static size_t head_sizes(const pipa_config_t *cfg, int vocab, int B, int T, size_t sz[N_HSLOTS])
+{
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, V = (size_t)vocab;
+    const size_t s[N_HSLOTS] = {N * C, N * C, N, N * V, N * C, N};  // 4-byte elements each
+    size_t total = 0;
+    for (int i = 0; i < N_HSLOTS; i++) {
+        sz[i] = (s[i] + 15) / 16 * 16;
+        total += sz[i];
+    }
+    return total;
+}
+
+size_t pipa_head_acts_bytes(const pipa_config_t *cfg, int vocab, int B, int T)
+{
+    size_t sz[N_HSLOTS];
+    return head_sizes(cfg, vocab, B, T, sz) * 4;
+}
+
+pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_config_t *cfg, int vocab, int B,
+                                int T)
+{
+    memset(h, 0, sizeof *h);
+    PIPA_TRY(pipa_config_check(cfg));
+    if (vocab < 1 || B < 1 || T < 1)
+        return pipa__fail(PIPA_ERR_ARG, "head acts: vocab (%d), B (%d), T (%d) must be positive",
+                          vocab, B, T);
+    _Static_assert(sizeof(float) == 4 && sizeof(int32_t) == 4, "slots hold 4-byte elements");
+    size_t sz[N_HSLOTS], total = head_sizes(cfg, vocab, B, T, sz);
+    h->buf = aligned_alloc(64, total * 4);
+    if (!h->buf)
+        return pipa__fail(PIPA_ERR_NOMEM, "head acts: cannot allocate %zu bytes", total * 4);
+    /* Carved as bytes: the allocation has no declared type, each slot is used as one type only. */
+    unsigned char *p = h->buf;
+    float **fields[N_HSLOTS - 1] = {&h->x, &h->xn, &h->rstd, &h->probs, &h->dxn};
+    for (int i = 0; i < N_HSLOTS - 1; i++) {
+        *fields[i] = (float *)(void *)p;
+        p += sz[i] * 4;
+    }
+    h->targets = (int32_t *)(void *)p;
+    h->B = B, h->T = T, h->C = cfg->C, h->V = vocab;
+    return PIPA_OK;
+}
+
+void pipa_head_acts_free(pipa_head_acts_t *h)
+{
+    free(h->buf);
+    memset(h, 0, sizeof *h);
+}
+
+/* ---- head: forward and backward ----------------------------------------------------------- */
+
+static void check_head(const pipa_ends_t *e, const pipa_head_acts_t *h, int B, int T)
+{
+    PIPA_ASSERT(e->lm_head != NULL && e->final_norm != NULL);
+    PIPA_ASSERT(h->C == e->cfg.C && h->V == e->V);
+    PIPA_ASSERT(B >= 1 && T >= 1 && B <= h->B && T <= h->T);
+}
+
+pipa_status pipa_ends_head_forward(const pipa_ends_t *e, const float *x, const int32_t *targets,
+                                   int B, int T, pipa_head_acts_t *h, double *loss_sum)
+{
+    check_head(e, h, B, T);
+    const int N = B * T, C = e->cfg.C, V = e->V;
+    PIPA_TRY(check_ids("target", targets, (size_t)N, V));
+    memcpy(h->x, x, (size_t)N * C * sizeof *x);
+    memcpy(h->targets, targets, (size_t)N * sizeof *targets);
+    pipa_op_rmsnorm(h->xn, x, e->final_norm, N, C, e->cfg.eps);
+    pipa_op_rmsnorm_rstd(h->rstd, x, N, C, e->cfg.eps);
+    pipa_op_linear(h->probs, h->xn, e->lm_head, N, C, V);  // logits (B, T, V)
+    *loss_sum = pipa_op_cross_entropy(h->probs, h->probs, h->targets, N, V);
+    h->phase = PIPA_ACTS_FORWARD;
+    return PIPA_OK;
+}
+
+void pipa_ends_head_backward_input(const pipa_ends_t *e, pipa_head_acts_t *h, float scale,
+                                   float *dx, int B, int T)
+{
+    check_head(e, h, B, T);
+    PIPA_ASSERT(h->phase == PIPA_ACTS_FORWARD);  // probs become dlogits: once per forward
+    const int N = B * T, C = e->cfg.C, V = e->V;
+    pipa_op_cross_entropy_bwd(h->probs, h->probs, h->targets, N, V, scale);
+    pipa_op_linear_bwd_x(h->dxn, h->probs, e->lm_head, N, C, V, 0);
+    pipa_op_rmsnorm_bwd_x(dx, h->dxn, h->x, e->final_norm, h->rstd, N, C, 0);
+    h->phase = PIPA_ACTS_INPUT_DONE;
+}
+
+void pipa_ends_head_backward_weight(pipa_ends_t *grads, const pipa_head_acts_t *h, int B, int T)
+{
+    PIPA_ASSERT(grads->lm_head != NULL && grads->final_norm != NULL);
+    PIPA_ASSERT(h->phase == PIPA_ACTS_INPUT_DONE && h->C == grads->cfg.C && h->V == grads->V);
+    PIPA_ASSERT(B >= 1 && T >= 1 && B <= h->B && T <= h->T);
+    const int N = B * T, C = grads->cfg.C, V = grads->V;
+    pipa_op_rmsnorm_bwd_w(grads->final_norm, h->dxn, h->x, h->rstd, N, C);
+    pipa_op_linear_bwd_w(grads->lm_head, h->probs, h->xn, N, C, V);
+}

@@ -10,6 +10,7 @@
  * The sgemm reference times pipa_op_linear (linears) and cblas_sgemm with the same strides as
  * pipa_op_attention (attention), each shape alone, median over reps; its total is the time the
  * layer would take if it were nothing but those products. ratio = layer rate / sgemm rate.
+ * Each rep times the layer and every shape once, interleaved, so drifting load hits both alike.
  * Runs on rank 0; other ranks of a launched run wait at a barrier.
  * Left out: backward, several layers (the layer is the unit; layers are independent). */
 #include <cblas.h>
@@ -123,51 +124,73 @@ static void gemm_bufs_free(gemm_bufs_t *g)
     free(g->x), free(g->w), free(g->out), free(g->q), free(g->k), free(g->att);
 }
 
-/* Median milliseconds of each shape's calls per layer forward, into sh[i].ms. */
-static int time_gemms(const layer_opts_t *o, shape_t *sh)
-{
-    gemm_bufs_t g;
-    memset(&g, 0, sizeof g);
-    double *v = malloc(sizeof(double) * (size_t)o->reps);
-    int rc = (!v || gemm_bufs_init(&g, o)) ? -1 : 0;
-    for (int i = 0; rc == 0 && i < N_SHAPES; i++) {
-        for (int r = 0; r < o->warmup; r++) time_shape(i, &sh[i], &g, o);
-        for (int r = 0; r < o->reps; r++) v[r] = time_shape(i, &sh[i], &g, o);
-        double per_sample_calls = (i == SH_SCORES || i == SH_VALUES) ? sh[i].calls : 1;
-        sh[i].ms = bench_median(v, o->reps) * 1e3 * sh[i].calls / per_sample_calls;
-    }
-    gemm_bufs_free(&g);
-    free(v);
-    return rc;
-}
+/* One layer with its scratch, and the input every rep starts from. */
+typedef struct {
+    pipa_layers_t ls;
+    pipa_scratch_t s;
+    float *x0, *x;  /* (B, T, C) */
+    int built, scratched;
+} layer_run_t;
 
-/* Median milliseconds of pipa_layers_forward over one layer, from the same input every rep. */
-static int time_layer(const layer_opts_t *o, double *ms)
+static int layer_run_init(layer_run_t *lr, const layer_opts_t *o)
 {
     pipa_config_t cfg = o->cfg;
     cfg.L = 1;
-    pipa_layers_t ls;
-    pipa_scratch_t s;
-    if (pipa_layers_build(&ls, &cfg, 0, 1) != PIPA_OK) return -1;
-    if (pipa_scratch_init(&s, &cfg, o->B, o->T) != PIPA_OK) {
-        pipa_layers_free(&ls);
-        return -1;
-    }
+    memset(lr, 0, sizeof *lr);
     size_t act = (size_t)o->B * o->T * cfg.C;
-    float *x0 = malloc(act * sizeof(float)), *x = malloc(act * sizeof(float));
-    double *v = malloc(sizeof(double) * (size_t)o->reps);
-    int rc = (x0 && x && v) ? 0 : -1;
-    if (rc == 0) pipa_model_input(x0, &cfg, 0, o->B, o->T);
+    lr->built = pipa_layers_build(&lr->ls, &cfg, 0, 1) == PIPA_OK;
+    lr->scratched = lr->built && pipa_scratch_init(&lr->s, &cfg, o->B, o->T) == PIPA_OK;
+    lr->x0 = malloc(act * sizeof(float));
+    lr->x = malloc(act * sizeof(float));
+    if (!lr->scratched || !lr->x0 || !lr->x) return -1;
+    pipa_model_input(lr->x0, &cfg, 0, o->B, o->T);
+    return 0;
+}
+
+static void layer_run_free(layer_run_t *lr)
+{
+    if (lr->scratched) pipa_scratch_free(&lr->s);
+    if (lr->built) pipa_layers_free(&lr->ls);
+    free(lr->x0), free(lr->x);
+}
+
+/* One forward of the layer from the saved input. Seconds. */
+static double time_layer_once(layer_run_t *lr, const layer_opts_t *o)
+{
+    memcpy(lr->x, lr->x0, (size_t)o->B * o->T * o->cfg.C * sizeof(float));
+    double t0 = pipa_now();
+    pipa_layers_forward(&lr->ls, lr->x, o->B, o->T, &lr->s);
+    return pipa_now() - t0;
+}
+
+/* Median milliseconds of the layer forward (*layer_ms) and of each shape's calls per layer
+ * forward (sh[i].ms). Every rep times the layer and then each shape once, interleaved, so a
+ * change in the machine's load touches both sides of the ratio alike. */
+static int time_layer_and_gemms(const layer_opts_t *o, shape_t *sh, double *layer_ms)
+{
+    gemm_bufs_t g;
+    layer_run_t lr;
+    memset(&g, 0, sizeof g);
+    memset(&lr, 0, sizeof lr);
+    double *v = malloc(sizeof(double) * (size_t)o->reps * (N_SHAPES + 1));
+    int rc = (!v || gemm_bufs_init(&g, o) || layer_run_init(&lr, o)) ? -1 : 0;
     for (int r = 0; rc == 0 && r < o->warmup + o->reps; r++) {
-        memcpy(x, x0, act * sizeof(float));
-        double t0 = pipa_now();
-        pipa_layers_forward(&ls, x, o->B, o->T, &s);
-        if (r >= o->warmup) v[r - o->warmup] = pipa_now() - t0;
+        double *row = v + (size_t)(r < o->warmup ? 0 : r - o->warmup) * (N_SHAPES + 1);
+        row[N_SHAPES] = time_layer_once(&lr, o);
+        for (int i = 0; i < N_SHAPES; i++) row[i] = time_shape(i, &sh[i], &g, o);
     }
-    if (rc == 0) *ms = bench_median(v, o->reps) * 1e3;
-    free(x0), free(x), free(v);
-    pipa_scratch_free(&s);
-    pipa_layers_free(&ls);
+    double *col = v ? malloc(sizeof(double) * (size_t)o->reps) : NULL;
+    for (int i = 0; rc == 0 && col && i <= N_SHAPES; i++) {
+        for (int r = 0; r < o->reps; r++) col[r] = v[(size_t)r * (N_SHAPES + 1) + i];
+        double ms = bench_median(col, o->reps) * 1e3;
+        if (i == N_SHAPES) *layer_ms = ms;
+        /* a linear sample is one call; an attention sample is all B*NH products */
+        else sh[i].ms = (i == SH_SCORES || i == SH_VALUES) ? ms : ms * sh[i].calls;
+    }
+    if (rc == 0 && !col) rc = -1;
+    gemm_bufs_free(&g);
+    layer_run_free(&lr);
+    free(v), free(col);
     return rc;
 }
 
@@ -346,7 +369,7 @@ int bench_layer(bench_ctx_t *ctx, int argc, char **argv)
         shape_t sh[N_SHAPES];
         double layer_ms = 0, other_ms[N_OTHER];
         make_shapes(&o, sh);
-        rc = time_gemms(&o, sh) || time_layer(&o, &layer_ms) || time_others(&o, other_ms);
+        rc = time_layer_and_gemms(&o, sh, &layer_ms) || time_others(&o, other_ms);
         if (rc) fprintf(stderr, "pipa-bench layer: out of memory\n");
         else print_others(ctx, sh, other_ms, layer_ms, print_results(ctx, &o, sh, layer_ms));
     }

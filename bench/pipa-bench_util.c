@@ -16,6 +16,10 @@
 #include "bench.h"
 #include "ops.h"
 
+#if defined(PIPA_BLAS_BLIS)
+#include <blis.h>
+#endif
+
 /* ---- options ----------------------------------------------------------------------------- */
 
 /* If argv[*i] is --name or --name=V, stores V's text and returns 1. */
@@ -222,7 +226,13 @@ void bench_print_header(const bench_ctx_t *ctx, const char *title)
     printf("# load:      %s (1/5/15 min, at start)\n", load);
     printf("# date:      %s\n", date);
     printf("# build:     %s (Makefile default flags: -std=c11 -O2 -g)\n", flags);
+#if defined(PIPA_BLAS_BLIS)
+    /* BLIS picks its kernels at run time; "generic" means it did not recognise the CPU. */
+    printf("# blas:      %s (kernels: %s), %d thread(s) per rank\n", pipa_blas_name(),
+           bli_arch_string(bli_arch_query_id()), pipa_blas_threads());
+#else
     printf("# blas:      %s, %d thread(s) per rank\n", pipa_blas_name(), pipa_blas_threads());
+#endif
     printf("# world:     %d rank(s), transport %s\n", ctx->size,
            pipa_comm_transport_name(ctx->comm));
     printf("# command:   %s\n", cmd);

@@ -208,6 +208,22 @@ static void load_average(char *buf, size_t len)
     fclose(f);
 }
 
+/* Environment variables that change what the numbers mean, when set. */
+static void print_env(void)
+{
+    static const char *names[] = {"PIPA_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                  "BLIS_NUM_THREADS", "BLIS_ARCH_TYPE", "OMP_NUM_THREADS",
+                                  "PIPA_TIMEOUT"};
+    int any = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = getenv(names[i]);
+        if (!v) continue;
+        printf("%s %s=%s", any ? "" : "# env:      ", names[i], v);
+        any = 1;
+    }
+    if (any) printf("\n");
+}
+
 void bench_print_header(const bench_ctx_t *ctx, const char *title)
 {
     if (ctx->rank != 0) return;
@@ -236,6 +252,7 @@ void bench_print_header(const bench_ctx_t *ctx, const char *title)
     printf("# world:     %d rank(s), transport %s\n", ctx->size,
            pipa_comm_transport_name(ctx->comm));
     printf("# command:   %s\n", cmd);
+    print_env();
     fflush(stdout);
 }
 

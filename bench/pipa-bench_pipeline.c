@@ -75,11 +75,17 @@ static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *
     o->n_m = bench_parse_list(mlist, o->m_list, MAX_M_LIST);
     o->m_max = 0;
     for (int i = 0; i < o->n_m; i++) o->m_max = o->m_list[i] > o->m_max ? o->m_list[i] : o->m_max;
-    if (o->n_m == 0 || o->reps < 1 || o->B < 1 || o->T < 1 || o->cfg.L < 2 ||
-        pipa_config_check(&o->cfg) != PIPA_OK) {
-        fprintf(stderr, "pipa-bench pipeline: need --m like 1,2,4 (at most %d entries), reps, "
-                        "batch, seq >= 1, layers >= 2 and a valid model (%s)\n",
-                MAX_M_LIST, pipa_last_error());
+    if (o->n_m == 0) {
+        fprintf(stderr, "pipa-bench pipeline: --m wants a list like 1,2,4 (at most %d entries), "
+                        "not '%s'\n", MAX_M_LIST, mlist);
+        return 1;
+    }
+    if (o->reps < 1 || o->B < 1 || o->T < 1 || o->cfg.L < 2) {
+        fprintf(stderr, "pipa-bench pipeline: reps, batch and seq must be >= 1, layers >= 2\n");
+        return 1;
+    }
+    if (pipa_config_check(&o->cfg) != PIPA_OK) {
+        fprintf(stderr, "pipa-bench pipeline: %s\n", pipa_last_error());
         return 1;
     }
     return bench_json_open(ctx, json) != 0;

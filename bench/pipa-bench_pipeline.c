@@ -5,6 +5,7 @@
  * outputs copied out, weights built beforehand) while rank 1 waits at a barrier. P = 2: the layers
  * split evenly over ranks 0 and 1. Time of a run: the slowest stage's wall time, from the common
  * start barrier to its last microbatch leaving; tokens/s = M*B*T / time, median over reps.
+ * Runs at P = 1 and P = 2 alternate (same M, rep by rep), so load drift touches both alike.
  * speedup = tokens/s at P=2 / tokens/s at P=1 for the same M; ideal = P*M / (M + P - 1), what equal
  * stages with free transfers would reach. Measured bubble: 1 - (busy time of all stages) / (P * wall).
  * --validate checks the P = 2 output of the last M of the list equals the unpipelined forward to the bit.
@@ -111,44 +112,73 @@ static pipa_status timed_run(pipa_stage_t *st, int M, const float *in, float *ou
     return PIPA_OK;
 }
 
-/* Warm-up, then reps timed runs for every M of the list; res[i] for m_list[i] (stage 0 only). */
-static pipa_status measure_stage(pipa_stage_t *st, const pipe_opts_t *o, const float *in,
-                                 float *out, pipe_result_t *res)
+/* The pipelines measured: index P-1 holds the P-stage pipeline over world ranks 0..P-1, built on
+ * the ranks that take part in it. Both live at once so their runs can alternate. (They share a
+ * group id; the one-rank group never sends a message, so their tags cannot meet.) */
+typedef struct {
+    pipa_stage_t st[2];
+    int has[2];
+    int n_p;  /* 2 in a world of two, else 1 */
+} pipes_t;
+
+static pipa_status pipes_init(pipes_t *pp, bench_ctx_t *ctx, const pipe_opts_t *o)
 {
-    double wall, bubble, tok[64], bub[64];
-    int reps = o->reps > 64 ? 64 : o->reps;
-    int warm_m = o->m_max < 2 ? o->m_max : 2;
-    for (int w = 0; w < o->warmup; w++) PIPA_TRY(timed_run(st, warm_m, in, out, &wall, &bubble));
-    for (int i = 0; i < o->n_m; i++) {
-        int M = o->m_list[i];
-        for (int r = 0; r < reps; r++) {
-            PIPA_TRY(timed_run(st, M, in, out, &wall, &bubble));
-            tok[r] = (double)M * o->B * o->T / wall;
-            bub[r] = bubble;
-        }
-        res[i].tokens_per_s = bench_median(tok, reps);
-        res[i].bubble = bench_median(bub, reps);
+    memset(pp, 0, sizeof *pp);
+    pp->n_p = ctx->size == 2 ? 2 : 1;
+    for (int P = 1; P <= pp->n_p; P++) {
+        if (ctx->rank >= P) continue;
+        pipa_layout_t lay;
+        int counts[2];
+        PIPA_TRY(pipa_layout_init(&lay, P, ctx->rank, 1, P, 1));
+        PIPA_TRY(pipa_split_even(o->cfg.L, P, counts));
+        PIPA_TRY(pipa_stage_init(&pp->st[P - 1], ctx->comm, &lay, &o->cfg, counts, o->B, o->T));
+        pp->has[P - 1] = 1;
     }
     return PIPA_OK;
 }
 
-/* Builds the P-stage pipeline over world ranks 0..P-1 and measures it; ranks >= P only wait. */
-static pipa_status measure_p(bench_ctx_t *ctx, const pipe_opts_t *o, int P, const float *in,
-                             float *out, pipe_result_t *res)
+static void pipes_free(pipes_t *pp)
 {
-    pipa_status s = PIPA_OK;
-    if (ctx->rank < P) {
-        pipa_layout_t lay;
-        pipa_stage_t st;
-        int counts[2];
-        PIPA_TRY(pipa_layout_init(&lay, P, ctx->rank, 1, P, 1));
-        PIPA_TRY(pipa_split_even(o->cfg.L, P, counts));
-        PIPA_TRY(pipa_stage_init(&st, ctx->comm, &lay, &o->cfg, counts, o->B, o->T));
-        s = measure_stage(&st, o, in, out, res);
-        pipa_stage_free(&st);
+    for (int i = 0; i < 2; i++)
+        if (pp->has[i]) pipa_stage_free(&pp->st[i]);
+}
+
+/* One run of M microbatches at P stages; ranks outside it wait at the closing world barrier.
+ * *tok and *bub are set on world rank 0 only. */
+static pipa_status run_p(bench_ctx_t *ctx, pipes_t *pp, const pipe_opts_t *o, int P, int M,
+                         const float *in, float *out, double *tok, double *bub)
+{
+    double wall = 0;
+    *tok = 0, *bub = 0;
+    if (pp->has[P - 1]) {
+        PIPA_TRY(timed_run(&pp->st[P - 1], M, in, out, &wall, bub));
+        *tok = (double)M * o->B * o->T / wall;
     }
-    pipa_status b = pipa_barrier(&ctx->world);
-    return s != PIPA_OK ? s : b;
+    return pipa_barrier(&ctx->world);
+}
+
+/* Warm-up at M = 2 for each P, then for every M of the list reps rounds of one run per P, P = 1
+ * and P = 2 alternating so a change in the machine's load touches both sides of the speedup. */
+static pipa_status measure_all(bench_ctx_t *ctx, pipes_t *pp, const pipe_opts_t *o,
+                               const float *in, float *out, pipe_result_t *res[2])
+{
+    double tok[2][64], bub[2][64];
+    int reps = o->reps > 64 ? 64 : o->reps;
+    int warm_m = o->m_max < 2 ? o->m_max : 2;
+    for (int w = 0; w < o->warmup; w++)
+        for (int P = 1; P <= pp->n_p; P++)
+            PIPA_TRY(run_p(ctx, pp, o, P, warm_m, in, out, &tok[0][0], &bub[0][0]));
+    for (int i = 0; i < o->n_m; i++) {
+        for (int r = 0; r < reps; r++)
+            for (int P = 1; P <= pp->n_p; P++)
+                PIPA_TRY(run_p(ctx, pp, o, P, o->m_list[i], in, out, &tok[P - 1][r],
+                               &bub[P - 1][r]));
+        for (int P = 1; P <= pp->n_p; P++) {
+            res[P - 1][i].tokens_per_s = bench_median(tok[P - 1], reps);
+            res[P - 1][i].bubble = bench_median(bub[P - 1], reps);
+        }
+    }
+    return PIPA_OK;
 }
 
 /* On the last stage: the output of the last P = 2 run (the last M of the list) against the
@@ -203,7 +233,8 @@ static void print_intro(const bench_ctx_t *ctx, const pipe_opts_t *o)
     printf("# model: L %d, C %d, NH %d, I %d; microbatch B %d x T %d = %d tokens; median of %d "
            "runs after %d warm-up run(s)\n",
            o->cfg.L, o->cfg.C, o->cfg.NH, o->cfg.I, o->B, o->T, o->B * o->T, o->reps, o->warmup);
-    printf("# P=1: rank 0 alone, all layers; P=2: layers split evenly over ranks 0, 1\n");
+    printf("# P=1: rank 0 alone, all layers; P=2: layers split evenly over ranks 0, 1; runs at "
+           "P=1 and P=2 alternate\n");
     printf("# speedup = tokens/s / tokens/s at P=1 (same M); bubble = 1 - sum(busy) / "
            "(P*wall); bubble_th = (P-1)/(M+P-1)\n");
     if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
@@ -232,8 +263,11 @@ int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv)
         return 1;
     }
     if (ctx->rank == 0) pipa_pipeline_inputs(&o.cfg, o.m_max, o.B, o.T, in);
-    pipa_status s = measure_p(ctx, &o, 1, in, out, r1);
-    if (s == PIPA_OK && ctx->size == 2) s = measure_p(ctx, &o, 2, in, out, r2);
+    pipes_t pp;
+    pipe_result_t *res[2] = {r1, r2};
+    pipa_status s = pipes_init(&pp, ctx, &o);
+    if (s == PIPA_OK) s = measure_all(ctx, &pp, &o, in, out, res);
+    pipes_free(&pp);
     if (s == PIPA_OK && ctx->rank == 0) print_table(ctx, &o, r1, ctx->size == 2 ? r2 : NULL);
     if (s == PIPA_OK && o.validate && ctx->size == 2) s = validate(ctx, &o, out, &ok);
     free(in), free(out);

@@ -45,6 +45,7 @@ typedef struct {
 
 typedef struct {
     _Alignas(LINE) _Atomic uint64_t head; /* bytes published by the sender (monotonic) */
+    _Atomic uint64_t skip_from, skip_to;  /* the sender jumped from one to the other (below) */
     _Alignas(LINE) _Atomic uint64_t tail; /* bytes the receiver is done with: reusable */
     _Alignas(LINE) _Atomic int32_t sender_blocked; /* the sender waits for space */
 } chan_t;
@@ -270,11 +271,31 @@ void pipa__shm_sleep(pipa__shm_t *t, double seconds, int (*still_blocked)(void *
 static uint64_t round_line(uint64_t n) { return (n + LINE - 1) & ~(uint64_t)(LINE - 1); }
 
 /* The sender may reuse what the receiver has published as done with. Only the receiver reads
- * the consumed flags: once space is reusable, its old headers are no longer safe to read. */
+ * the consumed flags: once space is reusable, its old headers are no longer safe to read. A
+ * receiver still at the start of the last jump is, for space, already at its end. */
 static void reclaim(pipa__shm_t *t, int dst)
 {
     chan_t *ch = seg_chan(t->base, t->world, t->rank, dst);
-    t->peers[dst].tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
+    pipa__peer_t *pe = &t->peers[dst];
+    pe->tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
+    if (pe->tail == pe->skip_from) pe->tail = pe->skip_to;
+}
+
+/* When the receiver has taken everything, the next record goes to the ring's beginning again, so
+ * small messages keep using the same, cache-warm lines. The positions in between are skipped:
+ * the receiver, finding its read position at skip_from, continues at skip_to. No padding record
+ * is needed, so the jump costs the sender no space. */
+static void start_over_if_empty(pipa__shm_t *t, int dst)
+{
+    pipa__peer_t *pe = &t->peers[dst];
+    uint64_t pos = pe->head % t->ring;
+    if (!pos || pe->tail != pe->head) return;
+    chan_t *ch = seg_chan(t->base, t->world, t->rank, dst);
+    pe->skip_from = pe->head;
+    pe->head += t->ring - pos;
+    pe->skip_to = pe->tail = pe->head;
+    atomic_store_explicit(&ch->skip_from, pe->skip_from, memory_order_relaxed);
+    atomic_store_explicit(&ch->skip_to, pe->skip_to, memory_order_relaxed);
 }
 
 /* Writes one record (a fragment of req's message) if the ring has room; returns 1 if written. */
@@ -286,12 +307,10 @@ static int push_fragment(pipa__shm_t *t, pipa_req_t *req)
     uint64_t left = req->bytes - req->done_bytes;
     uint64_t payload = left < t->frag ? left : t->frag;
     uint64_t need = sizeof(rec_t) + round_line(payload);
-    uint64_t pos = pe->head % t->ring;
     reclaim(t, dst);
-    /* A record must be contiguous; and when the ring is empty, starting over at its beginning
-     * keeps small messages in the same, cache-warm lines. */
-    int restart = pos && pe->tail == pe->head && need <= pos;
-    uint64_t pad = pos + need > t->ring || restart ? t->ring - pos : 0;
+    start_over_if_empty(t, dst);
+    uint64_t pos = pe->head % t->ring;
+    uint64_t pad = pos + need > t->ring ? t->ring - pos : 0; /* a record is contiguous */
     if (pe->head + pad + need - pe->tail > t->ring) return 0;
     if (pad) {
         rec_t *p = (rec_t *)(ring + pos);
@@ -403,12 +422,23 @@ static void consume(pipa__shm_t *t, int src, uint64_t at, rec_t *r)
     else atomic_store_explicit(&r->flags, REC_CONSUMED, memory_order_relaxed);
 }
 
+/* The sender's jump (start_over_if_empty): read after head, which published it. */
+static void follow_jump(pipa__shm_t *t, int src, uint64_t head)
+{
+    pipa__peer_t *pe = &t->peers[src];
+    if (pe->rd == head) return;
+    chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
+    if (pe->rd == atomic_load_explicit(&ch->skip_from, memory_order_relaxed))
+        pe->rd = atomic_load_explicit(&ch->skip_to, memory_order_relaxed);
+}
+
 /* Advances my read position over the consumed records at the oldest end and hands that space
  * back to the sender (waking it if it waits for space). */
 static void skip_consumed(pipa__shm_t *t, int src, uint64_t head)
 {
     pipa__peer_t *pe = &t->peers[src];
     char *ring = seg_ring(t->base, t->world, t->ring, src, t->rank);
+    follow_jump(t, src, head);
     while (pe->rd < head) {
         rec_t *r = (rec_t *)(ring + pe->rd % t->ring);
         if (!(atomic_load_explicit(&r->flags, memory_order_relaxed) & REC_CONSUMED)) break;

@@ -21,6 +21,7 @@ typedef struct pipa__unexpected {
 /* My private state for one peer. */
 typedef struct {
     uint64_t head, tail;          /* as sender to the peer: published / reclaimed bytes */
+    uint64_t skip_from, skip_to;  /* my last jump back to the ring's start */
     pipa_req_t *pending, *pending_last; /* sends waiting for ring space, chained by ->internal */
     int blocked;                  /* what I last told the peer's channel: I wait for space */
     uint64_t rd;                  /* as receiver from the peer: oldest unconsumed record */

@@ -238,6 +238,7 @@ static pipa_status wait_loop(pipa_comm_t *c, pipa_req_t *req)
             }
         }
         if (now - start > c->timeout) return wait_error(c, req, c->timeout);
+        if (req->kind == 1) PIPA_TRY(pipa__shm_drain(&c->shm)); /* see shm.c: no send/send deadlock */
         pipa__shm_sleep(&c->shm, NAP_SECONDS, still_blocked, &b);
     }
 }

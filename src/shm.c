@@ -469,22 +469,39 @@ static pipa_status take_record(pipa__shm_t *t, pipa_req_t *req, uint64_t at, rec
     return PIPA_OK;
 }
 
-/* Moves every unconsumed record of src that req does not want into the unexpected list, so
- * a sender blocked on a full ring can go on. */
-static pipa_status stash_others(pipa__shm_t *t, pipa_req_t *req, uint64_t head)
+/* Moves every unconsumed record from src into the unexpected list (except those of skip_tag
+ * when skip is set, and continuations of a message a receive has already begun), so that a
+ * sender blocked on a full ring can go on. */
+static pipa_status stash(pipa__shm_t *t, int src, uint64_t head, int skip, uint64_t skip_tag)
 {
-    pipa__peer_t *pe = &t->peers[req->peer];
-    char *ring = seg_ring(t->base, t->world, t->ring, req->peer, t->rank);
+    pipa__peer_t *pe = &t->peers[src];
+    char *ring = seg_ring(t->base, t->world, t->ring, src, t->rank);
     for (uint64_t pos = pe->rd; pos < head;) {
         uint64_t at = pos;
         rec_t *r = (rec_t *)(ring + pos % t->ring);
         pos += r->rec_bytes;
         if (atomic_load_explicit(&r->flags, memory_order_acquire) & REC_CONSUMED) continue;
-        if (r->tag == req->tag) continue;
+        if ((skip && r->tag == skip_tag) || !pipa__unexpected_wants(pe, r->tag, r->frag_off))
+            continue;
         pipa_desc_t d = rec_desc(r);
         PIPA_TRY(pipa__unexpected_add(pe, r->tag, &d, r->msg_bytes, r->frag_off, rec_payload(r),
                                       r->rec_bytes - sizeof(rec_t)));
-        consume(t, req->peer, at, r);
+        consume(t, src, at, r);
+    }
+    skip_consumed(t, src, head);
+    return PIPA_OK;
+}
+
+/* For a sender that cannot go on: empties every ring that comes to me, so that a peer waiting
+ * for space in one of them can progress even while I wait for space in its ring. Two ranks
+ * each waiting to send to the other can then never deadlock, whatever the ring sizes. */
+pipa_status pipa__shm_drain(pipa__shm_t *t)
+{
+    for (int src = 0; src < t->world; src++) {
+        chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
+        uint64_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
+        skip_consumed(t, src, head);
+        if (t->peers[src].rd < head) PIPA_TRY(stash(t, src, head, 0, 0));
     }
     return PIPA_OK;
 }
@@ -508,9 +525,7 @@ pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req)
         PIPA_TRY(take_record(t, req, at, r));
     }
     skip_consumed(t, req->peer, head);
-    if (!req->complete && atomic_load(&ch->sender_blocked)) {
-        PIPA_TRY(stash_others(t, req, head));
-        skip_consumed(t, req->peer, head);
-    }
+    if (!req->complete && atomic_load(&ch->sender_blocked))
+        PIPA_TRY(stash(t, req->peer, head, 1, req->tag));
     return PIPA_OK;
 }

@@ -50,7 +50,12 @@ void pipa__shm_progress(pipa__shm_t *t);
 void pipa__shm_cancel(pipa__shm_t *t, pipa_req_t *req);
 pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req);
 
+pipa_status pipa__shm_drain(pipa__shm_t *t);
+
 /* unexpected.c */
+/* 1 if the fragment at frag_off of tag starts a message or continues one in the list (else it
+ * belongs to a receive under way and must stay in the ring). */
+int pipa__unexpected_wants(const pipa__peer_t *pe, uint64_t tag, size_t frag_off);
 pipa_status pipa__unexpected_add(pipa__peer_t *pe, uint64_t tag, const pipa_desc_t *d,
                                  size_t msg_bytes, size_t frag_off, const void *data, size_t n);
 pipa_status pipa__unexpected_take(pipa__shm_t *t, pipa__peer_t *pe, pipa_req_t *req);

@@ -8,6 +8,14 @@
 
 #include "shm_internal.h"
 
+int pipa__unexpected_wants(const pipa__peer_t *pe, uint64_t tag, size_t frag_off)
+{
+    if (frag_off == 0) return 1;
+    for (const pipa__unexpected_t *u = pe->unexpected; u; u = u->next)
+        if (u->tag == tag && u->have == frag_off && u->have < u->bytes) return 1;
+    return 0;
+}
+
 /* Adds a fragment: it continues the newest unfinished entry of its tag, or starts a new one. */
 pipa_status pipa__unexpected_add(pipa__peer_t *pe, uint64_t tag, const pipa_desc_t *d,
                                  size_t msg_bytes, size_t frag_off, const void *data, size_t n)

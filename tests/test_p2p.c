@@ -5,7 +5,9 @@
  *   mismatch  a receive expecting another shape fails naming both ranks, the tag, both shapes
  *   deadline  a receive nobody answers fails at its deadline naming rank, peer and tag
  *   deadpeer  a receive from a rank that exited fails within about a second, not at the deadline
- *   coll      barrier, broadcast, gather, all-reduce on the world and on a subgroup */
+ *   coll      barrier, broadcast, gather, all-reduce on the world and on a subgroup
+ *   sendsend  ranks 0 and 1 each send the other more than a ring holds and wait for their sends
+ *             before receiving: completes (blocked senders drain incoming rings), no deadlock */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +136,28 @@ static void test_deadpeer(void)
     CHECKF(strstr(pipa_last_error(), "peer rank 0"), "message: %s", pipa_last_error());
 }
 
+static void test_sendsend(void)
+{
+    enum { K = 3 };
+    size_t n = 8u << 20;
+    int peer = 1 - rank;
+    if (rank > 1) return;
+    uint8_t *out = malloc(n * K), *in = malloc(n * K);
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, (int64_t)n);
+    pipa_req_t reqs[K];
+    for (int i = 0; i < K; i++) {
+        fill(out + n * i, n, 500 + 10 * rank + i);
+        CHECK(pipa_isend(comm, peer, 500 + i, &d, out + n * i, &reqs[i]) == PIPA_OK);
+    }
+    for (int i = 0; i < K; i++) CHECKF(pipa_wait(comm, &reqs[i]) == PIPA_OK, "%s", pipa_last_error());
+    for (int i = 0; i < K; i++) {
+        CHECKF(pipa_recv(comm, peer, 500 + i, &d, in + n * i) == PIPA_OK, "%s", pipa_last_error());
+        CHECKF(count_bad(in + n * i, n, 500 + 10 * peer + i) == 0, "message %d wrong", i);
+    }
+    free(out);
+    free(in);
+}
+
 static float contribution(int r, int i) { return (float)(r + 1) * 0.1f + (float)i * 1e-7f + 1e4f * (r == 1); }
 
 static void test_coll_on(pipa_group_t *g)
@@ -200,6 +224,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "deadline")) test_deadline();
     else if (!strcmp(mode, "deadpeer")) test_deadpeer();
     else if (!strcmp(mode, "coll")) test_coll();
+    else if (!strcmp(mode, "sendsend")) test_sendsend();
     else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

@@ -1,0 +1,400 @@
+/* runtime.c: executes one rank's action list of a checked plan (see runtime.h).
+ * Left out: tensor and data parallelism inside a stage, overlapping compute with receives on
+ * transports that move data asynchronously (shm copies when the receive is waited on). */
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+#include "split.h"
+
+/* ---- building ----------------------------------------------------------------------------- */
+
+static int last_vs(const pipa_trainer_t *tr) { return tr->P * tr->V - 1; }
+
+static pipa_status chunk_init(pipa_trainer_t *tr, int c, const int *counts)
+{
+    pipa_chunk_t *ch = &tr->chunk[c];
+    ch->vs = c * tr->P + tr->rank;
+    ch->count = counts[ch->vs];
+    pipa_split_first(counts, ch->vs, &ch->first);
+    ch->prev = ch->vs > 0 ? (ch->vs - 1) % tr->P : -1;
+    ch->next = ch->vs < last_vs(tr) ? (ch->vs + 1) % tr->P : -1;
+    PIPA_TRY(pipa_layers_build(&ch->w, &tr->cfg.model, ch->first, ch->count));
+    PIPA_TRY(pipa_layers_alloc_zero(&ch->g, &tr->cfg.model, ch->first, ch->count));
+    return pipa_optim_init(&ch->opt, &tr->cfg.opt, ch->w.n_params);
+}
+
+static pipa_status ends_init(pipa_trainer_t *tr)
+{
+    int emb = tr->rank == 0, head = tr->rank == last_vs(tr) % tr->P;
+    tr->has_ends = emb || head;
+    if (!tr->has_ends) return PIPA_OK;
+    const pipa_config_t *m = &tr->cfg.model;
+    PIPA_TRY(pipa_ends_build(&tr->ends, m, tr->cfg.vocab, emb, head));
+    PIPA_TRY(pipa_ends_alloc_zero(&tr->ends_grad, m, tr->cfg.vocab, emb, head));
+    return pipa_optim_init(&tr->ends_opt, &tr->cfg.opt, tr->ends.n_params);
+}
+
+/* Slots: a (microbatch, chunk) takes one at its first RECV_F or F and gives it back once its
+ * backward is complete and its input gradient was sent. This dry run of my list counts how many
+ * are ever live at once, so they are all allocated before the first step. */
+static int count_slots(const pipa_trainer_t *tr)
+{
+    int V = tr->V, M = tr->M, live = 0, peak = 0;
+    char *state = calloc((size_t)V * M, 1); /* bit 1 live, 2 backward done, 4 sent or none */
+    const pipa_action_t *a = tr->plan->act[tr->rank];
+    for (int i = 0; i < tr->plan->len[tr->rank]; i++) {
+        if (a[i].kind == PIPA_ACT_STEP) continue;
+        char *s = &state[a[i].chunk * M + a[i].mb];
+        int vs = a[i].chunk * tr->P + tr->rank;
+        if (!(*s & 1)) {
+            *s = 1 | (vs == 0 ? 4 : 0);
+            peak = ++live > peak ? live : peak;
+        }
+        if (a[i].kind == PIPA_ACT_B || a[i].kind == PIPA_ACT_W) *s |= 2;
+        if (a[i].kind == PIPA_ACT_SEND_B) *s |= 4;
+        if ((*s & 7) == 7) {
+            *s = 8; /* done for this step */
+            live--;
+        }
+    }
+    free(state);
+    return peak;
+}
+
+static pipa_status slot_init(pipa_trainer_t *tr, pipa_slot_t *s, int max_count, int head)
+{
+    const pipa_train_config_t *c = &tr->cfg;
+    size_t act = (size_t)c->B * c->T * c->model.C, tok = (size_t)c->B * c->T;
+    s->mb = s->chunk = -1;
+    s->x = malloc(act * sizeof(float));
+    s->dx = malloc(act * sizeof(float));
+    s->tokens = malloc(tok * sizeof(int32_t));
+    s->targets = malloc(tok * sizeof(int32_t));
+    if (!s->x || !s->dx || !s->tokens || !s->targets)
+        return pipa__fail(PIPA_ERR_NOMEM, "out of memory for activation slots");
+    PIPA_TRY(pipa_acts_init(&s->acts, &c->model, max_count, c->B, c->T));
+    if (head) PIPA_TRY(pipa_head_acts_init(&s->head, &c->model, c->vocab, c->B, c->T));
+    return PIPA_OK;
+}
+
+static pipa_status slots_init(pipa_trainer_t *tr)
+{
+    int max_count = 0;
+    for (int c = 0; c < tr->V; c++)
+        if (tr->chunk[c].count > max_count) max_count = tr->chunk[c].count;
+    tr->n_slots = count_slots(tr);
+    tr->slots = calloc((size_t)tr->n_slots + 1, sizeof *tr->slots);
+    tr->slot_of = malloc((size_t)tr->V * tr->M * sizeof(int));
+    tr->loss_sum = calloc((size_t)tr->M, sizeof(double));
+    if (!tr->slots || !tr->slot_of || !tr->loss_sum)
+        return pipa__fail(PIPA_ERR_NOMEM, "out of memory for activation slots");
+    for (int i = 0; i < tr->n_slots; i++)
+        PIPA_TRY(slot_init(tr, &tr->slots[i], max_count, tr->has_ends && tr->ends.has_head));
+    return PIPA_OK;
+}
+
+static pipa_status trainer_build(pipa_trainer_t *tr, const int *counts)
+{
+    for (int c = 0; c < tr->V; c++) PIPA_TRY(chunk_init(tr, c, counts));
+    PIPA_TRY(ends_init(tr));
+    PIPA_TRY(pipa_scratch_init(&tr->scratch, &tr->cfg.model, tr->cfg.B, tr->cfg.T));
+    return slots_init(tr);
+}
+
+pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_layout_t *lay,
+                              const pipa_train_config_t *cfg, const pipa_plan_t *plan,
+                              const int *counts)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->comm = comm;
+    tr->rank = pipa_layout_pp_rank(lay);
+    tr->P = plan->P;
+    tr->V = plan->V;
+    tr->M = plan->M;
+    tr->cfg = *cfg;
+    tr->plan = plan;
+    if (plan->P != pipa_layout_pp_size(lay))
+        return pipa__fail(PIPA_ERR_ARG, "the plan is for %d stages, the pipeline has %d", plan->P,
+                          pipa_layout_pp_size(lay));
+    if (plan->V > PIPA_MAX_CHUNKS)
+        return pipa__fail(PIPA_ERR_ARG, "%d chunks per rank (at most %d)", plan->V, PIPA_MAX_CHUNKS);
+    int ranks[PIPA_MAX_RANKS], n = pipa_layout_pp_group_ranks(lay, ranks);
+    PIPA_TRY(pipa_group_init(&tr->group, comm, 1 + pipa_layout_dp_rank(lay) * 4096 +
+                                                  pipa_layout_tp_rank(lay), ranks, n));
+    pipa_status s = trainer_build(tr, counts);
+    if (s != PIPA_OK) pipa_trainer_free(tr);
+    return s;
+}
+
+void pipa_trainer_free(pipa_trainer_t *tr)
+{
+    for (int c = 0; c < tr->V; c++) {
+        pipa_layers_free(&tr->chunk[c].w);
+        pipa_layers_free(&tr->chunk[c].g);
+        pipa_optim_free(&tr->chunk[c].opt);
+    }
+    if (tr->has_ends) {
+        pipa_ends_free(&tr->ends);
+        pipa_ends_free(&tr->ends_grad);
+        pipa_optim_free(&tr->ends_opt);
+    }
+    for (int i = 0; tr->slots && i < tr->n_slots; i++) {
+        pipa_slot_t *s = &tr->slots[i];
+        free(s->x);
+        free(s->dx);
+        free(s->tokens);
+        free(s->targets);
+        pipa_acts_free(&s->acts);
+        if (tr->has_ends && tr->ends.has_head) pipa_head_acts_free(&s->head);
+    }
+    pipa_scratch_free(&tr->scratch);
+    free(tr->slots);
+    free(tr->slot_of);
+    free(tr->loss_sum);
+    memset(tr, 0, sizeof *tr);
+}
+
+/* ---- slots -------------------------------------------------------------------------------- */
+
+/* The slot of (mb, chunk), taking a free one on first use. */
+static pipa_status slot_get(pipa_trainer_t *tr, int mb, int chunk, pipa_slot_t **out)
+{
+    int *idx = &tr->slot_of[chunk * tr->M + mb];
+    if (*idx < 0) {
+        int free_slot = -1;
+        for (int i = 0; i < tr->n_slots && free_slot < 0; i++)
+            if (tr->slots[i].mb < 0) free_slot = i;
+        PIPA_ASSERT(free_slot >= 0); /* count_slots sized them for this plan */
+        *idx = free_slot;
+        tr->slots[free_slot].mb = mb;
+        tr->slots[free_slot].chunk = chunk;
+    }
+    *out = &tr->slots[*idx];
+    return PIPA_OK;
+}
+
+static int slots_live(const pipa_trainer_t *tr)
+{
+    int n = 0;
+    for (int i = 0; i < tr->n_slots; i++) n += tr->slots[i].mb >= 0;
+    return n;
+}
+
+/* Gives a slot back once its sends have left. */
+static pipa_status slot_release(pipa_trainer_t *tr, pipa_slot_t *s)
+{
+    if (s->send_f.kind) PIPA_TRY(pipa_wait(tr->comm, &s->send_f));
+    if (s->send_b.kind) PIPA_TRY(pipa_wait(tr->comm, &s->send_b));
+    s->send_f.kind = s->send_b.kind = 0;
+    tr->slot_of[s->chunk * tr->M + s->mb] = -2; /* done for this step */
+    s->mb = s->chunk = -1;
+    return PIPA_OK;
+}
+
+/* ---- actions ------------------------------------------------------------------------------ */
+
+typedef struct {
+    pipa_trainer_t *tr;
+    pipa_chunk_t *ch;
+    pipa_slot_t *s;
+    int mb;
+    pipa_batch_fn batch;
+    void *ctx;
+    int backward_done, sent_b;  /* this (mb, chunk)'s state, for giving the slot back */
+} action_ctx_t;
+
+static pipa_desc_t act_desc(const pipa_trainer_t *tr)
+{
+    return pipa_desc(PIPA_F32, 3, (int64_t[]){tr->cfg.B, tr->cfg.T, tr->cfg.model.C});
+}
+
+static pipa_status do_forward(action_ctx_t *a)
+{
+    pipa_trainer_t *tr = a->tr;
+    int B = tr->cfg.B, T = tr->cfg.T;
+    if (a->ch->vs == 0) {
+        a->batch(a->ctx, a->mb, a->s->tokens, NULL);
+        PIPA_TRY(pipa_ends_embed_forward(&tr->ends, a->s->tokens, a->s->x, B, T));
+    }
+    pipa_layers_forward_train(&a->ch->w, a->s->x, B, T, &a->s->acts, &tr->scratch);
+    if (a->ch->vs != last_vs(tr)) return PIPA_OK;
+    a->batch(a->ctx, a->mb, NULL, a->s->targets);
+    return pipa_ends_head_forward(&tr->ends, a->s->x, a->s->targets, B, T, &a->s->head,
+                                  &tr->loss_sum[a->mb]);
+}
+
+static void do_input_grad(action_ctx_t *a)
+{
+    pipa_trainer_t *tr = a->tr;
+    int B = tr->cfg.B, T = tr->cfg.T;
+    if (a->ch->vs == last_vs(tr)) {
+        float scale = 1.0f / (float)((double)tr->M * B * T);
+        pipa_ends_head_backward_input(&tr->ends, &a->s->head, scale, a->s->dx, B, T);
+    }
+    pipa_layers_backward_input(&a->ch->w, &a->s->acts, a->s->dx, B, T, &tr->scratch);
+}
+
+static void do_weight_grad(action_ctx_t *a)
+{
+    pipa_trainer_t *tr = a->tr;
+    int B = tr->cfg.B, T = tr->cfg.T;
+    pipa_layers_backward_weight(&a->ch->w, &a->s->acts, &a->ch->g, B, T);
+    if (a->ch->vs == last_vs(tr)) pipa_ends_head_backward_weight(&tr->ends_grad, &a->s->head, B, T);
+    if (a->ch->vs == 0) pipa_ends_embed_backward_weight(&tr->ends_grad, a->s->tokens, a->s->dx, B, T);
+}
+
+static void optimizer_step(pipa_trainer_t *tr)
+{
+    for (int c = 0; c < tr->V; c++) {
+        pipa_chunk_t *ch = &tr->chunk[c];
+        pipa_optim_step(&ch->opt, ch->w.params, ch->g.params);
+        memset(ch->g.params, 0, ch->g.n_params * sizeof(float));
+    }
+    if (tr->has_ends) {
+        pipa_optim_step(&tr->ends_opt, tr->ends.params, tr->ends_grad.params);
+        memset(tr->ends_grad.params, 0, tr->ends_grad.n_params * sizeof(float));
+    }
+    tr->steps++;
+}
+
+/* Runs one action; compute kinds add their time to stats. */
+static pipa_status run_action(pipa_trainer_t *tr, const pipa_action_t *act, action_ctx_t *a)
+{
+    pipa_desc_t d = act_desc(tr);
+    pipa_slot_t *s = a->s;
+    int vs = a->ch ? a->ch->vs : -1;
+    switch (act->kind) {
+    case PIPA_ACT_RECV_F:
+        return pipa_recv(tr->comm, a->ch->prev, pipa_tag(PIPA_DIR_FWD, act->mb, vs), &d, s->x);
+    case PIPA_ACT_SEND_F:
+        return pipa_isend(tr->comm, a->ch->next, pipa_tag(PIPA_DIR_FWD, act->mb, vs + 1), &d, s->x,
+                          &s->send_f);
+    case PIPA_ACT_RECV_B:
+        return pipa_recv(tr->comm, a->ch->next, pipa_tag(PIPA_DIR_BWD, act->mb, vs), &d, s->dx);
+    case PIPA_ACT_SEND_B:
+        return pipa_isend(tr->comm, a->ch->prev, pipa_tag(PIPA_DIR_BWD, act->mb, vs - 1), &d,
+                          s->dx, &s->send_b);
+    case PIPA_ACT_F:
+        return do_forward(a);
+    case PIPA_ACT_B:
+        do_input_grad(a);
+        do_weight_grad(a);
+        return PIPA_OK;
+    case PIPA_ACT_I:
+        do_input_grad(a);
+        return PIPA_OK;
+    case PIPA_ACT_W:
+        do_weight_grad(a);
+        return PIPA_OK;
+    case PIPA_ACT_STEP:
+        optimizer_step(tr);
+        return PIPA_OK;
+    }
+    return pipa__fail(PIPA_ERR_ARG, "rank %d: unknown action kind %d", tr->rank, act->kind);
+}
+
+static int is_compute(int kind)
+{
+    return kind == PIPA_ACT_F || kind == PIPA_ACT_B || kind == PIPA_ACT_I || kind == PIPA_ACT_W ||
+           kind == PIPA_ACT_STEP;
+}
+
+/* After an action: gives the slot back when the backward is complete and its gradient left. */
+static pipa_status maybe_release(pipa_trainer_t *tr, const pipa_action_t *act, pipa_slot_t *s,
+                                 char *state)
+{
+    if (act->kind == PIPA_ACT_B || act->kind == PIPA_ACT_W) *state |= 1;
+    if (act->kind == PIPA_ACT_SEND_B) *state |= 2;
+    int needs_send = tr->chunk[act->chunk].vs > 0;
+    if ((*state & 1) && (!needs_send || (*state & 2))) return slot_release(tr, s);
+    return PIPA_OK;
+}
+
+static pipa_status run_list(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
+                            pipa_step_stats_t *st, char *state)
+{
+    const pipa_action_t *acts = tr->plan->act[tr->rank];
+    for (int i = 0; i < tr->plan->len[tr->rank]; i++) {
+        const pipa_action_t *act = &acts[i];
+        action_ctx_t a = {.tr = tr, .mb = act->mb, .batch = batch, .ctx = ctx};
+        if (act->kind != PIPA_ACT_STEP) {
+            a.ch = &tr->chunk[act->chunk];
+            PIPA_TRY(slot_get(tr, act->mb, act->chunk, &a.s));
+        }
+        double t0 = pipa_now();
+        pipa_status s = run_action(tr, act, &a);
+        if (s != PIPA_OK) return s;
+        if (is_compute(act->kind)) {
+            double dt = pipa_now() - t0;
+            st->busy_s += dt;
+            st->busy_kind[act->kind] += dt;
+        }
+        int live = slots_live(tr);
+        if (live > st->peak_live) st->peak_live = live;
+        if (act->kind != PIPA_ACT_STEP)
+            PIPA_TRY(maybe_release(tr, act, a.s, &state[act->chunk * tr->M + act->mb]));
+    }
+    return PIPA_OK;
+}
+
+/* The mean loss over the batch, from the rank holding the last virtual stage to everyone. */
+static pipa_status share_loss(pipa_trainer_t *tr, double *loss)
+{
+    double sum = 0;
+    for (int mb = 0; mb < tr->M; mb++) sum += tr->loss_sum[mb];
+    *loss = sum / ((double)tr->M * tr->cfg.B * tr->cfg.T);
+    pipa_desc_t d = pipa_desc_1d(PIPA_F64, 1);
+    return pipa_bcast(&tr->group, last_vs(tr) % tr->P, &d, loss);
+}
+
+pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
+                              pipa_step_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    for (int i = 0; i < tr->V * tr->M; i++) tr->slot_of[i] = -1;
+    memset(tr->loss_sum, 0, (size_t)tr->M * sizeof(double));
+    char *state = calloc((size_t)tr->V * tr->M, 1);
+    if (!state) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    pipa_status s = pipa_barrier(&tr->group);
+    double start = pipa_now();
+    if (s == PIPA_OK) s = run_list(tr, batch, ctx, st, state);
+    free(state);
+    PIPA_TRY(s);
+    st->wall_s = pipa_now() - start;
+    st->slot_bytes = tr->n_slots ? pipa_acts_bytes(&tr->cfg.model, tr->slots[0].acts.count,
+                                                   tr->cfg.B, tr->cfg.T) : 0;
+    return share_loss(tr, &st->loss);
+}
+
+/* ---- parameters, for comparing layouts ---------------------------------------------------- */
+
+static uint64_t fnv_floats(const float *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t pipa_trainer_layer_hash(const pipa_trainer_t *tr, int layer)
+{
+    size_t per = pipa_layer_param_count(&tr->cfg.model);
+    for (int c = 0; c < tr->V; c++) {
+        const pipa_chunk_t *ch = &tr->chunk[c];
+        if (layer >= ch->first && layer < ch->first + ch->count)
+            return fnv_floats(ch->w.params + per * (size_t)(layer - ch->first), per);
+    }
+    return 0;
+}
+
+uint64_t pipa_trainer_ends_hash(const pipa_trainer_t *tr, int which)
+{
+    if (!tr->has_ends) return 0;
+    const pipa_ends_t *e = &tr->ends;
+    size_t VC = (size_t)e->V * e->cfg.C;
+    if (which == 0) return e->has_embedding ? fnv_floats(e->wte, VC) : 0;
+    return e->has_head ? fnv_floats(e->final_norm, e->cfg.C) ^ fnv_floats(e->lm_head, VC) : 0;
+}

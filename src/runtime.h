@@ -1,0 +1,100 @@
+/* runtime.h: the one loop that executes any checked plan, for training.
+ *
+ * A trainer is one rank's part of a pipeline: the chunks (virtual stages) it owns with their
+ * weights, gradients and optimizer state, the model's ends if it holds them, and activation
+ * slots. pipa_trainer_step runs its rank's action list for one optimizer step: receives wait for
+ * their message, sends leave without waiting, compute actions call the ops. It knows nothing of
+ * which schedule made the plan.
+ *
+ * Layers are split over the P*V virtual stages (contiguous ranges, vs = chunk*P + rank), the
+ * embedding sits before virtual stage 0 and the head after the last one. Gradients accumulate in
+ * microbatch order (the checker guarantees it), and the loss is the mean over the whole batch,
+ * so a step gives the same bits for every P, V and schedule at the same microbatch size. */
+#ifndef PIPA_RUNTIME_H
+#define PIPA_RUNTIME_H
+
+#include <stdint.h>
+
+#include "comm.h"
+#include "layout.h"
+#include "model.h"
+#include "optim.h"
+#include "plan.h"
+#include "train.h"
+
+#define PIPA_MAX_CHUNKS 8
+
+typedef struct {
+    pipa_config_t model;
+    int vocab;
+    int B, T;                   /* microbatch shape */
+    pipa_opt_config_t opt;
+} pipa_train_config_t;
+
+/* Tokens and targets (B, T) of microbatch mb of the current step; tokens or targets may be NULL
+ * when the rank does not need them. */
+typedef void (*pipa_batch_fn)(void *ctx, int mb, int32_t *tokens, int32_t *targets);
+
+typedef struct {
+    int vs;                     /* virtual stage */
+    int first, count;           /* layers */
+    int prev, next;             /* ranks of virtual stages vs-1 and vs+1, -1 if none */
+    pipa_layers_t w, g;         /* weights and their gradients */
+    pipa_optim_t opt;
+} pipa_chunk_t;
+
+/* Everything one live (microbatch, chunk) needs, allocated once, reused. */
+typedef struct {
+    int mb, chunk;              /* -1 when free */
+    float *x;                   /* (B, T, C) forward input, then output (sent from here) */
+    float *dx;                  /* (B, T, C) gradient: received, then the input gradient */
+    int32_t *tokens, *targets;  /* (B, T) */
+    pipa_acts_t acts;
+    pipa_head_acts_t head;      /* only on the rank with the last virtual stage */
+    pipa_req_t send_f, send_b;
+} pipa_slot_t;
+
+typedef struct {
+    double wall_s;              /* barrier to my STEP done */
+    double busy_s;              /* F, B, I, W, STEP */
+    double busy_kind[PIPA_ACT_COUNT];
+    int peak_live;              /* most slots in use at once */
+    size_t slot_bytes;          /* activation bytes of one slot */
+    double loss;                /* mean over the batch (valid on every rank) */
+} pipa_step_stats_t;
+
+typedef struct {
+    pipa_comm_t *comm;
+    pipa_group_t group;         /* my pipeline, stage order */
+    int rank, P, V, M;
+    pipa_train_config_t cfg;
+    const pipa_plan_t *plan;
+    pipa_chunk_t chunk[PIPA_MAX_CHUNKS];
+    pipa_ends_t ends, ends_grad;
+    pipa_optim_t ends_opt;
+    int has_ends;
+    pipa_scratch_t scratch;
+    pipa_slot_t *slots;
+    int n_slots;
+    int *slot_of;               /* (V, M): slot index of (chunk, mb), -1 if none */
+    double *loss_sum;           /* (M) on the last stage */
+    int64_t steps;              /* optimizer steps taken */
+} pipa_trainer_t;
+
+/* Builds my part for a checked plan; counts[P*V] are the layers of each virtual stage. */
+pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_layout_t *lay,
+                              const pipa_train_config_t *cfg, const pipa_plan_t *plan,
+                              const int *counts);
+void pipa_trainer_free(pipa_trainer_t *tr);
+
+/* One optimizer step: runs my actions of the plan over M microbatches. */
+pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
+                              pipa_step_stats_t *stats);
+
+/* FNV-1a hash of the weights of global layer `layer` if I hold it (else 0): lets tests and tools
+ * compare parameters across layouts without moving them. */
+uint64_t pipa_trainer_layer_hash(const pipa_trainer_t *tr, int layer);
+/* Hash of the embedding (which = 0) or head (which = 1) weights if I hold them, else 0. */
+uint64_t pipa_trainer_ends_hash(const pipa_trainer_t *tr, int which);
+
+#endif

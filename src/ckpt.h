@@ -11,7 +11,7 @@
 
 #include "status.h"
 
-#define PIPA_CKPT_META 16
+#define PIPA_CKPT_META 32
 #define PIPA_CKPT_NAME 32
 
 /* What must agree between the run that saved and the run that loads. Names are printed in

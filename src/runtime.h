@@ -91,6 +91,11 @@ void pipa_trainer_free(pipa_trainer_t *tr);
 pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
                               pipa_step_stats_t *stats);
 
+/* Checkpoints (runtime_ckpt.c): every rank writes / reads its own shard in dir; the step count
+ * comes back too, so a resumed run continues as if it had never stopped. */
+pipa_status pipa_trainer_save(pipa_trainer_t *tr, const char *dir);
+pipa_status pipa_trainer_load(pipa_trainer_t *tr, const char *dir);
+
 /* FNV-1a hash of the weights of global layer `layer` if I hold it (else 0): lets tests and tools
  * compare parameters across layouts without moving them. */
 uint64_t pipa_trainer_layer_hash(const pipa_trainer_t *tr, int layer);

@@ -28,12 +28,16 @@ const char *pipa_status_str(pipa_status s)
 
 const char *pipa_last_error(void) { return last_error; }
 
+/* Formats into a local buffer first: the arguments may include pipa_last_error() itself, as in
+ * pipa__fail(s, "loading %s: %s", path, pipa_last_error()). */
 pipa_status pipa__fail(pipa_status s, const char *fmt, ...)
 {
+    char buf[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(last_error, buf, sizeof buf);
     return s;
 }
 

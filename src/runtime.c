@@ -131,6 +131,16 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
 
 void pipa_trainer_free(pipa_trainer_t *tr)
 {
+    int head = tr->has_ends && tr->ends.has_head; /* slots hold head activations: free first */
+    for (int i = 0; tr->slots && i < tr->n_slots; i++) {
+        pipa_slot_t *s = &tr->slots[i];
+        free(s->x);
+        free(s->dx);
+        free(s->tokens);
+        free(s->targets);
+        pipa_acts_free(&s->acts);
+        if (head) pipa_head_acts_free(&s->head);
+    }
     for (int c = 0; c < tr->V; c++) {
         pipa_layers_free(&tr->chunk[c].w);
         pipa_layers_free(&tr->chunk[c].g);
@@ -140,15 +150,6 @@ void pipa_trainer_free(pipa_trainer_t *tr)
         pipa_ends_free(&tr->ends);
         pipa_ends_free(&tr->ends_grad);
         pipa_optim_free(&tr->ends_opt);
-    }
-    for (int i = 0; tr->slots && i < tr->n_slots; i++) {
-        pipa_slot_t *s = &tr->slots[i];
-        free(s->x);
-        free(s->dx);
-        free(s->tokens);
-        free(s->targets);
-        pipa_acts_free(&s->acts);
-        if (tr->has_ends && tr->ends.has_head) pipa_head_acts_free(&s->head);
     }
     pipa_scratch_free(&tr->scratch);
     free(tr->slots);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,13 @@ struct pipa_comm {
     double timeout;      /* seconds a wait may take */
 };
 
-#define SPIN_SECONDS 50e-6   /* spin this long before sleeping: keeps hand-offs fast */
+/* Waiting: spin first (a hand-off between two running ranks takes well under a microsecond),
+ * then keep polling but yield the core between polls (other ranks sharing it can run; with a
+ * free core this is still a fast poll), and only then sleep on the doorbell. Waking a sleeper
+ * takes tens of microseconds, so the yielding phase lasts longer than one wake-up: otherwise
+ * one sleeper makes its partner sleep too and every hand-off after pays the wake-up. */
+#define SPIN_SECONDS 20e-6
+#define YIELD_SECONDS 2e-3
 #define NAP_SECONDS 0.05     /* longest sleep between deadline and liveness checks */
 
 /* ---- message descriptions ----------------------------------------------------------------- */
@@ -227,6 +234,10 @@ static pipa_status wait_loop(pipa_comm_t *c, pipa_req_t *req)
         if (done) return PIPA_OK;
         double now = pipa_now();
         if (now - start < SPIN_SECONDS) continue;
+        if (now - start < YIELD_SECONDS) {
+            sched_yield();
+            continue;
+        }
         if (now - last_check > 0.2) {
             last_check = now;
             pipa_status s = check_peer(c, req);

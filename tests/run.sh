@@ -15,13 +15,13 @@ while read -r name limit cmd; do
     start=$(date +%s.%N)
     timeout -k 5 "$limit" sh -c "$cmd" >"$log_dir/$name.log" 2>&1 </dev/null
     rc=$?
-    secs=$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo "?")
+    secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
     if [ $rc -eq 0 ]; then
-        pass=$((pass + 1)); printf 'PASS  %-34s %6.2fs\n' "$name" "$secs"
+        pass=$((pass + 1)); printf 'PASS  %-34s %6ss\n' "$name" "$secs"
     else
         fail=$((fail + 1)); failed="$failed $name"
         why="exit $rc"; [ $rc -eq 124 ] && why="timed out after ${limit}s"
-        printf 'FAIL  %-34s %6.2fs  (%s)\n' "$name" "$secs" "$why"
+        printf 'FAIL  %-34s %6ss  (%s)\n' "$name" "$secs" "$why"
         sed 's/^/      | /' "$log_dir/$name.log" | tail -n 25
     fi
 done < tests/list

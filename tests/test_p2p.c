@@ -1,6 +1,7 @@
 /* test_p2p: point-to-point and collectives through the shared-memory transport, run through
  * pipa-run:  pipa-run -n N test_p2p MODE
  *   sizes     0 B .. 64 MiB both ways between ranks 0 and 1, contents checked byte for byte
+ *   huge      one 256 MiB message, contents checked
  *   order     tags received in another order than sent, also past the ring's capacity
  *   mismatch  a receive expecting another shape fails naming both ranks, the tag, both shapes
  *   deadline  a receive nobody answers fails at its deadline naming rank, peer and tag
@@ -225,6 +226,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "deadpeer")) test_deadpeer();
     else if (!strcmp(mode, "coll")) test_coll();
     else if (!strcmp(mode, "sendsend")) test_sendsend();
+    else if (!strcmp(mode, "huge")) one_transfer(0, 1, 256u << 20, 7);
     else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

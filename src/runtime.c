@@ -89,7 +89,9 @@ static pipa_status slots_init(pipa_trainer_t *tr)
     tr->slots = calloc((size_t)tr->n_slots + 1, sizeof *tr->slots);
     tr->slot_of = malloc((size_t)tr->V * tr->M * sizeof(int));
     tr->loss_sum = calloc((size_t)tr->M, sizeof(double));
-    if (!tr->slots || !tr->slot_of || !tr->loss_sum)
+    tr->t_start = calloc((size_t)tr->plan->len[tr->rank] + 1, sizeof(double));
+    tr->t_end = calloc((size_t)tr->plan->len[tr->rank] + 1, sizeof(double));
+    if (!tr->slots || !tr->slot_of || !tr->loss_sum || !tr->t_start || !tr->t_end)
         return pipa__fail(PIPA_ERR_NOMEM, "out of memory for activation slots");
     for (int i = 0; i < tr->n_slots; i++)
         PIPA_TRY(slot_init(tr, &tr->slots[i], max_count, tr->has_ends && tr->ends.has_head));
@@ -155,6 +157,8 @@ void pipa_trainer_free(pipa_trainer_t *tr)
     free(tr->slots);
     free(tr->slot_of);
     free(tr->loss_sum);
+    free(tr->t_start);
+    free(tr->t_end);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -315,7 +319,7 @@ static pipa_status maybe_release(pipa_trainer_t *tr, const pipa_action_t *act, p
 }
 
 static pipa_status run_list(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
-                            pipa_step_stats_t *st, char *state)
+                            pipa_step_stats_t *st, char *state, double start)
 {
     const pipa_action_t *acts = tr->plan->act[tr->rank];
     for (int i = 0; i < tr->plan->len[tr->rank]; i++) {
@@ -328,8 +332,11 @@ static pipa_status run_list(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
         double t0 = pipa_now();
         pipa_status s = run_action(tr, act, &a);
         if (s != PIPA_OK) return s;
+        double t1 = pipa_now();
+        tr->t_start[i] = t0 - start;
+        tr->t_end[i] = t1 - start;
         if (is_compute(act->kind)) {
-            double dt = pipa_now() - t0;
+            double dt = t1 - t0;
             st->busy_s += dt;
             st->busy_kind[act->kind] += dt;
         }
@@ -361,7 +368,7 @@ pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx
     if (!state) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
     pipa_status s = pipa_barrier(&tr->group);
     double start = pipa_now();
-    if (s == PIPA_OK) s = run_list(tr, batch, ctx, st, state);
+    if (s == PIPA_OK) s = run_list(tr, batch, ctx, st, state, start);
     free(state);
     PIPA_TRY(s);
     st->wall_s = pipa_now() - start;

@@ -78,6 +78,8 @@ typedef struct {
     int n_slots;
     int *slot_of;               /* (V, M): slot index of (chunk, mb), -1 if none */
     double *loss_sum;           /* (M) on the last stage */
+    double *t_start, *t_end;    /* (my actions) when each action of the last step ran, seconds
+                                 * from the step's start: the measured timeline (trace.h) */
     int64_t steps;              /* optimizer steps taken */
 } pipa_trainer_t;
 

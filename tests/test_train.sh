@@ -43,4 +43,24 @@ done
 # M < P must work too (a correct plan, no hang): losses differ from M=4 (other batch), so only run.
 outcome "m1p4" 4 1f1b 1 1 adamw && echo "ok   M=1 on P=4 (1f1b) runs"
 outcome "m2p4zb" 4 zb1 2 1 adamw && echo "ok   M=2 on P=4 (zb1) runs"
+# The trace: measured and simulated timelines of the last step, every action of every rank once
+# each, in order and without overlap on a rank.
+if "$run" -n 2 "$drv" zb1 4 1 2 adamw "$tmp/trace.json" >/dev/null 2>"$tmp/trace.err" &&
+   python3 - "$tmp/trace.json" <<'PY'
+import json, sys
+events = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e["ph"] == "X"]
+by = {}
+for e in events:
+    by.setdefault((e["pid"], e["tid"]), []).append(e)
+assert sorted(by) == [(0, 0), (0, 1), (1, 0), (1, 1)], sorted(by)
+for key, evs in by.items():
+    assert len(evs) == len(by[(0, key[1])]), key             # simulated = measured actions
+    assert evs[-1]["name"] == "STEP", key
+    for a, b in zip(evs, evs[1:]):
+        assert a["ts"] >= 0 and a["ts"] + a["dur"] <= b["ts"] + 0.01, (key, a, b)
+print(len(events), "events")
+PY
+then echo "ok   trace: measured and simulated timelines, ordered, no overlap"
+else echo "FAIL trace"; cat "$tmp/trace.err" | tail -3; fail=1
+fi
 exit $fail

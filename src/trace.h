@@ -1,0 +1,35 @@
+/* trace.h: timelines as Chrome trace files (chrome://tracing, Perfetto: "Trace Event Format").
+ *
+ * A timeline is, for every rank of a plan, the start and end time of each of its actions:
+ * the runtime measures one, the simulator computes one, and both are written the same way, as
+ * separate processes of one file, so measured and simulated runs lie side by side. */
+#ifndef PIPA_TRACE_H
+#define PIPA_TRACE_H
+
+#include <stdio.h>
+
+#include "comm.h"
+#include "plan.h"
+
+/* start[r][i], end[r][i]: seconds, for action i of rank r (arrays of p->len[r]). */
+typedef struct {
+    double **start, **end;
+} pipa_timeline_t;
+
+pipa_status pipa_timeline_alloc(pipa_timeline_t *t, const pipa_plan_t *p);
+void pipa_timeline_free(pipa_timeline_t *t, const pipa_plan_t *p);
+
+/* Collects every rank's measured times (my_start, my_end: plan->len[my rank] each) at the group's
+ * first member, into t (allocated there by this call; untouched elsewhere). */
+pipa_status pipa_timeline_gather(pipa_group_t *g, const pipa_plan_t *p, const double *my_start,
+                                 const double *my_end, pipa_timeline_t *t);
+
+/* File layout: pipa_trace_begin, any number of pipa_trace_timeline, pipa_trace_end. Each
+ * timeline is one process (pid, named label) with one thread per rank; communication actions
+ * are drawn too, so waiting shows as RECV bars. */
+void pipa_trace_begin(FILE *f);
+void pipa_trace_timeline(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *t, int pid,
+                         const char *label);
+pipa_status pipa_trace_end(FILE *f);
+
+#endif

@@ -109,3 +109,89 @@ pipa_status pipa_trace_end(FILE *f)
     if (fflush(f) != 0 || ferror(f)) return pipa__fail(PIPA_ERR_IO, "writing the trace failed");
     return PIPA_OK;
 }
+
+/* ---- SVG: the same timelines as a picture ---------------------------------------------------- */
+
+static const char *kind_color(int kind)
+{
+    switch (kind) {
+    case PIPA_ACT_F: return "#4e79a7";
+    case PIPA_ACT_B: return "#59a14f";
+    case PIPA_ACT_I: return "#f28e2b";
+    case PIPA_ACT_W: return "#b07aa1";
+    case PIPA_ACT_STEP: return "#555555";
+    case PIPA_ACT_RECV_F: case PIPA_ACT_RECV_B: return "#e3e3e3";
+    default: return "#c8c8c8";
+    }
+}
+
+static double timeline_end(const pipa_plan_t *p, const pipa_timeline_t *t)
+{
+    double end = 0;
+    for (int r = 0; r < p->P; r++)
+        for (int i = 0; i < p->len[r]; i++)
+            if (t->end[r][i] > end) end = t->end[r][i];
+    return end;
+}
+
+enum { SVG_W = 1100, SVG_LEFT = 110, SVG_ROW = 22, SVG_GAP = 34 };
+
+static void svg_row(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *t, int r, double y,
+                    double scale)
+{
+    fprintf(f, "<text x=\"8\" y=\"%.0f\" font-size=\"12\">rank %d</text>\n", y + 15, r);
+    for (int i = 0; i < p->len[r]; i++) {
+        const pipa_action_t *a = &p->act[r][i];
+        double x = SVG_LEFT + t->start[r][i] * scale, w = (t->end[r][i] - t->start[r][i]) * scale;
+        int compute = a->kind <= PIPA_ACT_W || a->kind == PIPA_ACT_STEP;
+        double h = compute ? SVG_ROW - 4 : 6, yy = compute ? y + 2 : y + SVG_ROW - 8;
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.0f\" fill=\"%s\">"
+                   "<title>%s %d.%d</title></rect>\n",
+                x, yy, w > 0.5 ? w : 0.5, h, kind_color(a->kind), pipa_act_name(a->kind), a->mb,
+                a->chunk);
+        if (compute && a->kind != PIPA_ACT_STEP && w > 14)
+            fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" font-size=\"10\" fill=\"white\" "
+                       "text-anchor=\"middle\">%d</text>\n", x + w / 2, y + 15, a->mb);
+    }
+}
+
+static void svg_legend(FILE *f, double y)
+{
+    static const int kinds[] = {PIPA_ACT_F, PIPA_ACT_B, PIPA_ACT_I, PIPA_ACT_W, PIPA_ACT_STEP,
+                                PIPA_ACT_RECV_F};
+    static const char *names[] = {"F forward", "B backward", "I input grad", "W weight grad",
+                                  "STEP optimizer", "waiting to receive"};
+    for (int k = 0; k < 6; k++) {
+        double x = SVG_LEFT + k * 150;
+        fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"14\" fill=\"%s\"/>"
+                   "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">%s</text>\n",
+                x, y, kind_color(kinds[k]), x + 18, y + 12, names[k]);
+    }
+}
+
+pipa_status pipa_trace_svg(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *const *t,
+                           const char *const *labels, int n)
+{
+    double end = 1e-12;
+    for (int k = 0; k < n; k++) {
+        double e = timeline_end(p, t[k]);
+        if (e > end) end = e;
+    }
+    double scale = (SVG_W - SVG_LEFT - 10) / end;
+    double height = n * (p->P * SVG_ROW + SVG_GAP) + 40;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+               "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            SVG_W, height);
+    double y = 0;
+    for (int k = 0; k < n; k++) {
+        fprintf(f, "<text x=\"8\" y=\"%.0f\" font-size=\"13\" font-weight=\"bold\">%s "
+                   "(%.3f ms)</text>\n", y + 20, labels[k], timeline_end(p, t[k]) * 1e3);
+        y += SVG_GAP - 6;
+        for (int r = 0; r < p->P; r++, y += SVG_ROW) svg_row(f, p, t[k], r, y, scale);
+        y += 6;
+    }
+    svg_legend(f, y + 8);
+    fputs("</svg>\n", f);
+    if (fflush(f) != 0 || ferror(f)) return pipa__fail(PIPA_ERR_IO, "writing the SVG failed");
+    return PIPA_OK;
+}

@@ -32,4 +32,9 @@ void pipa_trace_timeline(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *t
                          const char *label);
 pipa_status pipa_trace_end(FILE *f);
 
+/* The same timelines drawn as an SVG picture, one band of P rows each, on one time scale, with
+ * labels[k] as each band's title. */
+pipa_status pipa_trace_svg(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *const *t,
+                           const char *const *labels, int n);
+
 #endif

@@ -78,6 +78,14 @@ static void write_trace(pipa_trainer_t *tr, const pipa_step_stats_t *st, const c
         CHECK(pipa_trace_end(f) == PIPA_OK);
         fclose(f);
     }
+    char svg[4096];
+    snprintf(svg, sizeof svg, "%s.svg", path);
+    if ((f = fopen(svg, "w"))) {
+        const pipa_timeline_t *tl[2] = {&measured, &sim};
+        const char *labels[2] = {"measured", "simulated"};
+        CHECK(pipa_trace_svg(f, tr->plan, tl, labels, 2) == PIPA_OK);
+        fclose(f);
+    }
     pipa_timeline_free(&measured, tr->plan);
     pipa_timeline_free(&sim, tr->plan);
 }

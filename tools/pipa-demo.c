@@ -8,12 +8,12 @@
  * writing the JSON document. Left out: data and tensor parallelism (dp = tp = 1), GPUs. */
 #include "pipa-demo.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ops.h"
 #include "split.h"
 
@@ -46,35 +46,6 @@ static void usage(FILE *f)
         DEMO_DEFAULT_SEED);
 }
 
-/* Positive int option value; 0 and a message on failure. */
-static int parse_positive(const char *name, const char *text, char *err, size_t errlen)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < 1 || v > 1000000) {
-        snprintf(err, errlen, "%s needs a positive integer (at most 1000000), got '%s'", name, text);
-        return 0;
-    }
-    return (int)v;
-}
-
-/* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; 1 when it matched (value set), 0 when
- * the argument is another option, -1 when the value is missing. */
-static int take(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0) return 0;
-    if (argv[*i][n] == '=') {
-        *value = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0') return 0;
-    if (*i + 1 >= argc) return -1;
-    *value = argv[++*i];
-    return 1;
-}
-
 /* Fills o from argv. Returns 0, or -1 with a message in err. */
 static int parse_options(int argc, char **argv, demo_opts_t *o, char *err, size_t errlen)
 {
@@ -90,17 +61,17 @@ static int parse_options(int argc, char **argv, demo_opts_t *o, char *err, size_
         if (!strcmp(a, "--force-cpu")) { o->force_cpu = 1; continue; }
         if (!strcmp(a, "--measure-whole-model")) { o->measure_whole_model = 1; continue; }
         for (int k = 0; k < (int)(sizeof int_names / sizeof *int_names) && r == 0; k++) {
-            r = take(argc, argv, &i, int_names[k], &v);
-            if (r == 1 && !(*int_slots[k] = parse_positive(int_names[k], v, err, errlen))) return -1;
+            r = pipa_cli_take(argc, argv, &i, int_names[k], &v);
+            if (r == 1 && pipa_cli_int(int_names[k], v, 1, 1000000, int_slots[k]) != PIPA_OK) {
+                snprintf(err, errlen, "%s", pipa_last_error());
+                return -1;
+            }
         }
-        if (r == 0 && (r = take(argc, argv, &i, "--split", &v)) == 1) o->split = v;
-        if (r == 0 && (r = take(argc, argv, &i, "--json", &v)) == 1) o->json_path = v;
-        if (r == 0 && (r = take(argc, argv, &i, "--seed", &v)) == 1) {
-            char *end;
-            errno = 0;
-            o->seed = strtoull(v, &end, 10);
-            if (errno || end == v || *end || *v == '-') {
-                snprintf(err, errlen, "--seed needs a non-negative integer, got '%s'", v);
+        if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--split", &v)) == 1) o->split = v;
+        if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--json", &v)) == 1) o->json_path = v;
+        if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--seed", &v)) == 1) {
+            if (pipa_cli_u64("--seed", v, &o->seed) != PIPA_OK) {
+                snprintf(err, errlen, "%s", pipa_last_error());
                 return -1;
             }
             o->seed_given = 1;
@@ -185,12 +156,7 @@ char *demo_shape(const pipa_desc_t *d, char *buf, size_t len)
 
 char *demo_bytes(double bytes, char *buf, size_t len)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (bytes >= 1024 && u < 4) bytes /= 1024, u++;
-    if (u == 0) snprintf(buf, len, "%.0f B", bytes);
-    else snprintf(buf, len, "%.1f %s", bytes, units[u]);
-    return buf;
+    return pipa_cli_bytes(bytes, buf, len);
 }
 
 void demo_print_title(const demo_ctx_t *ctx, const demo_setup_t *su, const char *title)

@@ -63,6 +63,7 @@ pipa_status pipa_pipeline_forward(pipa_stage_t *st, int M, const float *in, floa
     memset(stats, 0, sizeof *stats);
     if (st->prev >= 0) stats->recv_desc = d;
     if (st->next >= 0) stats->send_desc = d;
+    stats->enter_abs = pipa_now();
     PIPA_TRY(pipa_barrier(&st->pp_group));
     double start = pipa_now();
     for (int k = 0; k < M; k++) {
@@ -84,7 +85,8 @@ pipa_status pipa_pipeline_forward(pipa_stage_t *st, int M, const float *in, floa
         stats->bytes_sent += (int64_t)(act * sizeof(float));
     }
     for (int i = 0; i < PIPA_STAGE_SLOTS; i++) PIPA_TRY(slot_free(st, &sends[i]));
-    stats->wall_s = pipa_now() - start;
+    stats->end_abs = pipa_now();
+    stats->wall_s = stats->end_abs - start;
     return PIPA_OK;
 }
 

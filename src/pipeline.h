@@ -41,6 +41,10 @@ void pipa_stage_free(pipa_stage_t *st);
 
 typedef struct {
     double wall_s;         /* start barrier to my last send leaving */
+    double enter_abs;      /* pipa_now() when I entered the start barrier: the run started for
+                            * everyone at the latest entry, so the makespan is
+                            * max(end_abs) - max(enter_abs) over the stages (one machine) */
+    double end_abs;        /* pipa_now() at my end */
     double busy_s;         /* time in my layers */
     int64_t recvs, sends;  /* activation transfers */
     int64_t bytes_sent;

@@ -366,12 +366,14 @@ pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx
     memset(tr->loss_sum, 0, (size_t)tr->M * sizeof(double));
     char *state = calloc((size_t)tr->V * tr->M, 1);
     if (!state) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    st->enter_abs = pipa_now();
     pipa_status s = pipa_barrier(&tr->group);
     double start = pipa_now();
     if (s == PIPA_OK) s = run_list(tr, batch, ctx, st, state, start);
     free(state);
     PIPA_TRY(s);
-    st->wall_s = pipa_now() - start;
+    st->end_abs = pipa_now();
+    st->wall_s = st->end_abs - start;
     st->slot_bytes = tr->n_slots ? pipa_acts_bytes(&tr->cfg.model, tr->slots[0].acts.count,
                                                    tr->cfg.B, tr->cfg.T) : 0;
     return share_loss(tr, &st->loss);

@@ -56,6 +56,8 @@ typedef struct {
 
 typedef struct {
     double wall_s;              /* barrier to my STEP done */
+    double enter_abs, end_abs;  /* pipa_now() entering the start barrier / at my end: the step
+                                 * took max(end_abs) - max(enter_abs) over the ranks */
     double busy_s;              /* F, B, I, W, STEP */
     double busy_kind[PIPA_ACT_COUNT];
     int peak_live;              /* most slots in use at once */

@@ -1,0 +1,356 @@
+/* pipa-train: trains a byte-level language model on a text file through the pipeline.
+ *
+ *   pipa-run -n P pipa-train [--schedule gpipe|1f1b|interleaved|zb1] [--steps N] [options]
+ *
+ * This file: options, the checks every rank makes before any communication (model, split, plan,
+ * corpus), --print-plan, the header and main. The step loop, checkpoints and the JSON document
+ * are in pipa-train_loop.c. Left out: data and tensor parallelism (dp = tp = 1), evaluation on
+ * held-out text, sampling from the model, learning-rate schedules. */
+#include "pipa-train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "split.h"
+
+/* ---- options ------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: pipa-run -n P pipa-train [options]\n"
+        "Trains a byte-level language model (vocabulary 256) on a text file, the model cut into\n"
+        "P pipeline stages, one per rank; every step runs the plan of the chosen schedule.\n"
+        "schedule:\n"
+        "  --schedule S        gpipe, 1f1b, interleaved or zb1             (1f1b)\n"
+        "  --microbatches M    microbatches per step                       (4)\n"
+        "  --chunks V          model chunks per rank (interleaved only)    (2 interleaved, else 1)\n"
+        "  --pp P              pipeline stages; must equal the number of ranks\n"
+        "  --split A,B,...     layers per virtual stage (P*V entries; default as even as possible)\n"
+        "  --plan FILE         run this plan (text form of --print-plan) instead of generating one\n"
+        "  --print-plan        print the plan and the checker's report, then exit\n"
+        "model:\n"
+        "  --layers L          transformer layers                          (4)\n"
+        "  --hidden C          hidden size                                 (64)\n"
+        "  --heads NH          attention heads                             (4)\n"
+        "  --intermediate I    MLP intermediate size                       (256)\n"
+        "  --seed S            weights and data seed                       (%d)\n"
+        "training:\n"
+        "  --steps N           total optimizer steps (a resumed run counts the saved ones) (100)\n"
+        "  --batch B           sequences per microbatch                    (4)\n"
+        "  --seq T             tokens (bytes) per sequence                 (64)\n"
+        "  --lr X              learning rate                               (3e-3)\n"
+        "  --optimizer O       adamw or sgd                                (adamw)\n"
+        "  --weight-decay X    AdamW weight decay                          (0.01)\n"
+        "  --corpus FILE       training text                               (%s)\n"
+        "checkpoints and output:\n"
+        "  --save DIR          save at the end (and every --save-every K steps) into DIR\n"
+        "  --save-every K      also save after every K-th step\n"
+        "  --resume DIR        load DIR and continue from its step count up to --steps\n"
+        "  --json FILE         config, per-step records, final parameter hashes (rank 0 writes)\n"
+        "  --help              this text\n",
+        TRAIN_DEFAULT_SEED, PIPA_DEFAULT_CORPUS);
+}
+
+static void set_defaults(train_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->sched = PIPA_SCHED_1F1B;
+    o->M = 4, o->steps = 100;
+    o->L = 4, o->C = 64, o->NH = 4, o->I = 256;
+    o->B = 4, o->T = 64;
+    o->lr = 3e-3f, o->wd = 0.01f;
+    o->optimizer = PIPA_OPT_ADAMW;
+    o->seed = TRAIN_DEFAULT_SEED;
+    o->corpus = PIPA_DEFAULT_CORPUS;
+}
+
+/* Options with an integer value: 1 to 1000000 each, --save-every from 1 too. */
+static int take_int(int argc, char **argv, int *i, train_opts_t *o)
+{
+    static const char *const names[] = {"--microbatches", "--chunks", "--steps", "--layers",
+                                        "--hidden", "--heads", "--intermediate", "--batch",
+                                        "--seq", "--pp", "--save-every"};
+    int *const slots[] = {&o->M, &o->V, &o->steps, &o->L, &o->C, &o->NH, &o->I, &o->B, &o->T,
+                          &o->pp, &o->save_every};
+    for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
+        const char *v;
+        int r = pipa_cli_take(argc, argv, i, names[k], &v);
+        if (r == 1 && pipa_cli_int(names[k], v, 1, 1000000, slots[k]) != PIPA_OK) return -2;
+        if (r == 1 && slots[k] == &o->V) o->V_given = 1;
+        if (r) return r;
+    }
+    return 0;
+}
+
+/* Options with a text value. */
+static int take_text(int argc, char **argv, int *i, train_opts_t *o)
+{
+    static const char *const names[] = {"--corpus", "--split", "--plan", "--json", "--save",
+                                        "--resume"};
+    const char **const slots[] = {&o->corpus, &o->split, &o->plan_path, &o->json_path,
+                                  &o->save_dir, &o->resume_dir};
+    for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
+        int r = pipa_cli_take(argc, argv, i, names[k], slots[k]);
+        if (r) return r;
+    }
+    return 0;
+}
+
+/* The options whose value needs its own parser. */
+static int take_other(int argc, char **argv, int *i, train_opts_t *o)
+{
+    const char *v;
+    int r;
+    if ((r = pipa_cli_take(argc, argv, i, "--schedule", &v)) == 1)
+        return pipa_sched_parse(v, &o->sched) == PIPA_OK ? 1 : -2;
+    if ((r = pipa_cli_take(argc, argv, i, "--optimizer", &v)) == 1)
+        return pipa_opt_parse(v, &o->optimizer) == PIPA_OK ? 1 : -2;
+    if ((r = pipa_cli_take(argc, argv, i, "--lr", &v)) == 1)
+        return pipa_cli_float("--lr", v, 1e-12, 10.0, &o->lr) == PIPA_OK ? 1 : -2;
+    if ((r = pipa_cli_take(argc, argv, i, "--weight-decay", &v)) == 1) {
+        o->wd_given = 1;
+        return pipa_cli_float("--weight-decay", v, 0.0, 1.0, &o->wd) == PIPA_OK ? 1 : -2;
+    }
+    if ((r = pipa_cli_take(argc, argv, i, "--seed", &v)) == 1)
+        return pipa_cli_u64("--seed", v, &o->seed) == PIPA_OK ? 1 : -2;
+    return r;
+}
+
+/* Fills o from argv. Returns 0, or -1 with a message in err. */
+static int parse_options(int argc, char **argv, train_opts_t *o, char *err, size_t errlen)
+{
+    set_defaults(o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->help = 1; continue; }
+        if (!strcmp(a, "--print-plan")) { o->print_plan = 1; continue; }
+        int r = take_int(argc, argv, &i, o);
+        if (r == 0) r = take_text(argc, argv, &i, o);
+        if (r == 0) r = take_other(argc, argv, &i, o);
+        if (r == 1) continue;
+        if (r == -2) snprintf(err, errlen, "%s", pipa_last_error());
+        else if (r == -1) snprintf(err, errlen, "%s needs a value", a);
+        else snprintf(err, errlen, "unknown option '%s' (try --help)", a);
+        return -1;
+    }
+    if (!o->V_given) o->V = o->sched == PIPA_SCHED_INTERLEAVED ? 2 : 1;
+    return 0;
+}
+
+/* ---- checks every rank makes alone -------------------------------------------------- */
+
+/* Option combinations, before anything is built. */
+static pipa_status check_combinations(const train_opts_t *o, int P)
+{
+    if (o->pp && o->pp != P)
+        return pipa__fail(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
+                          "(start %d ranks, e.g. pipa-run -n %d)", o->pp, P, o->pp, o->pp);
+    if (o->V > 1 && o->sched != PIPA_SCHED_INTERLEAVED && !o->plan_path)
+        return pipa__fail(PIPA_ERR_ARG, "--chunks %d needs --schedule interleaved (%s runs one "
+                          "chunk per rank)", o->V, pipa_sched_name(o->sched));
+    if (o->V == 1 && o->sched == PIPA_SCHED_INTERLEAVED && !o->plan_path)
+        return pipa__fail(PIPA_ERR_ARG, "--schedule interleaved needs --chunks 2 or more");
+    if (o->V > PIPA_MAX_CHUNKS)
+        return pipa__fail(PIPA_ERR_ARG, "--chunks %d: at most %d chunks per rank", o->V,
+                          PIPA_MAX_CHUNKS);
+    if (o->wd_given && o->optimizer != PIPA_OPT_ADAMW)
+        return pipa__fail(PIPA_ERR_ARG, "--weight-decay applies to adamw only (sgd has none)");
+    if (o->save_every && !o->save_dir)
+        return pipa__fail(PIPA_ERR_ARG, "--save-every needs --save DIR");
+    return PIPA_OK;
+}
+
+/* Model configuration and the split over the P*V virtual stages. */
+static pipa_status build_model(train_ctx_t *ctx)
+{
+    const train_opts_t *o = ctx->opt;
+    pipa_train_config_t *c = &ctx->cfg;
+    c->model = (pipa_config_t){.L = o->L, .C = o->C, .NH = o->NH, .I = o->I, .eps = 1e-5f,
+                               .rope_theta = 10000.0f, .seed = o->seed};
+    c->vocab = PIPA_VOCAB_BYTES;
+    c->B = o->B, c->T = o->T;
+    c->opt = pipa_opt_defaults();
+    c->opt.kind = o->optimizer;
+    c->opt.lr = o->lr;
+    c->opt.weight_decay = o->optimizer == PIPA_OPT_ADAMW ? o->wd : 0.0f;
+    PIPA_TRY(pipa_config_check(&c->model));
+    ctx->params = (int64_t)o->L * (int64_t)pipa_layer_param_count(&c->model) +
+                  (int64_t)pipa_ends_param_count(&c->model, c->vocab, 1, 1);
+    int stages = ctx->P * o->V;
+    if (o->split) return pipa_split_parse(o->split, o->L, stages, ctx->counts);
+    if (stages > o->L)
+        return pipa__fail(PIPA_ERR_ARG, "%d layers cannot fill %d virtual stages (P=%d x V=%d): "
+                          "give --layers %d or more, or fewer ranks or chunks", o->L, stages,
+                          ctx->P, o->V, stages);
+    return pipa_split_even(o->L, stages, ctx->counts);
+}
+
+/* Reads a user's plan; it must be for this run's P, M and V. The checker runs afterwards. */
+static pipa_status read_plan(train_ctx_t *ctx)
+{
+    const train_opts_t *o = ctx->opt;
+    FILE *f = fopen(o->plan_path, "r");
+    if (!f) return pipa__fail(PIPA_ERR_IO, "cannot open plan %s", o->plan_path);
+    pipa_status s = pipa_plan_read(&ctx->plan, f, o->plan_path);
+    fclose(f);
+    PIPA_TRY(s);
+    const pipa_plan_t *p = &ctx->plan;
+    if (p->P != ctx->P || p->M != o->M || p->V != o->V) {
+        s = pipa__fail(PIPA_ERR_ARG, "plan %s is for P=%d M=%d V=%d, this run has P=%d (ranks) "
+                       "M=%d (--microbatches) V=%d (--chunks)", o->plan_path, p->P, p->M, p->V,
+                       ctx->P, o->M, o->V);
+        pipa_plan_free(&ctx->plan);
+    }
+    return s;
+}
+
+/* Generates or reads the plan, checks it, and computes its bubble figures. */
+static pipa_status build_plan(train_ctx_t *ctx)
+{
+    const train_opts_t *o = ctx->opt;
+    if (o->plan_path) PIPA_TRY(read_plan(ctx));
+    else PIPA_TRY(pipa_plan_generate(&ctx->plan, o->sched, ctx->P, o->M, o->V));
+    char why[512];  // the checker's message, copied: pipa__fail overwrites it
+    pipa_status s = pipa_plan_check(&ctx->plan, &ctx->report);
+    if (s != PIPA_OK) {
+        snprintf(why, sizeof why, "%s", pipa_last_error());
+        return pipa__fail(s, "plan %s fails the check: %s", o->plan_path ? o->plan_path : "", why);
+    }
+    pipa_plan_costs_t unit = {{0}};
+    unit.cost[PIPA_ACT_F] = 1, unit.cost[PIPA_ACT_B] = 2;
+    unit.cost[PIPA_ACT_I] = 1, unit.cost[PIPA_ACT_W] = 1;
+    pipa_plan_sim_t sim;
+    PIPA_TRY(pipa_plan_simulate(&ctx->plan, &unit, &sim));
+    ctx->bubble_sim = sim.bubble;
+    ctx->bubble_theory = o->plan_path ? -1.0 : pipa_plan_bubble_theory(o->sched, ctx->P, o->M, o->V);
+    return PIPA_OK;
+}
+
+/* Everything that needs no communication; identical on every rank, so every rank reaches the
+ * same verdict on its own. */
+static pipa_status prepare(train_ctx_t *ctx)
+{
+    const train_opts_t *o = ctx->opt;
+    PIPA_TRY(check_combinations(o, ctx->P));
+    PIPA_TRY(pipa_layout_init(&ctx->lay, ctx->P, ctx->rank, 1, ctx->P, 1));
+    PIPA_TRY(build_model(ctx));
+    PIPA_TRY(build_plan(ctx));
+    if (o->print_plan) return PIPA_OK;  // a plan needs no text
+    return pipa_corpus_load(&ctx->corpus, o->corpus, o->T, o->seed);
+}
+
+/* ---- printing --------------------------------------------------------------------------- */
+
+static void print_peaks(const train_ctx_t *ctx, const char *prefix)
+{
+    printf("%speak live per rank (checker):", prefix);
+    for (int r = 0; r < ctx->P; r++) printf(" %d", ctx->report.peak_live[r]);
+    printf("\n");
+}
+
+static void print_bubbles(const train_ctx_t *ctx, const char *prefix)
+{
+    if (ctx->bubble_theory >= 0)
+        printf("%sbubble analytic %.1f%% (%s formula), simulated %.1f%% (F=1 B=2 I=1 W=1)\n",
+               prefix, 100 * ctx->bubble_theory, pipa_sched_name(ctx->opt->sched),
+               100 * ctx->bubble_sim);
+    else
+        printf("%sbubble analytic - (plan from a file), simulated %.1f%% (F=1 B=2 I=1 W=1)\n",
+               prefix, 100 * ctx->bubble_sim);
+}
+
+/* The plan in text form, then the report as comments, so the output reads back with --plan. */
+static int print_plan(const train_ctx_t *ctx)
+{
+    if (ctx->rank != 0) return 0;
+    if (pipa_plan_write(&ctx->plan, stdout) != PIPA_OK) {
+        fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
+        return 1;
+    }
+    printf("# checker: ok\n");
+    print_peaks(ctx, "# ");
+    print_bubbles(ctx, "# ");
+    return 0;
+}
+
+static void print_header(const train_ctx_t *ctx)
+{
+    const train_opts_t *o = ctx->opt;
+    const pipa_config_t *m = &ctx->cfg.model;
+    char split[12 * PIPA_MAX_RANKS * PIPA_MAX_CHUNKS];
+    if (ctx->rank != 0) return;
+    printf("pipa-train: a byte-level language model trained through the pipeline\n");
+    printf("world      %d rank%s, P=%d stages x V=%d chunk%s, schedule %s%s%s\n", ctx->P,
+           ctx->P == 1 ? "" : "s", ctx->P, o->V, o->V == 1 ? "" : "s",
+           o->plan_path ? "from " : pipa_sched_name(o->sched), o->plan_path ? o->plan_path : "",
+           o->plan_path ? "" : " (generated)");
+    printf("model      L=%d C=%d NH=%d I=%d vocab %d, %lld parameters, seed %llu\n", m->L, m->C,
+           m->NH, m->I, ctx->cfg.vocab, (long long)ctx->params, (unsigned long long)m->seed);
+    printf("split      %s layers on virtual stages 0..%d\n",
+           pipa_split_format(ctx->counts, ctx->P * o->V, split, sizeof split), ctx->P * o->V - 1);
+    printf("corpus     %s (%zu bytes)\n", o->corpus, ctx->corpus.n);
+    printf("batch      M=%d microbatches x B=%d sequences x T=%d tokens = %d tokens per step\n",
+           o->M, o->B, o->T, o->M * o->B * o->T);
+    if (o->optimizer == PIPA_OPT_ADAMW)
+        printf("optimizer  adamw, lr %g, weight decay %g\n", o->lr, o->wd);
+    else
+        printf("optimizer  sgd, lr %g\n", o->lr);
+    print_peaks(ctx, "plan       ");
+    print_bubbles(ctx, "plan       ");
+    printf("transport  %s\n", pipa_comm_transport_name(ctx->comm));
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+/* Exit after every rank has come here: pipa-run stops all ranks as soon as one exits non-zero,
+ * which could cut rank 0's message short. */
+static int finish(train_ctx_t *ctx, int rc)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (pipa_barrier(&ctx->world) != PIPA_OK && rc == 0) rc = 1;
+    pipa_corpus_free(&ctx->corpus);
+    pipa_plan_free(&ctx->plan);
+    pipa_comm_free(ctx->comm);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    train_opts_t opt;
+    char err[512];
+    int bad = parse_options(argc, argv, &opt, err, sizeof err);
+    train_ctx_t ctx = {.opt = &opt};
+    if (pipa_comm_init(&ctx.comm) != PIPA_OK) {
+        fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
+        return 1;
+    }
+    ctx.rank = pipa_comm_rank(ctx.comm);
+    ctx.P = pipa_comm_size(ctx.comm);
+    pipa_group_world(&ctx.world, ctx.comm);
+    /* Every rank parses the same argv and makes the same checks, so all ranks reach the same
+     * verdict without talking: rank 0 alone prints it and nobody waits for anybody. */
+    if (bad || opt.help) {
+        if (ctx.rank == 0 && bad) fprintf(stderr, "pipa-train: %s\n", err);
+        if (ctx.rank == 0 && opt.help) usage(stdout);
+        return finish(&ctx, bad ? 2 : 0);
+    }
+    if (prepare(&ctx) != PIPA_OK) {
+        if (ctx.rank == 0) fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
+        return finish(&ctx, 2);
+    }
+    if (opt.print_plan) return finish(&ctx, print_plan(&ctx));
+    pipa_log_set_identity(ctx.rank, ctx.P, pipa_layout_pp_rank(&ctx.lay));
+    print_header(&ctx);
+    int rc = train_run(&ctx);
+    if (rc < 0) {
+        /* A step failed: a peer may be gone, so no closing barrier; pipa-run stops the rest. */
+        pipa_corpus_free(&ctx.corpus);
+        pipa_plan_free(&ctx.plan);
+        return 1;
+    }
+    return finish(&ctx, rc);
+}

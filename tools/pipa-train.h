@@ -1,0 +1,63 @@
+/* pipa-train.h: what the parts of pipa-train share.
+ *
+ * pipa-train.c reads and checks the options, builds the model configuration, the split and the
+ * plan (generated or read from a file, always checked), loads the corpus and prints the header;
+ * pipa-train_loop.c builds the trainer, resumes, runs the steps, gathers the per-rank figures at
+ * rank 0, prints the progress lines and the summary, saves checkpoints and writes the JSON. */
+#ifndef PIPA_TRAIN_TOOL_H
+#define PIPA_TRAIN_TOOL_H
+
+#include <stdint.h>
+
+#include "comm.h"
+#include "data.h"
+#include "json.h"
+#include "layout.h"
+#include "plan.h"
+#include "runtime.h"
+
+#define TRAIN_DEFAULT_SEED 42
+
+/* Options after parsing and defaults. */
+typedef struct {
+    pipa_sched sched;
+    int M, V, steps;          /* microbatches, chunks per rank, total optimizer steps */
+    int L, C, NH, I;          /* model size */
+    int B, T;                 /* sequences per microbatch, tokens per sequence */
+    int pp;                   /* 0: not given */
+    int save_every;           /* 0: only at the end */
+    int V_given, wd_given;
+    float lr, wd;
+    pipa_opt_kind optimizer;
+    uint64_t seed;
+    const char *corpus, *split, *plan_path, *json_path, *save_dir, *resume_dir;
+    int print_plan, help;
+} train_opts_t;
+
+typedef struct {
+    const train_opts_t *opt;
+    pipa_comm_t *comm;
+    pipa_group_t world;       /* all ranks; world == pipeline (dp = tp = 1) */
+    pipa_layout_t lay;
+    int rank, P;
+    pipa_train_config_t cfg;
+    int counts[PIPA_MAX_RANKS * PIPA_MAX_CHUNKS];   /* (P*V) layers per virtual stage */
+    pipa_plan_t plan;
+    pipa_plan_report_t report;
+    double bubble_theory;     /* pipa_plan_bubble_theory; negative for a --plan file */
+    double bubble_sim;        /* simulated with unit costs F=1, B=2, I=1, W=1 */
+    pipa_corpus_t corpus;
+    int64_t params;           /* whole model */
+    pipa_json_t *json;        /* rank 0 with --json, else NULL */
+} train_ctx_t;
+
+/* Runs the steps (pipa-train_loop.c). Returns 0 ok, 1 a failure every rank agreed on (printed
+ * once; the ranks may still meet at a barrier), -1 a failure seen by this rank alone (printed;
+ * a peer may be gone, so no more collectives). */
+int train_run(train_ctx_t *ctx);
+
+/* Every rank calls it with its own status (what names the operation): rank 0 prints the first
+ * failing rank's message once, and every rank gets the same verdict, 0 all ok or -1. */
+int train_agree(train_ctx_t *ctx, pipa_status s, const char *what);
+
+#endif

@@ -1,0 +1,416 @@
+/* pipa-train_loop.c: the training run of pipa-train: builds the trainer, resumes from a
+ * checkpoint, runs the steps, gathers every rank's wall and busy time at rank 0 for the
+ * progress line and the measured bubble, saves checkpoints, and at the end prints the summary
+ * and writes the JSON document (config, per-step records, parameter hashes, peak activations).
+ *
+ * Failures every rank can see differently (a checkpoint shard, an allocation) go through
+ * train_agree, so all ranks stop together with one message; a step that fails mid-way (a peer
+ * died, a deadline passed) is printed by the rank that saw it and the launcher stops the rest. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pipa-train.h"
+#include "split.h"
+
+/* What each rank sends rank 0 after a step. */
+typedef struct {
+    double wall, busy;        /* seconds: barrier to my STEP done; in F, B, I, W, STEP */
+    double peak_live;         /* most slots live at once in this step */
+    double slot_bytes;        /* activation bytes of one slot */
+} rank_rec_t;
+
+typedef struct {
+    train_ctx_t *ctx;
+    pipa_trainer_t tr;
+    int64_t data_step;        /* 0-based step the batch callback draws from */
+    rank_rec_t *recs;         /* (P) rank 0: this step's records */
+    /* rank 0: figures for the summary */
+    int64_t first_step, last_step, timed_steps;
+    double first_loss, last_loss;
+    double timed_wall, timed_busy;   /* sums over steps after the first (warm-up) */
+    int *peak_live;           /* (P) max over steps */
+    double *slot_bytes;       /* (P) */
+} run_t;
+
+static void batch(void *p, int mb, int32_t *tokens, int32_t *targets)
+{
+    const run_t *run = p;
+    const train_ctx_t *ctx = run->ctx;
+    pipa_corpus_batch(&ctx->corpus, run->data_step, mb, ctx->cfg.B, ctx->cfg.T, tokens, targets);
+}
+
+/* ---- agreement -------------------------------------------------------------------------- */
+
+#define AGREE_MSG 384
+
+int train_agree(train_ctx_t *ctx, pipa_status s, const char *what)
+{
+    char mine[AGREE_MSG] = "";
+    if (s != PIPA_OK) snprintf(mine, sizeof mine, "%s: %s", what, pipa_last_error());
+    char *all = ctx->rank == 0 ? calloc((size_t)ctx->P, AGREE_MSG) : NULL;
+    int verdict = 0;
+    if (ctx->rank == 0 && !all) verdict = -1;  // still take part, so nobody waits
+    char dummy[AGREE_MSG];
+    if (pipa_gather(&ctx->world, 0, mine, AGREE_MSG, all ? all : dummy) != PIPA_OK) {
+        fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
+        free(all);
+        return -1;
+    }
+    for (int r = 0; all && r < ctx->P && !verdict; r++)
+        if (all[(size_t)r * AGREE_MSG]) {
+            fprintf(stderr, "pipa-train: rank %d: %s\n", r, all + (size_t)r * AGREE_MSG);
+            verdict = -1;
+        }
+    free(all);
+    pipa_desc_t d = pipa_desc_1d(PIPA_I32, 1);
+    int32_t v = verdict;
+    if (pipa_bcast(&ctx->world, 0, &d, &v) != PIPA_OK) {
+        fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
+        return -1;
+    }
+    return v ? -1 : 0;
+}
+
+/* ---- JSON ------------------------------------------------------------------------------- */
+
+static void json_config(train_ctx_t *ctx, int64_t start)
+{
+    const train_opts_t *o = ctx->opt;
+    pipa_json_t *j = ctx->json;
+    pipa_json_begin_object(j, "config");
+    pipa_json_int(j, "world", ctx->P);
+    pipa_json_int(j, "pp", ctx->P);
+    pipa_json_int(j, "chunks", o->V);
+    pipa_json_str(j, "schedule", o->plan_path ? NULL : pipa_sched_name(o->sched));
+    pipa_json_str(j, "plan", o->plan_path);
+    pipa_json_int(j, "microbatches", o->M);
+    pipa_json_int(j, "batch", o->B);
+    pipa_json_int(j, "seq", o->T);
+    pipa_json_int(j, "tokens_per_step", (int64_t)o->M * o->B * o->T);
+    pipa_json_int(j, "layers", o->L);
+    pipa_json_int(j, "hidden", o->C);
+    pipa_json_int(j, "heads", o->NH);
+    pipa_json_int(j, "intermediate", o->I);
+    pipa_json_int(j, "vocab", ctx->cfg.vocab);
+    pipa_json_int(j, "parameters", ctx->params);
+    char seed[24];  // a string: seeds go up to 2^64 - 1, past what JSON readers hold exactly
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    pipa_json_str(j, "seed", seed);
+    pipa_json_str(j, "optimizer", o->optimizer == PIPA_OPT_ADAMW ? "adamw" : "sgd");
+    pipa_json_num(j, "lr", o->lr);
+    pipa_json_num(j, "weight_decay", ctx->cfg.opt.weight_decay);
+    pipa_json_str(j, "corpus", o->corpus);
+    pipa_json_int(j, "corpus_bytes", (int64_t)ctx->corpus.n);
+    pipa_json_int(j, "steps", o->steps);
+    pipa_json_int(j, "start_step", start);
+    pipa_json_str(j, "resume", o->resume_dir);
+    pipa_json_str(j, "save", o->save_dir);
+    int64_t counts[PIPA_MAX_RANKS * PIPA_MAX_CHUNKS];
+    for (int s = 0; s < ctx->P * o->V; s++) counts[s] = ctx->counts[s];
+    pipa_json_int_array(j, "split", counts, ctx->P * o->V);
+    pipa_json_end_object(j);
+    pipa_json_begin_object(j, "plan");
+    int64_t peak[PIPA_PLAN_MAX_P];
+    for (int r = 0; r < ctx->P; r++) peak[r] = ctx->report.peak_live[r];
+    pipa_json_int_array(j, "peak_live", peak, ctx->P);
+    if (ctx->bubble_theory >= 0) pipa_json_num(j, "bubble_theory", ctx->bubble_theory);
+    else pipa_json_null(j, "bubble_theory");
+    pipa_json_num(j, "bubble_simulated", ctx->bubble_sim);
+    pipa_json_end_object(j);
+}
+
+/* One step's record: 1-based step number, the loss exactly (17 digits and hex), speed, bubble,
+ * and every rank's wall and busy seconds. */
+static void json_step(run_t *run, int64_t step, double loss, double tok_s, double bubble)
+{
+    pipa_json_t *j = run->ctx->json;
+    char hex[40];
+    snprintf(hex, sizeof hex, "%a", loss);
+    pipa_json_begin_object(j, NULL);
+    pipa_json_int(j, "step", step);
+    pipa_json_num(j, "loss", loss);
+    pipa_json_str(j, "loss_hex", hex);
+    pipa_json_num(j, "tokens_per_s", tok_s);
+    pipa_json_num(j, "bubble_measured", bubble);
+    pipa_json_begin_array(j, "wall_s");
+    for (int r = 0; r < run->ctx->P; r++) pipa_json_num(j, NULL, run->recs[r].wall);
+    pipa_json_end_array(j);
+    pipa_json_begin_array(j, "busy_s");
+    for (int r = 0; r < run->ctx->P; r++) pipa_json_num(j, NULL, run->recs[r].busy);
+    pipa_json_end_array(j);
+    pipa_json_end_object(j);
+}
+
+/* ---- hashes ----------------------------------------------------------------------------- */
+
+/* Every layer's, the embedding's and the head's parameter hash, gathered at rank 0 into
+ * out[L + 2] (layers, then embed, then head). Each is held by one rank; the others give 0. */
+static pipa_status gather_hashes(run_t *run, uint64_t *out)
+{
+    train_ctx_t *ctx = run->ctx;
+    int L = ctx->cfg.model.L, n = L + 2;
+    uint64_t *mine = calloc((size_t)n, sizeof *mine);
+    uint64_t *all = ctx->rank == 0 ? calloc((size_t)n * ctx->P, sizeof *all) : NULL;
+    pipa_status s = PIPA_OK;
+    if (!mine || (ctx->rank == 0 && !all)) s = pipa__fail(PIPA_ERR_NOMEM, "out of memory (hashes)");
+    for (int l = 0; mine && l < L; l++) mine[l] = pipa_trainer_layer_hash(&run->tr, l);
+    for (int w = 0; mine && w < 2; w++) mine[L + w] = pipa_trainer_ends_hash(&run->tr, w);
+    if (s == PIPA_OK) s = pipa_gather(&ctx->world, 0, mine, (size_t)n * sizeof *mine, all);
+    for (int i = 0; s == PIPA_OK && all && i < n; i++) {
+        out[i] = 0;
+        for (int r = 0; r < ctx->P; r++) out[i] |= all[(size_t)r * n + i];
+    }
+    free(mine);
+    free(all);
+    return s;
+}
+
+static void json_hashes(train_ctx_t *ctx, const uint64_t *h)
+{
+    pipa_json_t *j = ctx->json;
+    int L = ctx->cfg.model.L;
+    char hex[20];
+    pipa_json_begin_object(j, "hashes");
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h[L]);
+    pipa_json_str(j, "embed", hex);
+    pipa_json_begin_array(j, "layers");
+    for (int l = 0; l < L; l++) {
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h[l]);
+        pipa_json_str(j, NULL, hex);
+    }
+    pipa_json_end_array(j);
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h[L + 1]);
+    pipa_json_str(j, "head", hex);
+    pipa_json_end_object(j);
+}
+
+/* ---- steps ------------------------------------------------------------------------------ */
+
+/* Gathers this step's per-rank figures at rank 0 and folds them into the summary's sums. */
+static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *max_wall,
+                               double *sum_busy)
+{
+    train_ctx_t *ctx = run->ctx;
+    rank_rec_t me = {st->wall_s, st->busy_s, st->peak_live, (double)st->slot_bytes};
+    PIPA_TRY(pipa_gather(&ctx->world, 0, &me, sizeof me, run->recs));
+    if (ctx->rank != 0) return PIPA_OK;
+    *max_wall = *sum_busy = 0;
+    for (int r = 0; r < ctx->P; r++) {
+        const rank_rec_t *x = &run->recs[r];
+        if (x->wall > *max_wall) *max_wall = x->wall;
+        *sum_busy += x->busy;
+        if ((int)x->peak_live > run->peak_live[r]) run->peak_live[r] = (int)x->peak_live;
+        run->slot_bytes[r] = x->slot_bytes;
+    }
+    return PIPA_OK;
+}
+
+/* Saves a checkpoint; every rank learns whether all shards were written. */
+static int save(run_t *run)
+{
+    const char *dir = run->ctx->opt->save_dir;
+    return train_agree(run->ctx, pipa_trainer_save(&run->tr, dir), "saving checkpoint");
+}
+
+/* One step: run the plan, gather, save if due, print the progress line and the record.
+ * Returns 0, 1 (an agreed failure: all ranks stop) or -1 (a failure seen by this rank). */
+static int one_step(run_t *run)
+{
+    train_ctx_t *ctx = run->ctx;
+    const train_opts_t *o = ctx->opt;
+    pipa_step_stats_t st;
+    run->data_step = run->tr.steps;
+    int64_t step = run->tr.steps + 1;
+    pipa_status s = pipa_trainer_step(&run->tr, batch, run, &st);
+    double wall = 0, busy = 0;
+    if (s == PIPA_OK) s = gather_step(run, &st, &wall, &busy);
+    if (s != PIPA_OK) {
+        fprintf(stderr, "pipa-train: rank %d: step %lld: %s\n", ctx->rank, (long long)step,
+                pipa_last_error());
+        return -1;
+    }
+    int saved = o->save_every && step % o->save_every == 0 && step < o->steps;
+    if (saved && save(run) != 0) return 1;
+    if (ctx->rank != 0) return 0;
+    double tokens = (double)o->M * o->B * o->T;
+    double tok_s = wall > 0 ? tokens / wall : 0, bubble = wall > 0 ? 1 - busy / (ctx->P * wall) : 0;
+    printf("%8lld %10.4f %10.0f %8.1f %9.1f%s\n", (long long)step, st.loss, tok_s, 100 * bubble,
+           1e3 * wall, saved ? "  saved" : "");
+    fflush(stdout);
+    if (!run->first_step) run->first_step = step, run->first_loss = st.loss;
+    else run->timed_steps++, run->timed_wall += wall, run->timed_busy += busy;
+    run->last_step = step, run->last_loss = st.loss;
+    if (ctx->json) json_step(run, step, st.loss, tok_s, bubble);
+    return 0;
+}
+
+/* ---- summary ---------------------------------------------------------------------------- */
+
+static void print_summary(const run_t *run)
+{
+    const train_ctx_t *ctx = run->ctx;
+    const train_opts_t *o = ctx->opt;
+    char b[2][32];
+    printf("# summary\n");
+    if (run->first_step) {
+        printf("loss        %.4f at step %lld -> %.4f at step %lld (uniform guess: ln 256 = "
+               "5.5452)\n", run->first_loss, (long long)run->first_step, run->last_loss,
+               (long long)run->last_step);
+    }
+    if (run->timed_steps && run->timed_wall > 0) {
+        double tok = (double)o->M * o->B * o->T * run->timed_steps;
+        printf("tokens/s    %.0f mean over steps %lld..%lld (step %lld left out: warm-up)\n",
+               tok / run->timed_wall, (long long)run->first_step + 1, (long long)run->last_step,
+               (long long)run->first_step);
+        printf("bubble      measured %.1f%%, ", 100 * (1 - run->timed_busy / (ctx->P * run->timed_wall)));
+        if (ctx->bubble_theory >= 0) printf("analytic %.1f%%, ", 100 * ctx->bubble_theory);
+        printf("simulated %.1f%% (unit costs)\n", 100 * ctx->bubble_sim);
+    }
+    if (!run->first_step) return;
+    printf("activations peak per rank = most live slots x slot bytes (checker's bound on live)\n");
+    for (int r = 0; r < ctx->P; r++)
+        printf("  rank %-3d  %3d x %10s = %10s   (plan %d)\n", r, run->peak_live[r],
+               pipa_cli_bytes(run->slot_bytes[r], b[0], sizeof b[0]),
+               pipa_cli_bytes(run->peak_live[r] * run->slot_bytes[r], b[1], sizeof b[1]),
+               ctx->report.peak_live[r]);
+}
+
+static void json_summary(const run_t *run)
+{
+    const train_ctx_t *ctx = run->ctx;
+    pipa_json_t *j = ctx->json;
+    pipa_json_begin_object(j, "summary");
+    pipa_json_int(j, "first_step", run->first_step);
+    pipa_json_int(j, "last_step", run->last_step);
+    pipa_json_num(j, "first_loss", run->first_step ? run->first_loss : NAN);
+    pipa_json_num(j, "last_loss", run->first_step ? run->last_loss : NAN);
+    double tok = (double)ctx->opt->M * ctx->opt->B * ctx->opt->T * run->timed_steps;
+    int timed = run->timed_steps && run->timed_wall > 0;
+    pipa_json_num(j, "mean_tokens_per_s", timed ? tok / run->timed_wall : NAN);
+    pipa_json_num(j, "bubble_measured",
+                  timed ? 1 - run->timed_busy / (ctx->P * run->timed_wall) : NAN);
+    pipa_json_end_object(j);
+    int64_t live[PIPA_MAX_RANKS], bytes[PIPA_MAX_RANKS], slot[PIPA_MAX_RANKS];
+    for (int r = 0; r < ctx->P; r++) {
+        live[r] = run->peak_live[r];
+        slot[r] = (int64_t)run->slot_bytes[r];
+        bytes[r] = live[r] * slot[r];
+    }
+    pipa_json_int_array(j, "peak_live", live, ctx->P);
+    pipa_json_int_array(j, "slot_bytes", slot, ctx->P);
+    pipa_json_int_array(j, "peak_activation_bytes", bytes, ctx->P);
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+/* Loads the checkpoint; every shard must load and hold the same step count. */
+static int resume(run_t *run)
+{
+    train_ctx_t *ctx = run->ctx;
+    const train_opts_t *o = ctx->opt;
+    char what[512];
+    snprintf(what, sizeof what, "resuming from %s", o->resume_dir);
+    if (train_agree(ctx, pipa_trainer_load(&run->tr, o->resume_dir), what) != 0) return -1;
+    int64_t steps = run->tr.steps;
+    pipa_desc_t d = pipa_desc_1d(PIPA_I64, 1);
+    if (pipa_bcast(&ctx->world, 0, &d, &steps) != PIPA_OK) return -1;
+    pipa_status s = PIPA_OK;
+    if (steps != run->tr.steps)
+        s = pipa__fail(PIPA_ERR_FORMAT, "shards of different steps (%lld here, %lld on rank 0)",
+                       (long long)run->tr.steps, (long long)steps);
+    if (train_agree(ctx, s, what) != 0) return -1;
+    if (steps > o->steps) {
+        if (ctx->rank == 0)
+            fprintf(stderr, "pipa-train: %s holds %lld steps, more than --steps %d (the total "
+                    "count, saved steps included)\n", o->resume_dir, (long long)steps, o->steps);
+        return -1;
+    }
+    if (ctx->rank == 0)
+        printf("resumed    %s at step %lld of %d\n", o->resume_dir, (long long)steps, o->steps);
+    return 0;
+}
+
+static int run_init(run_t *run, train_ctx_t *ctx)
+{
+    memset(run, 0, sizeof *run);
+    run->ctx = ctx;
+    pipa_status s = pipa_trainer_init(&run->tr, ctx->comm, &ctx->lay, &ctx->cfg, &ctx->plan,
+                                      ctx->counts);
+    if (s == PIPA_OK && ctx->rank == 0) {
+        run->recs = calloc((size_t)ctx->P, sizeof *run->recs);
+        run->peak_live = calloc((size_t)ctx->P, sizeof *run->peak_live);
+        run->slot_bytes = calloc((size_t)ctx->P, sizeof *run->slot_bytes);
+        if (!run->recs || !run->peak_live || !run->slot_bytes)
+            s = pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    }
+    return train_agree(ctx, s, "building the trainer");
+}
+
+static void run_free(run_t *run)
+{
+    pipa_trainer_free(&run->tr);
+    free(run->recs);
+    free(run->peak_live);
+    free(run->slot_bytes);
+}
+
+/* The steps, the final save, the summary and the JSON document. */
+static int run_steps(run_t *run)
+{
+    train_ctx_t *ctx = run->ctx;
+    const train_opts_t *o = ctx->opt;
+    if (ctx->json) {
+        json_config(ctx, run->tr.steps);
+        pipa_json_begin_array(ctx->json, "steps");
+    }
+    if (ctx->rank == 0)
+        printf("#   step       loss   tokens/s  bubble%%   wall ms\n");
+    int rc = 0;
+    while (rc == 0 && run->tr.steps < o->steps) rc = one_step(run);
+    if (rc != 0) return rc;
+    if (ctx->json) pipa_json_end_array(ctx->json);
+    if (o->save_dir && save(run) != 0) return 1;
+    uint64_t *hash = calloc((size_t)ctx->cfg.model.L + 2, sizeof *hash);
+    pipa_status s = hash ? gather_hashes(run, hash) : pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    if (s != PIPA_OK) {
+        fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
+        free(hash);
+        return -1;
+    }
+    if (ctx->rank == 0) {
+        print_summary(run);
+        if (o->save_dir) printf("saved      %s at step %lld\n", o->save_dir, (long long)run->tr.steps);
+    }
+    if (ctx->json) {
+        json_summary(run);
+        json_hashes(ctx, hash);
+    }
+    free(hash);
+    return 0;
+}
+
+int train_run(train_ctx_t *ctx)
+{
+    run_t run;
+    pipa_json_t json;
+    pipa_json_init(&json);
+    ctx->json = ctx->rank == 0 && ctx->opt->json_path ? &json : NULL;
+    if (ctx->json) pipa_json_begin_object(ctx->json, NULL);
+    int rc = run_init(&run, ctx) != 0 ? 1 : 0;
+    if (rc == 0 && ctx->opt->resume_dir && resume(&run) != 0) rc = 1;
+    if (rc == 0) rc = run_steps(&run);
+    if (rc == 0 && ctx->json) {
+        pipa_json_end_object(ctx->json);
+        if (pipa_json_write(ctx->json, ctx->opt->json_path) != PIPA_OK) {
+            fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
+            rc = 1;
+        }
+    }
+    run_free(&run);
+    pipa_json_free(&json);
+    ctx->json = NULL;
+    return rc;
+}

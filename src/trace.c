@@ -145,10 +145,11 @@ static void svg_row(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *t, int
         double x = SVG_LEFT + t->start[r][i] * scale, w = (t->end[r][i] - t->start[r][i]) * scale;
         int compute = a->kind <= PIPA_ACT_W || a->kind == PIPA_ACT_STEP;
         double h = compute ? SVG_ROW - 4 : 6, yy = compute ? y + 2 : y + SVG_ROW - 8;
-        fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.0f\" fill=\"%s\">"
-                   "<title>%s %d.%d</title></rect>\n",
-                x, yy, w > 0.5 ? w : 0.5, h, kind_color(a->kind), pipa_act_name(a->kind), a->mb,
-                a->chunk);
+        /* later chunks of an interleaved plan are drawn paler */
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.0f\" fill=\"%s\" "
+                   "fill-opacity=\"%.2f\"><title>%s %d.%d</title></rect>\n",
+                x, yy, w > 0.5 ? w : 0.5, h, kind_color(a->kind), a->chunk > 0 ? 0.6 : 1.0,
+                pipa_act_name(a->kind), a->mb, a->chunk);
         if (compute && a->kind != PIPA_ACT_STEP && w > 14)
             fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" font-size=\"10\" fill=\"white\" "
                        "text-anchor=\"middle\">%d</text>\n", x + w / 2, y + 15, a->mb);
@@ -169,23 +170,29 @@ static void svg_legend(FILE *f, double y)
     }
 }
 
-pipa_status pipa_trace_svg(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *const *t,
+static int unit_s = 1; /* times in seconds (measured) or abstract units (simulated by pipa-sim) */
+
+void pipa_trace_svg_units(int seconds) { unit_s = seconds; }
+
+pipa_status pipa_trace_svg(FILE *f, const pipa_plan_t *const *plans, const pipa_timeline_t *const *t,
                            const char *const *labels, int n)
 {
-    double end = 1e-12;
+    double end = 1e-12, height = 40;
     for (int k = 0; k < n; k++) {
-        double e = timeline_end(p, t[k]);
+        double e = timeline_end(plans[k], t[k]);
         if (e > end) end = e;
+        height += plans[k]->P * SVG_ROW + SVG_GAP;
     }
     double scale = (SVG_W - SVG_LEFT - 10) / end;
-    double height = n * (p->P * SVG_ROW + SVG_GAP) + 40;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
                "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             SVG_W, height);
     double y = 0;
     for (int k = 0; k < n; k++) {
+        const pipa_plan_t *p = plans[k];
         fprintf(f, "<text x=\"8\" y=\"%.0f\" font-size=\"13\" font-weight=\"bold\">%s "
-                   "(%.3f ms)</text>\n", y + 20, labels[k], timeline_end(p, t[k]) * 1e3);
+                   "(%s %.4g)</text>\n", y + 20, labels[k], unit_s ? "ms:" : "time units:",
+                timeline_end(p, t[k]) * (unit_s ? 1e3 : 1));
         y += SVG_GAP - 6;
         for (int r = 0; r < p->P; r++, y += SVG_ROW) svg_row(f, p, t[k], r, y, scale);
         y += 6;

@@ -32,9 +32,11 @@ void pipa_trace_timeline(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *t
                          const char *label);
 pipa_status pipa_trace_end(FILE *f);
 
-/* The same timelines drawn as an SVG picture, one band of P rows each, on one time scale, with
- * labels[k] as each band's title. */
-pipa_status pipa_trace_svg(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *const *t,
+/* The timelines t[k] of plans[k] drawn as an SVG picture, one band of P rows each, on one time
+ * scale, with labels[k] as each band's title. Times are seconds (printed as ms), or abstract
+ * cost units after pipa_trace_svg_units(0). */
+pipa_status pipa_trace_svg(FILE *f, const pipa_plan_t *const *plans, const pipa_timeline_t *const *t,
                            const char *const *labels, int n);
+void pipa_trace_svg_units(int seconds);
 
 #endif

@@ -83,7 +83,8 @@ static void write_trace(pipa_trainer_t *tr, const pipa_step_stats_t *st, const c
     if ((f = fopen(svg, "w"))) {
         const pipa_timeline_t *tl[2] = {&measured, &sim};
         const char *labels[2] = {"measured", "simulated"};
-        CHECK(pipa_trace_svg(f, tr->plan, tl, labels, 2) == PIPA_OK);
+        const pipa_plan_t *plans[2] = {tr->plan, tr->plan};
+        CHECK(pipa_trace_svg(f, plans, tl, labels, 2) == PIPA_OK);
         fclose(f);
     }
     pipa_timeline_free(&measured, tr->plan);

@@ -1,0 +1,186 @@
+/* pipa-sim: schedules on paper. Generates (or reads) a plan, proves it with the checker, runs the
+ * simulator with per-action costs, and prints makespan, bubble and peak live activations per
+ * rank; draws the timelines as SVG and Chrome trace. One process, no ranks: the same plan code
+ * the runtime executes, with a clock instead of a model.
+ *
+ *   pipa-sim --pp 4 --microbatches 8                   every schedule side by side
+ *   pipa-sim --schedule zb1 --pp 4 --microbatches 8 --svg zb1.svg
+ *   pipa-sim --plan my.plan --svg my.svg               a plan you wrote */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "plan.h"
+#include "trace.h"
+
+typedef struct {
+    int P, M, V, all, print_plan;
+    pipa_sched sched;
+    const char *plan_path, *svg_path, *trace_path;
+    pipa_plan_costs_t costs;
+} sim_opts_t;
+
+static void usage(FILE *f)
+{
+    fputs("usage: pipa-sim [options]\n"
+          "Simulates pipeline schedules: makespan, bubble, peak live activations, timelines.\n"
+          "  --schedule S        gpipe | 1f1b | interleaved | zb1 (default: all four, side by side)\n"
+          "  --pp P              pipeline stages (4)\n"
+          "  --microbatches M    microbatches (8)\n"
+          "  --chunks V          model chunks per stage for interleaved (2)\n"
+          "  --plan FILE         simulate a plan written in pipa's text form instead\n"
+          "  --cost-f, --cost-b, --cost-i, --cost-w, --cost-comm X\n"
+          "                      action costs in any unit (F 1, B 2, I 1, W 1, send/receive 0);\n"
+          "                      interleaved chunks hold 1/V of the layers, so their F, B, I, W\n"
+          "                      costs are divided by V\n"
+          "  --print-plan        print the plan in text form (one schedule; --plan reads it back)\n"
+          "  --svg FILE          draw the timelines (one band per schedule)\n"
+          "  --trace FILE        the same as a Chrome trace (chrome://tracing, Perfetto)\n"
+          "  --help              this text\n", f);
+}
+
+static pipa_status parse(int argc, char **argv, sim_opts_t *o)
+{
+    *o = (sim_opts_t){.P = 4, .M = 8, .V = 2, .all = 1};
+    float f = 1, b = 2, i1 = 1, w = 1, comm = 0;
+    const char *float_names[] = {"--cost-f", "--cost-b", "--cost-i", "--cost-w", "--cost-comm"};
+    float *floats[] = {&f, &b, &i1, &w, &comm};
+    const char *int_names[] = {"--pp", "--microbatches", "--chunks"};
+    int *ints[] = {&o->P, &o->M, &o->V};
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r = 0;
+        if (!strcmp(argv[i], "--print-plan")) {
+            o->print_plan = 1;
+            continue;
+        }
+        for (int k = 0; k < 5 && r == 0; k++)
+            if ((r = pipa_cli_take(argc, argv, &i, float_names[k], &v)) == 1)
+                PIPA_TRY(pipa_cli_float(float_names[k], v, 0, 1e9, floats[k]));
+        for (int k = 0; k < 3 && r == 0; k++)
+            if ((r = pipa_cli_take(argc, argv, &i, int_names[k], &v)) == 1)
+                PIPA_TRY(pipa_cli_int(int_names[k], v, 1, 4096, ints[k]));
+        if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--schedule", &v)) == 1) {
+            PIPA_TRY(pipa_sched_parse(v, &o->sched));
+            o->all = 0;
+        }
+        if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--plan", &v)) == 1) o->plan_path = v;
+        if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--svg", &v)) == 1) o->svg_path = v;
+        if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--trace", &v)) == 1) o->trace_path = v;
+        if (r == -1) return pipa__fail(PIPA_ERR_ARG, "%s needs a value", argv[i]);
+        if (r == 0) return pipa__fail(PIPA_ERR_ARG, "unknown option '%s' (try --help)", argv[i]);
+    }
+    if (o->plan_path) o->all = 0;
+    if (o->print_plan && o->all)
+        return pipa__fail(PIPA_ERR_ARG, "--print-plan prints one plan: give --schedule or --plan");
+    double c[PIPA_ACT_COUNT] = {[PIPA_ACT_F] = f, [PIPA_ACT_B] = b, [PIPA_ACT_I] = i1,
+                                [PIPA_ACT_W] = w, [PIPA_ACT_SEND_F] = comm,
+                                [PIPA_ACT_SEND_B] = comm};
+    memcpy(o->costs.cost, c, sizeof c);
+    return PIPA_OK;
+}
+
+/* One schedule's plan: generated, or read from the user's file. */
+static pipa_status make_plan(const sim_opts_t *o, pipa_sched s, pipa_plan_t *p, char *label,
+                             size_t len)
+{
+    if (!o->plan_path) {
+        int V = s == PIPA_SCHED_INTERLEAVED ? o->V : 1;
+        if (V > 1) snprintf(label, len, "%s P=%d M=%d V=%d", pipa_sched_name(s), o->P, o->M, V);
+        else snprintf(label, len, "%s P=%d M=%d", pipa_sched_name(s), o->P, o->M);
+        return pipa_plan_generate(p, s, o->P, o->M, V);
+    }
+    FILE *f = fopen(o->plan_path, "r");
+    if (!f) return pipa__fail(PIPA_ERR_IO, "cannot open plan %s", o->plan_path);
+    pipa_status st = pipa_plan_read(p, f, o->plan_path);
+    fclose(f);
+    snprintf(label, len, "%s", o->plan_path);
+    return st;
+}
+
+/* Chunks hold 1/V of the layers: their compute costs scale down. */
+static pipa_plan_costs_t chunk_costs(const pipa_plan_costs_t *c, int V)
+{
+    pipa_plan_costs_t out = *c;
+    for (int k = PIPA_ACT_F; k <= PIPA_ACT_W; k++) out.cost[k] /= V;
+    return out;
+}
+
+static void print_row(const char *label, const pipa_plan_t *p, const pipa_plan_report_t *rep,
+                      const pipa_plan_sim_t *sim, double theory)
+{
+    printf("%-26s %9.2f %8.1f%% %8.1f%%   ", label, sim->makespan, 100 * sim->bubble,
+           100 * theory);
+    for (int r = 0; r < p->P && r < 8; r++) printf("%s%d", r ? "," : "", rep->peak_live[r]);
+    printf(p->P > 8 ? ",...\n" : "\n");
+}
+
+int main(int argc, char **argv)
+{
+    sim_opts_t o;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
+    if (parse(argc, argv, &o) != PIPA_OK) return fprintf(stderr, "pipa-sim: %s\n", pipa_last_error()), 2;
+    pipa_sched list[4] = {PIPA_SCHED_GPIPE, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1};
+    int n = o.all ? 4 : 1;
+    if (!o.all) list[0] = o.sched;
+    pipa_plan_t plans[4];
+    pipa_timeline_t tl[4];
+    char labels[4][64];
+    int made = 0, rc = 0;
+    if (!o.print_plan) printf("# costs: F %g, B %g, I %g, W %g, send %g (interleaved chunks: compute / V)\n",
+           o.costs.cost[PIPA_ACT_F], o.costs.cost[PIPA_ACT_B], o.costs.cost[PIPA_ACT_I],
+           o.costs.cost[PIPA_ACT_W], o.costs.cost[PIPA_ACT_SEND_F]);
+    if (!o.print_plan) printf("%-26s %9s %9s %9s   %s\n", "# plan", "makespan", "bubble", "theory", "peak live per rank");
+    for (int k = 0; k < n; k++) {
+        pipa_plan_report_t rep;
+        pipa_plan_sim_t sim;
+        if (make_plan(&o, list[k], &plans[made], labels[made], sizeof labels[made]) != PIPA_OK ||
+            pipa_plan_check(&plans[made], &rep) != PIPA_OK) {
+            printf("%-26s %s\n", o.plan_path ? o.plan_path : pipa_sched_name(list[k]),
+                   pipa_last_error());
+            rc = o.all ? rc : 1;
+            continue;
+        }
+        pipa_plan_t *p = &plans[made];
+        if (o.print_plan) {
+            pipa_plan_write(p, stdout);
+            pipa_plan_free(p);
+            return 0;
+        }
+        pipa_plan_costs_t c = chunk_costs(&o.costs, p->V);
+        if (pipa_timeline_alloc(&tl[made], p) != PIPA_OK ||
+            pipa_plan_simulate_timeline(p, &c, &sim, tl[made].start, tl[made].end) != PIPA_OK) {
+            fprintf(stderr, "pipa-sim: %s\n", pipa_last_error());
+            return 1;
+        }
+        double theory = o.plan_path ? -0.0 : pipa_plan_bubble_theory(list[k], p->P, p->M, p->V);
+        print_row(labels[made], p, &rep, &sim, theory);
+        made++;
+    }
+    if (made && o.svg_path) {
+        FILE *f = fopen(o.svg_path, "w");
+        const pipa_timeline_t *t[4] = {&tl[0], &tl[1], &tl[2], &tl[3]};
+        const pipa_plan_t *pl[4] = {&plans[0], &plans[1], &plans[2], &plans[3]};
+        const char *l[4] = {labels[0], labels[1], labels[2], labels[3]};
+        pipa_trace_svg_units(0);
+        if (!f || pipa_trace_svg(f, pl, t, l, made) != PIPA_OK) rc = 1;
+        if (f) fclose(f);
+    }
+    if (made && o.trace_path) {
+        FILE *f = fopen(o.trace_path, "w");
+        if (f) {
+            pipa_trace_begin(f);
+            for (int k = 0; k < made; k++) pipa_trace_timeline(f, &plans[k], &tl[k], k, labels[k]);
+            if (pipa_trace_end(f) != PIPA_OK) rc = 1;
+            fclose(f);
+        } else rc = 1;
+    }
+    for (int k = 0; k < made; k++) {
+        pipa_timeline_free(&tl[k], &plans[k]);
+        pipa_plan_free(&plans[k]);
+    }
+    if (rc) fprintf(stderr, "pipa-sim: could not write an output file\n");
+    return rc;
+}

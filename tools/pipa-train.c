@@ -67,7 +67,8 @@ static void set_defaults(train_opts_t *o)
     o->corpus = PIPA_DEFAULT_CORPUS;
 }
 
-/* Options with an integer value: 1 to 1000000 each, --save-every from 1 too. */
+/* Options with an integer value, 1 to 1000000 each. Returns 1 taken, 0 not one of them, -1 the
+ * value is missing, -2 the value is bad (message in pipa_last_error). */
 static int take_int(int argc, char **argv, int *i, train_opts_t *o)
 {
     static const char *const names[] = {"--microbatches", "--chunks", "--steps", "--layers",
@@ -85,7 +86,7 @@ static int take_int(int argc, char **argv, int *i, train_opts_t *o)
     return 0;
 }
 
-/* Options with a text value. */
+/* Options with a text value; returns as take_int. */
 static int take_text(int argc, char **argv, int *i, train_opts_t *o)
 {
     static const char *const names[] = {"--corpus", "--split", "--plan", "--json", "--save",
@@ -99,24 +100,24 @@ static int take_text(int argc, char **argv, int *i, train_opts_t *o)
     return 0;
 }
 
-/* The options whose value needs its own parser. */
+/* The options whose value needs its own parser; returns as take_int, -2 for a bad value. */
 static int take_other(int argc, char **argv, int *i, train_opts_t *o)
 {
     const char *v;
     int r;
-    if ((r = pipa_cli_take(argc, argv, i, "--schedule", &v)) == 1)
-        return pipa_sched_parse(v, &o->sched) == PIPA_OK ? 1 : -2;
-    if ((r = pipa_cli_take(argc, argv, i, "--optimizer", &v)) == 1)
-        return pipa_opt_parse(v, &o->optimizer) == PIPA_OK ? 1 : -2;
-    if ((r = pipa_cli_take(argc, argv, i, "--lr", &v)) == 1)
-        return pipa_cli_float("--lr", v, 1e-12, 10.0, &o->lr) == PIPA_OK ? 1 : -2;
-    if ((r = pipa_cli_take(argc, argv, i, "--weight-decay", &v)) == 1) {
+    if ((r = pipa_cli_take(argc, argv, i, "--schedule", &v)))
+        return r < 0 ? r : pipa_sched_parse(v, &o->sched) == PIPA_OK ? 1 : -2;
+    if ((r = pipa_cli_take(argc, argv, i, "--optimizer", &v)))
+        return r < 0 ? r : pipa_opt_parse(v, &o->optimizer) == PIPA_OK ? 1 : -2;
+    if ((r = pipa_cli_take(argc, argv, i, "--lr", &v)))
+        return r < 0 ? r : pipa_cli_float("--lr", v, 1e-12, 10.0, &o->lr) == PIPA_OK ? 1 : -2;
+    if ((r = pipa_cli_take(argc, argv, i, "--weight-decay", &v))) {
         o->wd_given = 1;
-        return pipa_cli_float("--weight-decay", v, 0.0, 1.0, &o->wd) == PIPA_OK ? 1 : -2;
+        return r < 0 ? r : pipa_cli_float("--weight-decay", v, 0.0, 1.0, &o->wd) == PIPA_OK ? 1 : -2;
     }
-    if ((r = pipa_cli_take(argc, argv, i, "--seed", &v)) == 1)
-        return pipa_cli_u64("--seed", v, &o->seed) == PIPA_OK ? 1 : -2;
-    return r;
+    if ((r = pipa_cli_take(argc, argv, i, "--seed", &v)))
+        return r < 0 ? r : pipa_cli_u64("--seed", v, &o->seed) == PIPA_OK ? 1 : -2;
+    return 0;
 }
 
 /* Fills o from argv. Returns 0, or -1 with a message in err. */

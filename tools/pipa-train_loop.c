@@ -18,6 +18,7 @@
 /* What each rank sends rank 0 after a step. */
 typedef struct {
     double wall, busy;        /* seconds: barrier to my STEP done; in F, B, I, W, STEP */
+    double enter_abs, end_abs;/* pipa_now() entering the step's barrier, at my end */
     double peak_live;         /* most slots live at once in this step */
     double slot_bytes;        /* activation bytes of one slot */
 } rank_rec_t;
@@ -189,22 +190,28 @@ static void json_hashes(train_ctx_t *ctx, const uint64_t *h)
 
 /* ---- steps ------------------------------------------------------------------------------ */
 
-/* Gathers this step's per-rank figures at rank 0 and folds them into the summary's sums. */
-static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *max_wall,
+/* Gathers this step's per-rank figures at rank 0. *span is the step's time on the machine-wide
+ * clock, from the last rank entering the start barrier to the last rank done: the largest wall_s
+ * would miss the time a rank that left the barrier late still needed (see pipa-demo's demo 4). */
+static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *span,
                                double *sum_busy)
 {
     train_ctx_t *ctx = run->ctx;
-    rank_rec_t me = {st->wall_s, st->busy_s, st->peak_live, (double)st->slot_bytes};
+    rank_rec_t me = {st->wall_s, st->busy_s, st->enter_abs, st->end_abs, st->peak_live,
+                     (double)st->slot_bytes};
     PIPA_TRY(pipa_gather(&ctx->world, 0, &me, sizeof me, run->recs));
     if (ctx->rank != 0) return PIPA_OK;
-    *max_wall = *sum_busy = 0;
+    double enter = 0, end = 0;
+    *sum_busy = 0;
     for (int r = 0; r < ctx->P; r++) {
         const rank_rec_t *x = &run->recs[r];
-        if (x->wall > *max_wall) *max_wall = x->wall;
+        if (r == 0 || x->enter_abs > enter) enter = x->enter_abs;
+        if (r == 0 || x->end_abs > end) end = x->end_abs;
         *sum_busy += x->busy;
         if ((int)x->peak_live > run->peak_live[r]) run->peak_live[r] = (int)x->peak_live;
         run->slot_bytes[r] = x->slot_bytes;
     }
+    *span = end - enter;
     return PIPA_OK;
 }
 

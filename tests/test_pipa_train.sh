@@ -1,0 +1,129 @@
+#!/bin/sh
+# test_pipa_train.sh: pipa-train through pipa-run.
+#  1 the loss falls on the default corpus (2 ranks, 1f1b, default model, 40 steps): the last loss
+#    is under 0.8 x the first (the first is near ln 256 = 5.55; 20 steps already reach ~2.8)
+#  2 resume is bit-identical: 6 steps straight equal 3 steps + --save, then --resume --steps 6
+#    (losses of steps 4..6 as exact hex, and every parameter hash); a 2-rank checkpoint resumed
+#    on 1 rank, or with --steps below its count, fails with a message naming the mismatch
+#  3 --print-plan's output fed back with --plan trains to the same bits as the generated plan
+#    (zb1, and interleaved with 2 chunks); a plan with one line deleted is refused before any
+#    step, naming rank, step and action; a plan for another M is refused
+#  4 bad command lines fail with one message from rank 0; --help exits 0
+#   usage: sh tests/test_pipa_train.sh BUILD_DIR
+B=${1:-build}
+RUN="$B/pipa-run"
+TRAIN="$B/pipa-train"
+pass=0; fail=0
+T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-train.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+
+check() { # check NAME STATUS
+    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok    $1"
+    else fail=$((fail + 1)); echo "FAIL  $1"; sed 's/^/      | /' "$T/err" | tail -n 5; fi
+}
+# run N ARGS...: pipa-train on N ranks (small, fast settings unless ARGS say otherwise);
+# sets rc, writes $T/out and $T/err
+run() {
+    n=$1; shift
+    timeout -k 5 60 "$RUN" -n "$n" "$TRAIN" "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+}
+has() { grep -q -- "$1" "$T/$2"; }
+# one message from pipa-train, printed once (pipa-run adds its own lines)
+once() { [ "$(grep -c '^pipa-train:' "$T/err")" -eq 1 ] && has "$1" err; }
+# progress lines: a step number then the loss
+steps_run() { grep -c '^ *[0-9][0-9]* *[0-9.][0-9.]* ' "$T/out"; }
+# py EXPR FILES...: python3 exits 0 if EXPR (over j = list of the JSON documents) holds
+py() {
+    expr=$1; shift
+    python3 - "$expr" "$@" <<'PY'
+import json, sys
+j = [json.load(open(f)) for f in sys.argv[2:]]
+sys.exit(0 if eval(sys.argv[1]) else 1)
+PY
+}
+
+# ---- 1: the loss falls ------------------------------------------------------------------------
+run 2 --steps 40 --json "$T/fall.json"
+[ $rc -eq 0 ] && [ "$(steps_run)" -eq 40 ] && has "# summary" out &&
+    py 'j[0]["steps"][-1]["loss"] < 0.8 * j[0]["steps"][0]["loss"] and len(j[0]["steps"]) == 40' "$T/fall.json"
+check "loss falls: 40 steps of 1f1b on 2 ranks, last < 0.8 x first ($(grep '^loss' "$T/out"))" $?
+py 'all(len(h) == 16 for h in [j[0]["hashes"]["embed"], j[0]["hashes"]["head"]] + j[0]["hashes"]["layers"]) and len(j[0]["hashes"]["layers"]) == 4 and all(b > 0 for b in j[0]["peak_activation_bytes"]) and j[0]["config"]["tokens_per_step"] == 1024' "$T/fall.json"
+check "JSON: hashes of 4 layers, embed and head; peak activation bytes per rank" $?
+
+# ---- 2: resume ------------------------------------------------------------------------------
+SMALL="--layers 4 --hidden 32 --intermediate 64 --seq 32 --batch 2"
+run 2 $SMALL --steps 6 --json "$T/straight.json"
+ok=$rc
+run 2 $SMALL --steps 3 --save "$T/ckpt"
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && [ -s "$T/ckpt/stage-000.ckpt" ] && [ -s "$T/ckpt/stage-001.ckpt" ]
+check "6 steps straight; 3 steps saved (a shard per rank)" $?
+run 2 $SMALL --steps 6 --resume "$T/ckpt" --json "$T/resumed.json"
+[ $rc -eq 0 ] && [ "$(steps_run)" -eq 3 ] &&
+    py '[s["loss_hex"] for s in j[0]["steps"][3:]] == [s["loss_hex"] for s in j[1]["steps"]] and [s["step"] for s in j[1]["steps"]] == [4, 5, 6] and j[0]["hashes"] == j[1]["hashes"]' "$T/straight.json" "$T/resumed.json"
+check "resume: steps 4..6 losses and every parameter hash bit-identical to the straight run" $?
+run 1 $SMALL --steps 6 --resume "$T/ckpt"
+[ $rc -ne 0 ] && once "pipeline stages" && [ "$(steps_run)" -eq 0 ]
+check "2-rank checkpoint resumed on 1 rank fails naming the pipeline stages" $?
+run 2 $SMALL --steps 2 --resume "$T/ckpt"
+[ $rc -ne 0 ] && once "more than --steps 2"
+check "resume with --steps below the saved count fails" $?
+run 2 $SMALL --steps 6 --resume "$T/none"
+[ $rc -ne 0 ] && once "cannot open checkpoint"
+check "resume from a missing directory fails" $?
+
+# ---- 3: plans -------------------------------------------------------------------------------
+for cfg in "zb1" "interleaved --chunks 2"; do
+    name=$(echo "$cfg" | cut -d' ' -f1)
+    run 2 $SMALL --schedule $cfg --print-plan
+    cp "$T/out" "$T/$name.plan"
+    [ $rc -eq 0 ] && has "# pipa plan P=2 M=4" out && has "# peak live per rank" out &&
+        has "bubble analytic" out && [ "$(steps_run)" -eq 0 ]
+    check "--print-plan $name: plan text, checker's report, no training" $?
+    run 2 $SMALL --schedule $cfg --steps 3 --json "$T/gen.json"
+    ok=$rc
+    run 2 $SMALL --plan "$T/$name.plan" ${cfg#$name} --steps 3 --json "$T/file.json"
+    [ $ok -eq 0 ] && [ $rc -eq 0 ] &&
+        py '[s["loss_hex"] for s in j[0]["steps"]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"]' "$T/gen.json" "$T/file.json"
+    check "--plan of the printed $name plan: same losses and hashes as generated" $?
+done
+grep -n '^rank 1: F ' "$T/zb1.plan" | head -1 | cut -d: -f1 >"$T/line"
+sed "$(cat "$T/line")d" "$T/zb1.plan" >"$T/broken.plan"
+run 2 $SMALL --plan "$T/broken.plan" --steps 3
+[ $rc -ne 0 ] && once "rank 1 step" && has "broken.plan" err && [ "$(steps_run)" -eq 0 ]
+check "a plan with one line deleted is refused before training, naming rank and step" $?
+run 2 $SMALL --plan "$T/zb1.plan" --microbatches 8
+[ $rc -ne 0 ] && once "M=4" && has "M=8" err
+check "a plan for another M is refused" $?
+
+# ---- 4: bad command lines -------------------------------------------------------------------
+run 2 --schedule foo
+[ $rc -ne 0 ] && once "unknown schedule 'foo'"
+check "--schedule foo fails with a message" $?
+run 2 --chunks 2
+[ $rc -ne 0 ] && once "chunks 2 needs --schedule interleaved"
+check "--chunks 2 with 1f1b fails with a message" $?
+run 4 --layers 2
+[ $rc -ne 0 ] && once "2 layers cannot fill 4 virtual stages"
+check "more stages than layers fails with a message" $?
+run 2 --schedule interleaved --layers 3
+[ $rc -ne 0 ] && once "3 layers cannot fill 4 virtual stages"
+check "more virtual stages (P x V) than layers fails with a message" $?
+run 2 --corpus "$T/no-such-file"
+[ $rc -ne 0 ] && once "cannot open corpus"
+check "a missing corpus fails with a message" $?
+run 2 --pp 3
+[ $rc -ne 0 ] && once "pp 3"
+check "--pp not the world size fails with a message" $?
+run 1 --steps 0
+[ $rc -ne 0 ] && once "positive integer"
+check "--steps 0 fails with a message" $?
+run 2 --lr
+[ $rc -ne 0 ] && once "needs a value"
+check "an option without its value fails with a message" $?
+run 2 --help
+[ $rc -eq 0 ] && [ "$(grep -c 'usage:' "$T/out")" -eq 1 ] && has "--resume" out
+check "--help exits 0, printed once" $?
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -2,7 +2,8 @@
 # test_demo.sh: pipa-demo through pipa-run on 1 to 4 ranks: exits 0, the pipelined output is
 # bit-identical to one process (printed and in the JSON), the JSON parses and holds the right
 # figures (parameter counts against the closed form L*(2C + 4C^2 + 3CI), transfer counts
-# M*(P-1), the split), each demo runs alone, and bad command lines (more stages than layers,
+# M*(P-1), the split; demo 5: every schedule's loss bit-identical, a record per schedule, GPipe
+# holding M activations on rank 0 and 1F1B at most P), each demo runs alone, and bad command lines (more stages than layers,
 # a split not summing to L, --pp not the world size, unknown options) fail with a message.
 #   usage: sh tests/test_demo.sh BUILD_DIR
 B=${1:-build}
@@ -60,9 +61,11 @@ for n in 1 2 3 4; do
     check "world $n: exit 0" $rc "rc=$rc"
     [ "$(count 'max |diff| vs one process: 0 (bit-identical)' out)" -eq 2 ]
     check "world $n: demos 1 and 2 print bit-identical" $?
+    has 'loss bit-identical across schedules and ranks, every step (4 steps): yes' out
+    check "world $n: demo 5 prints the loss bit-identical across schedules" $?
     jchecks \
-        "world $n: JSON has header, demo1..demo4, ok" \
-        "all(k in d for k in ('header', 'demo1', 'demo2', 'demo3', 'demo4')) and d['ok']" \
+        "world $n: JSON has header, demo1..demo5, ok" \
+        "all(k in d for k in ('header', 'demo1', 'demo2', 'demo3', 'demo4', 'demo5')) and d['ok']" \
         "world $n: header world, pp, device" \
         "d['header']['world'] == $n and d['header']['pp'] == $n and d['header']['device'].startswith('cpu')" \
         "world $n: max_abs_diff 0 in demos 1 and 2" \
@@ -78,11 +81,17 @@ for n in 1 2 3 4; do
         "world $n: demo4 sweeps M = 1..16 with M*(P-1) transfers" \
         "[r['microbatches'] for r in d['demo4']['runs']] == [1, 2, 4, 8, 16] and all(r['transfers'] == r['microbatches'] * ($n - 1) and r['makespan_s'] > 0 and r['one_stage_s'] > 0 and len(r['stages']) == $n for r in d['demo4']['runs'])" \
         "world $n: demo4 theory (P-1)/(M+P-1)" \
-        "abs(d['demo4']['runs'][0]['bubble_theory'] - ($n - 1) / $n) < 1e-12"
+        "abs(d['demo4']['runs'][0]['bubble_theory'] - ($n - 1) / $n) < 1e-12" \
+        "world $n: demo5 one record per schedule, interleaved skipped on 1 rank, run on 2 and 4" \
+        "[s['schedule'] for s in d['demo5']['schedules']] == ['gpipe', '1f1b', 'interleaved', 'zb1'] and [s['skipped'] for i, s in enumerate(d['demo5']['schedules']) if i != 2 or $n != 3] == [False, False] + [$n == 1] * ($n != 3) + [False] and all(len(s['ranks']) == $n and s['step_s'] > 0 and 0 <= s['bubble_simulated'] < 1 for s in d['demo5']['schedules'] if not s['skipped'])" \
+        "world $n: demo5 loss identical across schedules (JSON, to the bit)" \
+        "d['demo5']['loss_identical'] and len(set((s['loss_hex'], tuple(s['losses'])) for s in d['demo5']['schedules'] if not s['skipped'])) == 1" \
+        "world $n: demo5 gpipe peak live == M on rank 0, 1f1b <= P on every rank" \
+        "d['demo5']['schedules'][0]['ranks'][0]['peak_live'] == 8 and all(r['peak_live'] <= $n for r in d['demo5']['schedules'][1]['ranks'])"
 done
 
 # ---- each demo alone, with the user's sizes ---------------------------------------------------
-for k in 1 2 3 4; do
+for k in 5 1 2 3 4; do
     rm -f "$T/j.json"
     run 2 --demo $k --layers 4 --hidden 64 --heads 2 --intermediate 96 --microbatches 3 --json "$T/j.json"
     check "--demo $k alone: exit 0" $rc "rc=$rc"
@@ -117,9 +126,9 @@ check "unknown option fails with a message" $?
 run 1 --layers abc
 [ $rc -ne 0 ] && has "positive integer" err
 check "--layers abc fails with a message" $?
-run 1 --demo 5
+run 1 --demo 6
 [ $rc -ne 0 ] && has "demo must be" err
-check "--demo 5 fails with a message" $?
+check "--demo 6 fails with a message" $?
 run 1 --hidden 100 --heads 3 --demo 1
 [ $rc -ne 0 ] && [ -s "$T/err" ]
 check "hidden not divisible by heads fails with a message" $?

@@ -1,6 +1,7 @@
 /* pipa-demo: the four demos of the original PyTorch pipeline-parallel demo, computed for real
  * and measured: a forward pass through the stages (checked bit for bit against one process),
- * microbatches, memory per rank, and pipeline efficiency.
+ * microbatches, memory per rank, and pipeline efficiency; and a fifth: the training schedules
+ * (GPipe, 1F1B, interleaved, ZB-H1) side by side.
  *
  *   pipa-run --nproc-per-node=4 pipa-demo [--demo N] [--json FILE] [model options]
  *
@@ -23,20 +24,23 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: pipa-run --nproc-per-node=P pipa-demo [options]\n"
-        "Runs the four pipeline-parallel demos on P ranks (P pipeline stages):\n"
+        "Runs the five pipeline-parallel demos on P ranks (P pipeline stages):\n"
         "  1 forward pass    how activations flow from stage to stage; output equals one process\n"
         "  2 microbatches    M microbatches flowing through the stages\n"
         "  3 memory          parameters and measured peak memory per rank vs the whole model\n"
         "  4 efficiency      busy and idle time, the bubble, speedup, for M = 1, 2, 4, 8, 16\n"
+        "  5 schedules       training under GPipe, 1F1B, interleaved, ZB-H1: step time, bubble\n"
+        "                    (measured, theory, simulated), peak activations, identical loss\n"
         "options (each demo has its own defaults; a value given here applies to every demo):\n"
-        "  --demo N            run only demo N (1-4)\n"
-        "  --layers L          transformer layers        (demos 1,4: 4; 2: 6; 3: 8)\n"
+        "  --demo N            run only demo N (1-5)\n"
+        "  --layers L          transformer layers        (demos 1,4: 4; 2: 6; 3,5: 8)\n"
         "  --hidden C          hidden size               (128; demo 3: 512)\n"
         "  --heads NH          attention heads           (4; demo 3: 8)\n"
         "  --intermediate I    MLP intermediate size     (512; demo 3: 2048)\n"
         "  --batch B           sequences per microbatch  (2); the whole batch is B x M\n"
-        "  --seq T             tokens per sequence       (10)\n"
-        "  --microbatches M    microbatches (1; demo 2: 4; demo 4: sweep 1, 2, 4, ... up to M, 16)\n"
+        "  --seq T             tokens per sequence       (10; demo 5: 32)\n"
+        "  --microbatches M    microbatches (1; demo 2: 4; demo 4: sweep 1, 2, 4, ... up to M, 16;\n"
+        "                      demo 5: 8)\n"
         "  --seed S            weights and inputs seed   (%d)\n"
         "  --pp P              pipeline stages; must equal the number of ranks for now\n"
         "  --split A,B,...     layers per stage (default: as even as possible)\n"
@@ -106,6 +110,7 @@ static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_
     if (demo == 2) c.L = 6, su->M = 4;
     if (demo == 3) c.L = 8, c.C = 512, c.NH = 8, c.I = 2048;
     if (demo == 4) su->M = 16;
+    if (demo == 5) c.L = 8, su->T = 32, su->M = 8;  // layers >= 2P for interleaving up to P = 4
     if (o->L) c.L = o->L;
     if (o->C) c.C = o->C;
     if (o->NH) c.NH = o->NH;
@@ -235,7 +240,7 @@ static void print_header(demo_ctx_t *ctx, int argc, char **argv)
 static int run_demos(demo_ctx_t *ctx, const demo_setup_t *setups)
 {
     static const demo_fn fns[DEMO_COUNT] = {demo_forward, demo_microbatches, demo_memory,
-                                            demo_efficiency};
+                                            demo_efficiency, demo_schedules};
     int rc = 0;
     for (int d = 1; d <= DEMO_COUNT; d++) {
         if (ctx->opt->demo && ctx->opt->demo != d) continue;

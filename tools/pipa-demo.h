@@ -4,7 +4,8 @@
  * pipa-demo.c parses options, prints the header and runs the demos; pipa-demo_flow.c holds
  * demos 1 and 2 (activations flowing, bit-identical check), pipa-demo_memory.c demo 3 (parameters
  * and peak RSS per rank beside a one-process model), pipa-demo_speed.c demo 4 (busy, idle and
- * bubble against microbatches). Every demo computes on all ranks, gathers per-rank records at
+ * bubble against microbatches), pipa-demo_sched.c demo 5 (the four schedules training side by
+ * side: step time, bubbles measured, analytic and simulated, peak activations, loss). Every demo computes on all ranks, gathers per-rank records at
  * rank 0, and rank 0 alone prints them and adds them to the JSON document. */
 #ifndef PIPA_DEMO_H
 #define PIPA_DEMO_H
@@ -16,12 +17,12 @@
 #include "layout.h"
 #include "model.h"
 
-#define DEMO_COUNT 4
+#define DEMO_COUNT 5
 #define DEMO_DEFAULT_SEED 42
 
 /* Options as given; 0 (or NULL) means "not given: each demo uses its own default". */
 typedef struct {
-    int demo;                 /* 1..4 for one demo, 0 for all */
+    int demo;                 /* 1..5 for one demo, 0 for all */
     int force_cpu;
     int L, C, NH, I, B, T, M;
     uint64_t seed;
@@ -57,6 +58,7 @@ int demo_forward(demo_ctx_t *ctx, const demo_setup_t *su);       /* demo 1 */
 int demo_microbatches(demo_ctx_t *ctx, const demo_setup_t *su);  /* demo 2 */
 int demo_memory(demo_ctx_t *ctx, const demo_setup_t *su);        /* demo 3 */
 int demo_efficiency(demo_ctx_t *ctx, const demo_setup_t *su);    /* demo 4 */
+int demo_schedules(demo_ctx_t *ctx, const demo_setup_t *su);     /* demo 5 */
 
 /* The hidden child mode of demo 3: builds the whole model, runs one forward, prints its peak
  * RSS. Returns the process exit code. */

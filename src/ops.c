@@ -32,17 +32,19 @@ void pipa_op_linear(float *out, const float *x, const float *w, int N, int IC, i
                 out, OC);
 }
 
-void pipa_op_rope(float *x, int B, int T, int NH, int HS, float theta)
+/* Rotates every (i, i + HS/2) pair of x by +angle (sign 1) or -angle (sign -1: the transpose,
+ * which is the backward). cos/sin depend only on (t, i): computed once per pair, in double so
+ * positions far down a long sequence keep an accurate angle, then applied to every (b, h).
+ * Negating sin is exact, so both directions use the very same cos and sin bits. */
+void pipa__rope_rotate(float *x, int B, int T, int NH, int HS, float theta, float sign)
 {
     PIPA_ASSERT(HS % 2 == 0);
     const int half = HS / 2;
     const size_t C = (size_t)NH * HS;
-    /* cos/sin depend only on (t, i): computed once per pair, in double so positions far down a
-     * long sequence keep an accurate angle, then applied to every (b, h). */
     for (int t = 0; t < T; t++) {
         for (int i = 0; i < half; i++) {
             double freq = pow((double)theta, -2.0 * i / HS);
-            float c = (float)cos(t * freq), s = (float)sin(t * freq);
+            float c = (float)cos(t * freq), s = sign * (float)sin(t * freq);
             for (int b = 0; b < B; b++) {
                 float *row = x + ((size_t)b * T + t) * C;  // (NH, HS)
                 for (int h = 0; h < NH; h++) {
@@ -54,6 +56,11 @@ void pipa_op_rope(float *x, int B, int T, int NH, int HS, float theta)
             }
         }
     }
+}
+
+void pipa_op_rope(float *x, int B, int T, int NH, int HS, float theta)
+{
+    pipa__rope_rotate(x, B, T, NH, HS, theta, 1.0f);
 }
 
 /* In place on one row of scores: causal softmax over s <= t, zeros after t (so the following

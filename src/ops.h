@@ -21,6 +21,8 @@ void pipa_op_linear(float *out, const float *x, const float *w, int N, int IC, i
 /* In place on x (B, T, NH, HS): rotary embedding with the "rotate half" pairing (element i
  * with i + HS/2, as in Hugging Face Llama), position t = 0..T-1, frequency theta^(-2i/HS). */
 void pipa_op_rope(float *x, int B, int T, int NH, int HS, float theta);
+/* The rotation itself: sign 1 is pipa_op_rope, sign -1 its transpose (the backward). */
+void pipa__rope_rotate(float *x, int B, int T, int NH, int HS, float theta, float sign);
 /* Causal self-attention. q, k, v, out: (B, T, NH, HS). att: scratch of B*NH*T*T floats.
  * out[b,t,h] = sum_{s<=t} softmax_s(q[b,t,h].k[b,s,h] / sqrt(HS)) v[b,s,h] */
 void pipa_op_attention(float *out, float *att, const float *q, const float *k, const float *v,

@@ -5,6 +5,7 @@
  * same data gives the same bits every time. No op allocates: callers own every buffer.
  * Left out: fused kernels, recomputation (attention backward reads the saved probabilities). */
 #include "ops_bwd.h"
+#include "ops.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -81,25 +82,7 @@ void pipa_op_linear_bwd_w(float *dw, const float *dy, const float *x, int N, int
 
 void pipa_op_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
 {
-    PIPA_ASSERT(HS % 2 == 0);
-    const int half = HS / 2;
-    const size_t C = (size_t)NH * HS;
-    for (int t = 0; t < T; t++) {
-        for (int i = 0; i < half; i++) {
-            /* The forward's cos and sin, bit for bit (ops.c), applied transposed. */
-            double freq = pow((double)theta, -2.0 * i / HS);
-            float c = (float)cos(t * freq), s = (float)sin(t * freq);
-            for (int b = 0; b < B; b++) {
-                float *row = d + ((size_t)b * T + t) * C;
-                for (int h = 0; h < NH; h++) {
-                    float *dh = row + (size_t)h * HS;
-                    float d1 = dh[i], d2 = dh[i + half];
-                    dh[i] = d1 * c + d2 * s;
-                    dh[i + half] = d2 * c - d1 * s;
-                }
-            }
-        }
-    }
+    pipa__rope_rotate(d, B, T, NH, HS, theta, -1.0f); /* the forward's rotation, transposed */
 }
 
 /* ---- attention ---------------------------------------------------------------------------- */

@@ -261,12 +261,10 @@ static void print_summary(const run_t *run)
     const train_ctx_t *ctx = run->ctx;
     const train_opts_t *o = ctx->opt;
     char b[2][32];
+    if (!run->first_step) return;
     printf("# summary\n");
-    if (run->first_step) {
-        printf("loss        %.4f at step %lld -> %.4f at step %lld (uniform guess: ln 256 = "
-               "5.5452)\n", run->first_loss, (long long)run->first_step, run->last_loss,
-               (long long)run->last_step);
-    }
+    printf("loss        %.4f at step %lld -> %.4f at step %lld (uniform guess: ln 256 = 5.5452)\n",
+           run->first_loss, (long long)run->first_step, run->last_loss, (long long)run->last_step);
     if (run->timed_steps && run->timed_wall > 0) {
         double tok = (double)o->M * o->B * o->T * run->timed_steps;
         printf("tokens/s    %.0f mean over steps %lld..%lld (step %lld left out: warm-up)\n",
@@ -276,7 +274,6 @@ static void print_summary(const run_t *run)
         if (ctx->bubble_theory >= 0) printf("analytic %.1f%%, ", 100 * ctx->bubble_theory);
         printf("simulated %.1f%% (unit costs)\n", 100 * ctx->bubble_sim);
     }
-    if (!run->first_step) return;
     printf("activations peak per rank = most live slots x slot bytes (checker's bound on live)\n");
     for (int r = 0; r < ctx->P; r++)
         printf("  rank %-3d  %3d x %10s = %10s   (plan %d)\n", r, run->peak_live[r],
@@ -373,8 +370,10 @@ static int run_steps(run_t *run)
         json_config(ctx, run->tr.steps);
         pipa_json_begin_array(ctx->json, "steps");
     }
-    if (ctx->rank == 0)
+    if (ctx->rank == 0 && run->tr.steps < o->steps)
         printf("#   step       loss   tokens/s  bubble%%   wall ms\n");
+    else if (ctx->rank == 0)
+        printf("nothing to train: the checkpoint is at --steps %d already\n", o->steps);
     int rc = 0;
     while (rc == 0 && run->tr.steps < o->steps) rc = one_step(run);
     if (rc != 0) return rc;

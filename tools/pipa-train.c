@@ -164,6 +164,24 @@ static pipa_status check_combinations(const train_opts_t *o, int P)
     return PIPA_OK;
 }
 
+/* The runtime sizes a rank's activation slots for its largest chunk and the layer passes insist
+ * on an exact fit, so a rank whose chunks differ in size would abort at its first forward (see
+ * pipa-demo's demo 5, which skips that case too). Refuse it here with a way out. */
+static pipa_status check_chunks_equal(const train_ctx_t *ctx)
+{
+    int P = ctx->P, V = ctx->opt->V;
+    for (int r = 0; r < P; r++)
+        for (int c = 1; c < V; c++)
+            if (ctx->counts[c * P + r] != ctx->counts[r])
+                return pipa__fail(PIPA_ERR_ARG, "rank %d's chunks hold %d and %d layers: with "
+                                  "--chunks > 1 every chunk of a rank must hold the same number "
+                                  "of layers (the runtime's activation slots assume it); use "
+                                  "--layers a multiple of P*V = %d, or a --split that repeats "
+                                  "every P entries (2,1,2,1 for P=2, V=2)", r, ctx->counts[r],
+                                  ctx->counts[c * P + r], P * V);
+    return PIPA_OK;
+}
+
 /* Model configuration and the split over the P*V virtual stages. */
 static pipa_status build_model(train_ctx_t *ctx)
 {
@@ -181,12 +199,13 @@ static pipa_status build_model(train_ctx_t *ctx)
     ctx->params = (int64_t)o->L * (int64_t)pipa_layer_param_count(&c->model) +
                   (int64_t)pipa_ends_param_count(&c->model, c->vocab, 1, 1);
     int stages = ctx->P * o->V;
-    if (o->split) return pipa_split_parse(o->split, o->L, stages, ctx->counts);
-    if (stages > o->L)
+    if (o->split) PIPA_TRY(pipa_split_parse(o->split, o->L, stages, ctx->counts));
+    else if (stages > o->L)
         return pipa__fail(PIPA_ERR_ARG, "%d layers cannot fill %d virtual stages (P=%d x V=%d): "
                           "give --layers %d or more, or fewer ranks or chunks", o->L, stages,
                           ctx->P, o->V, stages);
-    return pipa_split_even(o->L, stages, ctx->counts);
+    else PIPA_TRY(pipa_split_even(o->L, stages, ctx->counts));
+    return check_chunks_equal(ctx);
 }
 
 /* Reads a user's plan; it must be for this run's P, M and V. The checker runs afterwards. */

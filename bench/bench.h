@@ -57,5 +57,6 @@ void bench_json_row(const bench_ctx_t *ctx, const char *row, ...);
 int bench_p2p(bench_ctx_t *ctx, int argc, char **argv);
 int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv);
 int bench_layer(bench_ctx_t *ctx, int argc, char **argv);
+int bench_train(bench_ctx_t *ctx, int argc, char **argv);
 
 #endif

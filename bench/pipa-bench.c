@@ -3,10 +3,11 @@
  *   pipa-run -n 2 pipa-bench p2p       one-way latency and bandwidth between two ranks vs memcpy
  *   pipa-run -n 2 pipa-bench pipeline  forward tokens/s at P = 1 and 2 vs the ideal speedup
  *   pipa-bench layer                   one layer's forward GFLOP/s vs sgemm on the same shapes
+ *   pipa-run -n 2 pipa-bench train     training step tokens/s per schedule at P = 1, 2 vs ideal
  *
  * This file joins the run and dispatches; each subcommand lives in pipa-bench_<name>.c and the
  * shared header, options and JSON output in pipa-bench_util.c. Every subcommand takes --help and
- * --json FILE. Left out: backward-pass and training benchmarks. */
+ * --json FILE. Left out: P > 2. */
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ static void usage(FILE *f)
             "  p2p       latency and bandwidth between ranks 0 and 1 (needs pipa-run -n 2)\n"
             "  pipeline  pipelined forward tokens/s at P = 1, 2 vs ideal (needs pipa-run -n 2)\n"
             "  layer     one layer's forward FLOP rate vs sgemm on the same shapes (alias: gemm)\n"
+            "  train     training step tokens/s per schedule at P = 1, 2 vs ideal (pipa-run -n 2)\n"
             "Common options: --json FILE (one JSON object per row), --help\n");
 }
 
@@ -30,6 +32,7 @@ static bench_fn find_bench(const char *name)
     if (strcmp(name, "p2p") == 0) return bench_p2p;
     if (strcmp(name, "pipeline") == 0) return bench_pipeline;
     if (strcmp(name, "layer") == 0 || strcmp(name, "gemm") == 0) return bench_layer;
+    if (strcmp(name, "train") == 0) return bench_train;
     return NULL;
 }
 

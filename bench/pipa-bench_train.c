@@ -1,0 +1,393 @@
+/* pipa-bench_train.c: training-step tokens/s per schedule at P = 1 and P = 2 against the ideal.
+ *
+ * Run as `pipa-run -n 2 pipa-bench train`. For every M of the list, every schedule gets two
+ * trainers built from the same seeded weights: P = 1 on rank 0 alone (a one-rank pipeline that
+ * owns every layer and both ends; rank 1 waits at a barrier, as in `pipeline`) and P = 2 over
+ * ranks 0 and 1 (layers split evenly over the P*V virtual stages). After one warm-up step each,
+ * `reps` rounds run one step of each (schedule, P) in turn, so a change in the machine's load
+ * touches every schedule and both sides of the speedup alike. Interleaved needs P >= 2: its
+ * P = 1 baseline is 1F1B at P = 1 (what one rank would run anyway).
+ *
+ * Time of a step: from the last rank entering the step's barrier to the last rank done, on the
+ * machine-wide clock (pipa_step_stats_t enter_abs / end_abs). tokens/s = M*B*T / time, median over
+ * reps. speedup = tokens/s at P=2 / at P=1 (same M and schedule); ideal = P*M/(M+P-1). Measured
+ * bubble: 1 - (time in F, B, I, W of all ranks) / (P * time), the optimizer step counting as
+ * not-work as in the simulator; beside it the analytic bubble and the simulated one (the plan
+ * through pipa_plan_simulate with this run's mean F, B, I, W, STEP times, comms free), which
+ * separates what the schedule costs from what the machine adds. Left out: P > 2, data. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "layout.h"
+#include "runtime.h"
+#include "split.h"
+
+#define MAX_M_LIST 32
+#define MAX_REPS 64
+#define N_SCHED 4
+#define TRAIN_VOCAB 256
+
+typedef struct {
+    pipa_config_t cfg;
+    int B, T, V, reps, warmup;
+    int m_list[MAX_M_LIST], n_m;
+    pipa_sched sched[N_SCHED];
+    int n_sched;
+} train_opts_t;
+
+/* One (schedule, P) at one M: its plan and, on the ranks in it, its trainer. */
+typedef struct {
+    pipa_sched sched;
+    int P, V;
+    pipa_plan_t plan;
+    pipa_trainer_t tr;
+    int has_plan, has_tr;
+    double time[MAX_REPS], bubble[MAX_REPS];  /* per rep, rank 0 */
+    double busy_kind[MAX_REPS][PIPA_ACT_COUNT]; /* per rep, summed over ranks, rank 0 */
+} run_t;
+
+/* What the table shows of one (schedule, P, M), rank 0. */
+typedef struct {
+    double tokens_per_s, bubble, theory, simulated;
+    double cost[PIPA_ACT_COUNT];
+} train_result_t;
+
+static void train_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: pipa-run -n 2 pipa-bench train [OPTIONS]\n"
+            "  --layers L      layers (default 8)\n"
+            "  --hidden C      hidden size (default 256)\n"
+            "  --heads NH      attention heads (default 4)\n"
+            "  --inter I       MLP intermediate size (default 1024)\n"
+            "  --batch B       microbatch batch (default 4)\n"
+            "  --seq T         microbatch sequence length (default 64)\n"
+            "  --m LIST        microbatch counts (default 1,2,4,8,16)\n"
+            "  --sched LIST    schedules (default gpipe,1f1b,interleaved,zb1)\n"
+            "  --v V           chunks per rank of interleaved (default 2)\n"
+            "  --reps N        timed steps per (schedule, P, M), median reported (default 3)\n"
+            "  --warmup N      untimed steps per (schedule, P, M) first (default 1)\n"
+            "  --json FILE     one JSON object per row: schedule, p, m, tokens_per_s, speedup,\n"
+            "                  ideal_speedup, bubble (and bubble_theory, bubble_sim)\n");
+}
+
+static int parse_sched_list(const char *text, train_opts_t *o)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    o->n_sched = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (o->n_sched == N_SCHED || pipa_sched_parse(t, &o->sched[o->n_sched]) != PIPA_OK)
+            return 0;
+        o->n_sched++;
+    }
+    return o->n_sched;
+}
+
+static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o, int *help)
+{
+    int bad = 0;
+    const char *json = NULL, *mlist = "1,2,4,8,16", *slist = "gpipe,1f1b,interleaved,zb1";
+    o->cfg = (pipa_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
+                             .rope_theta = 10000.0f, .seed = 1};
+    o->B = 4, o->T = 64, o->V = 2, o->reps = 3, o->warmup = 1;
+    for (int i = 1; i < argc && !bad && !*help; i++) {
+        if (bench_opt_common(ctx, argv, argc, &i, &json, help, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--layers", &o->cfg.L, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--hidden", &o->cfg.C, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--heads", &o->cfg.NH, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--inter", &o->cfg.I, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--batch", &o->B, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--seq", &o->T, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--v", &o->V, &bad)) continue;
+        if (bench_opt_str(argv, argc, &i, "--m", &mlist, &bad)) continue;
+        if (bench_opt_str(argv, argc, &i, "--sched", &slist, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
+        fprintf(stderr, "pipa-bench train: unknown option '%s'\n", argv[i]);
+        bad = 1;
+    }
+    if (bad || *help) return bad;
+    if ((o->n_m = bench_parse_list(mlist, o->m_list, MAX_M_LIST)) == 0) {
+        fprintf(stderr, "pipa-bench train: --m wants a list like 1,2,4 (at most %d entries), "
+                        "not '%s'\n", MAX_M_LIST, mlist);
+        return 1;
+    }
+    if (!parse_sched_list(slist, o)) {
+        fprintf(stderr, "pipa-bench train: --sched wants a list of gpipe, 1f1b, interleaved, "
+                        "zb1 (each at most once), not '%s'\n", slist);
+        return 1;
+    }
+    if (o->reps < 1 || o->reps > MAX_REPS || o->B < 1 || o->T < 1 || o->V < 2 ||
+        o->V > PIPA_MAX_CHUNKS) {
+        fprintf(stderr, "pipa-bench train: reps 1..%d, batch and seq >= 1, v 2..%d\n", MAX_REPS,
+                PIPA_MAX_CHUNKS);
+        return 1;
+    }
+    for (int s = 0; s < o->n_sched; s++)
+        if (o->sched[s] == PIPA_SCHED_INTERLEAVED && o->cfg.L % (2 * o->V)) {
+            fprintf(stderr, "pipa-bench train: interleaved at P = 2 needs the layers (%d) to be "
+                            "a multiple of P*V = %d (the runtime wants equal chunks per rank)\n",
+                    o->cfg.L, 2 * o->V);
+            return 1;
+        }
+    if (o->cfg.L < 2 || pipa_config_check(&o->cfg) != PIPA_OK) {
+        fprintf(stderr, "pipa-bench train: %s\n",
+                o->cfg.L < 2 ? "layers must be >= 2" : pipa_last_error());
+        return 1;
+    }
+    return bench_json_open(ctx, json) != 0;
+}
+
+/* ---- the runs ------------------------------------------------------------------------------ */
+
+/* The synthetic batch: a fixed function of (microbatch, position); training content does not
+ * change the time of a step. */
+static void train_batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
+{
+    const train_opts_t *o = ctx;
+    for (int i = 0; i < o->B * o->T; i++) {
+        int v = (int)(((unsigned)mb * 2654435761u + (unsigned)i * 40503u) >> 8) % TRAIN_VOCAB;
+        if (tokens) tokens[i] = v;
+        if (targets) targets[i] = (v * 7 + 3) % TRAIN_VOCAB;
+    }
+}
+
+static pipa_status run_init(run_t *r, bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s,
+                            int P, int M)
+{
+    memset(r, 0, sizeof *r);
+    /* One rank has nothing to interleave: interleaved's P = 1 baseline is 1F1B. */
+    r->sched = P == 1 && s == PIPA_SCHED_INTERLEAVED ? PIPA_SCHED_1F1B : s;
+    r->P = P;
+    r->V = r->sched == PIPA_SCHED_INTERLEAVED ? o->V : 1;
+    PIPA_TRY(pipa_plan_generate(&r->plan, r->sched, P, M, r->V));
+    r->has_plan = 1;
+    PIPA_TRY(pipa_plan_check(&r->plan, NULL));
+    if (ctx->rank >= P) return PIPA_OK;
+    pipa_layout_t lay;
+    int counts[2 * PIPA_MAX_CHUNKS];
+    PIPA_TRY(pipa_layout_init(&lay, P, ctx->rank, 1, P, 1));
+    PIPA_TRY(pipa_split_even(o->cfg.L, P * r->V, counts));
+    pipa_train_config_t cfg = {.model = o->cfg, .vocab = TRAIN_VOCAB, .B = o->B, .T = o->T,
+                               .opt = pipa_opt_defaults()};
+    PIPA_TRY(pipa_trainer_init(&r->tr, ctx->comm, &lay, &cfg, &r->plan, counts));
+    r->has_tr = 1;
+    return PIPA_OK;
+}
+
+static void run_free(run_t *r)
+{
+    if (r->has_tr) pipa_trainer_free(&r->tr);
+    if (r->has_plan) pipa_plan_free(&r->plan);
+    r->has_tr = r->has_plan = 0;
+}
+
+/* One step of r on its ranks; the others wait at the closing world barrier. rep >= 0 records
+ * the step's time, bubble and per-kind busy time (summed over ranks) on rank 0. */
+static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, int rep)
+{
+    if (r->has_tr) {
+        pipa_step_stats_t st;
+        PIPA_TRY(pipa_trainer_step(&r->tr, train_batch, (void *)o, &st));
+        double mine[2 + PIPA_ACT_COUNT], all[2 * (2 + PIPA_ACT_COUNT)];
+        mine[0] = st.enter_abs, mine[1] = st.end_abs;
+        memcpy(mine + 2, st.busy_kind, sizeof st.busy_kind);
+        PIPA_TRY(pipa_gather(&r->tr.group, 0, mine, sizeof mine, all));
+        if (ctx->rank == 0 && rep >= 0) {
+            double start = 0, end = 0, work = 0;
+            double *kind = r->busy_kind[rep];
+            memset(kind, 0, sizeof r->busy_kind[rep]);
+            for (int p = 0; p < r->P; p++) {
+                const double *a = all + p * (2 + PIPA_ACT_COUNT);
+                if (p == 0 || a[0] > start) start = a[0];
+                if (p == 0 || a[1] > end) end = a[1];
+                for (int k = 0; k < PIPA_ACT_COUNT; k++) kind[k] += a[2 + k];
+            }
+            work = kind[PIPA_ACT_F] + kind[PIPA_ACT_B] + kind[PIPA_ACT_I] + kind[PIPA_ACT_W];
+            r->time[rep] = end - start;
+            r->bubble[rep] = 1.0 - work / (r->P * r->time[rep]);
+        }
+    }
+    return pipa_barrier(&ctx->world);
+}
+
+/* Rank 0: medians of r's reps, the analytic bubble, and the simulated one from the per-kind
+ * costs of the median step. */
+static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train_result_t *res)
+{
+    double t[MAX_REPS], b[MAX_REPS];
+    memcpy(t, r->time, sizeof t);
+    memcpy(b, r->bubble, sizeof b);
+    double med = bench_median(t, o->reps);
+    res->tokens_per_s = (double)M * o->B * o->T / med;
+    res->bubble = bench_median(b, o->reps);
+    res->theory = pipa_plan_bubble_theory(r->sched, r->P, M, r->V);
+    int best = 0;  // the rep closest to the median time
+    for (int i = 1; i < o->reps; i++)
+        if (fabs(r->time[i] - med) < fabs(r->time[best] - med)) best = i;
+    int count[PIPA_ACT_COUNT] = {0};
+    for (int p = 0; p < r->P; p++)
+        for (int i = 0; i < r->plan.len[p]; i++) count[r->plan.act[p][i].kind]++;
+    pipa_plan_costs_t c = {{0}};
+    const int kinds[] = {PIPA_ACT_F, PIPA_ACT_B, PIPA_ACT_I, PIPA_ACT_W, PIPA_ACT_STEP};
+    memset(res->cost, 0, sizeof res->cost);
+    for (int k = 0; k < 5; k++)
+        if (count[kinds[k]])
+            c.cost[kinds[k]] = res->cost[kinds[k]] = r->busy_kind[best][kinds[k]] / count[kinds[k]];
+    pipa_plan_sim_t sim;
+    PIPA_TRY(pipa_plan_simulate(&r->plan, &c, &sim));
+    res->simulated = sim.bubble;
+    return PIPA_OK;
+}
+
+/* Every schedule at P = 1 and 2 for one M: build, warm up, reps rounds in turn, summarise.
+ * res[s][P-1] filled on rank 0. */
+static pipa_status measure_m(bench_ctx_t *ctx, const train_opts_t *o, int M, int n_p,
+                             train_result_t res[][2])
+{
+    run_t *runs = calloc((size_t)o->n_sched * n_p, sizeof *runs);
+    if (!runs) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    int n = o->n_sched * n_p;
+    pipa_status s = PIPA_OK;
+    for (int i = 0; i < n && s == PIPA_OK; i++)
+        s = run_init(&runs[i], ctx, o, o->sched[i / n_p], 1 + i % n_p, M);
+    for (int w = 0; w < o->warmup && s == PIPA_OK; w++)
+        for (int i = 0; i < n && s == PIPA_OK; i++) s = run_step(ctx, &runs[i], o, -1);
+    for (int rep = 0; rep < o->reps && s == PIPA_OK; rep++)
+        for (int i = 0; i < n && s == PIPA_OK; i++) s = run_step(ctx, &runs[i], o, rep);
+    for (int i = 0; i < n && s == PIPA_OK && ctx->rank == 0; i++)
+        s = summarise(&runs[i], o, M, &res[i / n_p][i % n_p]);
+    for (int i = 0; i < n; i++) run_free(&runs[i]);
+    free(runs);
+    return s;
+}
+
+/* ---- output -------------------------------------------------------------------------------- */
+
+static void json_row(const bench_ctx_t *ctx, pipa_sched s, int P, int M,
+                     const train_result_t *r, double speedup, double ideal)
+{
+    if (!ctx->json) return;
+    fprintf(ctx->json, "{\"bench\": \"%s\", \"schedule\": \"%s\"", ctx->bench, pipa_sched_name(s));
+    /* The numeric members through the shared writer's format: integral values without a
+     * fraction, the rest with 6 significant digits. */
+    const char *keys[] = {"p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
+                          "bubble_theory", "bubble_sim"};
+    double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated};
+    for (int k = 0; k < 8; k++) {
+        if (vals[k] == (double)(long long)vals[k])
+            fprintf(ctx->json, ", \"%s\": %lld", keys[k], (long long)vals[k]);
+        else
+            fprintf(ctx->json, ", \"%s\": %.6g", keys[k], vals[k]);
+    }
+    fprintf(ctx->json, "}\n");
+    fflush(ctx->json);
+}
+
+static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
+                        train_result_t (*res)[N_SCHED][2])
+{
+    printf("# %-12s %3s %4s %11s %8s %7s %8s %8s %9s %9s %7s %7s %7s %7s %7s\n", "schedule", "P",
+           "M", "tokens/s", "speedup", "ideal", "of_ideal", "bubble", "bubble_th", "bubble_sim",
+           "F_ms", "B_ms", "I_ms", "W_ms", "STEP_ms");
+    for (int s = 0; s < o->n_sched; s++)
+        for (int m = 0; m < o->n_m; m++)
+            for (int P = 1; P <= n_p; P++) {
+                const train_result_t *r = &res[m][s][P - 1], *r1 = &res[m][s][0];
+                int M = o->m_list[m];
+                double speedup = r->tokens_per_s / r1->tokens_per_s;
+                double ideal = (double)P * M / (M + P - 1);
+                pipa_sched sched = o->sched[s];
+                char name[24];
+                snprintf(name, sizeof name, "%s%s", pipa_sched_name(sched),
+                         P == 1 && sched == PIPA_SCHED_INTERLEAVED ? "*" : "");
+                char ms[5][16];
+                const int kinds[] = {PIPA_ACT_F, PIPA_ACT_B, PIPA_ACT_I, PIPA_ACT_W, PIPA_ACT_STEP};
+                for (int k = 0; k < 5; k++) {
+                    if (r->cost[kinds[k]] > 0) snprintf(ms[k], 16, "%.2f", r->cost[kinds[k]] * 1e3);
+                    else snprintf(ms[k], 16, "-");
+                }
+                printf("  %-12s %3d %4d %11.1f %8.3f %7.3f %7.1f%% %7.1f%% %8.1f%% %9.1f%%"
+                       " %7s %7s %7s %7s %7s\n",
+                       name, P, M, r->tokens_per_s, speedup, ideal, 100.0 * speedup / ideal,
+                       100.0 * r->bubble, 100.0 * r->theory, 100.0 * r->simulated, ms[0], ms[1],
+                       ms[2], ms[3], ms[4]);
+                json_row(ctx, sched, P, M, r, speedup, ideal);
+            }
+    if (n_p < 2) return;
+    /* The targets, on this run. */
+    int i8 = -1, s1 = -1, sz = -1, si = -1;
+    for (int m = 0; m < o->n_m; m++)
+        if (o->m_list[m] == 8) i8 = m;
+    for (int s = 0; s < o->n_sched; s++) {
+        if (o->sched[s] == PIPA_SCHED_1F1B) s1 = s;
+        if (o->sched[s] == PIPA_SCHED_ZB1) sz = s;
+        if (o->sched[s] == PIPA_SCHED_INTERLEAVED) si = s;
+    }
+    if (i8 < 0 || s1 < 0) return;
+    const train_result_t *a = res[i8][s1];
+    double of = a[1].tokens_per_s / a[0].tokens_per_s / (2.0 * 8 / 9);
+    printf("# target: 1f1b P=2 M=8 >= 90%% of ideal speedup: %.1f%% (%s)\n", 100 * of,
+           of >= 0.9 ? "met" : "NOT met");
+    if (sz >= 0)
+        printf("# target: zb1 bubble below 1f1b's at P=2 M=8: %.1f%% vs %.1f%% (%s)\n",
+               100 * res[i8][sz][1].bubble, 100 * a[1].bubble,
+               res[i8][sz][1].bubble < a[1].bubble ? "met" : "NOT met");
+    if (si >= 0)
+        printf("# target: interleaved bubble below 1f1b's at P=2 M=8: %.1f%% vs %.1f%% (%s)\n",
+               100 * res[i8][si][1].bubble, 100 * a[1].bubble,
+               res[i8][si][1].bubble < a[1].bubble ? "met" : "NOT met");
+}
+
+static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
+{
+    bench_print_header(ctx, "training step tokens/s per schedule at P = 1, 2 vs ideal P*M/(M+P-1)");
+    if (ctx->rank != 0) return;
+    printf("# model: L %d, C %d, NH %d, I %d, vocab %d; microbatch B %d x T %d = %d tokens; AdamW; "
+           "median of %d steps after %d warm-up step(s)\n",
+           o->cfg.L, o->cfg.C, o->cfg.NH, o->cfg.I, TRAIN_VOCAB, o->B, o->T, o->B * o->T, o->reps,
+           o->warmup);
+    printf("# P=1: rank 0 alone, all layers and ends; P=2: layers even over the P*V virtual "
+           "stages (interleaved V=%d); steps of every (schedule, P) alternate\n", o->V);
+    printf("# * interleaved's P=1 baseline is 1f1b (one rank has nothing to interleave)\n");
+    printf("# speedup = tokens/s / tokens/s at P=1 (same M, schedule); bubble = 1 - sum(F,B,I,W "
+           "time) / (P*step); bubble_th: the schedule's formula;\n# bubble_sim: the plan simulated "
+           "with this run's mean per-action times (columns *_ms, median step), comms free\n");
+    if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
+    fflush(stdout);
+}
+
+int bench_train(bench_ctx_t *ctx, int argc, char **argv)
+{
+    train_opts_t o;
+    int help = 0;
+    if (parse_train(ctx, argc, argv, &o, &help)) return 2;
+    if (help) {
+        if (ctx->rank == 0) train_usage(stdout);
+        return 0;
+    }
+    if (ctx->size > 2) {
+        fprintf(stderr, "pipa-bench train: run it on 1 or 2 ranks (pipa-run -n 2)\n");
+        return 2;
+    }
+    print_intro(ctx, &o);
+    int n_p = ctx->size == 2 ? 2 : 1;
+    train_result_t (*res)[N_SCHED][2] = calloc((size_t)o.n_m, sizeof *res);
+    if (!res) {
+        fprintf(stderr, "pipa-bench train: out of memory\n");
+        return 1;
+    }
+    pipa_status s = PIPA_OK;
+    for (int m = 0; m < o.n_m && s == PIPA_OK; m++)
+        s = measure_m(ctx, &o, o.m_list[m], n_p, res[m]);
+    if (s == PIPA_OK && ctx->rank == 0) print_table(ctx, &o, n_p, res);
+    free(res);
+    if (s != PIPA_OK) {
+        fprintf(stderr, "pipa-bench train: rank %d: %s\n", ctx->rank, pipa_last_error());
+        return 1;
+    }
+    return 0;
+}

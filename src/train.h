@@ -67,7 +67,8 @@ pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_config_t *cf
                                    int count);
 
 /* In place on x (B, T, C), the same bits as pipa_layers_forward, saving into a (made for this
- * configuration, ls->count layers and at least B x T). s: the forward scratch. */
+ * configuration, at least ls->count layers (a longer one uses its first layers) and at least
+ * B x T). s: the forward scratch. */
 void pipa_layers_forward_train(const pipa_layers_t *ls, float *x, int B, int T, pipa_acts_t *a,
                                pipa_scratch_t *s);
 /* In place on dx (B, T, C): in, dLoss/d(output of the range); out, dLoss/d(input of the range).

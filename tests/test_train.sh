@@ -40,6 +40,17 @@ for opt in adamw sgd; do
         fi
     done
 done
+# 7 layers: uneven splits (3,2,2 on P=3) and interleaved chunks of unequal size (2,2,2,1).
+export TRAIN_DRIVER_LAYERS=7
+outcome "ref7" 1 gpipe 4 1 adamw
+for cfg in "3 1f1b 4 1" "2 interleaved 4 2" "3 zb1 4 1"; do
+    set -- $cfg
+    name="L7-P$1-$2-V$4"
+    outcome "$name" "$1" "$2" "$3" "$4" adamw || continue
+    if cmp -s "$tmp/ref7.out" "$tmp/$name.out"; then echo "ok   $name: bit-identical to P=1 gpipe"
+    else echo "FAIL $name: differs from P=1 gpipe"; fail=1; fi
+done
+unset TRAIN_DRIVER_LAYERS
 # M < P must work too (a correct plan, no hang): losses differ from M=4 (other batch), so only run.
 outcome "m1p4" 4 1f1b 1 1 adamw && echo "ok   M=1 on P=4 (1f1b) runs"
 outcome "m2p4zb" 4 zb1 2 1 adamw && echo "ok   M=2 on P=4 (zb1) runs"

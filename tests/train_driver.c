@@ -15,7 +15,8 @@
 #include "split.h"
 #include "trace.h"
 
-enum { L = 8, B = 2, T = 8 };
+enum { B = 2, T = 8 };
+static int L = 8; /* TRAIN_DRIVER_LAYERS changes it (7 gives uneven splits and chunks) */
 
 static void batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
 {
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
     pipa_comm_t *comm;
     pipa_plan_t plan;
     pipa_trainer_t tr;
+    if (getenv("TRAIN_DRIVER_LAYERS")) L = atoi(getenv("TRAIN_DRIVER_LAYERS"));
     if (pipa_comm_init(&comm) != PIPA_OK || setup(comm, &plan, &tr, argc, argv) != PIPA_OK) {
         fprintf(stderr, "train_driver: %s\n", pipa_last_error());
         return 1;

@@ -164,24 +164,6 @@ static pipa_status check_combinations(const train_opts_t *o, int P)
     return PIPA_OK;
 }
 
-/* The runtime sizes a rank's activation slots for its largest chunk and the layer passes insist
- * on an exact fit, so a rank whose chunks differ in size would abort at its first forward (see
- * pipa-demo's demo 5, which skips that case too). Refuse it here with a way out. */
-static pipa_status check_chunks_equal(const train_ctx_t *ctx)
-{
-    int P = ctx->P, V = ctx->opt->V;
-    for (int r = 0; r < P; r++)
-        for (int c = 1; c < V; c++)
-            if (ctx->counts[c * P + r] != ctx->counts[r])
-                return pipa__fail(PIPA_ERR_ARG, "rank %d's chunks hold %d and %d layers: with "
-                                  "--chunks > 1 every chunk of a rank must hold the same number "
-                                  "of layers (the runtime's activation slots assume it); use "
-                                  "--layers a multiple of P*V = %d, or a --split that repeats "
-                                  "every P entries (2,1,2,1 for P=2, V=2)", r, ctx->counts[r],
-                                  ctx->counts[c * P + r], P * V);
-    return PIPA_OK;
-}
-
 /* Model configuration and the split over the P*V virtual stages. */
 static pipa_status build_model(train_ctx_t *ctx)
 {
@@ -205,7 +187,7 @@ static pipa_status build_model(train_ctx_t *ctx)
                           "give --layers %d or more, or fewer ranks or chunks", o->L, stages,
                           ctx->P, o->V, stages);
     else PIPA_TRY(pipa_split_even(o->L, stages, ctx->counts));
-    return check_chunks_equal(ctx);
+    return PIPA_OK;
 }
 
 /* Reads a user's plan; it must be for this run's P, M and V. The checker runs afterwards. */

@@ -202,3 +202,63 @@ pipa_status pipa_trace_svg(FILE *f, const pipa_plan_t *const *plans, const pipa_
     if (fflush(f) != 0 || ferror(f)) return pipa__fail(PIPA_ERR_IO, "writing the SVG failed");
     return PIPA_OK;
 }
+
+/* ---- measured beside simulated ---------------------------------------------------------- */
+
+/* Mean duration of each compute kind over every rank of a measured timeline: the costs that
+ * make the simulator's clock comparable to the run (communication left at 0: shared memory). */
+static pipa_plan_costs_t measured_costs(const pipa_plan_t *p, const pipa_timeline_t *t)
+{
+    pipa_plan_costs_t c = {{0}};
+    int n[PIPA_ACT_COUNT] = {0};
+    for (int r = 0; r < p->P; r++)
+        for (int i = 0; i < p->len[r]; i++) {
+            int k = p->act[r][i].kind;
+            if (k > PIPA_ACT_W && k != PIPA_ACT_STEP) continue;
+            c.cost[k] += t->end[r][i] - t->start[r][i];
+            n[k]++;
+        }
+    for (int k = 0; k < PIPA_ACT_COUNT; k++)
+        if (n[k]) c.cost[k] /= n[k];
+    return c;
+}
+
+static pipa_status write_json(const char *path, const pipa_plan_t *p, const pipa_timeline_t *m,
+                              const pipa_timeline_t *s)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return pipa__fail(PIPA_ERR_IO, "cannot write trace %s", path);
+    pipa_trace_begin(f);
+    pipa_trace_timeline(f, p, m, 0, "measured");
+    pipa_trace_timeline(f, p, s, 1, "simulated from measured mean costs");
+    pipa_status st = pipa_trace_end(f);
+    fclose(f);
+    return st;
+}
+
+static pipa_status write_svg(const char *path, const pipa_plan_t *p, const pipa_timeline_t *m,
+                             const pipa_timeline_t *s)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return pipa__fail(PIPA_ERR_IO, "cannot write timeline %s", path);
+    const pipa_plan_t *plans[2] = {p, p};
+    const pipa_timeline_t *t[2] = {m, s};
+    const char *labels[2] = {"measured", "simulated from measured mean costs"};
+    pipa_trace_svg_units(1);
+    pipa_status st = pipa_trace_svg(f, plans, t, labels, 2);
+    fclose(f);
+    return st;
+}
+
+pipa_status pipa_trace_compare(const pipa_plan_t *p, const pipa_timeline_t *measured,
+                               const char *json_path, const char *svg_path, pipa_plan_sim_t *sim)
+{
+    pipa_timeline_t s = {0};
+    pipa_plan_costs_t c = measured_costs(p, measured);
+    PIPA_TRY(pipa_timeline_alloc(&s, p));
+    pipa_status st = pipa_plan_simulate_timeline(p, &c, sim, s.start, s.end);
+    if (st == PIPA_OK && json_path) st = write_json(json_path, p, measured, &s);
+    if (st == PIPA_OK && svg_path) st = write_svg(svg_path, p, measured, &s);
+    pipa_timeline_free(&s, p);
+    return st;
+}

@@ -39,4 +39,10 @@ pipa_status pipa_trace_svg(FILE *f, const pipa_plan_t *const *plans, const pipa_
                            const char *const *labels, int n);
 void pipa_trace_svg_units(int seconds);
 
+/* A measured timeline beside the simulated one for the same plan, simulated with the measured
+ * mean cost of each compute kind: written as a Chrome trace (json_path) and/or an SVG picture
+ * (svg_path); either may be NULL. *sim gets the simulation's makespan and bubble. */
+pipa_status pipa_trace_compare(const pipa_plan_t *p, const pipa_timeline_t *measured,
+                               const char *json_path, const char *svg_path, pipa_plan_sim_t *sim);
+
 #endif

@@ -125,6 +125,14 @@ check "--steps 0 fails with a message" $?
 run 2 --lr
 [ $rc -ne 0 ] && once "needs a value"
 check "an option without its value fails with a message" $?
+run 2 --steps 2 --schedule zb1 --trace "$T/trace.json" --timeline "$T/timeline.svg"
+[ $rc -eq 0 ] && has "timeline   last step" out && python3 -c '
+import json, sys, xml.etree.ElementTree as ET
+ET.parse(sys.argv[2])
+ev = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e["ph"] == "X"]
+assert {e["pid"] for e in ev} == {0, 1} and {e["tid"] for e in ev} == {0, 1}, ev[:2]' \
+    "$T/trace.json" "$T/timeline.svg"
+check "--trace and --timeline: measured and simulated timelines of the last step" $?
 run 2 --help
 [ $rc -eq 0 ] && [ "$(grep -c 'usage:' "$T/out")" -eq 1 ] && has "--resume" out
 check "--help exits 0, printed once" $?

@@ -58,7 +58,8 @@ outcome "m2p4zb" 4 zb1 2 1 adamw && echo "ok   M=2 on P=4 (zb1) runs"
 # each, in order and without overlap on a rank.
 if "$run" -n 2 "$drv" zb1 4 1 2 adamw "$tmp/trace.json" >/dev/null 2>"$tmp/trace.err" &&
    python3 - "$tmp/trace.json" <<'PY'
-import json, sys
+import json, sys, xml.etree.ElementTree as ET
+ET.parse(sys.argv[1] + ".svg")                                 # the picture is well-formed
 events = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e["ph"] == "X"]
 by = {}
 for e in events:

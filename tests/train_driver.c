@@ -3,7 +3,7 @@
  * can compare layouts and schedules with `cmp`.
  *   pipa-run -n P train_driver SCHEDULE M V STEPS [OPT [TRACE]]
  * With TRACE, rank 0 writes the last step's measured timeline and a simulated one (costs: the
- * measured mean of each action kind on rank 0) as a Chrome trace file.
+ * measured mean of each action kind) as a Chrome trace file and an SVG picture (TRACE.svg).
  * Also checks the measured peak of live activations against the plan's bound:
  *   gpipe: M on rank 0; 1f1b: at most P. */
 #include <stdlib.h>
@@ -48,48 +48,19 @@ static pipa_status setup(pipa_comm_t *comm, pipa_plan_t *plan, pipa_trainer_t *t
     return pipa_trainer_init(tr, comm, &lay, &cfg, plan, counts);
 }
 
-/* Simulation costs: rank 0's mean time per action kind in the last step. */
-static pipa_plan_costs_t measured_costs(const pipa_trainer_t *tr, const pipa_step_stats_t *st)
+/* Rank 0 writes the last step's measured timeline beside the simulated one: TRACE (Chrome)
+ * and TRACE.svg. */
+static void write_trace(pipa_trainer_t *tr, const char *path)
 {
-    pipa_plan_costs_t c = {{0}};
-    int count[PIPA_ACT_COUNT] = {0};
-    for (int i = 0; i < tr->plan->len[tr->rank]; i++) count[tr->plan->act[tr->rank][i].kind]++;
-    for (int k = 0; k < PIPA_ACT_COUNT; k++)
-        if (count[k] && k != PIPA_ACT_SEND_F && k != PIPA_ACT_SEND_B && k != PIPA_ACT_RECV_F &&
-            k != PIPA_ACT_RECV_B)
-            c.cost[k] = st->busy_kind[k] / count[k];
-    return c;
-}
-
-static void write_trace(pipa_trainer_t *tr, const pipa_step_stats_t *st, const char *path)
-{
-    pipa_timeline_t measured = {0}, sim = {0};
+    pipa_timeline_t measured = {0};
     CHECK(pipa_timeline_gather(&tr->group, tr->plan, tr->t_start, tr->t_end, &measured) == PIPA_OK);
     if (tr->rank != 0) return;
-    CHECK(pipa_timeline_alloc(&sim, tr->plan) == PIPA_OK);
-    pipa_plan_costs_t costs = measured_costs(tr, st);
-    pipa_plan_sim_t out;
-    CHECK(pipa_plan_simulate_timeline(tr->plan, &costs, &out, sim.start, sim.end) == PIPA_OK);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (f) {
-        pipa_trace_begin(f);
-        pipa_trace_timeline(f, tr->plan, &measured, 0, "measured");
-        pipa_trace_timeline(f, tr->plan, &sim, 1, "simulated");
-        CHECK(pipa_trace_end(f) == PIPA_OK);
-        fclose(f);
-    }
     char svg[4096];
     snprintf(svg, sizeof svg, "%s.svg", path);
-    if ((f = fopen(svg, "w"))) {
-        const pipa_timeline_t *tl[2] = {&measured, &sim};
-        const char *labels[2] = {"measured", "simulated"};
-        const pipa_plan_t *plans[2] = {tr->plan, tr->plan};
-        CHECK(pipa_trace_svg(f, plans, tl, labels, 2) == PIPA_OK);
-        fclose(f);
-    }
+    pipa_plan_sim_t sim;
+    CHECKF(pipa_trace_compare(tr->plan, &measured, path, svg, &sim) == PIPA_OK, "%s",
+           pipa_last_error());
     pipa_timeline_free(&measured, tr->plan);
-    pipa_timeline_free(&sim, tr->plan);
 }
 
 static void print_hashes(pipa_trainer_t *tr)
@@ -135,7 +106,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], "gpipe") && tr.rank == 0) CHECK(st.peak_live == M);
         if (!strcmp(argv[1], "1f1b")) CHECKF(st.peak_live <= P, "1f1b peak %d > P", st.peak_live);
     }
-    if (argc > 6) write_trace(&tr, &st, argv[6]);
+    if (argc > 6) write_trace(&tr, argv[6]);
     print_hashes(&tr);
     pipa_trainer_free(&tr);
     pipa_plan_free(&plan);

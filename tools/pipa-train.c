@@ -50,6 +50,9 @@ static void usage(FILE *f)
         "  --save-every K      also save after every K-th step\n"
         "  --resume DIR        load DIR and continue from its step count up to --steps\n"
         "  --json FILE         config, per-step records, final parameter hashes (rank 0 writes)\n"
+        "  --trace FILE        the last step's measured timeline beside the simulated one\n"
+        "                      (same plan, measured mean cost per action kind): Chrome trace\n"
+        "  --timeline FILE     the same two timelines drawn as an SVG picture\n"
         "  --help              this text\n",
         TRAIN_DEFAULT_SEED, PIPA_DEFAULT_CORPUS);
 }
@@ -90,9 +93,9 @@ static int take_int(int argc, char **argv, int *i, train_opts_t *o)
 static int take_text(int argc, char **argv, int *i, train_opts_t *o)
 {
     static const char *const names[] = {"--corpus", "--split", "--plan", "--json", "--save",
-                                        "--resume"};
+                                        "--resume", "--trace", "--timeline"};
     const char **const slots[] = {&o->corpus, &o->split, &o->plan_path, &o->json_path,
-                                  &o->save_dir, &o->resume_dir};
+                                  &o->save_dir, &o->resume_dir, &o->trace_path, &o->svg_path};
     for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
         int r = pipa_cli_take(argc, argv, i, names[k], slots[k]);
         if (r) return r;

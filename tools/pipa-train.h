@@ -31,6 +31,7 @@ typedef struct {
     pipa_opt_kind optimizer;
     uint64_t seed;
     const char *corpus, *split, *plan_path, *json_path, *save_dir, *resume_dir;
+    const char *trace_path, *svg_path;  /* the last step's timeline: Chrome trace, SVG */
     int print_plan, help;
 } train_opts_t;
 

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "pipa-train.h"
+#include "trace.h"
 #include "split.h"
 
 /* What each rank sends rank 0 after a step. */
@@ -361,6 +362,25 @@ static void run_free(run_t *run)
     free(run->slot_bytes);
 }
 
+/* The last step's measured timeline beside the simulated one (--trace, --timeline). */
+static int write_timelines(run_t *run)
+{
+    train_ctx_t *ctx = run->ctx;
+    const train_opts_t *o = ctx->opt;
+    pipa_timeline_t t = {0};
+    pipa_status s = pipa_timeline_gather(&ctx->world, &ctx->plan, run->tr.t_start, run->tr.t_end, &t);
+    if (s == PIPA_OK && ctx->rank == 0) {
+        pipa_plan_sim_t sim;
+        s = pipa_trace_compare(&ctx->plan, &t, o->trace_path, o->svg_path, &sim);
+        if (s == PIPA_OK)
+            printf("timeline   last step: %s%s%s (simulated from measured costs: %.2f ms, bubble "
+                   "%.1f%%)\n", o->trace_path ? o->trace_path : "", o->trace_path && o->svg_path ?
+                   ", " : "", o->svg_path ? o->svg_path : "", 1e3 * sim.makespan, 100 * sim.bubble);
+        pipa_timeline_free(&t, &ctx->plan);
+    }
+    return train_agree(ctx, s, "writing the timeline");
+}
+
 /* The steps, the final save, the summary and the JSON document. */
 static int run_steps(run_t *run)
 {
@@ -375,10 +395,13 @@ static int run_steps(run_t *run)
     else if (ctx->rank == 0)
         printf("nothing to train: the checkpoint is at --steps %d already\n", o->steps);
     int rc = 0;
+    int64_t start = run->tr.steps;
     while (rc == 0 && run->tr.steps < o->steps) rc = one_step(run);
     if (rc != 0) return rc;
     if (ctx->json) pipa_json_end_array(ctx->json);
     if (o->save_dir && save(run) != 0) return 1;
+    int ran = run->tr.steps > start; /* the same on every rank */
+    if ((o->trace_path || o->svg_path) && ran && write_timelines(run) != 0) return 1;
     uint64_t *hash = calloc((size_t)ctx->cfg.model.L + 2, sizeof *hash);
     pipa_status s = hash ? gather_hashes(run, hash) : pipa__fail(PIPA_ERR_NOMEM, "out of memory");
     if (s != PIPA_OK) {

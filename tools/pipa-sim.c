@@ -136,8 +136,10 @@ int main(int argc, char **argv)
     for (int k = 0; k < n; k++) {
         pipa_plan_report_t rep;
         pipa_plan_sim_t sim;
-        if (make_plan(&o, list[k], &plans[made], labels[made], sizeof labels[made]) != PIPA_OK ||
-            pipa_plan_check(&plans[made], &rep) != PIPA_OK) {
+        pipa_status st = make_plan(&o, list[k], &plans[made], labels[made], sizeof labels[made]);
+        if (st == PIPA_OK && (st = pipa_plan_check(&plans[made], &rep)) != PIPA_OK)
+            pipa_plan_free(&plans[made]);
+        if (st != PIPA_OK) {
             printf("%-26s %s\n", o.plan_path ? o.plan_path : pipa_sched_name(list[k]),
                    pipa_last_error());
             rc = o.all ? rc : 1;

@@ -99,15 +99,6 @@ static int sched_possible(const demo_setup_t *su, pipa_sched s, char *why, size_
                  su->P, SCHED_V, su->P * SCHED_V, su->cfg.L, su->P * SCHED_V);
         return 0;
     }
-    if (su->cfg.L % (su->P * SCHED_V)) {
-        /* The runtime sizes its activation slots once and reuses them across a rank's chunks,
-         * which assumes the chunks of a rank hold the same number of layers; with uneven
-         * chunks it stops on an assertion (layer_train.c check_acts). Until that is lifted: */
-        snprintf(why, len, "uneven chunks (%d layers over P*V = %d) are not supported by the "
-                 "runtime yet; give --layers %d", su->cfg.L, su->P * SCHED_V,
-                 (su->cfg.L / (su->P * SCHED_V) + 1) * su->P * SCHED_V);
-        return 0;
-    }
     return 1;
 }
 

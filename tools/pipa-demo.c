@@ -326,3 +326,17 @@ int main(int argc, char **argv)
     pipa_comm_free(ctx.comm);
     return rc;
 }
+
+int demo_median_index(const double *v, int n)
+{
+    int idx[DEMO_MAX_REPS];
+    PIPA_ASSERT(n >= 1 && n <= DEMO_MAX_REPS);
+    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = 1; i < n; i++) /* insertion sort of the indices: n is a handful */
+        for (int k = i; k > 0 && v[idx[k]] < v[idx[k - 1]]; k--) {
+            int t = idx[k];
+            idx[k] = idx[k - 1];
+            idx[k - 1] = t;
+        }
+    return idx[n / 2];
+}

@@ -69,6 +69,9 @@ int demo_measure_whole_model(const demo_opts_t *opt);
 int demo_fail(const demo_ctx_t *ctx, const char *what);
 /* Section title, the model line and the split line (rank 0 only). */
 void demo_print_title(const demo_ctx_t *ctx, const demo_setup_t *su, const char *title);
+/* Index of the median of n values (the middle one once sorted), n at most DEMO_MAX_REPS. */
+#define DEMO_MAX_REPS 32
+int demo_median_index(const double *v, int n);
 /* "layers 2-3", "layer 2" into buf. Returns buf. */
 char *demo_layer_range(int first, int count, char *buf, size_t len);
 /* "-" for a shape with no dimensions, else pipa_desc_str. Returns buf (96 bytes). */

@@ -72,20 +72,6 @@ static void sched_batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
 
 static int bits_equal(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
-/* Index of the median of n values (the middle one once sorted). */
-static int median_index(const double *v, int n)
-{
-    int idx[SCHED_REPS];
-    for (int i = 0; i < n; i++) idx[i] = i;
-    for (int i = 1; i < n; i++)
-        for (int k = i; k > 0 && v[idx[k]] < v[idx[k - 1]]; k--) {
-            int t = idx[k];
-            idx[k] = idx[k - 1];
-            idx[k - 1] = t;
-        }
-    return idx[n / 2];
-}
-
 /* Whether the schedule runs here; if not, why (the same verdict on every rank). */
 static int sched_possible(const demo_setup_t *su, pipa_sched s, char *why, size_t len)
 {
@@ -117,7 +103,7 @@ static pipa_status summarise(const demo_setup_t *su, const pipa_plan_t *plan,
         }
         spans[r] = end - start;
     }
-    int med = median_index(spans, SCHED_REPS);
+    int med = demo_median_index(spans, SCHED_REPS);
     row->step_s = spans[med];
     memcpy(row->ranks, all + (size_t)med * P, (size_t)P * sizeof *row->ranks);
     memset(row->count, 0, sizeof row->count);

@@ -34,20 +34,6 @@ typedef struct {
     stage_time_t *stages;  /* (P) of the median run */
 } row_t;
 
-/* Index of the median of 3..REPS values (the middle one once sorted). */
-static int median_index(const double *v, int n)
-{
-    int idx[REPS];
-    for (int i = 0; i < n; i++) idx[i] = i;
-    for (int i = 1; i < n; i++)
-        for (int k = i; k > 0 && v[idx[k]] < v[idx[k - 1]]; k--) {
-            int t = idx[k];
-            idx[k] = idx[k - 1];
-            idx[k - 1] = t;
-        }
-    return idx[n / 2];
-}
-
 /* From the last rank entering to the last rank done, on the machine-wide clock. */
 static double makespan(const stage_time_t *s, int P)
 {
@@ -75,7 +61,7 @@ static double time_one_stage(const pipa_layers_t *all, pipa_scratch_t *scr, cons
         }
         if (r >= 0) t[r] = pipa_now() - t0;
     }
-    return t[median_index(t, REPS)];
+    return t[demo_median_index(t, REPS)];
 }
 
 /* Resources of the demo: my stage, the ends' batches, and on rank 0 the whole model. */
@@ -151,7 +137,7 @@ static int measure_m(demo_ctx_t *ctx, const demo_setup_t *su, speed_res_t *r, in
     if (rc == 0 && ctx->rank == 0) {
         double spans[REPS];
         for (int rep = 0; rep < REPS; rep++) spans[rep] = makespan(runs + (size_t)rep * P, P);
-        int med = median_index(spans, REPS);
+        int med = demo_median_index(spans, REPS);
         row->M = M;
         row->makespan_s = spans[med];
         memcpy(row->stages, runs + (size_t)med * P, (size_t)P * sizeof *runs);

@@ -2,6 +2,7 @@
  * its chunks' weights and optimizer moments and, where it has them, the model's ends. The
  * shard records the model shape, the pipeline layout and this rank's layers, so a checkpoint
  * from another model or split is refused with a message naming what differs. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +10,8 @@
 #include "runtime.h"
 
 #define MAX_T (3 * (PIPA_MAX_CHUNKS + 1))
+
+static int64_t nano(float f) { return llround((double)f * 1e9); }
 
 static pipa_ckpt_meta_t trainer_meta(const pipa_trainer_t *tr)
 {
@@ -23,6 +26,13 @@ static pipa_ckpt_meta_t trainer_meta(const pipa_trainer_t *tr)
     pipa_ckpt_meta_add(&meta, "chunks per stage", tr->V);
     pipa_ckpt_meta_add(&meta, "optimizer", tr->cfg.opt.kind);
     pipa_ckpt_meta_add(&meta, "seed", (int64_t)(m->seed & 0x7fffffffffffffffull));
+    /* The batch and the optimizer's settings shape the run too: resuming with others would
+     * silently continue a different run. (Float settings are recorded in units of 1e-9.) */
+    pipa_ckpt_meta_add(&meta, "microbatches", tr->M);
+    pipa_ckpt_meta_add(&meta, "sequences per microbatch", tr->cfg.B);
+    pipa_ckpt_meta_add(&meta, "tokens per sequence", tr->cfg.T);
+    pipa_ckpt_meta_add(&meta, "learning rate x 1e9", nano(tr->cfg.opt.lr));
+    pipa_ckpt_meta_add(&meta, "weight decay x 1e9", nano(tr->cfg.opt.weight_decay));
     static const char *first[PIPA_MAX_CHUNKS] = {
         "chunk 0 first layer", "chunk 1 first layer", "chunk 2 first layer", "chunk 3 first layer",
         "chunk 4 first layer", "chunk 5 first layer", "chunk 6 first layer", "chunk 7 first layer"};

@@ -66,6 +66,12 @@ check "resume: steps 4..6 losses and every parameter hash bit-identical to the s
 run 1 $SMALL --steps 6 --resume "$T/ckpt"
 [ $rc -ne 0 ] && once "pipeline stages" && [ "$(steps_run)" -eq 0 ]
 check "2-rank checkpoint resumed on 1 rank fails naming the pipeline stages" $?
+run 2 $SMALL --steps 6 --resume "$T/ckpt" --microbatches 2
+[ $rc -ne 0 ] && once "microbatches = 4, this run has 2"
+check "resume with another batch (--microbatches) fails naming it" $?
+run 2 $SMALL --steps 6 --resume "$T/ckpt" --lr 0.01
+[ $rc -ne 0 ] && once "learning rate"
+check "resume with another --lr fails naming it" $?
 run 2 $SMALL --steps 2 --resume "$T/ckpt"
 [ $rc -ne 0 ] && once "more than --steps 2"
 check "resume with --steps below the saved count fails" $?

@@ -79,8 +79,8 @@ test-asan: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/pipa-run -n 2 $(BUILD)/pipa-bench p2p
-	$(BUILD)/pipa-run -n 2 $(BUILD)/pipa-bench pipeline
+	$(BUILD)/pipa-run -n 2 --bind $(BUILD)/pipa-bench p2p
+	$(BUILD)/pipa-run -n 2 --bind $(BUILD)/pipa-bench pipeline
 
 clean:
 	rm -rf build build-asan build-clang

@@ -134,5 +134,17 @@ check "missing program: non-zero, 'cannot execute ... No such file'" $? "(rc=$rc
 run_case -n 1 "$T/not-exec"
 [ $rc -ne 0 ] && has "cannot execute '$T/not-exec': Permission denied" err; check "non-executable file: non-zero, 'Permission denied'" $? "(rc=$rc $(cat "$T/err"))"
 
+# ---- --bind: each rank on one CPU, round robin over the CPUs pipa-run may use --------------------
+ncpu=$(nproc)
+run_case -n 2 --bind sh -c 'echo "$RANK $(grep Cpus_allowed_list /proc/self/status | cut -f2)"'
+cpus=$(sort "$T/out" | awk '{print $2}' | tr '\n' ' ')
+if [ "$ncpu" -ge 2 ]; then
+    [ $rc -eq 0 ] && [ "$(sort "$T/out" | awk '{print $2}' | sort -u | wc -l)" -eq 2 ] &&
+        ! echo "$cpus" | grep -q '[-,]'
+    check "--bind: two ranks on two different single CPUs" $? "(cpus: $cpus)"
+else
+    [ $rc -eq 0 ] && ! echo "$cpus" | grep -q '[-,]'; check "--bind: one CPU each" $? "(cpus: $cpus)"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,7 +1,7 @@
 /* pipa-run: the launcher (pipa's torchrun). Starts N ranks of a program on this machine, watches
  * them, and brings them all down as soon as one fails.
  *
- *   pipa-run [--nproc-per-node=N | -n N] [--timeout SECONDS] PROGRAM [ARGS...]
+ *   pipa-run [--nproc-per-node=N | -n N] [--timeout SECONDS] [--bind] PROGRAM [ARGS...]
  *
  * Before any rank starts it creates the run's shared memory (an anonymous memfd, so nothing is
  * ever named in /dev/shm) and passes it down as PIPA_SHM_FD, with RANK, WORLD_SIZE, LOCAL_RANK
@@ -20,6 +20,7 @@
  * Left out: several machines (use mpirun/srun and the mpi transport), restarts, per-rank logs. */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 typedef struct {
     int nproc;            /* ranks to start, 1..MAX_RANKS */
     const char *timeout;  /* passed as PIPA_TIMEOUT when set */
+    int bind;             /* --bind: pin rank r to the r-th allowed CPU (round robin) */
     char **argv;          /* PROGRAM and its arguments, NULL-terminated */
 } options_t;
 
@@ -57,13 +59,15 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: pipa-run [--nproc-per-node=N | -n N] [--timeout SECONDS] PROGRAM [ARGS...]\n"
+            "usage: pipa-run [--nproc-per-node=N | -n N] [--timeout SECONDS] [--bind] PROGRAM [ARGS...]\n"
             "\n"
             "Starts N ranks (1..%d, default 1) of PROGRAM on this machine with RANK, WORLD_SIZE,\n"
             "LOCAL_RANK, LOCAL_WORLD_SIZE and PIPA_SHM_FD set. If one rank fails, the others get\n"
             "SIGTERM, then SIGKILL after %d s. Options end at PROGRAM or at '--'.\n"
             "  -n N, --nproc-per-node N, --nproc_per_node N   number of ranks\n"
             "  --timeout SECONDS   deadline for receives, passed to the ranks as PIPA_TIMEOUT\n"
+            "  --bind              pin rank r to the r-th CPU this launcher may use (round robin);\n"
+            "                      steadier timings, as MPI launchers bind by default\n"
             "  -h, --help          this text\n"
             "Exit: 0 all ranks exited 0; 1 a rank failed; 128+S stopped by signal S; 2 usage.\n",
             MAX_RANKS, GRACE_MS / 1000);
@@ -122,12 +126,14 @@ static int parse_options(int argc, char **argv, options_t *o)
     static const char *const nproc_names[] = {"--nproc-per-node", "--nproc_per_node", "-n"};
     o->nproc = 1;
     o->timeout = NULL;
+    o->bind = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *val = NULL;
         int r = 0;
         if (!strcmp(argv[i], "--")) { i++; break; }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--bind")) { o->bind = 1; continue; }
         for (int k = 0; k < 3 && r == 0; k++) r = take_value(argc, argv, &i, nproc_names[k], &val);
         if (r == 1 && !(o->nproc = parse_nproc(val))) return EXIT_USAGE;
         if (r == 0 && (r = take_value(argc, argv, &i, "--timeout", &val)) == 1) {
@@ -165,6 +171,22 @@ static void set_env_int(const char *name, int v)
     setenv(name, buf, 1);
 }
 
+/* In the child: pins this process to the rank-th CPU of those it may run on (wrapping around).
+ * Left as it is when that cannot be read or set: binding is a tuning, not a requirement. */
+static void bind_to_cpu(int rank)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+    int n = CPU_COUNT(&allowed), k = rank % (n > 0 ? n : 1);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed) || k-- > 0) continue;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        sched_setaffinity(0, sizeof one, &one);
+        return;
+    }
+}
+
 /* In the child: arranges to die with the launcher, sets the rank's environment, restores the
  * signal mask and execs the program. Never returns; exits 127 if the exec fails. */
 static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, pid_t launcher,
@@ -178,6 +200,7 @@ static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, pid_t 
     set_env_int("LOCAL_WORLD_SIZE", o->nproc);
     set_env_int("PIPA_SHM_FD", shm_fd);
     if (o->timeout) setenv("PIPA_TIMEOUT", o->timeout, 1);
+    if (o->bind) bind_to_cpu(rank);
     sigprocmask(SIG_SETMASK, old_mask, NULL);
     execvp(o->argv[0], o->argv);
     fprintf(stderr, "pipa-run: cannot execute '%s': %s\n", o->argv[0], strerror(errno));

@@ -18,7 +18,6 @@ Integer tensors (tokens, targets) are stored as float32 (exact below 2^24).
 """
 import math
 import os
-import struct
 import sys
 
 import torch
@@ -115,14 +114,7 @@ def main():
             out[f"model.d{l}.{n}"] = wl[l][n].grad
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grads.bin")
-    with open(path, "wb") as f:
-        f.write(b"PIPAREF1" + struct.pack("<I", len(out)))
-        for name, t in out.items():
-            t = t.to(torch.float32).contiguous()
-            f.write(struct.pack("<I", len(name)) + name.encode("ascii"))
-            f.write(struct.pack("<I", t.dim()) + struct.pack(f"<{t.dim()}I", *t.shape))
-            f.write(t.numpy().astype("<f4").tobytes())
-    print(f"wrote {path}: {len(out)} tensors, {os.path.getsize(path)} bytes")
+    F.write_ref(path, out)
 
 
 if __name__ == "__main__":

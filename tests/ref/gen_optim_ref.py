@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 """gen_optim_ref.py: PyTorch's AdamW and SGD on a small parameter vector, for tests/test_optim.c.
 
-Writes tests/ref/optim.bin in the format of gen_ref.py (see there). Run with Debian's PyTorch:
+Writes tests/ref/optim.bin with gen_ref.py's writer (format described there). Run with Debian's PyTorch:
     /usr/bin/python3 tests/ref/gen_optim_ref.py
 Five steps with fixed float32 gradients; the parameters after every step are stored. Everything
 runs in float32, as the C does, so the comparison is tight but not bit-exact (PyTorch's update
 order of operations differs a little from the C's)."""
 import os
-import struct
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_ref import write_ref  # noqa: E402  (the one writer of the reference format)
 
 N, STEPS = 257, 5
 torch.manual_seed(7)
@@ -33,11 +36,4 @@ def run(opt_name):
 
 tensors = {"p0": p0, "grads": torch.stack(grads), "adamw": run("adamw"), "sgd": run("sgd")}
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optim.bin")
-with open(path, "wb") as f:
-    f.write(b"PIPAREF1")
-    f.write(struct.pack("<I", len(tensors)))
-    for name, t in tensors.items():
-        f.write(struct.pack("<I", len(name)) + name.encode())
-        f.write(struct.pack("<I", t.dim()) + struct.pack("<%dI" % t.dim(), *t.shape))
-        f.write(t.contiguous().numpy().astype("<f4").tobytes())
-print("wrote", path)
+write_ref(path, tensors)

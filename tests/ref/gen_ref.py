@@ -92,6 +92,19 @@ def block(x, w):  # x (B, T, C); w: float64 weights of one layer
     return x + linear(swiglu(linear(h, w["w_gate"]), linear(h, w["w_up"])), w["w_down"])
 
 
+def write_ref(path, out):
+    """Writes the tensors of dict out (name -> tensor) to path in the format above, as float32;
+    shared by gen_grad_ref.py and gen_optim_ref.py."""
+    with open(path, "wb") as f:
+        f.write(b"PIPAREF1" + struct.pack("<I", len(out)))
+        for name, t in out.items():
+            t = t.to(torch.float32).contiguous()
+            f.write(struct.pack("<I", len(name)) + name.encode("ascii"))
+            f.write(struct.pack("<I", t.dim()) + struct.pack(f"<{t.dim()}I", *t.shape))
+            f.write(t.numpy().astype("<f4").tobytes())
+    print(f"wrote {path}: {len(out)} tensors, {os.path.getsize(path)} bytes")
+
+
 def main():
     torch.manual_seed(1234)
     d = lambda t: t.double()  # noqa: E731
@@ -124,14 +137,7 @@ def main():
     out.update({"block1.out": y1, "block2.out": y2})
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ops.bin")
-    with open(path, "wb") as f:
-        f.write(b"PIPAREF1" + struct.pack("<I", len(out)))
-        for name, t in out.items():
-            t = t.to(torch.float32).contiguous()
-            f.write(struct.pack("<I", len(name)) + name.encode("ascii"))
-            f.write(struct.pack("<I", t.dim()) + struct.pack(f"<{t.dim()}I", *t.shape))
-            f.write(t.numpy().astype("<f4").tobytes())
-    print(f"wrote {path}: {len(out)} tensors, {os.path.getsize(path)} bytes")
+    write_ref(path, out)
 
 
 if __name__ == "__main__":

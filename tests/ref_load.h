@@ -7,6 +7,7 @@
 #ifndef PIPA_TEST_REF_LOAD_H
 #define PIPA_TEST_REF_LOAD_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,19 @@ static inline const ref_tensor_t *ref_get(const ref_file_t *rf, const char *name
     }
     fprintf(stderr, "ref_get: no tensor %s\n", name);
     return NULL;
+}
+
+/* max |got - want| / max |want| over n values: the tests' measure of agreement with a
+ * reference. A NaN anywhere in got makes it NaN (it must not hide as "no difference"). */
+static inline double ref_rel_err(const float *got, const float *want, size_t n)
+{
+    double diff = 0.0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        diff = d > diff || isnan(d) ? d : diff;
+        scale = fmax(scale, fabs((double)want[i]));
+    }
+    return diff / scale;
 }
 
 #endif

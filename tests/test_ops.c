@@ -25,20 +25,9 @@ static ref_file_t ref;
     CHECKF(var != NULL, "reference tensor %s missing", name);                                  \
     if (!var) return
 
-static double rel_err(const float *got, const float *want, size_t n)
-{
-    double diff = 0.0, scale = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        diff = d > diff || isnan(d) ? d : diff;  // a NaN must not hide as "no difference"
-        scale = fmax(scale, fabs((double)want[i]));
-    }
-    return diff / scale;
-}
-
 static void expect_close(const char *what, const float *got, const float *want, size_t n)
 {
-    double e = rel_err(got, want, n);
+    double e = ref_rel_err(got, want, n);
     printf("%-34s rel err %.2e\n", what, e);
     CHECKF(e <= TOL, "%s: relative error %.3g > %.0e", what, e, TOL);
 }

@@ -8,16 +8,6 @@
 
 enum { N = 257, STEPS = 5 };
 
-static double max_rel_err(const float *a, const float *b, size_t n)
-{
-    double err = 0, scale = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        err = fmax(err, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)b[i]));
-    }
-    return err / scale;
-}
-
 static void run(const ref_file_t *rf, pipa_opt_kind kind, const char *name)
 {
     const ref_tensor_t *p0 = ref_get(rf, "p0", N), *g = ref_get(rf, "grads", N * STEPS);
@@ -33,11 +23,11 @@ static void run(const ref_file_t *rf, pipa_opt_kind kind, const char *name)
     for (int i = 0; i < N; i++) p[i] = p0->data[i];
     for (int s = 0; s < STEPS; s++) {
         pipa_optim_step(&o, p, g->data + s * N);
-        double e = max_rel_err(p, want->data + s * N, N);
+        double e = ref_rel_err(p, want->data + s * N, N);
         CHECKF(e <= 1e-6, "%s step %d: relative error %.3g", name, s + 1, e);
         printf("%-6s step %d: max relative error vs torch %.2e\n", name, s + 1, e);
     }
-    CHECKF(max_rel_err(p, p0->data, N) > 1e-3, "%s: parameters did not move", name);
+    CHECKF(ref_rel_err(p, p0->data, N) > 1e-3, "%s: parameters did not move", name);
     pipa_optim_free(&o);
 }
 

@@ -73,8 +73,12 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
         if (a->kind == PIPA_ACT_STEP) {
             if (a->mb != -1 || a->chunk != -1)
                 return bad(r, i, a, "STEP takes no microbatch or chunk (both -1)");
-            if (i != n - 1)
-                return bad(r, i, a, "STEP is not the last action (%d more follow)", n - 1 - i);
+            if (i != n - 1) {
+                char next[64];  /* named: it is what a mistaken move put after STEP */
+                act_str(&p->act[r][i + 1], next, sizeof next);
+                return bad(r, i, a, "STEP is not the last action (%d more follow, first %s at "
+                           "step %d)", n - 1 - i, next, i + 1);
+            }
             has_step = 1;
             continue;
         }

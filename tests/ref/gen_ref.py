@@ -94,7 +94,7 @@ def block(x, w):  # x (B, T, C); w: float64 weights of one layer
 
 def write_ref(path, out):
     """Writes the tensors of dict out (name -> tensor) to path in the format above, as float32;
-    shared by gen_grad_ref.py and gen_optim_ref.py."""
+    shared by gen_grad_ref.py, gen_optim_ref.py and gen_step_ref.py."""
     with open(path, "wb") as f:
         f.write(b"PIPAREF1" + struct.pack("<I", len(out)))
         for name, t in out.items():

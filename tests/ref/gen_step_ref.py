@@ -1,0 +1,148 @@
+#!/usr/bin/python3
+"""gen_step_ref.py: one whole optimizer step of a tiny pipa model, by PyTorch autograd and
+torch.optim, for tests/test_step_ref.c (which runs the same step through pipa's runtime at
+several pipeline sizes and schedules and compares).
+
+Writes tests/ref/step.bin with gen_ref.py's writer (format described there). Run with Debian's
+PyTorch:  /usr/bin/python3 tests/ref/gen_step_ref.py
+Deterministic: rerunning rewrites the same bytes.
+
+Independent of the C: the initial weights are rebuilt here from pipa's documented seeded init
+(model.h: pipa_rand_uniform, a splitmix64 chain; model.c tensor_init, ends.c pipa_ends_build),
+and stored as "init.*" so the C test first proves it starts from the same weights, bit for bit.
+The forward is gen_ref.py's (HF Llama's), the loss is the mean cross-entropy over all M*B*T
+tokens of the step (M microbatches), autograd runs in float64, the gradients are rounded once to
+float32 and fed to torch.optim.AdamW and torch.optim.SGD on float32 parameters, as pipa does.
+
+Contents: "config" = [L, C, NH, I, V, M, B, T, seed, eps, theta, adamw_lr, adamw_wd, sgd_lr];
+"tokens", "targets" (M, B, T) as float32 (exact); "loss" (1); and for each parameter NAME
+(layer{l}.{attn_norm,wq,...,w_down}, wte, final_norm, lm_head): "init.NAME", "adamw.NAME"
+(after one AdamW step), "sgd.NAME" (after one SGD step). Gradients are not stored: the SGD step
+is p - lr * g, so "sgd.*" - "init.*" carries them.
+
+A check below refuses a configuration whose float32 gradients have an element so close to zero
+(|g| < 1e-6) that AdamW's first step (about lr * sign(g), eps = 1e-8) could flip on a rounding
+difference between two correct implementations: the comparison stays meaningful, not lucky.
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.dont_write_bytecode = True  # no __pycache__ beside the committed files
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_ref as F  # noqa: E402  (the forward ops and the one writer of the format)
+
+L, C, NH, I, V = 2, 16, 2, 32, 16
+M, B, T = 4, 2, 6
+SEED = 11
+ADAMW_LR, ADAMW_WD, SGD_LR = 1e-2, 0.01, 0.5
+STREAM_INPUT = 256  # model.h: PIPA_STREAM_INPUT; the embedding's stream is the next one
+STREAM_EMBED = STREAM_INPUT + 1
+LAYER_TENSORS = F.LAYER_TENSORS  # pipa_layer_t's order: tensor id = index here
+MASK = (1 << 64) - 1
+
+
+# ---- pipa's seeded init, rebuilt ------------------------------------------------------------
+def mix64(z):
+    """splitmix64's finaliser (model.c)."""
+    z = (z + 0x9E3779B97F4A7C15) & MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def rand_uniform(seed, a, b, n):
+    """pipa_rand_uniform(seed, a, b, i) for i in 0..n-1: float32 in [-1, 1), exact."""
+    base = mix64(mix64(mix64(seed) ^ a) ^ b)
+    k = np.array([mix64(base ^ i) >> 40 for i in range(n)], dtype=np.float32)
+    return np.float32(2.0) * (k * np.float32(1.0 / 16777216.0)) - np.float32(1.0)
+
+
+def norm_init(a, b, n):  # 1 + 0.1 u, in float32 as the C computes it
+    return np.float32(1.0) + np.float32(0.1) * rand_uniform(SEED, a, b, n)
+
+
+def linear_init(a, b, oc, ic):  # u / sqrt(fan_in), the scale rounded to float32 first
+    return (np.float32(1.0 / math.sqrt(ic)) * rand_uniform(SEED, a, b, oc * ic)).reshape(oc, ic)
+
+
+def init_params():
+    p = {}
+    shapes = {"wq": (C, C), "wk": (C, C), "wv": (C, C), "wo": (C, C), "w_gate": (I, C),
+              "w_up": (I, C), "w_down": (C, I)}
+    for l in range(L):
+        for t, n in enumerate(LAYER_TENSORS):
+            p[f"layer{l}.{n}"] = norm_init(l, t, C) if n.endswith("norm") else linear_init(l, t, *shapes[n])
+    p["wte"] = rand_uniform(SEED, 0, STREAM_EMBED, V * C).reshape(V, C)
+    p["final_norm"] = norm_init(L, 0, C)
+    p["lm_head"] = linear_init(L, 1, V, C)
+    return {n: torch.from_numpy(a.copy()) for n, a in p.items()}
+
+
+# ---- the batch: fixed tokens, the C test reads them from the file ---------------------------
+def batch():
+    g = torch.Generator().manual_seed(2024)
+    tokens = torch.randint(0, V, (M, B, T), generator=g)
+    targets = torch.randint(0, V, (M, B, T), generator=g)
+    return tokens, targets
+
+
+# ---- the model -------------------------------------------------------------------------------
+def block(x, w):  # x (N, T, C): gen_ref.block for any batch and this head count
+    n, t, c = x.shape
+    h = F.rmsnorm(x, w["attn_norm"])
+    q, k, v = (F.linear(h, w[name]).view(n, t, NH, c // NH) for name in ("wq", "wk", "wv"))
+    x = x + F.linear(F.attention(F.rope(q), F.rope(k), v).reshape(n, t, c), w["wo"])
+    h = F.rmsnorm(x, w["mlp_norm"])
+    return x + F.linear(F.swiglu(F.linear(h, w["w_gate"]), F.linear(h, w["w_up"])), w["w_down"])
+
+
+def loss_and_grads(p32, tokens, targets):
+    """Mean cross-entropy over the M*B*T tokens (each microbatch's B rows are sequences of their
+    own), and its float64 gradients rounded to float32."""
+    w = {n: t.double().requires_grad_() for n, t in p32.items()}
+    h = w["wte"][tokens.view(M * B, T)]
+    for l in range(L):
+        h = block(h, {n: w[f"layer{l}.{n}"] for n in LAYER_TENSORS})
+    logits = F.linear(F.rmsnorm(h, w["final_norm"]), w["lm_head"])
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+    loss.backward()
+    return loss.detach(), {n: t.grad.float() for n, t in w.items()}
+
+
+def one_step(p32, g32, make_opt):
+    params = {n: torch.nn.Parameter(t.clone()) for n, t in p32.items()}
+    opt = make_opt(list(params.values()))
+    for n, p in params.items():
+        p.grad = g32[n].clone()
+    opt.step()
+    return {n: p.detach() for n, p in params.items()}
+
+
+def main():
+    torch.manual_seed(0)
+    p0 = init_params()
+    tokens, targets = batch()
+    loss, g = loss_and_grads(p0, tokens, targets)
+    tiny = min(float(t.abs()[t != 0].min()) for t in g.values() if (t != 0).any())
+    if tiny < 1e-6:
+        sys.exit(f"gen_step_ref: a gradient element is {tiny:g}: AdamW's first step would turn on "
+                 "rounding there; change SEED or the batch")
+    adamw = one_step(p0, g, lambda ps: torch.optim.AdamW(ps, lr=ADAMW_LR, betas=(0.9, 0.999),
+                                                         eps=1e-8, weight_decay=ADAMW_WD))
+    sgd = one_step(p0, g, lambda ps: torch.optim.SGD(ps, lr=SGD_LR))
+    out = {"config": torch.tensor([L, C, NH, I, V, M, B, T, SEED, F.EPS, F.THETA, ADAMW_LR,
+                                   ADAMW_WD, SGD_LR]),
+           "tokens": tokens.float(), "targets": targets.float(), "loss": loss[None]}
+    for prefix, ps in (("init", p0), ("adamw", adamw), ("sgd", sgd)):
+        for n, t in ps.items():
+            out[f"{prefix}.{n}"] = t
+    print(f"loss {float(loss):.6f}, smallest nonzero |gradient| {tiny:.3g}")
+    F.write_ref(os.path.join(os.path.dirname(os.path.abspath(__file__)), "step.bin"), out)
+
+
+if __name__ == "__main__":
+    main()

@@ -99,31 +99,50 @@ static int ref_config(pipa_config_t *cfg, int L, int *B, int *T, int *V)
 
 /* ---- 1. each op against PyTorch -------------------------------------------------------------- */
 
-static void test_rmsnorm_bwd(float eps)
+/* "PREFIX WHAT" in buf (96 bytes): names which reference case a line is about. */
+static const char *label(char *buf, const char *prefix, const char *what)
 {
-    GET(x, "rmsnorm.x");
-    GET(w, "rmsnorm.w");
-    GET(dy, "rmsnorm.dy");
-    GET(want_dx, "rmsnorm.dx");
-    GET(want_dw, "rmsnorm.dw");
+    snprintf(buf, 96, "%s %s", prefix, what);
+    return buf;
+}
+
+/* prefix "rmsnorm": rows of mean square ~1; "rmsnorm_small": rows of RMS 1e-4 .. 3e-3, where
+ * epsilon is most of the mean square (a wrong epsilon fails by orders of magnitude). */
+static void test_rmsnorm_bwd_on(const char *prefix, float eps)
+{
+    char n[5][48];
+    const char *const sfx[5] = {"x", "w", "dy", "dx", "dw"};
+    for (int i = 0; i < 5; i++) snprintf(n[i], sizeof n[i], "%s.%s", prefix, sfx[i]);
+    char what[96];
+    GET(x, n[0]);
+    GET(w, n[1]);
+    GET(dy, n[2]);
+    GET(want_dx, n[3]);
+    GET(want_dw, n[4]);
     int N = x->dims[0], C = x->dims[1];
     float *rstd = zeros(N), *dx = zeros(x->n), *dw = zeros(C);
     pipa_op_rmsnorm_rstd(rstd, x->data, N, C, eps);
     pipa_op_rmsnorm_bwd_x(dx, dy->data, x->data, w->data, rstd, N, C, 0);
-    expect_close("rmsnorm dx fast vs torch", dx, want_dx->data, x->n);
+    expect_close(label(what, prefix, "dx fast vs torch"), dx, want_dx->data, x->n);
     pipa_op_rmsnorm_bwd_w(dw, dy->data, x->data, rstd, N, C);
-    expect_close("rmsnorm dw fast vs torch", dw, want_dw->data, (size_t)C);
+    expect_close(label(what, prefix, "dw fast vs torch"), dw, want_dw->data, (size_t)C);
     float *twice = copy_of(dx, x->n);  // accumulate: d + d, exactly 2d
     pipa_op_rmsnorm_bwd_x(twice, dy->data, x->data, w->data, rstd, N, C, 1);
     int same = 1;
     for (size_t i = 0; i < x->n; i++) same &= twice[i] == 2.0f * dx[i];
     CHECKF(same, "rmsnorm_bwd_x with accumulate is not dx + dx");
     pipa_ref_rmsnorm_bwd_x(dx, dy->data, x->data, w->data, N, C, eps);
-    expect_close("rmsnorm dx ref vs torch", dx, want_dx->data, x->n);
+    expect_close(label(what, prefix, "dx ref vs torch"), dx, want_dx->data, x->n);
     memset(dw, 0, C * sizeof *dw);
     pipa_ref_rmsnorm_bwd_w(dw, dy->data, x->data, N, C, eps);
-    expect_close("rmsnorm dw ref vs torch", dw, want_dw->data, (size_t)C);
+    expect_close(label(what, prefix, "dw ref vs torch"), dw, want_dw->data, (size_t)C);
     free(rstd), free(dx), free(dw), free(twice);
+}
+
+static void test_rmsnorm_bwd(float eps)
+{
+    test_rmsnorm_bwd_on("rmsnorm", eps);
+    test_rmsnorm_bwd_on("rmsnorm_small", eps);
 }
 
 static void test_linear_bwd(void)

@@ -14,6 +14,7 @@ Contents, per op: inputs, upstream gradient "dy", and the gradients of sum(out *
 to every input and weight. "block.*": loss = sum(block2(block1(x)) * r), gradients for x and
 every weight of both layers. "model.*": tokens -> embedding -> the same two blocks -> final
 RMSNorm -> LM head -> cross-entropy, mean over the B*T tokens; the loss and every gradient.
+"rmsnorm_small.*": the RMSNorm case again on rows of RMS 1e-4 .. 3e-3, where epsilon shows.
 Integer tensors (tokens, targets) are stored as float32 (exact below 2^24).
 """
 import math
@@ -112,6 +113,14 @@ def main():
     for l in range(2):
         for n in F.LAYER_TENSORS:
             out[f"model.d{l}.{n}"] = wl[l][n].grad
+
+    # ---- RMSNorm on rows of small magnitude, where epsilon shows (drawn last: nothing above
+    # changes) ---------------------------------------------------------------------------------
+    x, w = F.small_rows(), 1.0 + 0.1 * torch.randn(C)
+    dy = torch.randn(6, C)
+    dx, dw = grads_of(F.rmsnorm, [x, w], dy)
+    out.update({"rmsnorm_small.x": x, "rmsnorm_small.w": w, "rmsnorm_small.dy": dy,
+                "rmsnorm_small.dx": dx, "rmsnorm_small.dw": dw})
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grads.bin")
     F.write_ref(path, out)

@@ -22,6 +22,7 @@ File format (all little-endian):
     u32       ndim, then ndim x u32 dims
     float32   prod(dims) values, row-major
 Tensor "config" holds [B, T, C, NH, I, eps, theta] of the block tests as float32.
+"rmsnorm_small.*" repeats the RMSNorm case on rows of RMS 1e-4 .. 3e-3, where epsilon shows.
 """
 import math
 import os
@@ -92,6 +93,12 @@ def block(x, w):  # x (B, T, C); w: float64 weights of one layer
     return x + linear(swiglu(linear(h, w["w_gate"]), linear(h, w["w_up"])), w["w_down"])
 
 
+def small_rows():
+    """Six rows of C values with RMS 1e-4 .. 3e-3 (mean square 1e-8 .. 1e-5, at most epsilon)."""
+    scale = torch.tensor([1e-4, 3e-4, 1e-3, 1e-3, 2e-3, 3e-3])[:, None]
+    return torch.randn(6, C) * scale
+
+
 def write_ref(path, out):
     """Writes the tensors of dict out (name -> tensor) to path in the format above, as float32;
     shared by gen_grad_ref.py, gen_optim_ref.py and gen_step_ref.py."""
@@ -135,6 +142,12 @@ def main():
     y1 = block(d(x), {n: d(t) for n, t in layers[0].items()})
     y2 = block(y1, {n: d(t) for n, t in layers[1].items()})
     out.update({"block1.out": y1, "block2.out": y2})
+
+    # Rows of small magnitude, where epsilon is most of the mean square: a wrong epsilon is off by
+    # orders of magnitude here, not by 1e-6 as in rows of mean square ~1. Drawn last, so every
+    # tensor above keeps its bytes.
+    x, w = small_rows(), 1.0 + 0.1 * torch.randn(C)
+    out.update({"rmsnorm_small.x": x, "rmsnorm_small.w": w, "rmsnorm_small.out": rmsnorm(d(x), d(w))})
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ops.bin")
     write_ref(path, out)

@@ -7,8 +7,8 @@
  * compares, for the tensors it holds: the loss, and each parameter's change (new - initial,
  * relative to the largest change of that tensor, so the test sees the step, not the weights).
  * SGD's change is lr * gradient: a gradient scaled wrongly (1/(B*T) instead of 1/(M*B*T)) fails
- * by a factor M. AdamW's first step is nearly lr * sign(gradient), nearly blind to such a scale, but it
- * checks the optimizer itself (moments, bias correction, decoupled weight decay). */
+ * by a factor M. AdamW's first step is nearly lr * sign(gradient), nearly blind to such a
+ * scale, but it checks the optimizer itself (moments, bias correction, decoupled weight decay). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -5,7 +5,8 @@
  *
  * Before any rank starts it creates the run's shared memory (an anonymous memfd, so nothing is
  * ever named in /dev/shm) and passes it down as PIPA_SHM_FD, with RANK, WORLD_SIZE, LOCAL_RANK
- * and LOCAL_WORLD_SIZE (torchrun's names; local = global on one machine).
+ * and LOCAL_WORLD_SIZE (torchrun's names; local = global on one machine). pipa's settings in the
+ * environment (PIPA_TIMEOUT, PIPA_LOG, ...) are checked first: a bad one is a usage error.
  *
  * Watching: SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGTSTP are blocked and taken with
  * sigtimedwait, so there are no signal handlers and no races between a child's exit and our sleep.
@@ -39,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "shm.h"
 
 #define MAX_RANKS 256
@@ -217,7 +219,6 @@ static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, int wa
     set_env_int("LOCAL_RANK", rank);
     set_env_int("LOCAL_WORLD_SIZE", o->nproc);
     set_env_int("PIPA_SHM_FD", shm_fd);
-    if (o->timeout) setenv("PIPA_TIMEOUT", o->timeout, 1);
     if (o->bind) bind_to_cpu(rank);
     sigprocmask(SIG_SETMASK, old_mask, NULL);
     execvp(o->argv[0], o->argv);
@@ -435,6 +436,12 @@ int main(int argc, char **argv)
     options_t o;
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;
+    /* A bad PIPA_* setting would stop every rank with the same message: say it once, up front. */
+    if (o.timeout) setenv("PIPA_TIMEOUT", o.timeout, 1);
+    if (pipa_env_check() != PIPA_OK) {
+        fprintf(stderr, "pipa-run: %s\n", pipa_last_error());
+        return EXIT_USAGE;
+    }
 
     /* Block before creating children, so no SIGCHLD or forwarded signal can be lost. */
     sigset_t set, old_mask;

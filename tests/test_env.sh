@@ -14,12 +14,12 @@ check() { # check NAME CONDITION_EXIT_STATUS [DETAIL]
     else fail=$((fail + 1)); echo "FAIL  $1 ${3:-}"; fi
 }
 ms() { echo $(($(date +%s%N) / 1000000)); }
-# run ASSIGNMENTS -- COMMAND...: runs COMMAND with the assignments (under a 60 s limit); sets rc,
+# run ASSIGNMENTS -- COMMAND...: runs COMMAND with the assignments (under a 20 s limit); sets rc,
 # took (ms), and $T/out, $T/err.
 run() {
     a=""; while [ "$1" != "--" ]; do a="$a $1"; shift; done; shift
     t0=$(ms)
-    env $a timeout 60 "$@" >"$T/out" 2>"$T/err"
+    env $a timeout 20 "$@" >"$T/out" 2>"$T/err"
     rc=$?
     took=$(($(ms) - t0))
 }

@@ -2,7 +2,10 @@
 # test_launcher.sh: proves pipa-run starts ranks with the right environment, propagates failures
 # (exit code, signal names), brings the other ranks down fast (SIGTERM, then SIGKILL after the
 # grace), forwards SIGTERM, leaves no rank processes and nothing in /dev/shm, and rejects bad
-# command lines. Uses tests/rank_behave as the ranks.
+# command lines. Leaves nothing running: each rank leads its own process group, so what a rank
+# starts is signalled and SIGKILLed with it; a kill -9 of pipa-run takes every rank and their
+# children down (PDEATHSIG and the watchdog); Ctrl-Z and Ctrl-C to pipa-run's group reach the ranks.
+# Uses tests/rank_behave (and sh -c scripts) as the ranks.
 #   usage: sh tests/test_launcher.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"

@@ -298,8 +298,10 @@ int bench_p2p(bench_ctx_t *ctx, int argc, char **argv)
         if (ctx->rank == 0) p2p_usage(stdout);
         return 0;
     }
-    if (ctx->size < 2) {
-        fprintf(stderr, "pipa-bench p2p: needs two ranks: pipa-run -n 2 pipa-bench p2p\n");
+    if (ctx->size != 2) { /* a third rank would wait at a barrier the pair never reaches */
+        /* every rank says it: the first to exit gets the others stopped, maybe before they print */
+        fprintf(stderr, "pipa-bench p2p: needs exactly two ranks, this run has %d: pipa-run -n 2 "
+                        "pipa-bench p2p\n", ctx->size);
         return 2;
     }
     uint8_t *buf, *rb[MAX_WINDOW], *copy;

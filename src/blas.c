@@ -8,7 +8,8 @@
 
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
+
+#include "env.h"
 
 #if defined(PIPA_BLAS_OPENBLAS)
 #include <cblas.h>
@@ -18,15 +19,12 @@
 #error "define PIPA_BLAS_OPENBLAS or PIPA_BLAS_BLIS (the Makefile's BLAS= does)"
 #endif
 
-/* Threads from PIPA_BLAS_THREADS, or 0 when it is unset or not a positive integer. */
+/* Threads from PIPA_BLAS_THREADS, or 0 when it is unset. A bad value counts as unset here (this
+ * cannot fail); pipa_env_check, from pipa_comm_init, is where it is refused. */
 static int threads_from_env(void)
 {
-    const char *s = getenv("PIPA_BLAS_THREADS");
-    if (!s || !*s) return 0;
-    char *end;
-    long n = strtol(s, &end, 10);
-    if (*end != '\0' || n < 1 || n > 4096) return 0;
-    return (int)n;
+    int n;
+    return pipa_env_blas_threads(&n) == PIPA_OK ? n : 0;
 }
 
 /* threads > 0 is used as given (an explicit option wins); otherwise PIPA_BLAS_THREADS, else 1.

@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
 #include "shm_internal.h"
 
 struct pipa_comm {
@@ -84,25 +86,21 @@ pipa_status pipa__check_header(int me, const pipa_req_t *req, const pipa_desc_t 
 
 /* ---- joining ------------------------------------------------------------------------------ */
 
-static int env_int(const char *name, int fallback)
-{
-    const char *e = getenv(name);
-    if (!e || !*e) return fallback;
-    char *end;
-    long v = strtol(e, &end, 10);
-    return *end ? -1 : (int)v;
-}
-
+/* RANK and WORLD_SIZE (both unset: a world of one), then the run's segment from PIPA_SHM_FD. */
 static pipa_status join_from_env(pipa__shm_t *shm)
 {
-    int rank = env_int("RANK", -2), world = env_int("WORLD_SIZE", -2);
-    if (rank == -2 && world == -2) return pipa__shm_join_alone(shm);
-    if (rank < 0 || world < 1 || rank >= world || world > PIPA_MAX_RANKS)
-        return pipa__fail(PIPA_ERR_ARG, "bad RANK=%s / WORLD_SIZE=%s in the environment",
+    int rank, world, fd;
+    PIPA_TRY(pipa_env_int("RANK", -1, 0, INT_MAX, &rank));
+    PIPA_TRY(pipa_env_int("WORLD_SIZE", -1, 1, PIPA_MAX_RANKS, &world));
+    if (rank == -1 && world == -1) return pipa__shm_join_alone(shm);
+    if (rank == -1 || world == -1 || rank >= world)
+        return pipa__fail(PIPA_ERR_ARG,
+                          "bad environment: RANK=%s and WORLD_SIZE=%s (need 0 <= RANK < "
+                          "WORLD_SIZE; both set, or neither for one process)",
                           getenv("RANK") ? getenv("RANK") : "(unset)",
                           getenv("WORLD_SIZE") ? getenv("WORLD_SIZE") : "(unset)");
-    int fd = env_int("PIPA_SHM_FD", -2);
-    if (fd == -2 && world == 1) return pipa__shm_join_alone(shm);
+    PIPA_TRY(pipa_env_int("PIPA_SHM_FD", -1, 0, INT_MAX, &fd));
+    if (fd == -1 && world == 1) return pipa__shm_join_alone(shm);
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return pipa__fail(PIPA_ERR_ARG,
                           "rank %d of %d has no shared-memory segment (PIPA_SHM_FD): start the "
@@ -113,6 +111,10 @@ static pipa_status join_from_env(pipa__shm_t *shm)
 
 pipa_status pipa_comm_init(pipa_comm_t **out)
 {
+    /* Every setting, those read later (PIPA_LOG, PIPA_BLAS_THREADS) too: refused at the start. */
+    PIPA_TRY(pipa_env_check());
+    double timeout;
+    PIPA_TRY(pipa_env_timeout(&timeout));
     pipa_comm_t *c = calloc(1, sizeof *c);
     if (!c) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
     pipa_status s = join_from_env(&c->shm);
@@ -121,8 +123,7 @@ pipa_status pipa_comm_init(pipa_comm_t **out)
         free(c);
         return s;
     }
-    const char *t = getenv("PIPA_TIMEOUT");
-    c->timeout = t && atof(t) > 0 ? atof(t) : 300.0;
+    c->timeout = timeout;
     pipa_log_set_identity(c->shm.rank, c->shm.world, -1);
     *out = c;
     return PIPA_OK;

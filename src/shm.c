@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "env.h"
 #include "shm_internal.h"
 
 #define SEG_MAGIC 0x70697061736d3031ull /* "pipasm01" */
@@ -77,22 +78,11 @@ struct pipa_shm_run {
 
 /* ---- segment geometry ------------------------------------------------------------------ */
 
-static uint64_t ring_bytes_from_env(void)
+/* Messages travel in fragments of at most PIPA_SHM_FRAG_KB, so that the receiver copies one out
+ * while the sender copies the next one in; at most an eighth of the ring. */
+static uint64_t frag_bytes(int kb, uint64_t ring)
 {
-    const char *e = getenv("PIPA_SHM_RING_MB");
-    long mb = e ? atol(e) : 16;
-    if (mb < 1) mb = 1;
-    if (mb > 4096) mb = 4096;
-    return (uint64_t)mb << 20;
-}
-
-/* Messages travel in fragments of at most this size, so that the receiver copies one out while
- * the sender copies the next one in. */
-static uint64_t frag_bytes_from_env(uint64_t ring)
-{
-    const char *e = getenv("PIPA_SHM_FRAG_KB");
-    uint64_t kb = e && atol(e) > 0 ? (uint64_t)atol(e) : 128;
-    uint64_t f = kb << 10;
+    uint64_t f = (uint64_t)kb << 10;
     return f > ring / 8 ? ring / 8 : f;
 }
 
@@ -131,7 +121,9 @@ static void bell_ring(slot_t *s)
 
 static pipa_status seg_map_new(int world, void **base, size_t *bytes, int *fd_out)
 {
-    uint64_t ring = ring_bytes_from_env();
+    int mb;
+    PIPA_TRY(pipa_env_shm_ring_mb(&mb));
+    uint64_t ring = (uint64_t)mb << 20;
     size_t n = seg_bytes(world, ring);
     int fd = memfd_create("pipa-run", 0); /* no MFD_CLOEXEC: ranks inherit it */
     if (fd < 0) return pipa__fail(PIPA_ERR_IO, "memfd_create: %s", strerror(errno));
@@ -191,6 +183,8 @@ void pipa_shm_run_free(pipa_shm_run_t *r)
 pipa_status pipa__shm_join(pipa__shm_t *t, int rank, int world, int fd)
 {
     memset(t, 0, sizeof *t);
+    int frag_kb;
+    PIPA_TRY(pipa_env_shm_frag_kb(&frag_kb));
     seg_header_t h;
     if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || h.magic != SEG_MAGIC)
         return pipa__fail(PIPA_ERR_ARG, "PIPA_SHM_FD=%d is not a pipa-run segment", fd);
@@ -204,7 +198,7 @@ pipa_status pipa__shm_join(pipa__shm_t *t, int rank, int world, int fd)
     t->ring = h.ring_bytes;
     t->world = world;
     t->rank = rank;
-    t->frag = frag_bytes_from_env(t->ring);
+    t->frag = frag_bytes(frag_kb, t->ring);
     t->peers = calloc((size_t)world, sizeof *t->peers);
     if (!t->peers) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
     slot_t *me = seg_slot(p, rank);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "env.h"
+
 static _Thread_local char last_error[1024];
 static int log_rank = 0, log_world = 1, log_stage = -1;
 static int log_level = -1;
@@ -48,16 +50,17 @@ void pipa_log_set_identity(int rank, int world, int stage)
     log_stage = stage;
 }
 
+/* PIPA_LOG, read once. A bad value logs at the default level here: logging cannot fail, so the
+ * value is refused where a status can be returned (pipa_env_check, from pipa_comm_init). */
 static int current_level(void)
 {
     if (log_level >= 0) return log_level;
-    const char *e = getenv("PIPA_LOG");
-    log_level = PIPA_LOG_WARN;
-    if (e) {
-        if (!strcmp(e, "error")) log_level = PIPA_LOG_ERROR;
-        else if (!strcmp(e, "info")) log_level = PIPA_LOG_INFO;
-        else if (!strcmp(e, "debug")) log_level = PIPA_LOG_DEBUG;
-    }
+    int level;
+    char saved[sizeof last_error];
+    memcpy(saved, last_error, sizeof saved); /* a refusal here must not replace the real error */
+    if (pipa_env_log_level(&level) != PIPA_OK) level = PIPA_LOG_WARN;
+    memcpy(last_error, saved, sizeof saved);
+    log_level = level;
     return log_level;
 }
 

@@ -2,7 +2,10 @@
 # test_launcher.sh: proves pipa-run starts ranks with the right environment, propagates failures
 # (exit code, signal names), brings the other ranks down fast (SIGTERM, then SIGKILL after the
 # grace), forwards SIGTERM, leaves no rank processes and nothing in /dev/shm, and rejects bad
-# command lines. Uses tests/rank_behave as the ranks.
+# command lines. Leaves nothing running: each rank leads its own process group, so what a rank
+# starts is signalled and SIGKILLed with it; a kill -9 of pipa-run takes every rank and their
+# children down (PDEATHSIG and the watchdog); Ctrl-Z and Ctrl-C to pipa-run's group reach the ranks.
+# Uses tests/rank_behave (and sh -c scripts) as the ranks.
 #   usage: sh tests/test_launcher.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"
@@ -109,6 +112,93 @@ no_pids_left; check "SIGTERM to pipa-run: reached every rank, none left" $?
 shm_list >"$T/shm.after"
 [ -z "$(comm -13 "$T/shm.before" "$T/shm.after")" ]; check "SIGTERM to pipa-run: nothing new in /dev/shm" $?
 unset RANK_BEHAVE_PIDDIR
+
+# ---- nothing left running: process groups, SIGKILL escalation, the watchdog ---------------------
+# alive PID: the process exists and is not a zombie (a killed orphan may wait a moment to be reaped).
+alive() { st=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
+# none_alive_within MS PID...: 0 when every PID is gone within MS ms; else prints the survivors.
+none_alive_within() {
+    end=$(($(ms) + $1)); shift
+    while :; do
+        left=""; for p in "$@"; do alive "$p" && left="$left $p"; done
+        [ -z "$left" ] && return 0
+        [ "$(ms)" -ge $end ] && { echo "alive:$left"; ps -o pid,ppid,pgid,stat,cmd -p "$(echo $left | tr ' ' ,)"; return 1; }
+        sleep 0.05
+    done
+}
+# wait_files N GLOB: waits (up to 10 s) until N non-empty files match GLOB in $T/pids.
+wait_files() {
+    i=0
+    while [ $i -lt 500 ]; do
+        k=0; for f in "$T"/pids/$2; do [ -s "$f" ] && k=$((k + 1)); done
+        [ $k -ge $1 ] && return 0
+        sleep 0.02; i=$((i + 1))
+    done
+    return 1
+}
+kids() { ps -o pid= --ppid "$1" | tr -d ' '; }
+# kill9_case NAME NKIDS SCRIPT: runs pipa-run -n 2 sh -c SCRIPT, waits for its NKIDS children
+# (ranks and watchdog) and any grandchild pid files the script writes, kills pipa-run with SIGKILL,
+# and checks that no process of the run is alive 3 s later.
+kill9_case() {
+    fresh_pids
+    "$RUN" -n 2 sh -c "$3" >"$T/out" 2>"$T/err" &
+    launcher=$!
+    i=0; while [ "$(kids $launcher | wc -l)" -lt "$2" ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done
+    case "$3" in *child.*) wait_files 2 'child.*' ;; *) sleep 0.3 ;; esac
+    pids="$(kids $launcher) $(cat "$T"/pids/child.* 2>/dev/null)"
+    [ "$(echo $pids | wc -w)" -ge "$2" ]; check "$1: the run started ($2+ processes)" $? "($pids)"
+    kill -KILL $launcher; wait $launcher 2>/dev/null
+    none_alive_within 3000 $pids >"$T/left"; check "$1: kill -9 of pipa-run leaves nothing after 3 s" $? "($(cat "$T/left"))"
+}
+kill9_case "ranks ignoring SIGTERM" 3 "trap '' TERM; exec sleep 99"
+kill9_case "grandchildren ignoring SIGTERM" 3 \
+    'trap "" TERM; sleep 99 & echo $! >"$RANK_BEHAVE_PIDDIR/child.$RANK"; wait'
+
+# A rank fails while the other, and what it started, ignore SIGTERM: SIGKILL after the grace
+# reaches the whole group.
+fresh_pids
+run_case -n 2 sh -c 'D=$RANK_BEHAVE_PIDDIR
+    if [ "$RANK" = 0 ]; then while [ ! -s "$D/child.1" ]; do sleep 0.02; done; exit 3; fi
+    trap "" TERM; sleep 99 & echo $! >"$D/child.$RANK"; wait'
+[ $rc -eq 1 ] && has 'rank 0 exited with code 3' err && has 'sending SIGKILL' err
+check "ignore-term group: rank 0's failure reported, SIGKILL sent" $? "(rc=$rc $(cat "$T/err"))"
+[ $secs_ms -ge 1500 ] && [ $secs_ms -lt 6000 ]; check "ignore-term group: ends after the grace, within 6 s" $? "(${secs_ms} ms)"
+none_alive_within 1000 $(cat "$T"/pids/child.*) >"$T/left"; check "ignore-term group: the rank's own child is gone too" $? "($(cat "$T/left"))"
+
+# A rank that exits 0 but leaves a child behind: the run's end sweeps it.
+fresh_pids
+run_case -n 1 sh -c 'sleep 99 & echo $! >"$RANK_BEHAVE_PIDDIR/child.0"'
+[ $rc -eq 0 ]; check "leftover child: run exits 0" $? "(rc=$rc)"
+none_alive_within 1000 $(cat "$T"/pids/child.*) >"$T/left"; check "leftover child: swept when the run ends" $? "($(cat "$T/left"))"
+unset RANK_BEHAVE_PIDDIR
+
+# Terminal signals: pipa-run leads its own group here (setsid), as a shell's foreground job does.
+# Ranks are in groups of their own; Ctrl-Z stops and continues them with pipa-run; Ctrl-C reaches
+# them through pipa-run.
+if command -v setsid >/dev/null; then
+    fresh_pids
+    setsid "$RUN" -n 2 "$BEHAVE" sleep 60 >"$T/out" 2>"$T/err" &
+    launcher=$!
+    wait_files 2 'rank.*'
+    r0=$(cat "$T/pids/rank.0"); r1=$(cat "$T/pids/rank.1")
+    g0=$(ps -o pgid= -p $r0 | tr -d ' '); g1=$(ps -o pgid= -p $r1 | tr -d ' ')
+    [ "$g0" = "$r0" ] && [ "$g1" = "$r1" ]; check "each rank leads a process group of its own" $? "(pgids $g0 $g1, pids $r0 $r1, launcher $launcher)"
+    kill -TSTP -$launcher
+    stopped() { for p in "$@"; do case "$(ps -o stat= -p $p)" in T*) ;; *) return 1 ;; esac; done; }
+    i=0; while ! stopped $r0 $r1 $launcher && [ $i -lt 250 ]; do sleep 0.02; i=$((i + 1)); done
+    stopped $r0 $r1 $launcher; check "Ctrl-Z (SIGTSTP to pipa-run's group) stops the ranks too" $? "($(ps -o pid,stat -p $r0,$r1,$launcher | tr '\n' ' '))"
+    kill -CONT -$launcher
+    i=0; while stopped $r0 && [ $i -lt 250 ]; do sleep 0.02; i=$((i + 1)); done
+    ! stopped $r0 && ! stopped $r1; check "fg (SIGCONT) continues the ranks" $? "($(ps -o pid,stat -p $r0,$r1 | tr '\n' ' '))"
+    t0=$(ms)
+    kill -INT -$launcher
+    wait $launcher; rc=$?
+    secs_ms=$(($(ms) - t0))
+    [ $rc -eq 130 ] && has 'got SIGINT; forwarding' err; check "Ctrl-C (SIGINT to pipa-run's group): forwarded, exits 130" $? "(rc=$rc $(cat "$T/err"))"
+    [ $secs_ms -lt 5000 ] && no_pids_left; check "Ctrl-C: ranks gone in < 5 s" $? "(${secs_ms} ms)"
+    unset RANK_BEHAVE_PIDDIR
+fi
 
 # ---- bad command lines ------------------------------------------------------------------------
 for bad in 0 -1 abc "" 257 3x; do

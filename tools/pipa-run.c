@@ -5,19 +5,28 @@
  *
  * Before any rank starts it creates the run's shared memory (an anonymous memfd, so nothing is
  * ever named in /dev/shm) and passes it down as PIPA_SHM_FD, with RANK, WORLD_SIZE, LOCAL_RANK
- * and LOCAL_WORLD_SIZE (torchrun's names; local = global on one machine).
+ * and LOCAL_WORLD_SIZE (torchrun's names; local = global on one machine). pipa's settings in the
+ * environment (PIPA_TIMEOUT, PIPA_LOG, ...) are checked first: a bad one is a usage error.
  *
- * Watching: SIGCHLD, SIGINT, SIGTERM and SIGHUP are blocked and taken with sigtimedwait, so there
- * are no signal handlers and no races between a child's exit and our sleep. When a rank fails
- * (non-zero exit or a signal) the others get SIGTERM, and SIGKILL after a 2 s grace. SIGINT,
- * SIGTERM or SIGHUP sent to pipa-run is forwarded to every rank, then the same teardown follows.
- * Every rank is reaped before pipa-run exits; a rank whose launcher dies gets SIGTERM from the
- * kernel (PR_SET_PDEATHSIG).
+ * Watching: SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGTSTP are blocked and taken with
+ * sigtimedwait, so there are no signal handlers and no races between a child's exit and our sleep.
+ *
+ * Leaving nothing running: each rank runs in its own process group, so whatever a rank starts
+ * (a shell's children, say) is signalled with it. When a rank fails (non-zero exit or a signal)
+ * the other groups get SIGTERM, and SIGKILL after a 2 s grace. SIGINT, SIGTERM, SIGHUP or SIGQUIT
+ * sent to pipa-run is forwarded to every group, then the same teardown follows; SIGTSTP stops
+ * every group with pipa-run and continues them with it. Because the ranks are not in pipa-run's
+ * group, a Ctrl-C at the terminal reaches pipa-run alone, and the ranks get it through this
+ * forwarding. When pipa-run ends, any process left in a rank's group is killed. When pipa-run
+ * dies however it dies (SIGKILL included), each rank gets SIGKILL from the kernel
+ * (PR_SET_PDEATHSIG), and a small watchdog process, in a group of its own so that signals meant
+ * for pipa-run's group miss it, sees its pipe from pipa-run close and SIGKILLs every rank's group.
  *
  * Exit status: 0 when every rank exits 0; 1 when a rank failed or could not start; 128+S when
  * pipa-run itself was stopped by signal S; 2 for a usage error.
  *
- * Left out: several machines (use mpirun/srun and the mpi transport), restarts, per-rank logs. */
+ * Left out: several machines (use mpirun/srun and the mpi transport), restarts, per-rank logs;
+ * ranks cannot read the terminal (they are not its foreground group). */
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -26,10 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "shm.h"
 
 #define MAX_RANKS 256
@@ -46,6 +57,9 @@ typedef struct {
 typedef struct {
     int n;                /* ranks started */
     pid_t pid[MAX_RANKS]; /* 0 once reaped (or never started) */
+    pid_t pgid[MAX_RANKS]; /* rank r's process group (= its first pid); kept after it is reaped */
+    int watch_fd;         /* write end of the watchdog's pipe; closing it kills the groups */
+    pid_t watchdog;       /* the watchdog process, or 0 */
     int live;             /* ranks not yet reaped */
     pipa_shm_run_t *shm;
     int stopping;         /* teardown begun: the survivors were sent a signal */
@@ -63,7 +77,8 @@ static void usage(FILE *f)
             "\n"
             "Starts N ranks (1..%d, default 1) of PROGRAM on this machine with RANK, WORLD_SIZE,\n"
             "LOCAL_RANK, LOCAL_WORLD_SIZE and PIPA_SHM_FD set. If one rank fails, the others get\n"
-            "SIGTERM, then SIGKILL after %d s. Options end at PROGRAM or at '--'.\n"
+            "SIGTERM, then SIGKILL after %d s; each rank runs in its own process group, and every\n"
+            "group is killed when pipa-run ends or dies. Options end at PROGRAM or at '--'.\n"
             "  -n N, --nproc-per-node N, --nproc_per_node N   number of ranks\n"
             "  --timeout SECONDS   deadline for receives, passed to the ranks as PIPA_TIMEOUT\n"
             "  --bind              pin rank r to the r-th CPU this launcher may use (round robin);\n"
@@ -187,19 +202,24 @@ static void bind_to_cpu(int rank)
     }
 }
 
-/* In the child: arranges to die with the launcher, sets the rank's environment, restores the
- * signal mask and execs the program. Never returns; exits 127 if the exec fails. */
-static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, pid_t launcher,
-                                const sigset_t *old_mask)
+/* In the child: makes its own process group and tells the watchdog about it (the child writes
+ * it, not the launcher, so no group can exist that the watchdog does not know of), arranges to die
+ * with the launcher, sets the rank's environment, restores the signal mask and execs the program.
+ * Never returns; exits 127 if the exec fails. */
+static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, int watch_fd,
+                                pid_t launcher, const sigset_t *old_mask)
 {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    setpgid(0, 0);
+    int32_t me = (int32_t)getpid();
+    send(watch_fd, &me, sizeof me, MSG_NOSIGNAL); /* best effort: a dead watchdog cannot help */
+    close(watch_fd);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != launcher) _exit(127); /* the launcher died before prctl took effect */
     set_env_int("RANK", rank);
     set_env_int("WORLD_SIZE", o->nproc);
     set_env_int("LOCAL_RANK", rank);
     set_env_int("LOCAL_WORLD_SIZE", o->nproc);
     set_env_int("PIPA_SHM_FD", shm_fd);
-    if (o->timeout) setenv("PIPA_TIMEOUT", o->timeout, 1);
     if (o->bind) bind_to_cpu(rank);
     sigprocmask(SIG_SETMASK, old_mask, NULL);
     execvp(o->argv[0], o->argv);
@@ -219,12 +239,75 @@ static int start_ranks(launcher_t *L, const options_t *o, int shm_fd, const sigs
             fprintf(stderr, "pipa-run: cannot start rank %d: %s\n", r, strerror(errno));
             return -1;
         }
-        if (pid == 0) rank_exec(o, r, shm_fd, self, old_mask);
+        if (pid == 0) rank_exec(o, r, shm_fd, L->watch_fd, self, old_mask);
+        setpgid(pid, pid); /* also here, so no signal can reach the group before it exists */
         L->pid[r] = pid;
+        L->pgid[r] = pid;
         L->n = r + 1;
         L->live++;
     }
     return 0;
+}
+
+/* ---- the watchdog ------------------------------------------------------------------------- */
+
+/* In the watchdog: collects the process groups the ranks announce until the socket closes. A 0
+ * from pipa-run means the run ended in order (pipa-run has swept the groups itself); the end
+ * without it means pipa-run died, maybe by SIGKILL: every group gets SIGKILL. PR_SET_PDEATHSIG
+ * alone would not do, as it reaches only the ranks themselves, not what they started. */
+static _Noreturn void watchdog_main(int fd)
+{
+    static pid_t groups[MAX_RANKS];
+    int n = 0;
+    int32_t v;
+    for (;;) {
+        ssize_t got = recv(fd, &v, sizeof v, MSG_WAITALL);
+        if (got < 0 && errno == EINTR) continue;
+        if (got != (ssize_t)sizeof v) break;
+        if (v == 0) _exit(0);
+        if (v > 0 && n < MAX_RANKS) groups[n++] = v;
+    }
+    for (int i = 0; i < n; i++) kill(-groups[i], SIGKILL);
+    _exit(0);
+}
+
+/* Starts the watchdog in a process group of its own (a signal to pipa-run's group, from the
+ * terminal or from `timeout`, must not take it down with pipa-run), before the shared memory
+ * exists so that it holds none of it. Returns 0, or -1 with the reason printed. */
+static int start_watchdog(launcher_t *L)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        fprintf(stderr, "pipa-run: cannot create the watchdog's socket: %s\n", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "pipa-run: cannot start the watchdog: %s\n", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        close(sv[1]);
+        for (int fd = 0; fd < 3; fd++) close(fd); /* hold no pipe of whoever reads our output */
+        watchdog_main(sv[0]);
+    }
+    setpgid(pid, pid);
+    close(sv[0]);
+    L->watch_fd = sv[1];
+    L->watchdog = pid;
+    return 0;
+}
+
+/* Ends the watchdog after an orderly run (the groups are already swept). */
+static void stop_watchdog(launcher_t *L)
+{
+    int32_t done = 0;
+    send(L->watch_fd, &done, sizeof done, MSG_NOSIGNAL);
+    close(L->watch_fd);
+    waitpid(L->watchdog, NULL, 0);
 }
 
 /* ---- watching and teardown ----------------------------------------------------------------- */
@@ -237,11 +320,12 @@ static const char *signal_name(int sig, char *buf, size_t n)
     return buf;
 }
 
-/* Sends sig to every rank not yet reaped. */
+/* Sends sig to every rank's process group: the rank and whatever it started, including what is
+ * left of a rank already reaped. */
 static void signal_all(launcher_t *L, int sig)
 {
     for (int r = 0; r < L->n; r++)
-        if (L->pid[r] > 0) kill(L->pid[r], sig);
+        if (L->pgid[r] > 0) kill(-L->pgid[r], sig);
 }
 
 /* Starts the teardown (once): survivors get sig now and SIGKILL at the grace deadline. */
@@ -294,13 +378,23 @@ static void kill_late(launcher_t *L)
         if (L->pid[r] <= 0) continue;
         fprintf(stderr, "pipa-run: rank %d still running %d s after SIGTERM; sending SIGKILL\n", r,
                 GRACE_MS / 1000);
-        kill(L->pid[r], SIGKILL);
     }
+    signal_all(L, SIGKILL);
+}
+
+/* SIGTSTP (Ctrl-Z): the ranks are not in the terminal's foreground group, so stop their groups
+ * with ours, and continue them when we are continued (fg or bg). */
+static void pause_all(launcher_t *L)
+{
+    signal_all(L, SIGSTOP);
+    raise(SIGSTOP);
+    signal_all(L, SIGCONT);
 }
 
 /* Waits for the next signal in `set` (until the grace deadline while one is pending) and acts on
- * a SIGINT/SIGTERM/SIGHUP sent to the launcher: the first is forwarded to every rank and starts
- * the teardown; a second one kills the ranks at once. SIGCHLD is acted on by reap_ended. */
+ * a SIGINT/SIGTERM/SIGHUP/SIGQUIT sent to the launcher: the first is forwarded to every rank's
+ * group and starts the teardown; a second one kills the ranks at once. SIGCHLD is acted on by
+ * reap_ended. */
 static void wait_event(launcher_t *L, const sigset_t *set)
 {
     long long wait = 1000;
@@ -311,6 +405,10 @@ static void wait_event(launcher_t *L, const sigset_t *set)
     struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000};
     int sig = sigtimedwait(set, NULL, &ts);
     if (sig <= 0 || sig == SIGCHLD) return;
+    if (sig == SIGTSTP) {
+        pause_all(L);
+        return;
+    }
     char name[32];
     if (!L->stopping) {
         fprintf(stderr, "pipa-run: got %s; forwarding it to the ranks\n",
@@ -339,6 +437,12 @@ int main(int argc, char **argv)
     options_t o;
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;
+    /* A bad PIPA_* setting would stop every rank with the same message: say it once, up front. */
+    if (o.timeout) setenv("PIPA_TIMEOUT", o.timeout, 1);
+    if (pipa_env_check() != PIPA_OK) {
+        fprintf(stderr, "pipa-run: %s\n", pipa_last_error());
+        return EXIT_USAGE;
+    }
 
     /* Block before creating children, so no SIGCHLD or forwarded signal can be lost. */
     sigset_t set, old_mask;
@@ -347,17 +451,23 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGTSTP);
     signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would reap the ranks behind our back */
     sigprocmask(SIG_BLOCK, &set, &old_mask);
 
-    static launcher_t L; /* static: pid table is 1 KiB, and zeroed */
+    static launcher_t L; /* static: pid tables are 2 KiB, and zeroed */
+    if (start_watchdog(&L) != 0) return 1;
     int fd = -1;
     if (pipa_shm_run_create(o.nproc, &L.shm, &fd) != PIPA_OK) {
         fprintf(stderr, "pipa-run: cannot create the run's shared memory: %s\n", pipa_last_error());
+        stop_watchdog(&L);
         return 1;
     }
     if (start_ranks(&L, &o, fd, &old_mask) != 0) begin_stop(&L, SIGTERM, 1);
     watch(&L, &set);
+    signal_all(&L, SIGKILL); /* whatever a rank started and left behind */
+    stop_watchdog(&L);
     pipa_shm_run_free(L.shm);
     close(fd);
     return L.exit_code;

@@ -57,8 +57,9 @@ SMALL="--layers 4 --hidden 32 --intermediate 64 --seq 32 --batch 2"
 run 2 $SMALL --steps 6 --json "$T/straight.json"
 ok=$rc
 run 2 $SMALL --steps 3 --save "$T/ckpt"
-[ $ok -eq 0 ] && [ $rc -eq 0 ] && [ -s "$T/ckpt/stage-000.ckpt" ] && [ -s "$T/ckpt/stage-001.ckpt" ]
-check "6 steps straight; 3 steps saved (a shard per rank)" $?
+set="$T/ckpt/$(cat "$T/ckpt/latest")"
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && [ -s "$set/stage-000.ckpt" ] && [ -s "$set/stage-001.ckpt" ]
+check "6 steps straight; 3 steps saved (a shard per rank in the set latest names)" $?
 run 2 $SMALL --steps 6 --resume "$T/ckpt" --json "$T/resumed.json"
 [ $rc -eq 0 ] && [ "$(steps_run)" -eq 3 ] &&
     py '[s["loss_hex"] for s in j[0]["steps"][3:]] == [s["loss_hex"] for s in j[1]["steps"]] and [s["step"] for s in j[1]["steps"]] == [4, 5, 6] and j[0]["hashes"] == j[1]["hashes"]' "$T/straight.json" "$T/resumed.json"

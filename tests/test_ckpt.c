@@ -165,11 +165,11 @@ static void expect_set(const char *dir, const pipa_ckpt_meta_t *m, int64_t want,
     CHECKF(load(path, m, 100, &got) == PIPA_OK && got == want, "%s", pipa_last_error());
 }
 
-/* 1 if dir holds exactly two entries (`latest` and its set). */
-static int two_entries(const char *dir)
+/* 1 if dir holds exactly n entries (`latest`, its set, and a save under way or killed). */
+static int entries(const char *dir, int n)
 {
     char cmd[4300];
-    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 2", dir);
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq %d", dir, n);
     return system(cmd) == 0;
 }
 
@@ -195,11 +195,19 @@ static void killed_mid_save(const char *dir, const pipa_ckpt_meta_t *m, uint32_t
     int status = 0;
     waitpid(pid, &status, 0);
     CHECKF(WIFSIGNALED(status), "the save was not under way when it was killed");
-    CHECKF(!two_entries(dir), "no temporary set left by the killed save");
+    CHECKF(!entries(dir, 2), "no temporary set left by the killed save");
     expect_set(dir, m, 3, old_id);
-    uint32_t id = save_set(dir, m, 4);
+    uint32_t id = 0;
+    char set[4200];
+    CHECK(pipa_ckpt_begin(dir, 4, &id) == PIPA_OK);  // frees the killed save's space at once
+    CHECKF(entries(dir, 3), "the killed save's temporary set is still there");
+    pipa_ckpt_discard(dir, 4, id);                    // a save that failed on some rank
+    CHECKF(entries(dir, 2), "a discarded temporary set is still there");
+    id = save_set(dir, m, 4);
     expect_set(dir, m, 4, id);
-    CHECKF(two_entries(dir), "a later save leaves exactly latest and its set");
+    CHECKF(entries(dir, 2), "a later save leaves exactly latest and its set");
+    pipa_ckpt_set_path(set, sizeof set, dir, 3, old_id, 0);
+    CHECKF(access(set, F_OK) != 0, "the older set is still there");
 }
 
 static void write_file(const char *path, const char *text)

@@ -4,7 +4,8 @@
 # one rank), some rounds twice (the resumed run killed again). After each round, --resume of the
 # directory must work, and the continued run must equal the uninterrupted one bit for bit: the
 # loss of every step it runs (exact hex) and every parameter hash at the end. The continued run's
-# saves must leave no temporaries: only `latest` and the one set it names.
+# saves must leave no temporaries: only `latest` and the one set it names. A set holding a shard
+# of another step is refused naming the shard.
 #   usage: sh tests/test_ckpt_kill.sh BUILD_DIR [SEED]    (the seed is printed; pass it to replay)
 B=${1:-build}
 SEED=${2:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
@@ -89,6 +90,15 @@ PY
     rm -rf "$D"
     round=$((round + 1))
 done
+
+# ---- a set with a shard of another step (what the old shard-by-shard save could leave) -----
+for n in 1 2; do
+    timeout -k 5 60 "$RUN" -n 2 "$TRAIN" $TINY --steps $n --save "$T/s$n" >"$T/out" 2>"$T/err"
+done
+cp "$T/s1/$(cat "$T/s1/latest")/stage-001.ckpt" "$T/s2/$(cat "$T/s2/latest")/stage-001.ckpt"
+timeout -k 5 60 "$RUN" -n 2 "$TRAIN" $TINY --steps 3 --resume "$T/s2" >"$T/out" 2>"$T/err"
+[ $? -ne 0 ] && grep -q "stage-001.ckpt: field 'step' is 1, but its set is of step 2" "$T/err"
+check "a set holding a shard of another step is refused, naming the shard" $?
 
 [ $kills -ge 10 ]
 check "$kills kills landed while a run was going (10 or more)" $?

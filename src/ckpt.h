@@ -87,4 +87,8 @@ void pipa_ckpt_discard(const char *dir, int64_t step, uint32_t id);
 /* The last complete set in dir: its step and id. */
 pipa_status pipa_ckpt_find(const char *dir, int64_t *step, uint32_t *id);
 
+/* Test seam: hook (NULL: none) is called after each change a save makes on disk (begin,
+ * commit), naming it, so a test can end the process at exactly that point. */
+void pipa_ckpt_set_test_hook(void (*hook)(const char *what));
+
 #endif

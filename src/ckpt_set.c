@@ -22,6 +22,18 @@
 #define LATEST_TMP "latest.tmp-"
 #define SET_NAME 64
 
+/* ---- the test seam --------------------------------------------------------------------- */
+
+static void (*test_hook)(const char *what);
+
+void pipa_ckpt_set_test_hook(void (*hook)(const char *what)) { test_hook = hook; }
+
+/* After each change a save makes on disk: a test may end the process right here. */
+static void changed(const char *what)
+{
+    if (test_hook) test_hook(what);
+}
+
 /* ---- names ------------------------------------------------------------------------------- */
 
 static void set_name(char *buf, size_t len, int64_t step, uint32_t id, int tmp)
@@ -95,8 +107,10 @@ static void remove_others(const char *dir, int only_tmp, int64_t keep_step, uint
         int tmp, set = parse_set_name(e->d_name, &step, &id, &tmp);
         int stale = strncmp(e->d_name, LATEST_TMP, strlen(LATEST_TMP)) == 0 || (set && tmp);
         int old = set && !tmp && !only_tmp && !(step == keep_step && id == keep_id);
-        if ((stale || old) && remove_entry(dirfd(d), e->d_name) != 0)
+        if (!stale && !old) continue;
+        if (remove_entry(dirfd(d), e->d_name) != 0)
             pipa_log(PIPA_LOG_WARN, "cannot remove %s/%s: %s", dir, e->d_name, strerror(errno));
+        changed(stale ? "removed a temporary" : "removed an older set");
     }
     closedir(d);
 }
@@ -110,15 +124,18 @@ static pipa_status write_latest(const char *dir, int64_t step, uint32_t id)
     snprintf(path, sizeof path, "%s/" LATEST, dir);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) return pipa__fail(PIPA_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    changed("created latest's temporary");
     size_t len = strlen(name);
     name[len] = '\n';
     int ok = write(fd, name, len + 1) == (ssize_t)(len + 1) && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
+    if (ok) changed("wrote latest's temporary");
     if (!ok || rename(tmp, path) != 0) {
         pipa_status s = pipa__fail(PIPA_ERR_IO, "writing %s: %s", path, strerror(errno));
         unlink(tmp);
         return s;
     }
+    changed("renamed latest");
     return sync_dir(dir);
 }
 
@@ -137,7 +154,10 @@ pipa_status pipa_ckpt_begin(const char *dir, int64_t step, uint32_t *id)
     for (int attempt = 0; attempt < 16; attempt++) {
         *id = seed + (uint32_t)attempt * 0x9e3779b9u;
         pipa_ckpt_set_path(path, sizeof path, dir, step, *id, 1);
-        if (mkdir(path, 0755) == 0) return PIPA_OK;  // exclusive: the directory is ours alone
+        if (mkdir(path, 0755) == 0) {  // exclusive: the directory is ours alone
+            changed("created the temporary set");
+            return PIPA_OK;
+        }
         if (errno != EEXIST) break;
     }
     return pipa__fail(PIPA_ERR_IO, "cannot create %s: %s", path, strerror(errno));
@@ -151,6 +171,7 @@ pipa_status pipa_ckpt_commit(const char *dir, int64_t step, uint32_t id)
     PIPA_TRY(sync_dir(tmp));  // the shards' names are durable before the set is complete
     if (rename(tmp, final) != 0)
         return pipa__fail(PIPA_ERR_IO, "renaming %s to %s: %s", tmp, final, strerror(errno));
+    changed("renamed the set");
     PIPA_TRY(sync_dir(dir));
     PIPA_TRY(write_latest(dir, step, id));
     remove_others(dir, 0, step, id);

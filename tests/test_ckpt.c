@@ -2,8 +2,9 @@
  * truncated, corrupted or extended file, or one whose step is out of range is refused with a
  * message naming the file and the field; a shard is never written over an existing file or
  * through a link. Sets: `latest` names the last committed set; a save killed midway leaves it
- * loadable and whole, and the next save removes the killed one's temporaries; without `latest`
- * the newest complete set is found; a bad `latest` is refused by name. */
+ * loadable and whole, and the next save removes the killed one's temporaries; so does a save
+ * killed after any one of its changes on disk; without `latest` the newest complete set is found;
+ * a bad `latest` is refused by name. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,72 @@ static void killed_mid_save(const char *dir, const pipa_ckpt_meta_t *m, uint32_t
     CHECKF(access(set, F_OK) != 0, "the older set is still there");
 }
 
+static int crash_at, crash_count;
+static char crash_label[600];
+
+/* In the child: SIGKILL at the crash_at-th change on disk, after noting which one it was. */
+static void crash_hook(const char *what)
+{
+    if (++crash_count < crash_at) return;
+    FILE *f = fopen(crash_label, "w");
+    fputs(what, f);
+    fclose(f);
+    raise(SIGKILL);
+}
+
+/* One save of step 4 over a committed step 3 (and a killed save's temporary), killed after its
+ * k-th change on disk. Returns 1 if it was killed; *what gets the change. */
+static int crash_save(const char *dir, const pipa_ckpt_meta_t *m, int k, char *what, size_t len)
+{
+    uint32_t stale;
+    save_set(dir, m, 3);
+    CHECK(pipa_ckpt_begin(dir, 2, &stale) == PIPA_OK);
+    snprintf(crash_label, sizeof crash_label, "%s.what", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        crash_at = k;
+        pipa_ckpt_set_test_hook(crash_hook);
+        save_set(dir, m, 4);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    FILE *f = fopen(crash_label, "r");
+    what[0] = 0;
+    if (f && !fgets(what, (int)len, f)) what[0] = 0;
+    if (f) fclose(f);
+    return WIFSIGNALED(status);
+}
+
+/* A save killed after each of its changes on disk in turn: every time the last complete set is
+ * found whole, the old one until `latest` was renamed and the new one after, and the next save
+ * leaves only `latest` and its set. */
+static void killed_at_every_change(const char *root, const pipa_ckpt_meta_t *m)
+{
+    int k, renamed = 0;
+    for (k = 1; k < 64; k++) {
+        char dir[512], what[128];
+        snprintf(dir, sizeof dir, "%s/crash%d", root, k);
+        if (!crash_save(dir, m, k, what, sizeof what)) break;
+        renamed |= strcmp(what, "renamed latest") == 0;
+        int64_t step = -1, got = -1;
+        uint32_t id = 0;
+        char set[4200], path[4300];
+        CHECKF(pipa_ckpt_find(dir, &step, &id) == PIPA_OK, "killed after '%s': %s", what,
+               pipa_last_error());
+        pipa_ckpt_set_path(set, sizeof set, dir, step, id, 0);
+        pipa_ckpt_path(path, sizeof path, set, 0);
+        CHECKF(load(path, m, 100, &got) == PIPA_OK && got == step, "killed after '%s': %s", what,
+               pipa_last_error());
+        CHECKF(step == (renamed ? 4 : 3), "killed after '%s': found step %lld", what,
+               (long long)step);
+        save_set(dir, m, 5);
+        CHECKF(entries(dir, 2), "killed after '%s': a later save left more than latest and its set",
+               what);
+    }
+    CHECKF(k >= 8 && renamed, "a save made %d changes on disk, latest renamed: %d", k - 1, renamed);
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -254,6 +321,7 @@ static void set_checks(const char *root, const pipa_ckpt_meta_t *m)
     expect_set(dir, m, 3, id3);
     killed_mid_save(dir, m, id3);
     latest_checks(dir, m);
+    killed_at_every_change(root, m);
 }
 
 int main(void)

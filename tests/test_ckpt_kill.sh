@@ -44,7 +44,7 @@ kill_run() {
           [ $i -lt 4000 ]; do sleep 0.005; i=$((i + 1)); done
     set -- $(moment "$1")
     sleep "$1"
-    ranks=$(pgrep -P $pid | tr '\n' ' ')
+    ranks=$(cat /proc/$pid/task/$pid/children 2>/dev/null)   # pipa-run's children: the ranks
     case $2 in
         0) victim=$pid ;;
         1) victim=$(echo "$ranks" | cut -d' ' -f1) ;;

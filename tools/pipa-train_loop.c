@@ -223,25 +223,26 @@ static int save(run_t *run)
 {
     train_ctx_t *ctx = run->ctx;
     const char *dir = ctx->opt->save_dir, *what = "saving checkpoint";
-    int64_t step = run->tr.steps, id = 0;
-    uint32_t id32 = 0;
-    pipa_status s = ctx->rank == 0 ? pipa_ckpt_begin(dir, step, &id32) : PIPA_OK;
+    int64_t step = run->tr.steps, wire = 0;  /* bcast moves 64-bit integers */
+    uint32_t id = 0;
+    pipa_status s = ctx->rank == 0 ? pipa_ckpt_begin(dir, step, &id) : PIPA_OK;
     if (train_agree(ctx, s, what) != 0) return 1;
-    id = id32;
+    wire = id;
     pipa_desc_t d = pipa_desc_1d(PIPA_I64, 1);
-    if (pipa_bcast(&ctx->world, 0, &d, &id) != PIPA_OK) {
+    if (pipa_bcast(&ctx->world, 0, &d, &wire) != PIPA_OK) {
         fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
         return -1;
     }
+    id = (uint32_t)wire;
     char set[4200];
-    pipa_ckpt_set_path(set, sizeof set, dir, step, (uint32_t)id, 1);
+    pipa_ckpt_set_path(set, sizeof set, dir, step, id, 1);
     pipa_ckpt_meta_t corpus = {0};
     pipa_corpus_identity(&ctx->corpus, &corpus);
     if (train_agree(ctx, pipa_trainer_save(&run->tr, set, &corpus), what) != 0) {
-        if (ctx->rank == 0) pipa_ckpt_discard(dir, step, (uint32_t)id);
+        if (ctx->rank == 0) pipa_ckpt_discard(dir, step, id);
         return 1;
     }
-    s = ctx->rank == 0 ? pipa_ckpt_commit(dir, step, (uint32_t)id) : PIPA_OK;
+    s = ctx->rank == 0 ? pipa_ckpt_commit(dir, step, id) : PIPA_OK;
     return train_agree(ctx, s, what) != 0 ? 1 : 0;
 }
 

@@ -1,30 +1,56 @@
-/* ckpt.c: checkpoint shards (see ckpt.h).
- * File layout, little-endian: "PIPACKPT", u32 version, u32 meta count, then per meta a 32-byte
- * name and an i64 value; i64 step; u32 tensor count, then per tensor a 32-byte name, u64 count
- * and count float32 values; finally a u64 FNV-1a checksum of everything before it. */
+/* ckpt.c: checkpoint shards (see ckpt.h); the sets of shards are in ckpt_set.c.
+ * File layout, little-endian: "PIPACKPT", u32 version, u32 setting count, then per setting a
+ * 32-byte name and u32 kind: 0 an i64 value follows, 1 a u32 length and that many text bytes;
+ * i64 step; u32 tensor count, then per tensor a 32-byte name, u64 count and count float32
+ * values; finally a u64 FNV-1a checksum of everything before it, and nothing after it.
+ * The reader trusts no count in the file: each must equal what the caller expects before any
+ * work proportional to it, so a crafted file costs at most the expected shard's size. */
 #include "ckpt.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define CKPT_MAGIC "PIPACKPT"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
+
+enum { KIND_NUMBER = 0, KIND_TEXT = 1 };
 
 void pipa_ckpt_meta_add(pipa_ckpt_meta_t *m, const char *name, int64_t value)
 {
     PIPA_ASSERT(m->n < PIPA_CKPT_META);
     m->name[m->n] = name;
+    m->text[m->n] = NULL;
     m->value[m->n++] = value;
+}
+
+void pipa_ckpt_meta_text(pipa_ckpt_meta_t *m, const char *name, const char *text)
+{
+    PIPA_ASSERT(m->n < PIPA_CKPT_META && text);
+    m->name[m->n] = name;
+    m->text[m->n] = text;
+    m->value[m->n++] = 0;
+}
+
+uint64_t pipa_ckpt_hash(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
 }
 
 void pipa_ckpt_path(char *buf, size_t len, const char *dir, int stage)
 {
     snprintf(buf, len, "%s/stage-%03d.ckpt", dir, stage);
+}
+
+/* A text setting as recorded: cut to PIPA_CKPT_TEXT - 1 bytes, so writer and reader agree. */
+static uint32_t text_len(const char *text)
+{
+    size_t n = strlen(text);
+    return (uint32_t)(n < PIPA_CKPT_TEXT ? n : PIPA_CKPT_TEXT - 1);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -35,15 +61,9 @@ typedef struct {
     int failed;
 } writer_t;
 
-static void fnv(uint64_t *h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) *h = (*h ^ b[i]) * 0x100000001b3ull;
-}
-
 static void put(writer_t *w, const void *p, size_t n)
 {
-    fnv(&w->hash, p, n);
+    w->hash = pipa_ckpt_hash(w->hash, p, n);
     if (fwrite(p, 1, n, w->f) != n) w->failed = 1;
 }
 
@@ -54,17 +74,31 @@ static void put_name(writer_t *w, const char *name)
     put(w, buf, sizeof buf);
 }
 
+static void put_meta(writer_t *w, const pipa_ckpt_meta_t *meta)
+{
+    uint32_t nm = (uint32_t)meta->n;
+    put(w, &nm, 4);
+    for (int i = 0; i < meta->n; i++) {
+        uint32_t kind = meta->text[i] ? KIND_TEXT : KIND_NUMBER;
+        put_name(w, meta->name[i]);
+        put(w, &kind, 4);
+        if (kind == KIND_NUMBER) {
+            put(w, &meta->value[i], 8);
+            continue;
+        }
+        uint32_t len = text_len(meta->text[i]);
+        put(w, &len, 4);
+        put(w, meta->text[i], len);
+    }
+}
+
 static void write_body(writer_t *w, const pipa_ckpt_meta_t *meta, const pipa_ckpt_tensor_t *t,
                        int n, int64_t step)
 {
-    uint32_t version = CKPT_VERSION, nm = (uint32_t)meta->n, nt = (uint32_t)n;
+    uint32_t version = CKPT_VERSION, nt = (uint32_t)n;
     put(w, CKPT_MAGIC, 8);
     put(w, &version, 4);
-    put(w, &nm, 4);
-    for (int i = 0; i < meta->n; i++) {
-        put_name(w, meta->name[i]);
-        put(w, &meta->value[i], 8);
-    }
+    put_meta(w, meta);
     put(w, &step, 8);
     put(w, &nt, 4);
     for (int i = 0; i < n; i++) {
@@ -77,38 +111,28 @@ static void write_body(writer_t *w, const pipa_ckpt_meta_t *meta, const pipa_ckp
     put(w, &h, 8);
 }
 
-static pipa_status sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return pipa__fail(PIPA_ERR_IO, "opening %s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    close(fd);
-    return rc == 0 ? PIPA_OK : pipa__fail(PIPA_ERR_IO, "syncing %s: %s", dir, strerror(errno));
-}
-
 pipa_status pipa_ckpt_save(const char *dir, int stage, const pipa_ckpt_meta_t *meta,
                            const pipa_ckpt_tensor_t *t, int n, int64_t step)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return pipa__fail(PIPA_ERR_IO, "cannot create checkpoint directory %s: %s", dir,
-                          strerror(errno));
-    char path[4096], tmp[4200];
+    char path[4096];
     pipa_ckpt_path(path, sizeof path, dir, stage);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    writer_t w = {.f = fopen(tmp, "wb"), .hash = 0xcbf29ce484222325ull};
-    if (!w.f) return pipa__fail(PIPA_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    /* Exclusive and never through a link: a file already there is not ours to overwrite. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return pipa__fail(PIPA_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+    writer_t w = {.f = fdopen(fd, "wb"), .hash = PIPA_CKPT_HASH_INIT};
+    if (!w.f) {
+        close(fd);
+        unlink(path);
+        return pipa__fail(PIPA_ERR_NOMEM, "out of memory writing %s", path);
+    }
     write_body(&w, meta, t, n, step);
-    if (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) w.failed = 1;
+    if (fflush(w.f) != 0 || fsync(fd) != 0) w.failed = 1;
     if (fclose(w.f) != 0) w.failed = 1;
     if (w.failed) {
-        unlink(tmp);
-        return pipa__fail(PIPA_ERR_IO, "writing %s failed (disk full?)", tmp);
+        unlink(path);
+        return pipa__fail(PIPA_ERR_IO, "writing %s failed (disk full?)", path);
     }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return pipa__fail(PIPA_ERR_IO, "renaming %s to %s: %s", tmp, path, strerror(errno));
-    }
-    return sync_dir(dir);
+    return PIPA_OK;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -119,18 +143,51 @@ typedef struct {
     const char *path;
 } reader_t;
 
-static pipa_status get(reader_t *r, void *p, size_t n)
+static pipa_status get(reader_t *r, void *p, size_t n, const char *field)
 {
     if (fread(p, 1, n, r->f) != n)
-        return pipa__fail(PIPA_ERR_FORMAT, "%s is truncated (not a complete checkpoint)", r->path);
-    fnv(&r->hash, p, n);
+        return pipa__fail(PIPA_ERR_FORMAT, "%s is truncated in field '%s' (not a complete "
+                          "checkpoint)", r->path, field);
+    r->hash = pipa_ckpt_hash(r->hash, p, n);
     return PIPA_OK;
 }
 
-static pipa_status get_name(reader_t *r, char *buf)
+static pipa_status get_name(reader_t *r, char *buf, const char *field)
 {
-    PIPA_TRY(get(r, buf, PIPA_CKPT_NAME));
+    PIPA_TRY(get(r, buf, PIPA_CKPT_NAME, field));
     buf[PIPA_CKPT_NAME - 1] = 0;
+    return PIPA_OK;
+}
+
+/* One setting; its name was read already and matches meta->name[i]. */
+static pipa_status read_setting(reader_t *r, const pipa_ckpt_meta_t *meta, int i)
+{
+    uint32_t kind, want = meta->text[i] ? KIND_TEXT : KIND_NUMBER;
+    PIPA_TRY(get(r, &kind, 4, meta->name[i]));
+    if (kind != want)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: setting '%s' is a %s, expected a %s", r->path,
+                          meta->name[i], kind == KIND_TEXT ? "text" : "number",
+                          want == KIND_TEXT ? "text" : "number");
+    if (kind == KIND_NUMBER) {
+        int64_t v;
+        PIPA_TRY(get(r, &v, 8, meta->name[i]));
+        if (v != meta->value[i])
+            return pipa__fail(PIPA_ERR_ARG,
+                              "checkpoint %s was saved with %s = %lld, this run has %lld", r->path,
+                              meta->name[i], (long long)v, (long long)meta->value[i]);
+        return PIPA_OK;
+    }
+    uint32_t len, mine = text_len(meta->text[i]);
+    char text[PIPA_CKPT_TEXT];
+    PIPA_TRY(get(r, &len, 4, meta->name[i]));
+    if (len >= PIPA_CKPT_TEXT)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: setting '%s' claims %u bytes, at most %d", r->path,
+                          meta->name[i], len, PIPA_CKPT_TEXT - 1);
+    PIPA_TRY(get(r, text, len, meta->name[i]));
+    text[len] = 0;
+    if (len != mine || memcmp(text, meta->text[i], len) != 0)
+        return pipa__fail(PIPA_ERR_ARG, "checkpoint %s was saved with %s '%s', this run has '%.*s'",
+                          r->path, meta->name[i], text, (int)mine, meta->text[i]);
     return PIPA_OK;
 }
 
@@ -138,29 +195,24 @@ static pipa_status read_header(reader_t *r, const pipa_ckpt_meta_t *meta)
 {
     char magic[8];
     uint32_t version, nm;
-    PIPA_TRY(get(r, magic, 8));
+    PIPA_TRY(get(r, magic, 8, "magic"));
     if (memcmp(magic, CKPT_MAGIC, 8) != 0)
         return pipa__fail(PIPA_ERR_FORMAT, "%s is not a pipa checkpoint", r->path);
-    PIPA_TRY(get(r, &version, 4));
+    PIPA_TRY(get(r, &version, 4, "version"));
     if (version != CKPT_VERSION)
         return pipa__fail(PIPA_ERR_FORMAT, "%s has format version %u, this build reads %u",
                           r->path, version, CKPT_VERSION);
-    PIPA_TRY(get(r, &nm, 4));
-    if ((int)nm != meta->n)
+    PIPA_TRY(get(r, &nm, 4, "setting count"));
+    if (nm != (uint32_t)meta->n)
         return pipa__fail(PIPA_ERR_FORMAT, "%s records %u settings, this run %d", r->path, nm,
                           meta->n);
     for (int i = 0; i < meta->n; i++) {
         char name[PIPA_CKPT_NAME];
-        int64_t v;
-        PIPA_TRY(get_name(r, name));
-        PIPA_TRY(get(r, &v, 8));
+        PIPA_TRY(get_name(r, name, "setting name"));
         if (strcmp(name, meta->name[i]) != 0)
             return pipa__fail(PIPA_ERR_FORMAT, "%s: setting %d is '%s', expected '%s'", r->path,
                               i, name, meta->name[i]);
-        if (v != meta->value[i])
-            return pipa__fail(PIPA_ERR_ARG,
-                              "checkpoint %s was saved with %s = %lld, this run has %lld", r->path,
-                              name, (long long)v, (long long)meta->value[i]);
+        PIPA_TRY(read_setting(r, meta, i));
     }
     return PIPA_OK;
 }
@@ -168,43 +220,55 @@ static pipa_status read_header(reader_t *r, const pipa_ckpt_meta_t *meta)
 static pipa_status read_tensors(reader_t *r, const pipa_ckpt_tensor_t *t, int n)
 {
     uint32_t nt;
-    PIPA_TRY(get(r, &nt, 4));
-    if ((int)nt != n)
+    PIPA_TRY(get(r, &nt, 4, "tensor count"));
+    if (nt != (uint32_t)n)
         return pipa__fail(PIPA_ERR_FORMAT, "%s holds %u tensors, expected %d", r->path, nt, n);
     for (int i = 0; i < n; i++) {
         char name[PIPA_CKPT_NAME];
         uint64_t count;
-        PIPA_TRY(get_name(r, name));
-        PIPA_TRY(get(r, &count, 8));
+        PIPA_TRY(get_name(r, name, "tensor name"));
+        PIPA_TRY(get(r, &count, 8, "tensor size"));
         if (strcmp(name, t[i].name) != 0 || count != t[i].count)
             return pipa__fail(PIPA_ERR_FORMAT, "%s: tensor %d is %s (%llu values), expected %s "
                               "(%zu values)", r->path, i, name, (unsigned long long)count,
                               t[i].name, t[i].count);
-        PIPA_TRY(get(r, t[i].data, count * sizeof(float)));
+        PIPA_TRY(get(r, t[i].data, count * sizeof(float), t[i].name));
     }
     return PIPA_OK;
 }
 
-static pipa_status read_all(reader_t *r, const pipa_ckpt_meta_t *meta, const pipa_ckpt_tensor_t *t,
-                            int n, int64_t *step)
+static pipa_status read_step(reader_t *r, int64_t max_step, int64_t *step)
 {
-    PIPA_TRY(read_header(r, meta));
-    PIPA_TRY(get(r, step, 8));
-    PIPA_TRY(read_tensors(r, t, n));
-    uint64_t want = r->hash, got;
-    PIPA_TRY(get(r, &got, 8));
-    if (got != want) return pipa__fail(PIPA_ERR_FORMAT, "%s: checksum mismatch (corrupt)", r->path);
+    PIPA_TRY(get(r, step, 8, "step"));
+    if (*step < 0 || *step > max_step)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: field 'step' is %lld, outside 0..%lld (the steps "
+                          "this run allows)", r->path, (long long)*step, (long long)max_step);
     return PIPA_OK;
 }
 
-pipa_status pipa_ckpt_load(const char *dir, int stage, const pipa_ckpt_meta_t *meta,
-                           const pipa_ckpt_tensor_t *t, int n, int64_t *step)
+pipa_status pipa_ckpt_read(FILE *f, const char *path, const pipa_ckpt_meta_t *meta,
+                           const pipa_ckpt_tensor_t *t, int n, int64_t max_step, int64_t *step)
 {
-    char path[4096];
-    pipa_ckpt_path(path, sizeof path, dir, stage);
-    reader_t r = {.f = fopen(path, "rb"), .hash = 0xcbf29ce484222325ull, .path = path};
-    if (!r.f) return pipa__fail(PIPA_ERR_IO, "cannot open checkpoint %s: %s", path, strerror(errno));
-    pipa_status s = read_all(&r, meta, t, n, step);
-    fclose(r.f);
+    reader_t r = {.f = f, .hash = PIPA_CKPT_HASH_INIT, .path = path};
+    PIPA_TRY(read_header(&r, meta));
+    PIPA_TRY(read_step(&r, max_step, step));
+    PIPA_TRY(read_tensors(&r, t, n));
+    uint64_t want = r.hash, got;
+    PIPA_TRY(get(&r, &got, 8, "checksum"));
+    if (got != want)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: field 'checksum' does not match (corrupt)", path);
+    if (fgetc(f) != EOF)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: bytes after the end (after field 'checksum' at "
+                          "byte %ld)", path, ftell(f) - 1);
+    return PIPA_OK;
+}
+
+pipa_status pipa_ckpt_load(const char *path, const pipa_ckpt_meta_t *meta,
+                           const pipa_ckpt_tensor_t *t, int n, int64_t max_step, int64_t *step)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f) return pipa__fail(PIPA_ERR_IO, "cannot open checkpoint %s: %s", path, strerror(errno));
+    pipa_status s = pipa_ckpt_read(f, path, meta, t, n, max_step, step);
+    fclose(f);
     return s;
 }

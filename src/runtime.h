@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "ckpt.h"
 #include "comm.h"
 #include "layout.h"
 #include "model.h"
@@ -95,10 +96,13 @@ void pipa_trainer_free(pipa_trainer_t *tr);
 pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
                               pipa_step_stats_t *stats);
 
-/* Checkpoints (runtime_ckpt.c): every rank writes / reads its own shard in dir; the step count
- * comes back too, so a resumed run continues as if it had never stopped. */
-pipa_status pipa_trainer_save(pipa_trainer_t *tr, const char *dir);
-pipa_status pipa_trainer_load(pipa_trainer_t *tr, const char *dir);
+/* Checkpoints (runtime_ckpt.c): my shard of a set directory (ckpt.h), recording extra (may be
+ * NULL) beside the model and layout. Save writes it into dir, which must not hold it yet; load
+ * reads it, which must be of step `step`, and sets the step count, so a resumed run continues as
+ * if it had never stopped. */
+pipa_status pipa_trainer_save(pipa_trainer_t *tr, const char *dir, const pipa_ckpt_meta_t *extra);
+pipa_status pipa_trainer_load(pipa_trainer_t *tr, const char *dir, const pipa_ckpt_meta_t *extra,
+                              int64_t step);
 
 /* FNV-1a hash of the weights of global layer `layer` if I hold it (else 0): lets tests and tools
  * compare parameters across layouts without moving them. */

@@ -1,7 +1,9 @@
-/* runtime_ckpt.c: a trainer's checkpoint: each rank writes its own shard (src/ckpt.c) holding
- * its chunks' weights and optimizer moments and, where it has them, the model's ends. The
- * shard records the model shape, the pipeline layout and this rank's layers, so a checkpoint
- * from another model or split is refused with a message naming what differs. */
+/* runtime_ckpt.c: a trainer's checkpoint shard (src/ckpt.c) holding its chunks' weights and
+ * optimizer moments and, where it has them, the model's ends. The shard records the model
+ * shape, the pipeline layout, this rank's layers and the caller's extra settings (pipa-train:
+ * the corpus), so a checkpoint from another model, split or corpus is refused with a message
+ * naming what differs. Saving a whole set atomically (begin, every rank's shard, commit) is the
+ * caller's collective: see ckpt.h. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +15,7 @@
 
 static int64_t nano(float f) { return llround((double)f * 1e9); }
 
-static pipa_ckpt_meta_t trainer_meta(const pipa_trainer_t *tr)
+static pipa_ckpt_meta_t trainer_meta(const pipa_trainer_t *tr, const pipa_ckpt_meta_t *extra)
 {
     const pipa_config_t *m = &tr->cfg.model;
     pipa_ckpt_meta_t meta = {0};
@@ -42,6 +44,10 @@ static pipa_ckpt_meta_t trainer_meta(const pipa_trainer_t *tr)
     for (int c = 0; c < tr->V; c++) {
         pipa_ckpt_meta_add(&meta, first[c], tr->chunk[c].first);
         pipa_ckpt_meta_add(&meta, count[c], tr->chunk[c].count);
+    }
+    for (int i = 0; extra && i < extra->n; i++) {
+        if (extra->text[i]) pipa_ckpt_meta_text(&meta, extra->name[i], extra->text[i]);
+        else pipa_ckpt_meta_add(&meta, extra->name[i], extra->value[i]);
     }
     return meta;
 }
@@ -73,12 +79,12 @@ static int trainer_tensors(pipa_trainer_t *tr, pipa_ckpt_tensor_t *t, char names
     return n;
 }
 
-pipa_status pipa_trainer_save(pipa_trainer_t *tr, const char *dir)
+pipa_status pipa_trainer_save(pipa_trainer_t *tr, const char *dir, const pipa_ckpt_meta_t *extra)
 {
     pipa_ckpt_tensor_t t[MAX_T];
     char names[MAX_T][PIPA_CKPT_NAME];
     int n = trainer_tensors(tr, t, names);
-    pipa_ckpt_meta_t meta = trainer_meta(tr);
+    pipa_ckpt_meta_t meta = trainer_meta(tr, extra);
     return pipa_ckpt_save(dir, tr->rank, &meta, t, n, tr->steps);
 }
 
@@ -89,14 +95,20 @@ static void set_steps(pipa_trainer_t *tr, int64_t steps)
     if (tr->has_ends) tr->ends_opt.t = steps;
 }
 
-pipa_status pipa_trainer_load(pipa_trainer_t *tr, const char *dir)
+pipa_status pipa_trainer_load(pipa_trainer_t *tr, const char *dir, const pipa_ckpt_meta_t *extra,
+                              int64_t step)
 {
     pipa_ckpt_tensor_t t[MAX_T];
     char names[MAX_T][PIPA_CKPT_NAME];
     int n = trainer_tensors(tr, t, names);
-    pipa_ckpt_meta_t meta = trainer_meta(tr);
-    int64_t steps = 0;
-    PIPA_TRY(pipa_ckpt_load(dir, tr->rank, &meta, t, n, &steps));
-    set_steps(tr, steps);
+    pipa_ckpt_meta_t meta = trainer_meta(tr, extra);
+    char path[4096];
+    int64_t got = 0;
+    pipa_ckpt_path(path, sizeof path, dir, tr->rank);
+    PIPA_TRY(pipa_ckpt_load(path, &meta, t, n, step, &got));
+    if (got != step)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: field 'step' is %lld, but its set is of step %lld",
+                          path, (long long)got, (long long)step);
+    set_steps(tr, got);
     return PIPA_OK;
 }

@@ -4,7 +4,8 @@
 #    is under 0.8 x the first (the first is near ln 256 = 5.55; 20 steps already reach ~2.8)
 #  2 resume is bit-identical: 6 steps straight equal 3 steps + --save, then --resume --steps 6
 #    (losses of steps 4..6 as exact hex, and every parameter hash); a 2-rank checkpoint resumed
-#    on 1 rank, or with --steps below its count, fails with a message naming the mismatch
+#    on 1 rank, or with --steps below its count or another corpus, fails with a message naming
+#    the mismatch; --corpus /dev/zero is refused (not a regular file)
 #  3 --print-plan's output fed back with --plan trains to the same bits as the generated plan
 #    (zb1, and interleaved with 2 chunks); a plan with one line deleted is refused before any
 #    step, naming rank, step and action; a plan for another M is refused
@@ -57,8 +58,9 @@ SMALL="--layers 4 --hidden 32 --intermediate 64 --seq 32 --batch 2"
 run 2 $SMALL --steps 6 --json "$T/straight.json"
 ok=$rc
 run 2 $SMALL --steps 3 --save "$T/ckpt"
-[ $ok -eq 0 ] && [ $rc -eq 0 ] && [ -s "$T/ckpt/stage-000.ckpt" ] && [ -s "$T/ckpt/stage-001.ckpt" ]
-check "6 steps straight; 3 steps saved (a shard per rank)" $?
+set="$T/ckpt/$(cat "$T/ckpt/latest")"
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && [ -s "$set/stage-000.ckpt" ] && [ -s "$set/stage-001.ckpt" ]
+check "6 steps straight; 3 steps saved (a shard per rank in the set latest names)" $?
 run 2 $SMALL --steps 6 --resume "$T/ckpt" --json "$T/resumed.json"
 [ $rc -eq 0 ] && [ "$(steps_run)" -eq 3 ] &&
     py '[s["loss_hex"] for s in j[0]["steps"][3:]] == [s["loss_hex"] for s in j[1]["steps"]] and [s["step"] for s in j[1]["steps"]] == [4, 5, 6] and j[0]["hashes"] == j[1]["hashes"]' "$T/straight.json" "$T/resumed.json"
@@ -78,6 +80,18 @@ check "resume with --steps below the saved count fails" $?
 run 2 $SMALL --steps 6 --resume "$T/none"
 [ $rc -ne 0 ] && once "cannot open checkpoint"
 check "resume from a missing directory fails" $?
+head -c 20000 /usr/share/common-licenses/GPL-3 >"$T/part.txt"
+run 2 $SMALL --steps 6 --resume "$T/ckpt" --corpus "$T/part.txt"
+[ $rc -ne 0 ] && once "with corpus '/usr/share/common-licenses/GPL-3'" && has "part.txt'" err
+check "resume with another --corpus fails naming it" $?
+run 2 $SMALL --steps 1 --save "$T/c1" --corpus "$T/part.txt"
+printf 'X' | dd of="$T/part.txt" bs=1 seek=100 conv=notrunc 2>/dev/null   # same size and path
+run 2 $SMALL --steps 2 --resume "$T/c1" --corpus "$T/part.txt"
+[ $rc -ne 0 ] && once "with corpus hash 'fnv1a64:"
+check "resume after the corpus changed in place (same path and size) fails naming its hash" $?
+run 2 $SMALL --steps 6 --corpus /dev/zero
+[ $rc -ne 0 ] && once "corpus /dev/zero is not a regular file"
+check "--corpus /dev/zero is refused: not a regular file" $?
 
 # ---- 3: plans -------------------------------------------------------------------------------
 for cfg in "zb1" "interleaved --chunks 2"; do

@@ -216,11 +216,34 @@ static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *
     return PIPA_OK;
 }
 
-/* Saves a checkpoint; every rank learns whether all shards were written. */
+/* Saves a checkpoint set atomically (the protocol is in ckpt.h): rank 0 opens a fresh temporary
+ * set, every rank writes its shard into it, and once every rank has, rank 0 commits it. Every
+ * rank learns whether the save succeeded. Returns as one_step. */
 static int save(run_t *run)
 {
-    const char *dir = run->ctx->opt->save_dir;
-    return train_agree(run->ctx, pipa_trainer_save(&run->tr, dir), "saving checkpoint");
+    train_ctx_t *ctx = run->ctx;
+    const char *dir = ctx->opt->save_dir, *what = "saving checkpoint";
+    int64_t step = run->tr.steps, wire = 0;  /* bcast moves 64-bit integers */
+    uint32_t id = 0;
+    pipa_status s = ctx->rank == 0 ? pipa_ckpt_begin(dir, step, &id) : PIPA_OK;
+    if (train_agree(ctx, s, what) != 0) return 1;
+    wire = id;
+    pipa_desc_t d = pipa_desc_1d(PIPA_I64, 1);
+    if (pipa_bcast(&ctx->world, 0, &d, &wire) != PIPA_OK) {
+        fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
+        return -1;
+    }
+    id = (uint32_t)wire;
+    char set[4200];
+    pipa_ckpt_set_path(set, sizeof set, dir, step, id, 1);
+    pipa_ckpt_meta_t corpus = {0};
+    pipa_corpus_identity(&ctx->corpus, &corpus);
+    if (train_agree(ctx, pipa_trainer_save(&run->tr, set, &corpus), what) != 0) {
+        if (ctx->rank == 0) pipa_ckpt_discard(dir, step, id);
+        return 1;
+    }
+    s = ctx->rank == 0 ? pipa_ckpt_commit(dir, step, id) : PIPA_OK;
+    return train_agree(ctx, s, what) != 0 ? 1 : 0;
 }
 
 /* One step: run the plan, gather, save if due, print the progress line and the record.
@@ -311,30 +334,35 @@ static void json_summary(const run_t *run)
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
-/* Loads the checkpoint; every shard must load and hold the same step count. */
+/* Rank 0 finds the last complete set in --resume DIR (ckpt.h); every rank loads its shard of
+ * it, which must hold the set's step. */
 static int resume(run_t *run)
 {
     train_ctx_t *ctx = run->ctx;
     const train_opts_t *o = ctx->opt;
-    char what[512];
+    char what[512], set[4200];
     snprintf(what, sizeof what, "resuming from %s", o->resume_dir);
-    if (train_agree(ctx, pipa_trainer_load(&run->tr, o->resume_dir), what) != 0) return -1;
-    int64_t steps = run->tr.steps;
-    pipa_desc_t d = pipa_desc_1d(PIPA_I64, 1);
-    if (pipa_bcast(&ctx->world, 0, &d, &steps) != PIPA_OK) return -1;
+    int64_t found[2] = {0, 0};  /* the set's step and id */
     pipa_status s = PIPA_OK;
-    if (steps != run->tr.steps)
-        s = pipa__fail(PIPA_ERR_FORMAT, "shards of different steps (%lld here, %lld on rank 0)",
-                       (long long)run->tr.steps, (long long)steps);
-    if (train_agree(ctx, s, what) != 0) return -1;
-    if (steps > o->steps) {
-        if (ctx->rank == 0)
-            fprintf(stderr, "pipa-train: %s holds %lld steps, more than --steps %d (the total "
-                    "count, saved steps included)\n", o->resume_dir, (long long)steps, o->steps);
-        return -1;
+    if (ctx->rank == 0) {
+        uint32_t id = 0;
+        s = pipa_ckpt_find(o->resume_dir, &found[0], &id);
+        found[1] = id;
+        if (s == PIPA_OK && found[0] > o->steps)
+            s = pipa__fail(PIPA_ERR_ARG, "%s holds %lld steps, more than --steps %d (the total "
+                           "count, saved steps included)", o->resume_dir, (long long)found[0],
+                           o->steps);
     }
+    if (train_agree(ctx, s, what) != 0) return -1;
+    pipa_desc_t d = pipa_desc_1d(PIPA_I64, 2);
+    if (pipa_bcast(&ctx->world, 0, &d, found) != PIPA_OK) return -1;
+    pipa_ckpt_set_path(set, sizeof set, o->resume_dir, found[0], (uint32_t)found[1], 0);
+    pipa_ckpt_meta_t corpus = {0};
+    pipa_corpus_identity(&ctx->corpus, &corpus);
+    if (train_agree(ctx, pipa_trainer_load(&run->tr, set, &corpus, found[0]), what) != 0)
+        return -1;
     if (ctx->rank == 0)
-        printf("resumed    %s at step %lld of %d\n", o->resume_dir, (long long)steps, o->steps);
+        printf("resumed    %s at step %lld of %d\n", set, (long long)found[0], o->steps);
     return 0;
 }
 

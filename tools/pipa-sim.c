@@ -23,12 +23,13 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fputs("usage: pipa-sim [options]\n"
+    fprintf(f, "usage: pipa-sim [options]\n"
           "Simulates pipeline schedules: makespan, bubble, peak live activations, timelines.\n"
           "  --schedule S        gpipe | 1f1b | interleaved | zb1 (default: all four, side by side)\n"
-          "  --pp P              pipeline stages (4)\n"
-          "  --microbatches M    microbatches (8)\n"
-          "  --chunks V          model chunks per stage for interleaved (2)\n"
+          "  --pp P              pipeline stages (4; at most %d)\n"
+          "  --microbatches M    microbatches (8; at most %d)\n"
+          "  --chunks V          model chunks per stage for interleaved (2; at most %d)\n"
+          "                      and P x M x V at most %d (the bound on a plan's memory)\n"
           "  --plan FILE         simulate a plan written in pipa's text form instead\n"
           "  --cost-f, --cost-b, --cost-i, --cost-w, --cost-comm X\n"
           "                      action costs in any unit (F 1, B 2, I 1, W 1, send/receive 0);\n"
@@ -37,7 +38,8 @@ static void usage(FILE *f)
           "  --print-plan        print the plan in text form (one schedule; --plan reads it back)\n"
           "  --svg FILE          draw the timelines (one band per schedule)\n"
           "  --trace FILE        the same as a Chrome trace (chrome://tracing, Perfetto)\n"
-          "  --help              this text\n", f);
+          "  --help              this text\n", PIPA_PLAN_MAX_P, PIPA_PLAN_MAX_M, PIPA_PLAN_MAX_V,
+          PIPA_PLAN_MAX_PMV);
 }
 
 static pipa_status parse(int argc, char **argv, sim_opts_t *o)

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Fuzzing: builds every libFuzzer target tests/fuzz/fuzz_*.c (each defines LLVMFuzzerTestOneInput)
 # with clang -fsanitize=fuzzer,address,undefined against the library sources, into build-fuzz/,
-# and runs each on its committed seeds tests/fuzz/corpus/<target>/ (and tests/fuzz/<target>.dict
-# where there is one). New inputs go to a scratch folder, never into the repository.
+# and runs each on its committed seeds tests/fuzz/corpus/<target>/, with tests/fuzz/<target>.dict
+# (a libFuzzer dictionary) and tests/fuzz/<target>.options (more libFuzzer flags on one line, e.g.
+# -max_len=65536) where they exist. New inputs go to a scratch folder, never into the repository.
 #   sh tests/fuzz/run.sh --short        one fixed-seed pass of each target, seconds (the suite's test)
 #   sh tests/fuzz/run.sh --seconds N    N seconds of each target (make fuzz; FUZZ_SECONDS)
 # Environment: FUZZ_CC (clang), FUZZ_BUILD (build-fuzz).
@@ -50,6 +51,7 @@ for src in tests/fuzz/fuzz_*.c; do
     [ -d "$seeds" ] || seeds=""
     set -- -rss_limit_mb=512 -timeout=5 -artifact_prefix="$FB/artifacts/$t-" -print_final_stats=1
     [ -f "tests/fuzz/$t.dict" ] && set -- "$@" -dict="tests/fuzz/$t.dict"
+    [ -f "tests/fuzz/$t.options" ] && set -- "$@" $(cat "tests/fuzz/$t.options")
     if [ "$mode" = --short ]; then
         set -- "$@" -seed=1 -runs=20000 -max_total_time=10
         echo "fuzz: $t: a fixed-seed pass (20000 runs, at most 10 s)"

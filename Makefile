@@ -4,6 +4,7 @@
 #   make test        install, build, run the whole suite (closing line: "N passed, N failed")
 #   make test-asan   the suite again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench       the benchmarks of BENCHMARKS.md
+#   make fuzz        the libFuzzer targets, FUZZ_SECONDS (60) each; needs clang
 #   make CC=clang    build with clang;  make BLAS=openblas|blis  choose the BLAS library
 #
 # Everything is built under $(BUILD) (build/ by default; build-asan/ for the sanitizer run).
@@ -36,7 +37,7 @@ TEST_SRC  := $(sort $(wildcard tests/*.c))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 HEADERS   := $(wildcard src/*.h) $(wildcard tests/*.h)
 
-.PHONY: all deps demo test test-asan bench clean info
+.PHONY: all deps demo test test-asan bench clean info fuzz fuzz-build
 all: info $(BUILD)/libpipa.a $(TOOLS) $(BENCHES) $(TESTS)
 
 info:
@@ -82,5 +83,22 @@ bench: deps
 	$(BUILD)/pipa-run -n 2 --bind $(BUILD)/pipa-bench p2p
 	$(BUILD)/pipa-run -n 2 --bind $(BUILD)/pipa-bench pipeline
 
+# ---- fuzzing: clang's libFuzzer, outside `all`, so a gcc-only machine builds as before -------
+#   make fuzz        build every tests/fuzz/fuzz_*.c into build-fuzz/ and run each FUZZ_SECONDS
+#                    seconds on a scratch copy of its seeds (tests/fuzz/run.sh; `make test` runs
+#                    a short fixed-seed pass of each, or says it skipped them)
+FUZZ_SECONDS ?= 60
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+
+fuzz:
+	@sh tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+# Called by tests/fuzz/run.sh with BUILD=build-fuzz, CC=clang and the sanitizer flags.
+fuzz-build: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libpipa.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libpipa.a -o $@ $(LDFLAGS) $(LDLIBS)
+
 clean:
-	rm -rf build build-asan build-clang
+	rm -rf build build-asan build-clang build-fuzz

@@ -42,16 +42,37 @@ pipa_status pipa_sched_parse(const char *name, pipa_sched *out)
 
 /* ---- storage ---------------------------------------------------------------------------- */
 
+/* "--pp 4096" for an option, "P = 0" for a letter. */
+static const char *size_sep(const char *name) { return name[0] == '-' ? " " : " = "; }
+
+pipa_status pipa_plan_check_size(int P, int M, int V, const char *const names[3])
+{
+    if (P < 1 || P > PIPA_PLAN_MAX_P)
+        return pipa__fail(PIPA_ERR_ARG, "%s%s%d: a plan has 1 to %d ranks (pipeline stages)",
+                          names[0], size_sep(names[0]), P, PIPA_PLAN_MAX_P);
+    if (M < 1 || M > PIPA_PLAN_MAX_M)
+        return pipa__fail(PIPA_ERR_ARG, "%s%s%d: a plan has 1 to %d microbatches", names[1],
+                          size_sep(names[1]), M, PIPA_PLAN_MAX_M);
+    if (V < 1 || V > PIPA_PLAN_MAX_V)
+        return pipa__fail(PIPA_ERR_ARG, "%s%s%d: a plan has 1 to %d chunks per rank", names[2],
+                          size_sep(names[2]), V, PIPA_PLAN_MAX_V);
+    long long pmv = (long long)P * M * V;
+    if (pmv > PIPA_PLAN_MAX_PMV)
+        return pipa__fail(PIPA_ERR_ARG, "%s x %s x %s = %d x %d x %d = %lld (rank, microbatch, "
+                          "chunk) triples: a plan has at most %d (the bound on its memory and time)",
+                          names[0], names[1], names[2], P, M, V, pmv, PIPA_PLAN_MAX_PMV);
+    return PIPA_OK;
+}
+
 pipa_status pipa_plan_init(pipa_plan_t *p, int P, int M, int V)
 {
+    static const char *const names[3] = {"P", "M", "V"};
     memset(p, 0, sizeof *p);
-    if (P < 1 || P > PIPA_PLAN_MAX_P)
-        return pipa__fail(PIPA_ERR_ARG, "plan: P = %d ranks, must be 1..%d", P, PIPA_PLAN_MAX_P);
-    if (M < 1) return pipa__fail(PIPA_ERR_ARG, "plan: M = %d microbatches, must be at least 1", M);
-    if (V < 1) return pipa__fail(PIPA_ERR_ARG, "plan: V = %d chunks, must be at least 1", V);
-    /* Keeps every (microbatch, chunk) index and per-rank count well inside int. */
-    if ((long long)M * V > (1 << 24))
-        return pipa__fail(PIPA_ERR_ARG, "plan: M * V = %lld is too large", (long long)M * V);
+    if (pipa_plan_check_size(P, M, V, names) != PIPA_OK) {
+        char why[256];   /* the message lives in the buffer pipa__fail writes */
+        snprintf(why, sizeof why, "%s", pipa_last_error());
+        return pipa__fail(PIPA_ERR_ARG, "plan: %s", why);
+    }
     p->P = P;
     p->M = M;
     p->V = V;
@@ -281,60 +302,107 @@ static pipa_status parse_action(pipa_plan_t *p, const char *s, const char *name,
     if (!at_end(q))
         return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: unexpected text after the action: '%s'", name,
                           line, q);
+    /* More than a complete plan can hold is refused now, so memory stays within the header's
+     * bounds even for an endless file. */
+    if (p->len[rank] >= 7 * p->M * p->V + 1)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: rank %d has more than %d actions, the most a "
+                          "plan with M=%d V=%d holds (F, I, W and four messages per microbatch and "
+                          "chunk, and one STEP)", name, line, rank, 7 * p->M * p->V + 1, p->M, p->V);
     return pipa_plan_append(p, rank, kind, mb, chunk);
+}
+
+/* Reads one line, without its '\n' (and a '\r' before it), into buf of size n. Returns its
+ * length; -1 at the end of the file; -2 when longer than n - 2 characters; -3 when it holds a
+ * NUL byte (not a text file: the rest of such a line would be silently ignored). */
+static int read_line(FILE *f, char *buf, size_t n)
+{
+    size_t k = 0;
+    int c, nul = 0;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (k + 2 >= n) return -2;
+        if (c == 0) nul = 1;
+        buf[k++] = (char)c;
+    }
+    if (c == EOF && k == 0) return -1;
+    if (k > 0 && buf[k - 1] == '\r') k--;
+    buf[k] = 0;
+    return nul ? -3 : (int)k;
+}
+
+/* The header line "# pipa plan P= M= V=": initialises p. */
+static pipa_status read_header(pipa_plan_t *p, const char *q, const char *name, int line)
+{
+    int P, M, V;
+    if (p->len)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: second '# pipa plan' header", name, line);
+    if (!parse_header(q, &P, &M, &V))
+        return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: malformed header, expected "
+                          "'# pipa plan P=<ranks> M=<microbatches> V=<chunks>'", name, line);
+    pipa_status s = pipa_plan_init(p, P, M, V);
+    if (s != PIPA_OK) {
+        char why[256];   /* the message lives in the buffer pipa__fail writes */
+        snprintf(why, sizeof why, "%s", pipa_last_error());
+        return pipa__fail(s, "%s:%d: %s", name, line, why);
+    }
+    return PIPA_OK;
+}
+
+/* Every (microbatch, chunk) of a rank needs an F and a backward there: a rank with fewer than
+ * 2*M*V compute actions can never pass the checker, whose work and memory grow with P*M*V.
+ * Refusing here bounds them by the file's size, not by what its header claims. */
+static pipa_status check_counts(const pipa_plan_t *p, const char *name)
+{
+    for (int r = 0; r < p->P; r++) {
+        int compute = 0;
+        for (int i = 0; i < p->len[r]; i++) {
+            int k = p->act[r][i].kind;
+            compute += k == PIPA_ACT_F || k == PIPA_ACT_B || k == PIPA_ACT_I || k == PIPA_ACT_W;
+        }
+        if (compute < 2 * p->M * p->V)
+            return pipa__fail(PIPA_ERR_FORMAT, "%s: rank %d has %d compute actions, but the header's "
+                              "P=%d M=%d V=%d needs at least %d on each rank (an F and a backward "
+                              "for each of M*V microbatch-chunk pairs): the header does not match "
+                              "the file, or actions are missing", name, r, compute, p->P, p->M,
+                              p->V, 2 * p->M * p->V);
+    }
+    return PIPA_OK;
+}
+
+/* The lines of a plan; p->len is set once the header was read. */
+static pipa_status read_lines(pipa_plan_t *p, FILE *f, const char *name)
+{
+    char buf[512];
+    int line = 0, n;
+    while ((n = read_line(f, buf, sizeof buf)) != -1) {
+        line++;
+        if (n == -2)
+            return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: line longer than %d characters", name, line,
+                              (int)sizeof buf - 2);
+        if (n == -3)
+            return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: NUL byte (not a text file)", name, line);
+        const char *q = buf;
+        while (*q == ' ' || *q == '\t') q++;
+        if (!strncmp(q, "# pipa plan", 11)) {
+            PIPA_TRY(read_header(p, q, name, line));
+            continue;
+        }
+        if (*q == '#' || at_end(q)) continue;
+        if (!p->len)
+            return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: action before the '# pipa plan P= M= V=' "
+                              "header", name, line);
+        PIPA_TRY(parse_action(p, q, name, line));
+    }
+    if (ferror(f)) return pipa__fail(PIPA_ERR_IO, "%s: read failed", name);
+    if (!p->len) return pipa__fail(PIPA_ERR_FORMAT, "%s: no '# pipa plan P= M= V=' header", name);
+    return PIPA_OK;
 }
 
 pipa_status pipa_plan_read(pipa_plan_t *p, FILE *f, const char *name)
 {
-    char buf[512];
-    int line = 0, have_header = 0;
-    pipa_status s = PIPA_OK;
     memset(p, 0, sizeof *p);
     if (!name) name = "plan";
-    while (fgets(buf, sizeof buf, f)) {
-        line++;
-        size_t n = strlen(buf);
-        if (n == sizeof buf - 1 && buf[n - 1] != '\n' && !feof(f)) {
-            s = pipa__fail(PIPA_ERR_FORMAT, "%s:%d: line longer than %d characters", name, line,
-                           (int)sizeof buf - 2);
-            break;
-        }
-        buf[strcspn(buf, "\r\n")] = 0;
-        const char *q = buf;
-        while (*q == ' ' || *q == '\t') q++;
-        if (!strncmp(q, "# pipa plan", 11)) {
-            int P, M, V;
-            if (have_header) {
-                s = pipa__fail(PIPA_ERR_FORMAT, "%s:%d: second '# pipa plan' header", name, line);
-                break;
-            }
-            if (!parse_header(q, &P, &M, &V)) {
-                s = pipa__fail(PIPA_ERR_FORMAT, "%s:%d: malformed header, expected "
-                               "'# pipa plan P=<ranks> M=<microbatches> V=<chunks>'", name, line);
-                break;
-            }
-            s = pipa_plan_init(p, P, M, V);
-            if (s != PIPA_OK) {
-                char why[256];   /* the message lives in the buffer pipa__fail writes */
-                snprintf(why, sizeof why, "%s", pipa_last_error());
-                s = pipa__fail(s, "%s:%d: %s", name, line, why);
-                break;
-            }
-            have_header = 1;
-            continue;
-        }
-        if (*q == '#' || at_end(q)) continue;
-        if (!have_header) {
-            s = pipa__fail(PIPA_ERR_FORMAT, "%s:%d: action before the '# pipa plan P= M= V=' header",
-                           name, line);
-            break;
-        }
-        s = parse_action(p, q, name, line);
-        if (s != PIPA_OK) break;
-    }
-    if (s == PIPA_OK && ferror(f)) s = pipa__fail(PIPA_ERR_IO, "%s: read failed", name);
-    if (s == PIPA_OK && !have_header)
-        s = pipa__fail(PIPA_ERR_FORMAT, "%s: no '# pipa plan P= M= V=' header", name);
+    pipa_status s = read_lines(p, f, name);
+    if (s == PIPA_OK) s = check_counts(p, name);
     if (s != PIPA_OK) pipa_plan_free(p);
     return s;
 }

@@ -43,7 +43,16 @@ typedef struct {
 
 typedef enum { PIPA_SCHED_GPIPE = 0, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1 } pipa_sched;
 
-#define PIPA_PLAN_MAX_P 256   /* ranks a plan may have (sizes the per-rank report arrays) */
+/* The limits of every plan, generated or read: one set, checked (pipa_plan_check_size) before
+ * any work or memory proportional to P, M or V, by the text reader, the generators, the checker
+ * and the tools (pipa-sim, pipa-train). PIPA_PLAN_MAX_PMV bounds memory and time: a plan, its
+ * check and its simulated timeline take up to about 250 bytes per (rank, microbatch, chunk)
+ * triple, so about 250 MiB and a second or two per plan at the limit (measured), and the work
+ * is linear in it. */
+#define PIPA_PLAN_MAX_P 256          /* ranks (sizes the per-rank report arrays) */
+#define PIPA_PLAN_MAX_M (1 << 20)    /* microbatches */
+#define PIPA_PLAN_MAX_V 64           /* chunks per rank */
+#define PIPA_PLAN_MAX_PMV (1 << 20)  /* P * M * V: (microbatch, chunk) pairs over all ranks */
 
 typedef struct {
     int P, M, V;              /* ranks (pipeline stages), microbatches, chunks per rank */
@@ -56,8 +65,13 @@ const char *pipa_act_name(int kind);                 /* "F", "SEND_F", ... */
 const char *pipa_sched_name(pipa_sched s);           /* "gpipe", "1f1b", "interleaved", "zb1" */
 pipa_status pipa_sched_parse(const char *name, pipa_sched *out);
 
-/* An empty plan (no actions) for P ranks (1..PIPA_PLAN_MAX_P), M >= 1 microbatches, V >= 1
- * chunks. pipa_plan_free releases it and leaves it zeroed (freeing twice is harmless). */
+/* Checks P, M and V against the limits above. The message calls each value by names[0..2]
+ * (what the caller's user typed, e.g. {"--pp", "--microbatches", "--chunks"}) and gives the
+ * limit: "--chunks 4096: at most 64 chunks per rank". */
+pipa_status pipa_plan_check_size(int P, int M, int V, const char *const names[3]);
+
+/* An empty plan (no actions) for P ranks, M microbatches, V chunks, within the limits above.
+ * pipa_plan_free releases it and leaves it zeroed (freeing twice is harmless). */
 pipa_status pipa_plan_init(pipa_plan_t *p, int P, int M, int V);
 void pipa_plan_free(pipa_plan_t *p);
 /* Appends one action to rank's list; inserts one at step `at` (0..len[rank]); removes step `at`.
@@ -119,8 +133,12 @@ pipa_status pipa_plan_simulate_timeline(const pipa_plan_t *p, const pipa_plan_co
  * ("rank R: STEP" for STEP), rank by rank, in order. Comments (#) and blank lines are ignored
  * when reading; the header must come before the first action; lines of different ranks may be
  * mixed (each rank's lines keep their order). pipa_plan_read initialises p (freed on failure)
- * and rejects, naming `name` and the line: malformed lines, unknown kinds, numbers out of range.
- * It does not run the checker. */
+ * and rejects, naming `name` and the line: malformed lines, unknown kinds, numbers out of range,
+ * NUL bytes, lines over 510 characters. Its work and memory are bounded by the file's real size,
+ * whatever the header claims: it also rejects a header that cannot match the actions below it
+ * (a rank with fewer than 2*M*V compute actions, the least a complete plan has, or more than
+ * 7*M*V + 1 actions, the most), so that nothing proportional to the header's M and V is ever
+ * allocated for a small file. It does not run the checker. */
 pipa_status pipa_plan_write(const pipa_plan_t *p, FILE *f);
 pipa_status pipa_plan_read(pipa_plan_t *p, FILE *f, const char *name);
 

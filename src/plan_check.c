@@ -300,7 +300,8 @@ done:
 static pipa_status run(const pipa_plan_t *p, pipa_plan_report_t *rep, const pipa_plan_costs_t *c,
                        pipa_plan_sim_t *out, double **start, double **end)
 {
-    if (!p || p->P < 1 || p->P > PIPA_PLAN_MAX_P || p->M < 1 || p->V < 1 || !p->len || !p->act)
+    static const char *const names[3] = {"P", "M", "V"};
+    if (!p || !p->len || !p->act || pipa_plan_check_size(p->P, p->M, p->V, names) != PIPA_OK)
         return pipa__fail(PIPA_ERR_ARG, "plan check: not an initialised plan");
     if (c)
         for (int k = 0; k < PIPA_ACT_COUNT; k++)

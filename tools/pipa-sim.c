@@ -23,12 +23,13 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fputs("usage: pipa-sim [options]\n"
+    fprintf(f, "usage: pipa-sim [options]\n"
           "Simulates pipeline schedules: makespan, bubble, peak live activations, timelines.\n"
           "  --schedule S        gpipe | 1f1b | interleaved | zb1 (default: all four, side by side)\n"
-          "  --pp P              pipeline stages (4)\n"
-          "  --microbatches M    microbatches (8)\n"
-          "  --chunks V          model chunks per stage for interleaved (2)\n"
+          "  --pp P              pipeline stages (4; at most %d)\n"
+          "  --microbatches M    microbatches (8; at most %d)\n"
+          "  --chunks V          model chunks per stage for interleaved (2; at most %d)\n"
+          "                      and P x M x V at most %d (the bound on a plan's memory)\n"
           "  --plan FILE         simulate a plan written in pipa's text form instead\n"
           "  --cost-f, --cost-b, --cost-i, --cost-w, --cost-comm X\n"
           "                      action costs in any unit (F 1, B 2, I 1, W 1, send/receive 0);\n"
@@ -37,7 +38,8 @@ static void usage(FILE *f)
           "  --print-plan        print the plan in text form (one schedule; --plan reads it back)\n"
           "  --svg FILE          draw the timelines (one band per schedule)\n"
           "  --trace FILE        the same as a Chrome trace (chrome://tracing, Perfetto)\n"
-          "  --help              this text\n", f);
+          "  --help              this text\n", PIPA_PLAN_MAX_P, PIPA_PLAN_MAX_M, PIPA_PLAN_MAX_V,
+          PIPA_PLAN_MAX_PMV);
 }
 
 static pipa_status parse(int argc, char **argv, sim_opts_t *o)
@@ -48,6 +50,7 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
     float *floats[] = {&f, &b, &i1, &w, &comm};
     const char *int_names[] = {"--pp", "--microbatches", "--chunks"};
     int *ints[] = {&o->P, &o->M, &o->V};
+    const int int_max[] = {PIPA_PLAN_MAX_P, PIPA_PLAN_MAX_M, PIPA_PLAN_MAX_V};
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r = 0;
@@ -60,7 +63,7 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
                 PIPA_TRY(pipa_cli_float(float_names[k], v, 0, 1e9, floats[k]));
         for (int k = 0; k < 3 && r == 0; k++)
             if ((r = pipa_cli_take(argc, argv, &i, int_names[k], &v)) == 1)
-                PIPA_TRY(pipa_cli_int(int_names[k], v, 1, 4096, ints[k]));
+                PIPA_TRY(pipa_cli_int(int_names[k], v, 1, int_max[k], ints[k]));
         if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--schedule", &v)) == 1) {
             PIPA_TRY(pipa_sched_parse(v, &o->sched));
             o->all = 0;
@@ -74,6 +77,9 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
     if (o->plan_path) o->all = 0;
     if (o->print_plan && o->all)
         return pipa__fail(PIPA_ERR_ARG, "--print-plan prints one plan: give --schedule or --plan");
+    /* The plan limits, before any work: only interleaved uses --chunks. */
+    int V = o->all || o->sched == PIPA_SCHED_INTERLEAVED ? o->V : 1;
+    if (!o->plan_path) PIPA_TRY(pipa_plan_check_size(o->P, o->M, V, int_names));
     double c[PIPA_ACT_COUNT] = {[PIPA_ACT_F] = f, [PIPA_ACT_B] = b, [PIPA_ACT_I] = i1,
                                 [PIPA_ACT_W] = w, [PIPA_ACT_SEND_F] = comm,
                                 [PIPA_ACT_SEND_B] = comm};
@@ -116,6 +122,91 @@ static void print_row(const char *label, const pipa_plan_t *p, const pipa_plan_r
     printf(p->P > 8 ? ",...\n" : "\n");
 }
 
+/* Every row's plan, timeline and label, for the SVG and the trace drawn after the table. */
+typedef struct {
+    pipa_plan_t plan[4];
+    pipa_timeline_t tl[4];
+    char label[4][64];
+    int n;
+} sim_rows_t;
+
+/* A row that failed: its label (the schedule and size, or the plan file) and why, on stderr.
+ * The reader's messages begin with the file's name already. Returns 1. */
+static int row_failed(const char *label)
+{
+    const char *why = pipa_last_error();
+    if (!strncmp(why, label, strlen(label))) fprintf(stderr, "pipa-sim: %s\n", why);
+    else fprintf(stderr, "pipa-sim: %s: %s\n", label, why);
+    return 1;
+}
+
+/* One row of the table: makes, checks and simulates one plan and keeps it in rows. Returns 0,
+ * or 1 with the reason on stderr. */
+static int run_row(const sim_opts_t *o, pipa_sched s, sim_rows_t *rows)
+{
+    pipa_plan_t *p = &rows->plan[rows->n];
+    pipa_timeline_t *tl = &rows->tl[rows->n];
+    char *label = rows->label[rows->n];
+    pipa_plan_report_t rep;
+    pipa_plan_sim_t sim;
+    pipa_status st = make_plan(o, s, p, label, sizeof rows->label[0]);
+    if (st == PIPA_OK && (st = pipa_plan_check(p, &rep)) != PIPA_OK) pipa_plan_free(p);
+    if (st != PIPA_OK) return row_failed(label);
+    if (o->print_plan) {
+        st = pipa_plan_write(p, stdout);
+        pipa_plan_free(p);
+        if (st != PIPA_OK) fprintf(stderr, "pipa-sim: %s\n", pipa_last_error());
+        return st != PIPA_OK;
+    }
+    pipa_plan_costs_t c = chunk_costs(&o->costs, p->V);
+    st = pipa_timeline_alloc(tl, p);
+    if (st == PIPA_OK && (st = pipa_plan_simulate_timeline(p, &c, &sim, tl->start, tl->end)) != PIPA_OK)
+        pipa_timeline_free(tl, p);
+    if (st != PIPA_OK) {
+        pipa_plan_free(p);
+        return row_failed(label);
+    }
+    double theory = o->plan_path ? -0.0 : pipa_plan_bubble_theory(s, p->P, p->M, p->V);
+    print_row(label, p, &rep, &sim, theory);
+    rows->n++;
+    return 0;
+}
+
+/* The timelines of every row as SVG and Chrome trace, where asked. Returns 0 or 1. */
+static int write_outputs(const sim_opts_t *o, const sim_rows_t *rows)
+{
+    int rc = 0;
+    if (rows->n && o->svg_path) {
+        FILE *f = fopen(o->svg_path, "w");
+        const pipa_timeline_t *t[4] = {&rows->tl[0], &rows->tl[1], &rows->tl[2], &rows->tl[3]};
+        const pipa_plan_t *pl[4] = {&rows->plan[0], &rows->plan[1], &rows->plan[2], &rows->plan[3]};
+        const char *l[4] = {rows->label[0], rows->label[1], rows->label[2], rows->label[3]};
+        pipa_trace_svg_units(0);
+        int ok = f && pipa_trace_svg(f, pl, t, l, rows->n) == PIPA_OK;
+        if (f && fclose(f) != 0) ok = 0;
+        if (!ok) {
+            fprintf(stderr, "pipa-sim: could not write %s\n", o->svg_path);
+            rc = 1;
+        }
+    }
+    if (rows->n && o->trace_path) {
+        FILE *f = fopen(o->trace_path, "w");
+        int ok = f != NULL;
+        if (f) {
+            pipa_trace_begin(f);
+            for (int k = 0; k < rows->n; k++)
+                pipa_trace_timeline(f, &rows->plan[k], &rows->tl[k], k, rows->label[k]);
+            ok = pipa_trace_end(f) == PIPA_OK;
+            if (fclose(f) != 0) ok = 0;
+        }
+        if (!ok) {
+            fprintf(stderr, "pipa-sim: could not write %s\n", o->trace_path);
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     sim_opts_t o;
@@ -123,66 +214,25 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
     if (parse(argc, argv, &o) != PIPA_OK) return fprintf(stderr, "pipa-sim: %s\n", pipa_last_error()), 2;
     pipa_sched list[4] = {PIPA_SCHED_GPIPE, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1};
-    int n = o.all ? 4 : 1;
+    int n = o.all ? 4 : 1, rc = 0;
     if (!o.all) list[0] = o.sched;
-    pipa_plan_t plans[4];
-    pipa_timeline_t tl[4];
-    char labels[4][64];
-    int made = 0, rc = 0;
     if (!o.print_plan) printf("# costs: F %g, B %g, I %g, W %g, send %g (interleaved chunks: compute / V)\n",
            o.costs.cost[PIPA_ACT_F], o.costs.cost[PIPA_ACT_B], o.costs.cost[PIPA_ACT_I],
            o.costs.cost[PIPA_ACT_W], o.costs.cost[PIPA_ACT_SEND_F]);
     if (!o.print_plan) printf("%-26s %9s %9s %9s   %s\n", "# plan", "makespan", "bubble", "theory", "peak live per rank");
+    sim_rows_t rows = {.n = 0};
     for (int k = 0; k < n; k++) {
-        pipa_plan_report_t rep;
-        pipa_plan_sim_t sim;
-        pipa_status st = make_plan(&o, list[k], &plans[made], labels[made], sizeof labels[made]);
-        if (st == PIPA_OK && (st = pipa_plan_check(&plans[made], &rep)) != PIPA_OK)
-            pipa_plan_free(&plans[made]);
-        if (st != PIPA_OK) {
-            printf("%-26s %s\n", o.plan_path ? o.plan_path : pipa_sched_name(list[k]),
-                   pipa_last_error());
-            rc = o.all ? rc : 1;
+        /* Side by side, interleaved joins only where it applies; asked for alone, it fails. */
+        if (o.all && list[k] == PIPA_SCHED_INTERLEAVED && (o.P < 2 || o.V < 2)) {
+            printf("# interleaved: skipped, it needs --pp 2 or more and --chunks 2 or more\n");
             continue;
         }
-        pipa_plan_t *p = &plans[made];
-        if (o.print_plan) {
-            pipa_plan_write(p, stdout);
-            pipa_plan_free(p);
-            return 0;
-        }
-        pipa_plan_costs_t c = chunk_costs(&o.costs, p->V);
-        if (pipa_timeline_alloc(&tl[made], p) != PIPA_OK ||
-            pipa_plan_simulate_timeline(p, &c, &sim, tl[made].start, tl[made].end) != PIPA_OK) {
-            fprintf(stderr, "pipa-sim: %s\n", pipa_last_error());
-            return 1;
-        }
-        double theory = o.plan_path ? -0.0 : pipa_plan_bubble_theory(list[k], p->P, p->M, p->V);
-        print_row(labels[made], p, &rep, &sim, theory);
-        made++;
+        rc |= run_row(&o, list[k], &rows);
     }
-    if (made && o.svg_path) {
-        FILE *f = fopen(o.svg_path, "w");
-        const pipa_timeline_t *t[4] = {&tl[0], &tl[1], &tl[2], &tl[3]};
-        const pipa_plan_t *pl[4] = {&plans[0], &plans[1], &plans[2], &plans[3]};
-        const char *l[4] = {labels[0], labels[1], labels[2], labels[3]};
-        pipa_trace_svg_units(0);
-        if (!f || pipa_trace_svg(f, pl, t, l, made) != PIPA_OK) rc = 1;
-        if (f) fclose(f);
+    rc |= write_outputs(&o, &rows);
+    for (int k = 0; k < rows.n; k++) {
+        pipa_timeline_free(&rows.tl[k], &rows.plan[k]);
+        pipa_plan_free(&rows.plan[k]);
     }
-    if (made && o.trace_path) {
-        FILE *f = fopen(o.trace_path, "w");
-        if (f) {
-            pipa_trace_begin(f);
-            for (int k = 0; k < made; k++) pipa_trace_timeline(f, &plans[k], &tl[k], k, labels[k]);
-            if (pipa_trace_end(f) != PIPA_OK) rc = 1;
-            fclose(f);
-        } else rc = 1;
-    }
-    for (int k = 0; k < made; k++) {
-        pipa_timeline_free(&tl[k], &plans[k]);
-        pipa_plan_free(&plans[k]);
-    }
-    if (rc) fprintf(stderr, "pipa-sim: could not write an output file\n");
     return rc;
 }

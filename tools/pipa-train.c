@@ -160,6 +160,8 @@ static pipa_status check_combinations(const train_opts_t *o, int P)
     if (o->V > PIPA_MAX_CHUNKS)
         return pipa__fail(PIPA_ERR_ARG, "--chunks %d: at most %d chunks per rank", o->V,
                           PIPA_MAX_CHUNKS);
+    static const char *const plan_names[3] = {"P (ranks)", "--microbatches", "--chunks"};
+    PIPA_TRY(pipa_plan_check_size(P, o->M, o->V, plan_names));   /* the plan limits, before work */
     if (o->wd_given && o->optimizer != PIPA_OPT_ADAMW)
         return pipa__fail(PIPA_ERR_ARG, "--weight-decay applies to adamw only (sgd has none)");
     if (o->save_every && !o->save_dir)

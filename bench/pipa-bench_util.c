@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h"
 #include "ops.h"
 
 #if defined(PIPA_BLAS_BLIS)
@@ -56,14 +57,10 @@ int bench_opt_int(char **argv, int argc, int *i, const char *name, int *out, int
     const char *v;
     if (!match_opt(argv, argc, i, name, &v, bad)) return 0;
     if (!v) return 1;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || x < 0 || x > 1L << 30) {
-        fprintf(stderr, "pipa-bench: %s wants a non-negative integer, not '%s'\n", name, v);
+    if (pipa_cli_int(name, v, 0, 1 << 30, out) != PIPA_OK) {
+        fprintf(stderr, "pipa-bench: %s\n", pipa_last_error());
         *bad = 1;
-        return 1;
     }
-    *out = (int)x;
     return 1;
 }
 
@@ -74,7 +71,7 @@ int bench_parse_list(const char *text, int *list, int cap)
     while (*p) {
         char *end;
         long x = strtol(p, &end, 10);
-        if (end == p || x < 1 || x > 1 << 20 || n == cap) return 0;
+        if (!isdigit((unsigned char)*p) || end == p || x < 1 || x > 1 << 20 || n == cap) return 0;
         list[n++] = (int)x;
         p = end;
         if (*p == ',') p++;

@@ -69,7 +69,8 @@ pipa_status pipa_cli_float(const char *name, const char *text, double lo, double
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (!starts_number(text, lo < 0, 1)) v = NAN;  // refused below with the usual message
+    /* Decimal only: strtod also reads hexadecimal ("0x10" = 16). Refused with the usual message. */
+    if (!starts_number(text, lo < 0, 1) || strpbrk(text, "xX")) v = NAN;
     if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi)
         return pipa__fail(PIPA_ERR_ARG, "%s needs a number from %g to %g, got '%s'", name, lo, hi,
                           text);

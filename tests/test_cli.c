@@ -20,7 +20,8 @@
 
 static void test_numbers(void)
 {
-    static const char *const bad[] = {" -1", "-1", "+5", " 5", "5x", "", "0x10", "18446744073709551616"};
+    static const char *const bad[] = {" -1", "-1", "+5", " 5", "5x", "", "0x10",
+                                      "18446744073709551616"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         uint64_t u = 7;
         CHECKF(pipa_cli_u64("--seed", bad[i], &u) != PIPA_OK && u == 7, "u64 took '%s'", bad[i]);
@@ -51,7 +52,8 @@ static int count_entries(const char *dir)
     DIR *d = opendir(dir);
     if (!d) return -1;
     int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
     closedir(d);
     return n;
 }

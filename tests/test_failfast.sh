@@ -46,8 +46,8 @@ steps_run() { grep -c '^ *[0-9][0-9]* *[-0-9.naif][0-9.naif]* ' "$T/out"; }
 # Each rank gets its own command line through sh: on a cluster, a file missing on one machine.
 cmd "$RUN" -n 2 sh -c "c=$CORPUS; [ \"\$RANK\" = 1 ] && c=$T/no-corpus
     exec $B/pipa-train $SMALL --steps 2 --corpus \$c"
-[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $secs -le 10 ] && once pipa-train "rank 1: cannot open corpus" &&
-    ! has "expected" err && [ "$(steps_run)" -eq 0 ]
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $secs -le 10 ] &&
+    once pipa-train "rank 1: cannot open corpus" && ! has "expected" err && [ "$(steps_run)" -eq 0 ]
 check "pipa-train: corpus missing on rank 1 only: rank 1's message in ${secs}s, no step" $?
 cmd "$RUN" -n 2 sh -c "l=4; [ \"\$RANK\" = 1 ] && l=x; exec $B/pipa-demo --demo 1 --layers \$l"
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $secs -le 10 ] && once pipa-demo "rank 1: --layers" &&
@@ -94,7 +94,8 @@ cmd "$RUN" -n 2 "$B/pipa-bench" train $BT --m 1 --json "$T/missing/b.json"
 check "pipa-bench train --json in a missing directory: refused before measuring" $?
 
 # ---- 3: divergence ---------------------------------------------------------------------------
-cmd "$RUN" -n 2 "$B/pipa-train" $SMALL --steps 20 --optimizer sgd --lr 10 --save "$T/div" --save-every 1
+cmd "$RUN" -n 2 "$B/pipa-train" $SMALL --steps 20 --optimizer sgd --lr 10 --save "$T/div" \
+    --save-every 1
 [ $rc -ne 0 ] && once pipa-train "step 9: loss -*nan: training diverged" && [ "$(steps_run)" -eq 8 ]
 check "sgd --lr 10: stops at step 9 (loss NaN), non-zero, after 8 steps" $?
 cmd "$RUN" -n 2 "$B/pipa-train" $SMALL --steps 20 --optimizer sgd --lr 10 --resume "$T/div"
@@ -111,7 +112,8 @@ cmd "$RUN" -n 2 "$B/pipa-train" $SMALL --steps 3 --resume "$T/good" --json "$T/g
 [ $rc -eq 0 ] && has "resumed .* at step 2 of 3" out && python3 -c '
 import json, math, sys
 s = json.load(open(sys.argv[1]))["steps"]
-assert [x["step"] for x in s] == [3] and math.isfinite(s[0]["loss"]) and s[0]["loss"] < 6, s' "$T/good.json"
+assert [x["step"] for x in s] == [3], s
+assert math.isfinite(s[0]["loss"]) and s[0]["loss"] < 6, s' "$T/good.json"
 check "the good checkpoint (step 2) is intact: resumes, step 3 finite" $?
 
 # ---- 4: numbers ------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
  *
  *   pipa-run -n P pipa-train [--schedule gpipe|1f1b|interleaved|zb1] [--steps N] [options]
  *
- * This file: options, the checks every rank makes before any communication (model, split, plan,
- * corpus), --print-plan, the header and main. The step loop, checkpoints and the JSON document
+ * This file: options, the checks every rank makes before the first step (model, split, plan,
+ * output places, corpus; then agreed by all ranks), --print-plan, the header and main. The step loop, checkpoints and the JSON document
  * are in pipa-train_loop.c. Left out: data and tensor parallelism (dp = tp = 1), evaluation on
  * held-out text, sampling from the model, learning-rate schedules. */
 #include "pipa-train.h"

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int pipa_cli_take(int argc, char **argv, int *i, const char *name, const char **value)
@@ -97,8 +98,12 @@ char *pipa_cli_bytes(double bytes, char *buf, size_t len)
 pipa_status pipa_cli_check_out_file(const char *name, const char *path)
 {
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    int exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode))
         return pipa__fail(PIPA_ERR_IO, "%s %s: is a directory, not a file", name, path);
+    /* A FIFO or a device (/dev/stdout on a pipe): opening it could block until a reader comes,
+     * and writing it later is what tells; it is taken as it is. */
+    if (exists && !S_ISREG(st.st_mode)) return PIPA_OK;
     int fd = open(path, O_WRONLY | O_APPEND);
     if (fd < 0 && errno == ENOENT) {
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
@@ -136,9 +141,12 @@ pipa_status pipa_cli_make_out_dir(const char *name, const char *dir)
     if (make_dirs(dir) != 0)
         return pipa__fail(PIPA_ERR_IO, "%s %s: cannot create the directory: %s", name, dir,
                           strerror(errno));
-    /* A probe file of this process's own name: ranks sharing the directory do not collide. */
+    /* A probe file of this process's own name (process id and clock: ranks on several machines
+     * sharing the directory do not collide). */
     char probe[4200];
-    snprintf(probe, sizeof probe, "%s/.pipa-probe.%ld", dir, (long)getpid());
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(probe, sizeof probe, "%s/.pipa-probe.%ld.%ld", dir, (long)getpid(), (long)ts.tv_nsec);
     int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0)
         return pipa__fail(PIPA_ERR_IO, "%s %s: cannot write in the directory: %s", name, dir,

@@ -4,7 +4,8 @@
  *             negatives only where the range allows them
  *   outputs   pipa_cli_check_out_file: a new file in a writable directory passes and is not left
  *             behind; an existing file passes unchanged; a missing directory, a directory, a
- *             path under a regular file fail naming option and path. pipa_cli_make_out_dir
+ *             path under a regular file fail naming option and path; a device is taken as it
+ *             is. pipa_cli_make_out_dir
  *             creates a/b/c (mkdir -p), accepts an existing directory, leaves no probe, and
  *             fails under a regular file */
 #include <dirent.h>
@@ -72,6 +73,7 @@ static void test_outputs(const char *tmp)
     f = fopen(p, "r");
     CHECK(f && fgets(buf, sizeof buf, f) && !strcmp(buf, "keep"));
     if (f) fclose(f);
+    CHECK(pipa_cli_check_out_file("--json", "/dev/null") == PIPA_OK);  // a device: taken as is
     snprintf(q, sizeof q, "%s/missing/x.json", tmp);
     CHECK(pipa_cli_check_out_file("--trace", q) != PIPA_OK);
     CHECKF(strstr(pipa_last_error(), "--trace") && strstr(pipa_last_error(), q), "%s",

@@ -15,7 +15,7 @@
 #    in pipa-train, pipa-demo, pipa-sim, pipa-bench; tokens per step past 2^31 printed exactly
 #  5 options that do not apply are refused: --schedule with --plan, outputs with --print-plan
 #    (pipa-train, pipa-sim), --chunks with --plan or a one-chunk schedule (pipa-sim), --v without
-#    interleaved (pipa-bench train)
+#    interleaved (pipa-bench train); pipa-demo 5 says its interleaved row does not use --split
 #  6 stdout on a full device (/dev/full): every tool exits non-zero saying so
 #   usage: sh tests/test_failfast.sh BUILD_DIR
 B=${1:-build}
@@ -166,6 +166,10 @@ for args in "--plan $T/p.plan --schedule zb1:--schedule does not apply with --pl
     [ $rc -ne 0 ] && once pipa-sim "${args#*:}" && [ ! -s "$T/out" ]
     check "pipa-sim ${args%%:*}: refused" $?
 done
+DS="--layers 4 --hidden 32 --heads 2 --intermediate 64 --seq 8 --batch 1 --microbatches 2"
+cmd "$RUN" -n 2 "$B/pipa-demo" --demo 5 $DS --split 1,3
+[ $rc -eq 0 ] && has "split   1,3 layers" out && has "interleaved: layers as even as possible" out
+check "pipa-demo --demo 5 --split: says interleaved does not use it" $?
 cmd "$B/pipa-bench" train --sched 1f1b,zb1 --v 3
 [ $rc -ne 0 ] && has "--v applies to interleaved only" err
 check "pipa-bench train --v without interleaved refused" $?

@@ -14,8 +14,9 @@
 #  4 numbers: ' -1', '-1', '+5', ' 5', '5x' refused for unsigned options (--seed " -1" was 2^64-1)
 #    in pipa-train, pipa-demo, pipa-sim, pipa-bench; tokens per step past 2^31 printed exactly
 #  5 options that do not apply are refused: --schedule with --plan, outputs with --print-plan
-#    (pipa-train, pipa-sim), --chunks with --plan or a one-chunk schedule (pipa-sim), --v without
-#    interleaved (pipa-bench train); pipa-demo 5 says its interleaved row does not use --split
+#    (pipa-train, pipa-sim), --pp, --microbatches, --chunks with --plan, --chunks with a
+#    one-chunk schedule (pipa-sim), --v without interleaved (pipa-bench train); pipa-demo 5 says
+#    its interleaved row does not use --split
 #  6 stdout on a full device (/dev/full): every tool exits non-zero saying so
 #   usage: sh tests/test_failfast.sh BUILD_DIR
 B=${1:-build}
@@ -159,6 +160,8 @@ for opt in --json --save --trace --timeline --resume; do
 done
 for args in "--plan $T/p.plan --schedule zb1:--schedule does not apply with --plan" \
             "--plan $T/p.plan --chunks 2:--chunks does not apply with --plan" \
+            "--plan $T/p.plan --pp 3:--pp does not apply with --plan" \
+            "--plan $T/p.plan --microbatches 9:--microbatches does not apply with --plan" \
             "--schedule gpipe --chunks 2:--chunks applies to --schedule interleaved only" \
             "--schedule zb1 --print-plan --svg $T/x.svg:--svg does not apply with --print-plan" \
             "--schedule zb1 --print-plan --cost-f 2:--cost-\* does not apply with --print-plan"; do

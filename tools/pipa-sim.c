@@ -17,6 +17,7 @@
 typedef struct {
     int P, M, V, all, print_plan;
     int sched_given, V_given, costs_given;
+    const char *shape_given;  /* the last of --pp, --microbatches, --chunks given, or NULL */
     pipa_sched sched;
     const char *plan_path, *svg_path, *trace_path;
     pipa_plan_costs_t costs;
@@ -44,9 +45,9 @@ static void usage(FILE *f)
 /* An option that would be ignored is refused: the user meant something by it. */
 static pipa_status check_applies(const sim_opts_t *o)
 {
-    if (o->plan_path && (o->sched_given || o->V_given))
-        return pipa__fail(PIPA_ERR_ARG, "--%s does not apply with --plan (the plan file says "
-                          "what runs)", o->sched_given ? "schedule" : "chunks");
+    if (o->plan_path && (o->sched_given || o->shape_given))
+        return pipa__fail(PIPA_ERR_ARG, "%s does not apply with --plan (the plan file says "
+                          "what runs)", o->sched_given ? "--schedule" : o->shape_given);
     if (o->V_given && o->sched_given && o->sched != PIPA_SCHED_INTERLEAVED)
         return pipa__fail(PIPA_ERR_ARG, "--chunks applies to --schedule interleaved only, not %s",
                           pipa_sched_name(o->sched));
@@ -84,6 +85,7 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
             if ((r = pipa_cli_take(argc, argv, &i, int_names[k], &v)) == 1) {
                 PIPA_TRY(pipa_cli_int(int_names[k], v, 1, 4096, ints[k]));
                 o->V_given |= k == 2;
+                o->shape_given = int_names[k];
             }
         if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--schedule", &v)) == 1) {
             PIPA_TRY(pipa_sched_parse(v, &o->sched));

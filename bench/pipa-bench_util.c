@@ -5,6 +5,7 @@
  * reveals at compile time: its version, optimisation on or off, the instruction set baseline,
  * sanitizers, the BLAS chosen. The Makefile's defaults are -std=c11 -O2 -g. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -94,9 +95,9 @@ int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char
 int bench_json_open(bench_ctx_t *ctx, const char *path)
 {
     if (!path || ctx->rank != 0) return 0;
-    ctx->json = fopen(path, "w");
+    ctx->json = fopen(path, "w");  // before any measuring: a run that cannot write does not start
     if (!ctx->json) {
-        perror(path);
+        fprintf(stderr, "pipa-bench: --json %s: cannot write there: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;

@@ -91,7 +91,7 @@ for opt in --svg --trace; do
     check "pipa-sim $opt in a missing directory: refused before simulating" $?
 done
 cmd "$RUN" -n 2 "$B/pipa-bench" train $BT --m 1 --json "$T/missing/b.json"
-[ $rc -ne 0 ] && has "$T/missing/b.json" err && ! has "^  1f1b" out
+[ $rc -ne 0 ] && has "--json $T/missing/b.json: cannot write there" err && ! has "^  1f1b" out
 check "pipa-bench train --json in a missing directory: refused before measuring" $?
 
 # ---- 3: divergence ---------------------------------------------------------------------------

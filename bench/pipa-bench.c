@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "cli.h"
 #include "ops.h"
 
 static void usage(FILE *f)
@@ -38,6 +39,7 @@ static bench_fn find_bench(const char *name)
 
 int main(int argc, char **argv)
 {
+    pipa_cli_check_stdout_at_exit("pipa-bench");
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -92,7 +92,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
     const char *json = NULL, *mlist = "1,2,4,8,16", *slist = "gpipe,1f1b,interleaved,zb1";
     o->cfg = (pipa_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
-    o->B = 4, o->T = 64, o->V = 2, o->reps = 3, o->warmup = 1;
+    o->B = 4, o->T = 64, o->V = 0, o->reps = 3, o->warmup = 1;  // V 0: not given, 2
     for (int i = 1; i < argc && !bad && !*help; i++) {
         if (bench_opt_common(ctx, argv, argc, &i, &json, help, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--layers", &o->cfg.L, &bad)) continue;
@@ -120,6 +120,14 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
                         "zb1 (each at most once), not '%s'\n", slist);
         return 1;
     }
+    int interleaved = 0;
+    for (int s = 0; s < o->n_sched; s++) interleaved |= o->sched[s] == PIPA_SCHED_INTERLEAVED;
+    if (o->V && !interleaved) {
+        fprintf(stderr, "pipa-bench train: --v applies to interleaved only, which --sched '%s' "
+                        "leaves out\n", slist);
+        return 1;
+    }
+    if (!o->V) o->V = 2;
     if (o->reps < 1 || o->reps > MAX_REPS || o->B < 1 || o->T < 1 || o->V < 2 ||
         o->V > PIPA_MAX_CHUNKS) {
         fprintf(stderr, "pipa-bench train: reps 1..%d, batch and seq >= 1, v 2..%d\n", MAX_REPS,
@@ -243,9 +251,10 @@ static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train
 }
 
 /* Every schedule at P = 1 and 2 for one M: build, warm up, reps rounds in turn, summarise.
- * res[s][P-1] filled on rank 0. */
+ * res[s][P-1] filled on rank 0. A failure to build, on any rank, is agreed by all (*who: the
+ * failing rank; -1 for a failure seen by this rank alone). */
 static pipa_status measure_m(bench_ctx_t *ctx, const train_opts_t *o, int M, int n_p,
-                             train_result_t res[][2])
+                             train_result_t res[][2], int *who)
 {
     run_t *runs = calloc((size_t)o->n_sched * n_p, sizeof *runs);
     if (!runs) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
@@ -253,6 +262,8 @@ static pipa_status measure_m(bench_ctx_t *ctx, const train_opts_t *o, int M, int
     pipa_status s = PIPA_OK;
     for (int i = 0; i < n && s == PIPA_OK; i++)
         s = run_init(&runs[i], ctx, o, o->sched[i / n_p], 1 + i % n_p, M);
+    /* A rank that failed to build (out of memory) must not leave the other waiting in a step. */
+    s = pipa_agree(&ctx->world, s, who);
     for (int w = 0; w < o->warmup && s == PIPA_OK; w++)
         for (int i = 0; i < n && s == PIPA_OK; i++) s = run_step(ctx, &runs[i], o, -1);
     for (int rep = 0; rep < o->reps && s == PIPA_OK; rep++)
@@ -363,7 +374,11 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
 {
     train_opts_t o;
     int help = 0;
-    if (parse_train(ctx, argc, argv, &o, &help)) return 2;
+    int who, bad = parse_train(ctx, argc, argv, &o, &help);
+    /* Each rank printed its own complaint; all stop together, whichever rank had one. */
+    if (pipa_agree(&ctx->world, bad ? pipa__fail(PIPA_ERR_ARG, "bad options") : PIPA_OK, &who) !=
+        PIPA_OK)
+        return 2;
     if (help) {
         if (ctx->rank == 0) train_usage(stdout);
         return 0;
@@ -380,13 +395,14 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
         return 1;
     }
     pipa_status s = PIPA_OK;
+    who = -1;
     for (int m = 0; m < o.n_m && s == PIPA_OK; m++)
-        s = measure_m(ctx, &o, o.m_list[m], n_p, res[m]);
+        s = measure_m(ctx, &o, o.m_list[m], n_p, res[m], &who);
     if (s == PIPA_OK && ctx->rank == 0) print_table(ctx, &o, n_p, res);
     free(res);
-    if (s != PIPA_OK) {
-        fprintf(stderr, "pipa-bench train: rank %d: %s\n", ctx->rank, pipa_last_error());
-        return 1;
-    }
+    if (s != PIPA_OK && (who < 0 || ctx->rank == 0))
+        fprintf(stderr, "pipa-bench train: rank %d: %s\n", who < 0 ? ctx->rank : who,
+                pipa_last_error());
+    if (s != PIPA_OK) return 1;
     return 0;
 }

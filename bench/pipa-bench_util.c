@@ -5,6 +5,7 @@
  * reveals at compile time: its version, optimisation on or off, the instruction set baseline,
  * sanitizers, the BLAS chosen. The Makefile's defaults are -std=c11 -O2 -g. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h"
 #include "ops.h"
 
 #if defined(PIPA_BLAS_BLIS)
@@ -56,14 +58,10 @@ int bench_opt_int(char **argv, int argc, int *i, const char *name, int *out, int
     const char *v;
     if (!match_opt(argv, argc, i, name, &v, bad)) return 0;
     if (!v) return 1;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || x < 0 || x > 1L << 30) {
-        fprintf(stderr, "pipa-bench: %s wants a non-negative integer, not '%s'\n", name, v);
+    if (pipa_cli_int(name, v, 0, 1 << 30, out) != PIPA_OK) {
+        fprintf(stderr, "pipa-bench: %s\n", pipa_last_error());
         *bad = 1;
-        return 1;
     }
-    *out = (int)x;
     return 1;
 }
 
@@ -74,7 +72,7 @@ int bench_parse_list(const char *text, int *list, int cap)
     while (*p) {
         char *end;
         long x = strtol(p, &end, 10);
-        if (end == p || x < 1 || x > 1 << 20 || n == cap) return 0;
+        if (!isdigit((unsigned char)*p) || end == p || x < 1 || x > 1 << 20 || n == cap) return 0;
         list[n++] = (int)x;
         p = end;
         if (*p == ',') p++;
@@ -97,9 +95,9 @@ int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char
 int bench_json_open(bench_ctx_t *ctx, const char *path)
 {
     if (!path || ctx->rank != 0) return 0;
-    ctx->json = fopen(path, "w");
+    ctx->json = fopen(path, "w");  // before any measuring: a run that cannot write does not start
     if (!ctx->json) {
-        perror(path);
+        fprintf(stderr, "pipa-bench: --json %s: cannot write there: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;

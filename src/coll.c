@@ -145,3 +145,47 @@ pipa_status pipa_print_ordered(pipa_group_t *g, const char *text)
     fflush(stdout);
     return PIPA_OK;
 }
+
+/* ---- agreement ---------------------------------------------------------------------------- */
+
+/* What each member tells the root: its status and, on failure, its message. */
+typedef struct {
+    int32_t status;
+    int32_t rank;
+    char msg[480];
+} agree_rec_t;
+
+/* The first failing member's record, in group order, chosen at root (which receives the records
+ * one at a time: no allocation that could fail on one rank only) and broadcast to all. */
+static pipa_status agree_exchange(pipa_group_t *g, agree_rec_t *rec)
+{
+    PIPA_TRY(check_member(g, 0));
+    uint64_t tag = coll_tag(g);
+    g->seq++;
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, sizeof *rec);
+    if (g->me != 0) PIPA_TRY(pipa_send(g->comm, g->ranks[0], tag, &d, rec));
+    for (int i = 1; g->me == 0 && i < g->size; i++) {
+        agree_rec_t other;
+        PIPA_TRY(pipa_recv(g->comm, g->ranks[i], tag, &d, &other));
+        if (rec->status == PIPA_OK && other.status != PIPA_OK) *rec = other;
+    }
+    return pipa_bcast(g, 0, &d, rec);
+}
+
+pipa_status pipa_agree(pipa_group_t *g, pipa_status mine, int *who)
+{
+    agree_rec_t rec = {.status = mine, .rank = pipa_comm_rank(g->comm)};
+    if (mine != PIPA_OK) snprintf(rec.msg, sizeof rec.msg, "%s", pipa_last_error());
+    *who = -1;
+    pipa_status s = agree_exchange(g, &rec);
+    if (s != PIPA_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", pipa_last_error());
+        if (mine == PIPA_OK)
+            return pipa__fail(s, "agreeing with the other ranks: %s", why);
+        return pipa__fail(mine, "%s (then agreeing with the other ranks failed: %s)", rec.msg, why);
+    }
+    if (rec.status == PIPA_OK) return PIPA_OK;
+    *who = rec.rank;
+    return pipa__fail(rec.status, "%s", rec.msg);
+}

@@ -99,6 +99,12 @@ pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t b
  * identical bits. In place. */
 pipa_status pipa_allreduce_sum_f32(pipa_group_t *g, float *buf, size_t n);
 pipa_status pipa_allreduce_sum_f64(pipa_group_t *g, double *buf, size_t n);
+/* Every member brings its status (with its message in pipa_last_error when it failed); every
+ * member gets the same verdict: PIPA_OK when all succeeded, else the first failing member's
+ * status and message, and *who its world rank. When the agreement itself fails (a peer died),
+ * *who is -1 and the message is this member's own view. Lets every rank stop together, with the
+ * real cause, whichever rank failed. */
+pipa_status pipa_agree(pipa_group_t *g, pipa_status mine, int *who);
 /* Every member's text, printed by the member at root in group order (one block per member). */
 pipa_status pipa_print_ordered(pipa_group_t *g, const char *text);
 

@@ -255,10 +255,51 @@ static int run_demos(demo_ctx_t *ctx, const demo_setup_t *setups)
     return rc;
 }
 
+/* Everything before the first demo, on this rank: the options, the layout, every selected demo's
+ * setup, and the JSON file (rank 0 writes it; a run that cannot write its results does not
+ * start). */
+static pipa_status prepare(demo_ctx_t *ctx, demo_setup_t *setups)
+{
+    const demo_opts_t *o = ctx->opt;
+    if (o->pp && o->pp != ctx->P)
+        return pipa__fail(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
+                          "(start %d ranks, e.g. pipa-run -n %d)", o->pp, ctx->P, o->pp, o->pp);
+    PIPA_TRY(pipa_layout_init(&ctx->lay, ctx->P, ctx->rank, 1, ctx->P, 1));
+    for (int d = 1; d <= DEMO_COUNT; d++)
+        if (!o->demo || o->demo == d) PIPA_TRY(setup_demo(o, d, ctx->P, &setups[d - 1]));
+    if (ctx->rank == 0 && o->json_path) PIPA_TRY(pipa_cli_check_out_file("--json", o->json_path));
+    return PIPA_OK;
+}
+
+/* Runs the demos and writes the JSON document; returns as run_demos. */
+static int run_all(demo_ctx_t *ctx, const demo_setup_t *setups, int argc, char **argv)
+{
+    pipa_log_set_identity(ctx->rank, ctx->P, pipa_layout_pp_rank(&ctx->lay));
+    pipa_blas_init(0);
+    pipa_json_t json;
+    pipa_json_init(&json);
+    if (ctx->rank == 0 && ctx->opt->json_path) ctx->json = &json;
+    if (ctx->json) pipa_json_begin_object(ctx->json, NULL);
+    print_header(ctx, argc, argv);
+    int rc = run_demos(ctx, setups);
+    if (rc >= 0 && ctx->json) {
+        pipa_json_bool(ctx->json, "ok", rc == 0);
+        pipa_json_end_object(ctx->json);
+        if (pipa_json_write(ctx->json, ctx->opt->json_path) != PIPA_OK) {
+            fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
+            rc = 1;
+        }
+    }
+    pipa_json_free(&json);
+    ctx->json = NULL;
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     demo_opts_t opt;
     char err[256];
+    pipa_cli_check_stdout_at_exit("pipa-demo");
     int bad = parse_options(argc, argv, &opt, err, sizeof err);
     if (!bad && opt.measure_whole_model) return demo_measure_whole_model(&opt);
 
@@ -270,53 +311,27 @@ int main(int argc, char **argv)
     ctx.rank = pipa_comm_rank(ctx.comm);
     ctx.P = pipa_comm_size(ctx.comm);
     pipa_group_world(&ctx.world, ctx.comm);
-    int rc = 0;
-    /* Every rank parses the same argv and checks the same setups, so all ranks reach the same
-     * verdict without talking: rank 0 alone prints it and nobody waits for anybody. */
-    if (bad || opt.help) {
-        if (ctx.rank == 0 && bad) fprintf(stderr, "pipa-demo: %s\n", err);
-        if (ctx.rank == 0 && opt.help) usage(stdout);
-        rc = bad ? 2 : 0;
-    } else if (opt.pp && opt.pp != ctx.P) {
-        if (ctx.rank == 0)
-            fprintf(stderr, "pipa-demo: --pp %d but %d ranks: the pipeline must use every rank "
-                            "(start %d ranks, e.g. pipa-run -n %d)\n", opt.pp, ctx.P, opt.pp, opt.pp);
-        rc = 2;
-    } else if (pipa_layout_init(&ctx.lay, ctx.P, ctx.rank, 1, ctx.P, 1) != PIPA_OK) {
-        if (ctx.rank == 0) fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
-        rc = 2;
-    }
+    /* Every rank checks its options and setup, then all agree before any demo: a rank that
+     * failed alone must not leave the others waiting for it in a collective it never joins.
+     * Rank 0 prints the first failing rank's message. */
     demo_setup_t setups[DEMO_COUNT];
-    for (int d = 1; d <= DEMO_COUNT && rc == 0 && !opt.help; d++) {
-        if (opt.demo && opt.demo != d) continue;
-        if (setup_demo(&opt, d, ctx.P, &setups[d - 1]) != PIPA_OK) {
-            if (ctx.rank == 0) fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
-            rc = 2;
-        }
-    }
-    if (rc == 0 && !opt.help) {
-        pipa_log_set_identity(ctx.rank, ctx.P, pipa_layout_pp_rank(&ctx.lay));
-        pipa_blas_init(0);
-        pipa_json_t json;
-        pipa_json_init(&json);
-        if (ctx.rank == 0 && opt.json_path) ctx.json = &json;
-        if (ctx.json) pipa_json_begin_object(ctx.json, NULL);
-        print_header(&ctx, argc, argv);
-        rc = run_demos(&ctx, setups);
-        if (rc < 0) {
-            /* An error: a peer may be gone, so no closing barrier; pipa-run stops the rest. */
-            pipa_json_free(&json);
+    pipa_status s = bad ? pipa__fail(PIPA_ERR_ARG, "%s", err)
+                        : opt.help ? PIPA_OK : prepare(&ctx, setups);
+    int who, rc = 0;
+    if (pipa_agree(&ctx.world, s, &who) != PIPA_OK) {
+        if (who < 0) {
+            fprintf(stderr, "pipa-demo: rank %d: %s\n", ctx.rank, pipa_last_error());
             return 1;
-        }
-        if (ctx.json) {
-            pipa_json_bool(ctx.json, "ok", rc == 0);
-            pipa_json_end_object(ctx.json);
-            if (pipa_json_write(ctx.json, opt.json_path) != PIPA_OK) {
-                fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
-                rc = 1;
-            }
-        }
-        pipa_json_free(&json);
+        }  // a peer is gone: no closing barrier, pipa-run stops the rest
+        if (ctx.rank == 0 && who == 0) fprintf(stderr, "pipa-demo: %s\n", pipa_last_error());
+        else if (ctx.rank == 0) fprintf(stderr, "pipa-demo: rank %d: %s\n", who, pipa_last_error());
+        rc = 2;
+    } else if (opt.help) {
+        if (ctx.rank == 0) usage(stdout);
+    } else {
+        rc = run_all(&ctx, setups, argc, argv);
+        /* An error: a peer may be gone, so no closing barrier; pipa-run stops the rest. */
+        if (rc < 0) return 1;
     }
     /* Nobody leaves before rank 0 has printed: pipa-run stops every rank as soon as one exits
      * non-zero, which would cut rank 0's message or report short. */

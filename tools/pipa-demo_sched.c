@@ -312,6 +312,9 @@ int demo_schedules(demo_ctx_t *ctx, const demo_setup_t *su)
         printf("batch   M=%d microbatches of B=%d x T=%d tokens (vocab %d), the same every step;\n"
                "        AdamW, every schedule from the same seeded weights\n",
                su->M, su->B, su->T, SCHED_VOCAB);
+    if (ctx->rank == 0 && ctx->opt->split)  // said, not silently ignored
+        printf("        interleaved: layers as even as possible over its P*V = %d virtual stages "
+               "(--split is for one chunk per rank)\n", ctx->P * SCHED_V);
     sched_row_t rows[SCHED_COUNT];
     memset(rows, 0, sizeof rows);
     rank_step_t *ranks = calloc((size_t)SCHED_COUNT * ctx->P, sizeof *ranks);

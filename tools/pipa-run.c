@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "env.h"
 #include "shm.h"
 
@@ -435,6 +436,7 @@ static void watch(launcher_t *L, const sigset_t *set)
 int main(int argc, char **argv)
 {
     options_t o;
+    pipa_cli_check_stdout_at_exit("pipa-run");  // --help into a full disk fails
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;
     /* A bad PIPA_* setting would stop every rank with the same message: say it once, up front. */

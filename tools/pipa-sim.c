@@ -16,6 +16,8 @@
 
 typedef struct {
     int P, M, V, all, print_plan;
+    int sched_given, V_given, costs_given;
+    const char *shape_given;  /* the last of --pp, --microbatches, --chunks given, or NULL */
     pipa_sched sched;
     const char *plan_path, *svg_path, *trace_path;
     pipa_plan_costs_t costs;
@@ -42,6 +44,25 @@ static void usage(FILE *f)
           PIPA_PLAN_MAX_PMV);
 }
 
+/* An option that would be ignored is refused: the user meant something by it. */
+static pipa_status check_applies(const sim_opts_t *o)
+{
+    if (o->plan_path && (o->sched_given || o->shape_given))
+        return pipa__fail(PIPA_ERR_ARG, "%s does not apply with --plan (the plan file says "
+                          "what runs)", o->sched_given ? "--schedule" : o->shape_given);
+    if (o->V_given && o->sched_given && o->sched != PIPA_SCHED_INTERLEAVED)
+        return pipa__fail(PIPA_ERR_ARG, "--chunks applies to --schedule interleaved only, not %s",
+                          pipa_sched_name(o->sched));
+    if (o->print_plan && (o->svg_path || o->trace_path || o->costs_given))
+        return pipa__fail(PIPA_ERR_ARG, "--%s does not apply with --print-plan (it prints the "
+                          "plan and simulates nothing)", o->svg_path ? "svg" : o->trace_path ?
+                          "trace" : "cost-*");
+    /* Checked before the work, so a run that cannot write its results does not start. */
+    if (o->svg_path) PIPA_TRY(pipa_cli_check_out_file("--svg", o->svg_path));
+    if (o->trace_path) PIPA_TRY(pipa_cli_check_out_file("--trace", o->trace_path));
+    return PIPA_OK;
+}
+
 static pipa_status parse(int argc, char **argv, sim_opts_t *o)
 {
     *o = (sim_opts_t){.P = 4, .M = 8, .V = 2, .all = 1};
@@ -59,14 +80,19 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
             continue;
         }
         for (int k = 0; k < 5 && r == 0; k++)
-            if ((r = pipa_cli_take(argc, argv, &i, float_names[k], &v)) == 1)
+            if ((r = pipa_cli_take(argc, argv, &i, float_names[k], &v)) == 1) {
                 PIPA_TRY(pipa_cli_float(float_names[k], v, 0, 1e9, floats[k]));
+                o->costs_given = 1;
+            }
         for (int k = 0; k < 3 && r == 0; k++)
-            if ((r = pipa_cli_take(argc, argv, &i, int_names[k], &v)) == 1)
+            if ((r = pipa_cli_take(argc, argv, &i, int_names[k], &v)) == 1) {
                 PIPA_TRY(pipa_cli_int(int_names[k], v, 1, int_max[k], ints[k]));
+                o->V_given |= k == 2;
+                o->shape_given = int_names[k];
+            }
         if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--schedule", &v)) == 1) {
             PIPA_TRY(pipa_sched_parse(v, &o->sched));
-            o->all = 0;
+            o->all = 0, o->sched_given = 1;
         }
         if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--plan", &v)) == 1) o->plan_path = v;
         if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--svg", &v)) == 1) o->svg_path = v;
@@ -77,6 +103,7 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
     if (o->plan_path) o->all = 0;
     if (o->print_plan && o->all)
         return pipa__fail(PIPA_ERR_ARG, "--print-plan prints one plan: give --schedule or --plan");
+    PIPA_TRY(check_applies(o));
     /* The plan limits, before any work: only interleaved uses --chunks. */
     int V = o->all || o->sched == PIPA_SCHED_INTERLEAVED ? o->V : 1;
     if (!o->plan_path) PIPA_TRY(pipa_plan_check_size(o->P, o->M, V, int_names));
@@ -210,6 +237,7 @@ static int write_outputs(const sim_opts_t *o, const sim_rows_t *rows)
 int main(int argc, char **argv)
 {
     sim_opts_t o;
+    pipa_cli_check_stdout_at_exit("pipa-sim");
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
     if (parse(argc, argv, &o) != PIPA_OK) return fprintf(stderr, "pipa-sim: %s\n", pipa_last_error()), 2;

@@ -2,12 +2,13 @@
  *
  *   pipa-run -n P pipa-train [--schedule gpipe|1f1b|interleaved|zb1] [--steps N] [options]
  *
- * This file: options, the checks every rank makes before any communication (model, split, plan,
- * corpus), --print-plan, the header and main. The step loop, checkpoints and the JSON document
+ * This file: options, the checks every rank makes before the first step (model, split, plan,
+ * output places, corpus; then agreed by all ranks), --print-plan, the header and main. The step loop, checkpoints and the JSON document
  * are in pipa-train_loop.c. Left out: data and tensor parallelism (dp = tp = 1), evaluation on
  * held-out text, sampling from the model, learning-rate schedules. */
 #include "pipa-train.h"
 
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,12 +109,15 @@ static int take_other(int argc, char **argv, int *i, train_opts_t *o)
 {
     const char *v;
     int r;
-    if ((r = pipa_cli_take(argc, argv, i, "--schedule", &v)))
+    if ((r = pipa_cli_take(argc, argv, i, "--schedule", &v))) {
+        o->sched_given = 1;
         return r < 0 ? r : pipa_sched_parse(v, &o->sched) == PIPA_OK ? 1 : -2;
+    }
     if ((r = pipa_cli_take(argc, argv, i, "--optimizer", &v)))
         return r < 0 ? r : pipa_opt_parse(v, &o->optimizer) == PIPA_OK ? 1 : -2;
+    /* No bound on --lr but float's: a rate too large diverges, and the run stops saying so. */
     if ((r = pipa_cli_take(argc, argv, i, "--lr", &v)))
-        return r < 0 ? r : pipa_cli_float("--lr", v, 1e-12, 10.0, &o->lr) == PIPA_OK ? 1 : -2;
+        return r < 0 ? r : pipa_cli_float("--lr", v, 1e-12, FLT_MAX, &o->lr) == PIPA_OK ? 1 : -2;
     if ((r = pipa_cli_take(argc, argv, i, "--weight-decay", &v))) {
         o->wd_given = 1;
         return r < 0 ? r : pipa_cli_float("--weight-decay", v, 0.0, 1.0, &o->wd) == PIPA_OK ? 1 : -2;
@@ -146,9 +150,25 @@ static int parse_options(int argc, char **argv, train_opts_t *o, char *err, size
 
 /* ---- checks every rank makes alone -------------------------------------------------- */
 
-/* Option combinations, before anything is built. */
+/* --print-plan prints and trains nothing: options about a run's results would be ignored. */
+static pipa_status check_print_plan(const train_opts_t *o)
+{
+    const char *const names[] = {"--save", "--resume", "--json", "--trace", "--timeline"};
+    const char *const values[] = {o->save_dir, o->resume_dir, o->json_path, o->trace_path,
+                                  o->svg_path};
+    for (int k = 0; o->print_plan && k < 5; k++)
+        if (values[k])
+            return pipa__fail(PIPA_ERR_ARG, "%s does not apply with --print-plan (it prints the "
+                              "plan and trains nothing)", names[k]);
+    return PIPA_OK;
+}
+
+/* Option combinations, before anything is built: an option that would be ignored is refused. */
 static pipa_status check_combinations(const train_opts_t *o, int P)
 {
+    if (o->sched_given && o->plan_path)
+        return pipa__fail(PIPA_ERR_ARG, "--schedule does not apply with --plan (the plan file "
+                          "says what runs)");
     if (o->pp && o->pp != P)
         return pipa__fail(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
                           "(start %d ranks, e.g. pipa-run -n %d)", o->pp, P, o->pp, o->pp);
@@ -166,6 +186,19 @@ static pipa_status check_combinations(const train_opts_t *o, int P)
         return pipa__fail(PIPA_ERR_ARG, "--weight-decay applies to adamw only (sgd has none)");
     if (o->save_every && !o->save_dir)
         return pipa__fail(PIPA_ERR_ARG, "--save-every needs --save DIR");
+    return check_print_plan(o);
+}
+
+/* Every place the run will write, checked before step 1 (and --save created): a run that cannot
+ * write its results does not start. Rank 0 writes the files; every rank writes its shard. */
+static pipa_status check_outputs(const train_ctx_t *ctx)
+{
+    const train_opts_t *o = ctx->opt;
+    if (o->save_dir) PIPA_TRY(pipa_cli_make_out_dir("--save", o->save_dir));
+    if (ctx->rank != 0) return PIPA_OK;
+    if (o->json_path) PIPA_TRY(pipa_cli_check_out_file("--json", o->json_path));
+    if (o->trace_path) PIPA_TRY(pipa_cli_check_out_file("--trace", o->trace_path));
+    if (o->svg_path) PIPA_TRY(pipa_cli_check_out_file("--timeline", o->svg_path));
     return PIPA_OK;
 }
 
@@ -236,8 +269,8 @@ static pipa_status build_plan(train_ctx_t *ctx)
     return PIPA_OK;
 }
 
-/* Everything that needs no communication; identical on every rank, so every rank reaches the
- * same verdict on its own. */
+/* Everything that needs no communication. Mostly the same on every rank, but not all: a file
+ * missing on one machine, the output files (rank 0), so main makes the ranks agree on it. */
 static pipa_status prepare(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
@@ -246,6 +279,7 @@ static pipa_status prepare(train_ctx_t *ctx)
     PIPA_TRY(build_model(ctx));
     PIPA_TRY(build_plan(ctx));
     if (o->print_plan) return PIPA_OK;  // a plan needs no text
+    PIPA_TRY(check_outputs(ctx));
     return pipa_corpus_load(&ctx->corpus, o->corpus, o->T, o->seed);
 }
 
@@ -299,8 +333,8 @@ static void print_header(const train_ctx_t *ctx)
     printf("split      %s layers on virtual stages 0..%d\n",
            pipa_split_format(ctx->counts, ctx->P * o->V, split, sizeof split), ctx->P * o->V - 1);
     printf("corpus     %s (%zu bytes)\n", o->corpus, ctx->corpus.n);
-    printf("batch      M=%d microbatches x B=%d sequences x T=%d tokens = %d tokens per step\n",
-           o->M, o->B, o->T, o->M * o->B * o->T);
+    printf("batch      M=%d microbatches x B=%d sequences x T=%d tokens = %lld tokens per step\n",
+           o->M, o->B, o->T, (long long)o->M * o->B * o->T);
     if (o->optimizer == PIPA_OPT_ADAMW)
         printf("optimizer  adamw, lr %g, weight decay %g\n", o->lr, o->wd);
     else
@@ -331,6 +365,7 @@ int main(int argc, char **argv)
     char err[512];
     int bad = parse_options(argc, argv, &opt, err, sizeof err);
     train_ctx_t ctx = {.opt = &opt};
+    pipa_cli_check_stdout_at_exit("pipa-train");
     if (pipa_comm_init(&ctx.comm) != PIPA_OK) {
         fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
         return 1;
@@ -338,16 +373,16 @@ int main(int argc, char **argv)
     ctx.rank = pipa_comm_rank(ctx.comm);
     ctx.P = pipa_comm_size(ctx.comm);
     pipa_group_world(&ctx.world, ctx.comm);
-    /* Every rank parses the same argv and makes the same checks, so all ranks reach the same
-     * verdict without talking: rank 0 alone prints it and nobody waits for anybody. */
-    if (bad || opt.help) {
-        if (ctx.rank == 0 && bad) fprintf(stderr, "pipa-train: %s\n", err);
-        if (ctx.rank == 0 && opt.help) usage(stdout);
-        return finish(&ctx, bad ? 2 : 0);
-    }
-    if (prepare(&ctx) != PIPA_OK) {
-        if (ctx.rank == 0) fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
-        return finish(&ctx, 2);
+    /* Every rank checks its options and setup, then all agree before any other collective: a
+     * rank that failed alone (a corpus missing on its machine) must not leave the others waiting
+     * for it in the first step. Rank 0 prints the first failing rank's message. */
+    pipa_status s = bad ? pipa__fail(PIPA_ERR_ARG, "%s", err) : opt.help ? PIPA_OK : prepare(&ctx);
+    int agreed = train_agree(&ctx, s, NULL);
+    if (agreed == -2) return 1;  // a peer is gone: no closing barrier, pipa-run stops the rest
+    if (agreed != 0) return finish(&ctx, 2);
+    if (opt.help) {
+        if (ctx.rank == 0) usage(stdout);
+        return finish(&ctx, 0);
     }
     if (opt.print_plan) return finish(&ctx, print_plan(&ctx));
     pipa_log_set_identity(ctx.rank, ctx.P, pipa_layout_pp_rank(&ctx.lay));

@@ -26,7 +26,7 @@ typedef struct {
     int B, T;                 /* sequences per microbatch, tokens per sequence */
     int pp;                   /* 0: not given */
     int save_every;           /* 0: only at the end */
-    int V_given, wd_given;
+    int V_given, wd_given, sched_given;
     float lr, wd;
     pipa_opt_kind optimizer;
     uint64_t seed;
@@ -57,8 +57,10 @@ typedef struct {
  * a peer may be gone, so no more collectives). */
 int train_run(train_ctx_t *ctx);
 
-/* Every rank calls it with its own status (what names the operation): rank 0 prints the first
- * failing rank's message once, and every rank gets the same verdict, 0 all ok or -1. */
+/* Every rank calls it with its own status (what, when not NULL, names the operation): rank 0
+ * prints the first failing rank's message once (naming that rank unless it is rank 0), and every
+ * rank gets the same verdict, 0 all ok or -1 (pipa_agree); -2 when the agreement itself failed
+ * (a peer is gone: printed by this rank, no more collectives). */
 int train_agree(train_ctx_t *ctx, pipa_status s, const char *what);
 
 #endif

@@ -46,34 +46,22 @@ static void batch(void *p, int mb, int32_t *tokens, int32_t *targets)
 
 /* ---- agreement -------------------------------------------------------------------------- */
 
-#define AGREE_MSG 384
-
 int train_agree(train_ctx_t *ctx, pipa_status s, const char *what)
 {
-    char mine[AGREE_MSG] = "";
-    if (s != PIPA_OK) snprintf(mine, sizeof mine, "%s: %s", what, pipa_last_error());
-    char *all = ctx->rank == 0 ? calloc((size_t)ctx->P, AGREE_MSG) : NULL;
-    int verdict = 0;
-    if (ctx->rank == 0 && !all) verdict = -1;  // still take part, so nobody waits
-    char dummy[AGREE_MSG];
-    if (pipa_gather(&ctx->world, 0, mine, AGREE_MSG, all ? all : dummy) != PIPA_OK) {
-        fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
-        free(all);
-        return -1;
+    if (s != PIPA_OK && what) {
+        char why[512];  // pipa__fail overwrites the message it would read
+        snprintf(why, sizeof why, "%s", pipa_last_error());
+        pipa__fail(s, "%s: %s", what, why);
     }
-    for (int r = 0; all && r < ctx->P && !verdict; r++)
-        if (all[(size_t)r * AGREE_MSG]) {
-            fprintf(stderr, "pipa-train: rank %d: %s\n", r, all + (size_t)r * AGREE_MSG);
-            verdict = -1;
-        }
-    free(all);
-    pipa_desc_t d = pipa_desc_1d(PIPA_I32, 1);
-    int32_t v = verdict;
-    if (pipa_bcast(&ctx->world, 0, &d, &v) != PIPA_OK) {
+    int who;
+    if (pipa_agree(&ctx->world, s, &who) == PIPA_OK) return 0;
+    if (who < 0) {
         fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
-        return -1;
+        return -2;
     }
-    return v ? -1 : 0;
+    if (ctx->rank == 0 && who == 0) fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
+    else if (ctx->rank == 0) fprintf(stderr, "pipa-train: rank %d: %s\n", who, pipa_last_error());
+    return -1;
 }
 
 /* ---- JSON ------------------------------------------------------------------------------- */
@@ -216,16 +204,60 @@ static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *
     return PIPA_OK;
 }
 
-/* Saves a checkpoint set atomically (the protocol is in ckpt.h): rank 0 opens a fresh temporary
- * set, every rank writes its shard into it, and once every rank has, rank 0 commits it. Every
- * rank learns whether the save succeeded. Returns as one_step. */
+/* ---- divergence -------------------------------------------------------------------------- */
+
+static int all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* Whether my weights and optimizer state are all finite. A step's loss is computed before its
+ * update, so a finite loss can still leave inf or NaN weights behind: they are looked at
+ * themselves before any save, never to be written over a good checkpoint. */
+static int state_finite(const pipa_trainer_t *tr)
+{
+    for (int c = 0; c < tr->V; c++) {
+        const pipa_chunk_t *k = &tr->chunk[c];
+        if (!all_finite(k->w.params, k->w.n_params)) return 0;
+        if (k->opt.state && !all_finite(k->opt.state, 2 * k->opt.n)) return 0;  // AdamW: m, v
+    }
+    if (!tr->has_ends) return 1;
+    if (!all_finite(tr->ends.params, tr->ends.n_params)) return 0;
+    return !tr->ends_opt.state || all_finite(tr->ends_opt.state, 2 * tr->ends_opt.n);
+}
+
+/* A diverged run stops at once: what follows a NaN loss is NaN, and the time is wasted. Every
+ * rank holds the same loss bits (the runtime broadcasts it), so all stop together. */
+static int diverged(const run_t *run, int64_t step, double loss)
+{
+    if (isfinite(loss)) return 0;
+    const train_opts_t *o = run->ctx->opt;
+    if (run->ctx->rank == 0)
+        fprintf(stderr, "pipa-train: step %lld: loss %f: training diverged (try a lower --lr); "
+                "stopped%s%s\n", (long long)step, loss, o->save_dir ? ", nothing saved from "
+                "this step on in " : "", o->save_dir ? o->save_dir : "");
+    return 1;
+}
+
+/* Saves a checkpoint set atomically (the protocol is in ckpt.h), unless some rank's state is no
+ * longer finite: rank 0 opens a fresh temporary set, every rank writes its shard into it, and
+ * once every rank has, rank 0 commits it. Every rank learns whether the save succeeded. Returns
+ * as one_step. */
 static int save(run_t *run)
 {
     train_ctx_t *ctx = run->ctx;
     const char *dir = ctx->opt->save_dir, *what = "saving checkpoint";
     int64_t step = run->tr.steps, wire = 0;  /* bcast moves 64-bit integers */
     uint32_t id = 0;
-    pipa_status s = ctx->rank == 0 ? pipa_ckpt_begin(dir, step, &id) : PIPA_OK;
+    pipa_status s = PIPA_OK;
+    if (!state_finite(&run->tr))
+        s = pipa__fail(PIPA_ERR_STATE, "after step %lld the weights are no longer finite: "
+                       "training diverged (try a lower --lr); not saved, %s keeps its last "
+                       "checkpoint", (long long)step, dir);
+    if (train_agree(ctx, s, NULL) != 0) return 1;
+    s = ctx->rank == 0 ? pipa_ckpt_begin(dir, step, &id) : PIPA_OK;
     if (train_agree(ctx, s, what) != 0) return 1;
     wire = id;
     pipa_desc_t d = pipa_desc_1d(PIPA_I64, 1);
@@ -263,6 +295,7 @@ static int one_step(run_t *run)
                 pipa_last_error());
         return -1;
     }
+    if (diverged(run, step, st.loss)) return 1;
     int saved = o->save_every && step % o->save_every == 0 && step < o->steps;
     if (saved && save(run) != 0) return 1;
     if (ctx->rank != 0) return 0;

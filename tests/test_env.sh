@@ -42,6 +42,11 @@ for bad in PIPA_TIMEOUT=abc PIPA_TIMEOUT=-5 PIPA_TIMEOUT=0 PIPA_TIMEOUT=3s PIPA_
     check "$bad, pipa-run: one message, exit 2, nothing started" $? "(rc=$rc: $(cat "$T/err"))"
 done
 
+# ---- pipa-sim starts no ranks but reads PIPA_LOG too: refused alike ------------------------------
+run PIPA_LOG=nonsense -- "$B/pipa-sim" --schedule 1f1b --pp 2 --microbatches 2
+[ $rc -eq 2 ] && has "PIPA_LOG" && has "'nonsense'"
+check "PIPA_LOG=nonsense, pipa-sim: refused naming it" $? "(rc=$rc: $(cat "$T/err"))"
+
 # ---- the accepted ranges: a valid value works, an empty one means the default ---------------------
 run PIPA_TIMEOUT=2.5 PIPA_SHM_RING_MB=1 PIPA_SHM_FRAG_KB=4 PIPA_LOG=debug PIPA_BLAS_THREADS=1 \
     -- "$B/pipa-run" -n 2 $DEMO

@@ -13,7 +13,7 @@ RUN="$B/pipa-run"
 TRAIN="$B/pipa-train"
 ROUNDS=12           # a second kill every third round: 16 kills
 STEPS=60
-TINY="--layers 2 --hidden 16 --heads 2 --intermediate 32 --seq 16 --batch 1 --microbatches 2"
+TINY="--layers 2 --hidden 32 --heads 2 --intermediate 64 --seq 32 --batch 1 --microbatches 2"
 pass=0; fail=0; kills=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-ckpt-kill.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -24,28 +24,42 @@ check() { # check NAME STATUS
     else fail=$((fail + 1)); echo "FAIL  $1"; sed 's/^/      | /' "$T/err" | tail -n 8; fi
 }
 
-# The random moments: per kill, a delay in ms after the first committed save and a target
-# (0: pipa-run, 1: rank 0, 2: rank 1).
+# The random moments: per kill, a point of the remaining run (a fraction of its steps), a delay
+# in ms after the save of that step is committed, and a target (0: pipa-run, 1: rank 0, 2: rank
+# 1). Waiting for a step, not a time, makes the kills land however fast the build is (ASan).
 awk -v s="$SEED" -v n=$((2 * ROUNDS)) 'BEGIN { srand(s); for (i = 0; i < n; i++)
-    printf "%d.%03d %d\n", 0, int(rand() * 250), int(rand() * 3) }' >"$T/moments"
+    printf "%.3f 0.%03d %d\n", rand(), int(rand() * 30), int(rand() * 3) }' >"$T/moments"
 moment() { sed -n "${1}p" "$T/moments"; }
 
-# kill_run N DIR: starts pipa-train saving into DIR (resuming if DIR has a checkpoint), waits for
-# a committed save, then after moment N's delay kills moment N's target with SIGKILL and waits
-# until no process of the run is left. Counts the kill if the run had not finished.
+# committed step STEP in DIR/latest (0 if none)
+committed() { sed -n 's/^step-0*\([0-9][0-9]*\)-.*/\1/p' "$1/latest" 2>/dev/null | grep . || echo 0; }
+
+# kill_run N DIR: starts pipa-train saving into DIR (resuming if DIR has a checkpoint), waits
+# until the save of a step chosen by moment N has been committed (between the start and 30 steps
+# before the end: the shell polls slower than the run steps), then after moment N's delay kills
+# moment N's target with SIGKILL and waits until no process of the run is left. Counts the kill
+# if the run had not finished.
 kill_run() {
     resume=""; [ -e "$2/latest" ] && resume="--resume $2"
     "$RUN" -n 2 "$TRAIN" $TINY --steps $STEPS --save "$2" --save-every 1 $resume \
         >"$T/killed.out" 2>"$T/killed.err" &
     pid=$!
-    before=$(cat "$2/latest" 2>/dev/null)
-    i=0   # wait (at most 20 s) until this run has committed a save
-    while kill -0 $pid 2>/dev/null && [ "$(cat "$2/latest" 2>/dev/null)" = "$before" ] &&
-          [ $i -lt 4000 ]; do sleep 0.005; i=$((i + 1)); done
-    set -- $(moment "$1")
-    sleep "$1"
-    ranks=$(cat /proc/$pid/task/$pid/children 2>/dev/null)   # pipa-run's children: the ranks
-    case $2 in
+    set -- $(moment "$1") "$2"
+    start=$(committed "$4")
+    at=$(awk -v f="$1" -v a="$start" -v e=$((STEPS - 30)) 'BEGIN { n = e - a;
+        print (n > 0 ? a + 1 + int(f * n) : a + 1) }')
+    i=0   # wait (at most 30 s) until this run has committed the save of step $at
+    while kill -0 $pid 2>/dev/null && [ "$(committed "$4")" -lt "$at" ] && [ $i -lt 3000 ]; do
+        sleep 0.01; i=$((i + 1)); done
+    sleep "$2"
+    target=$3
+    ranks=""   # pipa-run's children that run pipa-train (not its watchdog): the ranks
+    for k in $(cat /proc/$pid/task/$pid/children 2>/dev/null); do
+        tr '\0' '\n' <"/proc/$k/cmdline" 2>/dev/null | head -n 1 | grep -q 'pipa-train$' &&
+            ranks="$ranks $k"
+    done
+    ranks=${ranks# }
+    case $target in
         0) victim=$pid ;;
         1) victim=$(echo "$ranks" | cut -d' ' -f1) ;;
         *) victim=$(echo "$ranks" | cut -d' ' -f2) ;;

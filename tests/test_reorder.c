@@ -1,0 +1,290 @@
+/* test_reorder: a plan the checker accepts never deadlocks, and its order never changes the bits.
+ *   pipa-run -n P test_reorder SEEDS B [SCHEDULE]
+ *   pipa-run -n P test_reorder FILE.plan B
+ * For gpipe, 1f1b and zb1 (V = 1) and interleaved (V = 2), the generated plan is shuffled SEEDS
+ * times: a random topological order of the whole run (every action after the actions of its own
+ * (microbatch, chunk) that came before it, weight gradients of a chunk in microbatch order, every
+ * receive after its send), cut back into one list per rank. So each rank's independent actions
+ * land in a random order: sends far ahead of their receives, receives late, many messages
+ * outstanding. Every shuffled plan goes through the checker, and only the accepted ones run (all
+ * of them should be accepted: the order came from an execution where sends never block).
+ * Each runs 2 steps through the real runtime and must give the losses (exact bits) and parameter
+ * hashes of the unshuffled plan. Run it with a small ring (PIPA_SHM_RING_MB=1) and a microbatch
+ * B big enough that the outstanding activations, or single messages, exceed the ring; a short
+ * PIPA_TIMEOUT turns a deadlock into a failure naming the stuck receive. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "runtime.h"
+#include "split.h"
+
+enum { T = 8, STEPS = 2 };
+static int B;
+
+static void batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
+{
+    const int64_t *step = ctx;
+    for (int i = 0; i < B * T; i++) {
+        int v = (int)((*step * 131 + mb * 17 + i * 7 + (i * i) % 5) % 23);
+        if (tokens) tokens[i] = v;
+        if (targets) targets[i] = (v * 3 + 1) % 23;
+    }
+}
+
+/* ---- the shuffle ---------------------------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Actions of the whole plan as one graph: node = base[r] + i for step i of rank r. */
+typedef struct {
+    const pipa_plan_t *p;
+    int *base;      /* (P + 1) */
+    int (*succ)[3]; /* (nodes) at most three successors each, -1 if none */
+    int *indeg;     /* (nodes) */
+} graph_t;
+
+static void add_edge(graph_t *g, int from, int to)
+{
+    for (int k = 0; k < 3; k++)
+        if (g->succ[from][k] < 0) {
+            g->succ[from][k] = to;
+            g->indeg[to]++;
+            return;
+        }
+    PIPA_ASSERT(0); /* each action has one next of its own kind, one next weight gradient, one
+                     * matching receive */
+}
+
+/* The send a receive on rank r waits for: its node, or -1. */
+static int matching_send(const graph_t *g, int r, const pipa_action_t *a)
+{
+    const pipa_plan_t *p = g->p;
+    int vs = pipa_vstage(p, r, a->chunk), from = a->kind == PIPA_ACT_RECV_F ? vs - 1 : vs + 1;
+    int kind = a->kind == PIPA_ACT_RECV_F ? PIPA_ACT_SEND_F : PIPA_ACT_SEND_B;
+    int i = pipa_plan_find(p, from % p->P, kind, a->mb, from / p->P);
+    return i < 0 ? -1 : g->base[from % p->P] + i;
+}
+
+static int is_wgrad(int kind) { return kind == PIPA_ACT_B || kind == PIPA_ACT_W; }
+
+/* Edges within rank r: each action after the previous one of its (mb, chunk), each weight
+ * gradient after the previous one of its chunk, each receive after its send. STEP stays last. */
+static void rank_edges(graph_t *g, int r)
+{
+    const pipa_plan_t *p = g->p;
+    int n = p->len[r] - 1; /* without STEP */
+    int *last_key = malloc((size_t)p->M * p->V * sizeof(int)), last_w[PIPA_MAX_CHUNKS];
+    for (int k = 0; k < p->M * p->V; k++) last_key[k] = -1;
+    for (int c = 0; c < p->V; c++) last_w[c] = -1;
+    for (int i = 0; i < n; i++) {
+        const pipa_action_t *a = &p->act[r][i];
+        int node = g->base[r] + i, *key = &last_key[a->chunk * p->M + a->mb];
+        if (*key >= 0) add_edge(g, *key, node);
+        *key = node;
+        if (is_wgrad(a->kind)) {
+            if (last_w[a->chunk] >= 0) add_edge(g, last_w[a->chunk], node);
+            last_w[a->chunk] = node;
+        }
+        if (a->kind == PIPA_ACT_RECV_F || a->kind == PIPA_ACT_RECV_B) {
+            int from = matching_send(g, r, a);
+            PIPA_ASSERT(from >= 0);
+            add_edge(g, from, node);
+        }
+    }
+    free(last_key);
+}
+
+static const pipa_action_t *node_action(const graph_t *g, int v, int *rank)
+{
+    int r = 0;
+    while (v >= g->base[r + 1]) r++;
+    *rank = r;
+    return &g->p->act[r][v - g->base[r]];
+}
+
+static int is_recv(int kind) { return kind == PIPA_ACT_RECV_F || kind == PIPA_ACT_RECV_B; }
+
+/* A random ready action; with late_recvs, a receive only when nothing else is ready (so
+ * receives come as late as they can, with as many messages outstanding as possible). */
+static int pick(const graph_t *g, const int *ready, int n, int late_recvs, uint64_t *seed)
+{
+    int k = (int)(rng_next(seed) % (uint64_t)n), r;
+    for (int tries = 0; late_recvs && tries < n; tries++, k = (k + 1) % n)
+        if (!is_recv(node_action(g, ready[k], &r)->kind)) break;
+    return k;
+}
+
+/* Kahn's algorithm, picking a random ready action each time; *out gets the shuffled plan. */
+static void topo_shuffle(graph_t *g, uint64_t seed, int late_recvs, pipa_plan_t *out)
+{
+    const pipa_plan_t *p = g->p;
+    int nodes = g->base[p->P], ready_n = 0, *ready = malloc((size_t)nodes * sizeof(int));
+    for (int v = 0; v < nodes; v++)
+        if (!g->indeg[v]) ready[ready_n++] = v;
+    CHECK(pipa_plan_init(out, p->P, p->M, p->V) == PIPA_OK);
+    while (ready_n) {
+        int k = pick(g, ready, ready_n, late_recvs, &seed), v = ready[k], r;
+        ready[k] = ready[--ready_n];
+        const pipa_action_t *a = node_action(g, v, &r);
+        CHECK(pipa_plan_append(out, r, a->kind, a->mb, a->chunk) == PIPA_OK);
+        for (int s = 0; s < 3 && g->succ[v][s] >= 0; s++)
+            if (--g->indeg[g->succ[v][s]] == 0) ready[ready_n++] = g->succ[v][s];
+    }
+    for (int r = 0; r < p->P; r++) {
+        CHECK(out->len[r] == p->len[r] - 1); /* the graph has no cycle */
+        CHECK(pipa_plan_append(out, r, PIPA_ACT_STEP, -1, -1) == PIPA_OK);
+    }
+    free(ready);
+}
+
+static void shuffle_plan(const pipa_plan_t *p, uint64_t seed, pipa_plan_t *out)
+{
+    graph_t g = {.p = p, .base = calloc((size_t)p->P + 1, sizeof(int))};
+    for (int r = 0; r < p->P; r++) {
+        CHECK(p->len[r] > 0 && p->act[r][p->len[r] - 1].kind == PIPA_ACT_STEP);
+        g.base[r + 1] = g.base[r] + p->len[r] - 1;
+    }
+    g.succ = malloc((size_t)g.base[p->P] * sizeof *g.succ);
+    g.indeg = calloc((size_t)g.base[p->P], sizeof(int));
+    memset(g.succ, -1, (size_t)g.base[p->P] * sizeof *g.succ);
+    for (int r = 0; r < p->P; r++) rank_edges(&g, r);
+    topo_shuffle(&g, seed * 0x9e3779b97f4a7c15ull + 1, (int)(seed & 1), out);
+    free(g.base);
+    free(g.succ);
+    free(g.indeg);
+}
+
+/* ---- running a plan ------------------------------------------------------------------------- */
+
+#define MAX_LAYERS 16
+typedef struct {
+    double loss[STEPS];
+    uint64_t hash[MAX_LAYERS + 2]; /* layers I hold, then embedding and head (0 if not mine) */
+} outcome_t;
+
+static pipa_status run_plan(pipa_comm_t *comm, const pipa_plan_t *plan, outcome_t *o)
+{
+    int P = plan->P, L = P * plan->V, counts[64];
+    pipa_layout_t lay;
+    PIPA_TRY(pipa_layout_init(&lay, P, pipa_comm_rank(comm), 1, P, 1));
+    PIPA_TRY(pipa_split_even(L, L, counts));
+    pipa_train_config_t cfg = {
+        .model = {.L = L, .C = 16, .NH = 2, .I = 24, .eps = 1e-5f, .rope_theta = 10000.0f, .seed = 5},
+        .vocab = 23, .B = B, .T = T, .opt = pipa_opt_defaults()};
+    pipa_trainer_t tr;
+    PIPA_TRY(pipa_trainer_init(&tr, comm, &lay, &cfg, plan, counts));
+    pipa_status s = PIPA_OK;
+    pipa_step_stats_t st;
+    for (int64_t step = 0; step < STEPS && s == PIPA_OK; step++) {
+        s = pipa_trainer_step(&tr, batch, &step, &st);
+        o->loss[step] = st.loss;
+    }
+    for (int l = 0; l < L; l++) o->hash[l] = pipa_trainer_layer_hash(&tr, l);
+    for (int w = 0; w < 2; w++) o->hash[MAX_LAYERS + w] = pipa_trainer_ends_hash(&tr, w);
+    pipa_trainer_free(&tr);
+    return s;
+}
+
+/* Shuffles the plan of (sched, V) `seeds` times; every accepted one must run like the original.
+ * Returns how many the checker accepted. */
+static int try_schedule(pipa_comm_t *comm, pipa_sched sched, int V, int M, int seeds)
+{
+    int P = pipa_comm_size(comm), accepted = 0;
+    pipa_plan_t plan;
+    outcome_t want = {0};
+    CHECK(pipa_plan_generate(&plan, sched, P, M, V) == PIPA_OK);
+    CHECKF(run_plan(comm, &plan, &want) == PIPA_OK, "%s: %s", pipa_sched_name(sched),
+           pipa_last_error());
+    for (int seed = 1; seed <= seeds; seed++) {
+        pipa_plan_t shuffled;
+        shuffle_plan(&plan, (uint64_t)seed, &shuffled);
+        if (pipa_plan_check(&shuffled, NULL) != PIPA_OK) {
+            pipa_plan_free(&shuffled);
+            continue;
+        }
+        accepted++;
+        outcome_t got = {0};
+        pipa_status s = run_plan(comm, &shuffled, &got);
+        CHECKF(s == PIPA_OK, "P=%d %s V=%d seed %d: %s", P, pipa_sched_name(sched), V, seed,
+               pipa_last_error());
+        if (s != PIPA_OK && pipa_comm_rank(comm) == 0) pipa_plan_write(&shuffled, stderr);
+        CHECKF(!memcmp(&got, &want, sizeof got), "P=%d %s V=%d seed %d: losses %a %a, want %a %a, "
+               "or parameters differ", P, pipa_sched_name(sched), V, seed, got.loss[0],
+               got.loss[1], want.loss[0], want.loss[1]);
+        pipa_plan_free(&shuffled);
+        if (s != PIPA_OK) break; /* the ranks no longer agree on where they are */
+    }
+    pipa_plan_free(&plan);
+    return accepted;
+}
+
+/* A hand-written plan must be accepted and run like the generated one of its P, M, V
+ * (interleaved, or 1f1b for V = 1). */
+static void try_file(pipa_comm_t *comm, const char *path)
+{
+    pipa_plan_t plan, gen;
+    FILE *f = fopen(path, "r");
+    CHECKF(f, "cannot open %s", path);
+    if (!f) return;
+    pipa_status s = pipa_plan_read(&plan, f, path);
+    fclose(f);
+    CHECKF(s == PIPA_OK && pipa_plan_check(&plan, NULL) == PIPA_OK, "%s", pipa_last_error());
+    if (s != PIPA_OK) return;
+    CHECK(plan.P == pipa_comm_size(comm));
+    pipa_sched sched = plan.V > 1 ? PIPA_SCHED_INTERLEAVED : PIPA_SCHED_1F1B;
+    CHECK(pipa_plan_generate(&gen, sched, plan.P, plan.M, plan.V) == PIPA_OK);
+    outcome_t want = {0}, got = {0};
+    CHECKF(run_plan(comm, &gen, &want) == PIPA_OK, "%s", pipa_last_error());
+    CHECKF(run_plan(comm, &plan, &got) == PIPA_OK, "%s: %s", path, pipa_last_error());
+    CHECKF(!memcmp(&got, &want, sizeof got), "%s: losses %a %a, want %a %a, or parameters differ",
+           path, got.loss[0], got.loss[1], want.loss[0], want.loss[1]);
+    if (pipa_comm_rank(comm) == 0 && !check_failures)
+        printf("%s: accepted and run like %s\n", path, pipa_sched_name(sched));
+    pipa_plan_free(&gen);
+    pipa_plan_free(&plan);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: pipa-run -n P test_reorder SEEDS B [SCHEDULE]\n"
+                        "       pipa-run -n P test_reorder FILE.plan B\n");
+        return 2;
+    }
+    char *end;
+    int seeds = (int)strtol(argv[1], &end, 10);
+    B = atoi(argv[2]);
+    pipa_comm_t *comm;
+    if (pipa_comm_init(&comm) != PIPA_OK) {
+        fprintf(stderr, "test_reorder: %s\n", pipa_last_error());
+        return 1;
+    }
+    if (*end) {
+        try_file(comm, argv[1]);
+        pipa_comm_free(comm);
+        return check_done("test_reorder");
+    }
+    int P = pipa_comm_size(comm), M = 2 * P;
+    struct { pipa_sched s; int V; } cases[] = {
+        {PIPA_SCHED_GPIPE, 1}, {PIPA_SCHED_1F1B, 1}, {PIPA_SCHED_ZB1, 1}, {PIPA_SCHED_INTERLEAVED, 2}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases && !check_failures; k++) {
+        if ((cases[k].V > 1 && P < 2) || (argc > 3 && strcmp(argv[3], pipa_sched_name(cases[k].s))))
+            continue;
+        int n = try_schedule(comm, cases[k].s, cases[k].V, M, seeds);
+        CHECKF(n == seeds, "P=%d %s: the checker accepted %d of %d shuffled plans", P,
+               pipa_sched_name(cases[k].s), n, seeds);
+        if (pipa_comm_rank(comm) == 0)
+            printf("P=%d %-11s V=%d M=%d: %d shuffled plans accepted and run like the original\n",
+                   P, pipa_sched_name(cases[k].s), cases[k].V, M, n);
+    }
+    pipa_comm_free(comm);
+    return check_done("test_reorder");
+}

@@ -229,7 +229,15 @@ pipa_status pipa__shm_join_alone(pipa__shm_t *t)
 void pipa__shm_leave(pipa__shm_t *t)
 {
     if (!t->base) return;
-    for (int i = 0; i < t->world; i++) pipa__unexpected_clear(&t->peers[i]);
+    for (int i = 0; i < t->world; i++) {
+        pipa__peer_t *pe = &t->peers[i];
+        pipa__unexpected_clear(pe);
+        while (pe->pending) { /* what never left: only owned copies are ours to free */
+            pipa_req_t *q = pe->pending;
+            pe->pending = q->internal;
+            if (q->kind == PIPA__REQ_SEND_OWNED) free(q);
+        }
+    }
     free(t->peers);
     munmap(t->base, t->bytes);
     t->base = NULL;
@@ -345,14 +353,44 @@ void pipa__shm_push(pipa__shm_t *t, pipa_req_t *req)
     req->complete = 1;
 }
 
-/* Tells the receiver whether I wait for space (it then wakes me when it frees some). Written
- * only on change: this line is read by the receiver's polling. */
+/* Tells the receiver whether I wait for space: it then wakes me when it frees some, and, whatever
+ * it waits for itself, moves my records out of the ring (pipa__shm_drain). Written only on
+ * change: this line is read by the receiver's polling. Its bell rings so that a receiver asleep
+ * on another wait drains at once rather than at its next nap's end. */
 static void set_blocked(pipa__shm_t *t, int dst, int blocked)
 {
     pipa__peer_t *pe = &t->peers[dst];
     if (pe->blocked == blocked) return;
     pe->blocked = blocked;
     atomic_store(&seg_chan(t->base, t->world, t->rank, dst)->sender_blocked, blocked);
+    if (blocked) bell_ring(seg_slot(t->base, dst));
+}
+
+/* Unlinks the pending send `req` of pe (prev: the one before it, NULL if first) or puts `with` in
+ * its place when with is not NULL. */
+static void pending_replace(pipa__peer_t *pe, pipa_req_t *prev, pipa_req_t *req, pipa_req_t *with)
+{
+    pipa_req_t **link = prev ? (pipa_req_t **)&prev->internal : &pe->pending;
+    if (with) {
+        with->internal = req->internal;
+        *link = with;
+    } else {
+        *link = req->internal;
+    }
+    if (pe->pending_last == req) pe->pending_last = with ? with : prev;
+    req->internal = NULL;
+}
+
+/* The pending send before req (NULL if req is first); *found = 0 if req is not pending. */
+static pipa_req_t *pending_prev(pipa__peer_t *pe, pipa_req_t *req, int *found)
+{
+    pipa_req_t *prev = NULL, *q = pe->pending;
+    while (q && q != req) {
+        prev = q;
+        q = q->internal;
+    }
+    *found = q != NULL;
+    return prev;
 }
 
 /* Pushes pending sends, oldest first per destination (fragments must not interleave). */
@@ -366,10 +404,18 @@ void pipa__shm_progress(pipa__shm_t *t)
             if (!q->complete) break;
             pe->pending = q->internal;
             q->internal = NULL;
+            if (q->kind == PIPA__REQ_SEND_OWNED) free(q); /* its buffer is in the same block */
         }
         if (!pe->pending) pe->pending_last = NULL;
         set_blocked(t, d, pe->pending != NULL);
     }
+}
+
+pipa_req_t *pipa__shm_pending_any(const pipa__shm_t *t)
+{
+    for (int d = 0; d < t->world; d++)
+        if (t->peers[d].pending) return t->peers[d].pending;
+    return NULL;
 }
 
 /* Takes a send that will not complete (its wait failed) out of the pending queue, so nothing
@@ -377,14 +423,30 @@ void pipa__shm_progress(pipa__shm_t *t)
 void pipa__shm_cancel(pipa__shm_t *t, pipa_req_t *req)
 {
     pipa__peer_t *pe = &t->peers[req->peer];
-    pipa_req_t **link = &pe->pending, *prev = NULL;
-    while (*link && *link != req) {
-        prev = *link;
-        link = (pipa_req_t **)&(*link)->internal;
-    }
-    if (!*link) return;
-    *link = req->internal;
-    if (pe->pending_last == req) pe->pending_last = prev;
+    int found;
+    pipa_req_t *prev = pending_prev(pe, req, &found);
+    if (found) pending_replace(pe, prev, req, NULL);
+}
+
+/* The copy takes req's place in the queue (fragments of one destination must not interleave).
+ * It holds the whole message's size, though only the bytes not yet sent are copied: the offsets
+ * of the fragments still to go stay those of the message. */
+pipa_status pipa__shm_detach(pipa__shm_t *t, pipa_req_t *req)
+{
+    pipa__peer_t *pe = &t->peers[req->peer];
+    int found;
+    pipa_req_t *prev = pending_prev(pe, req, &found);
+    PIPA_ASSERT(found && req->kind == PIPA__REQ_SEND);
+    pipa_req_t *own = malloc(sizeof *own + (req->bytes ? req->bytes : 1));
+    if (!own) return pipa__fail(PIPA_ERR_NOMEM, "rank %d: out of memory for a send of %zu bytes "
+                                "to rank %d", t->rank, req->bytes, req->peer);
+    *own = *req;
+    own->kind = PIPA__REQ_SEND_OWNED;
+    own->buf = own + 1;
+    memcpy((char *)own->buf + req->done_bytes, (const char *)req->buf + req->done_bytes,
+           req->bytes - req->done_bytes);
+    pending_replace(pe, prev, req, own);
+    return PIPA_OK;
 }
 
 void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req)
@@ -492,16 +554,20 @@ static pipa_status stash(pipa__shm_t *t, int src, uint64_t head, int skip, uint6
     return PIPA_OK;
 }
 
-/* For a sender that cannot go on: empties every ring that comes to me, so that a peer waiting
- * for space in one of them can progress even while I wait for space in its ring. Two ranks
- * each waiting to send to the other can then never deadlock, whatever the ring sizes. */
-pipa_status pipa__shm_drain(pipa__shm_t *t)
+/* Called on every poll of every wait. A sender never waits on me, whatever I wait for myself
+ * (another peer's message, space in a ring, the end of a send): sends never block, as the plan
+ * checker assumes, and no cycle of waiting ranks can form through a full ring. Only rings whose
+ * sender waits are emptied: a message copied out here costs a second copy when it is received,
+ * and the check costs one load of a line that changes only when that sender blocks. The peer
+ * skip_peer is left to pipa__shm_poll_recv, which takes the message it waits for in place. */
+pipa_status pipa__shm_drain(pipa__shm_t *t, int skip_peer)
 {
     for (int src = 0; src < t->world; src++) {
         chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
+        if (src == skip_peer || !atomic_load(&ch->sender_blocked)) continue;
         uint64_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
-        skip_consumed(t, src, head);
-        if (t->peers[src].rd < head) PIPA_TRY(stash(t, src, head, 0, 0));
+        skip_consumed(t, src, head); /* follows a jump before reading records */
+        PIPA_TRY(stash(t, src, head, 0, 0));
     }
     return PIPA_OK;
 }

@@ -1,6 +1,7 @@
 /* test_reorder: a plan the checker accepts never deadlocks, and its order never changes the bits.
  *   pipa-run -n P test_reorder SEEDS B [SCHEDULE]
  *   pipa-run -n P test_reorder FILE.plan B
+ *   pipa-run -n 3 test_reorder drain -
  * For gpipe, 1f1b and zb1 (V = 1) and interleaved (V = 2), the generated plan is shuffled SEEDS
  * times: a random topological order of the whole run (every action after the actions of its own
  * (microbatch, chunk) that came before it, weight gradients of a chunk in microbatch order, every
@@ -252,11 +253,39 @@ static void try_file(pipa_comm_t *comm, const char *path)
     pipa_plan_free(&plan);
 }
 
+/* Under the plans, the transport's promise (3 ranks): a rank waiting for one peer still takes in
+ * what another peer cannot finish sending. Rank 2 sends rank 0 more than a ring holds and waits
+ * for that send before it lets rank 1 go on; rank 0 first waits for rank 1. */
+static void try_drain(pipa_comm_t *comm)
+{
+    size_t n = 4u << 20;
+    int rank = pipa_comm_rank(comm), token = 7;
+    pipa_desc_t big = pipa_desc_1d(PIPA_U8, (int64_t)n), one = pipa_desc_1d(PIPA_I32, 1);
+    uint8_t *buf = malloc(n);
+    CHECK(pipa_comm_size(comm) == 3);
+    if (rank == 2) {
+        for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(i * 31 + 5);
+        CHECKF(pipa_send(comm, 0, 1, &big, buf) == PIPA_OK, "%s", pipa_last_error());
+        CHECKF(pipa_send(comm, 1, 2, &one, &token) == PIPA_OK, "%s", pipa_last_error());
+    } else if (rank == 1) {
+        CHECKF(pipa_recv(comm, 2, 2, &one, &token) == PIPA_OK, "%s", pipa_last_error());
+        CHECKF(pipa_send(comm, 0, 3, &one, &token) == PIPA_OK, "%s", pipa_last_error());
+    } else {
+        CHECKF(pipa_recv(comm, 1, 3, &one, &token) == PIPA_OK, "%s", pipa_last_error());
+        CHECKF(pipa_recv(comm, 2, 1, &big, buf) == PIPA_OK, "%s", pipa_last_error());
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) bad += buf[i] != (uint8_t)(i * 31 + 5);
+        CHECKF(bad == 0, "%zu bytes wrong", bad);
+    }
+    free(buf);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: pipa-run -n P test_reorder SEEDS B [SCHEDULE]\n"
-                        "       pipa-run -n P test_reorder FILE.plan B\n");
+                        "       pipa-run -n P test_reorder FILE.plan B\n"
+                        "       pipa-run -n 3 test_reorder drain -\n");
         return 2;
     }
     char *end;
@@ -266,6 +295,11 @@ int main(int argc, char **argv)
     if (pipa_comm_init(&comm) != PIPA_OK) {
         fprintf(stderr, "test_reorder: %s\n", pipa_last_error());
         return 1;
+    }
+    if (!strcmp(argv[1], "drain")) {
+        try_drain(comm);
+        pipa_comm_free(comm);
+        return check_done("test_reorder");
     }
     if (*end) {
         try_file(comm, argv[1]);

@@ -11,6 +11,11 @@
  * Waiting spins briefly, then sleeps on the waiter's doorbell (a futex in the segment), waking
  * every 50 ms to check the deadline and whether the peer is still alive.
  *
+ * Sends never block, which is what the plan checker assumes: a send that does not fit waits in a
+ * queue and is pushed on by every later call, the sender marks itself blocked, and any wait of the
+ * receiver (for whatever peer) copies that sender's records out into the unexpected list. A send
+ * whose buffer the caller needs back is copied into the transport (pipa__shm_detach).
+ *
  * Left out: zero-copy transfers, thread safety (one thread per rank talks), multi-machine runs. */
 #include "shm.h"
 

@@ -1,7 +1,11 @@
 /* test_reorder: a plan the checker accepts never deadlocks, and its order never changes the bits.
- *   pipa-run -n P test_reorder SEEDS B [SCHEDULE]
- *   pipa-run -n P test_reorder FILE.plan B
- *   pipa-run -n 3 test_reorder drain -
+ *   pipa-run -n P test_reorder SEEDS B [SCHEDULE]   shuffled generated plans (below)
+ *   pipa-run -n P test_reorder FILE.plan B          a hand-written plan (tests/plans) must run like
+ *                                                   the generated plan of its P, M, V
+ *   pipa-run -n 3 test_reorder drain -              the transport underneath: a rank waiting for
+ *                                                   one peer takes in what another cannot finish
+ *                                                   sending
+ * B is the microbatch size (sequences of 8 tokens; an activation message is B * 512 bytes).
  * For gpipe, 1f1b and zb1 (V = 1) and interleaved (V = 2), the generated plan is shuffled SEEDS
  * times: a random topological order of the whole run (every action after the actions of its own
  * (microbatch, chunk) that came before it, weight gradients of a chunk in microbatch order, every
@@ -248,7 +252,8 @@ static void try_file(pipa_comm_t *comm, const char *path)
     if (!f) return;
     pipa_status s = pipa_plan_read(&plan, f, path);
     fclose(f);
-    CHECKF(s == PIPA_OK && pipa_plan_check(&plan, NULL) == PIPA_OK, "%s", pipa_last_error());
+    if (s == PIPA_OK && (s = pipa_plan_check(&plan, NULL)) != PIPA_OK) pipa_plan_free(&plan);
+    CHECKF(s == PIPA_OK, "%s", pipa_last_error());
     if (s != PIPA_OK) return;
     CHECK(plan.P == pipa_comm_size(comm));
     pipa_sched sched = plan.V > 1 ? PIPA_SCHED_INTERLEAVED : PIPA_SCHED_1F1B;
@@ -322,6 +327,7 @@ int main(int argc, char **argv)
         {PIPA_SCHED_GPIPE, 1}, {PIPA_SCHED_1F1B, 1}, {PIPA_SCHED_ZB1, 1}, {PIPA_SCHED_INTERLEAVED, 2}};
     outcome_t want[2];
     int have_want[2] = {0, 0};
+    memset(want, 0, sizeof want); /* compared whole, with memcmp */
     for (size_t k = 0; k < sizeof cases / sizeof *cases && !check_failures; k++) {
         if ((cases[k].V > 1 && P < 2) || (argc > 3 && strcmp(argv[3], pipa_sched_name(cases[k].s))))
             continue;

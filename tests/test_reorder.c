@@ -1,5 +1,6 @@
 /* test_reorder: a plan the checker accepts never deadlocks, and its order never changes the bits.
- *   pipa-run -n P test_reorder SEEDS B [SCHEDULE]   shuffled generated plans (below)
+ *   pipa-run -n P test_reorder SEEDS B [SCHEDULE]   shuffled generated plans (below); SEEDS is
+ *                                                   a count (seeds 1..SEEDS) or FIRST-LAST
  *   pipa-run -n P test_reorder FILE.plan B          a hand-written plan (tests/plans) must run like
  *                                                   the generated plan of its P, M, V
  *   pipa-run -n 3 test_reorder drain -              the transport underneath: a rank waiting for
@@ -116,27 +117,53 @@ static const pipa_action_t *node_action(const graph_t *g, int v, int *rank)
 }
 
 static int is_recv(int kind) { return kind == PIPA_ACT_RECV_F || kind == PIPA_ACT_RECV_B; }
-
-/* A random ready action; with late_recvs, a receive only when nothing else is ready (so
- * receives come as late as they can, with as many messages outstanding as possible). */
-static int pick(const graph_t *g, const int *ready, int n, int late_recvs, uint64_t *seed)
+static int is_forward(int kind)
 {
-    int k = (int)(rng_next(seed) % (uint64_t)n), r;
-    for (int tries = 0; late_recvs && tries < n; tries++, k = (k + 1) % n)
-        if (!is_recv(node_action(g, ready[k], &r)->kind)) break;
-    return k;
+    return kind == PIPA_ACT_F || kind == PIPA_ACT_SEND_F || kind == PIPA_ACT_RECV_F;
+}
+
+/* How a shuffle picks among the ready actions: any at random; receives as late as they can be
+ * (as many messages outstanding as possible); or a random rank's favourite, where ranks of one
+ * parity go depth-first (oldest microbatch, backward first) and the others breadth-first
+ * (forwards first, newest microbatch): neighbours then run ahead in opposite directions, the
+ * orders that once hung the runtime (tests/plans/p3v2_release.plan). */
+enum { PICK_ANY, PICK_LATE_RECVS, PICK_SIDES, PICK_MODES };
+
+static int favour(const graph_t *g, int v, int flip)
+{
+    int r;
+    const pipa_action_t *a = node_action(g, v, &r);
+    if ((r + flip) & 1) return is_forward(a->kind) * 1000 + a->mb;
+    return -4 * a->mb + !is_forward(a->kind);
+}
+
+static int pick(const graph_t *g, const int *ready, int n, int how, int flip, uint64_t *seed)
+{
+    int k = (int)(rng_next(seed) % (uint64_t)n), r0, r;
+    if (how == PICK_LATE_RECVS)
+        for (int tries = 0; tries < n; tries++, k = (k + 1) % n)
+            if (!is_recv(node_action(g, ready[k], &r)->kind)) return k;
+    if (how != PICK_SIDES) return k;
+    node_action(g, ready[k], &r0);
+    int best = k;
+    for (int i = 0; i < n; i++) {
+        node_action(g, ready[i], &r);
+        if (r == r0 && favour(g, ready[i], flip) > favour(g, ready[best], flip)) best = i;
+    }
+    return best;
 }
 
 /* Kahn's algorithm, picking a random ready action each time; *out gets the shuffled plan. */
-static void topo_shuffle(graph_t *g, uint64_t seed, int late_recvs, pipa_plan_t *out)
+static void topo_shuffle(graph_t *g, uint64_t seed, int how, pipa_plan_t *out)
 {
     const pipa_plan_t *p = g->p;
     int nodes = g->base[p->P], ready_n = 0, *ready = malloc((size_t)nodes * sizeof(int));
     for (int v = 0; v < nodes; v++)
         if (!g->indeg[v]) ready[ready_n++] = v;
+    int flip = (int)(seed >> 40) & 1;
     CHECK(pipa_plan_init(out, p->P, p->M, p->V) == PIPA_OK);
     while (ready_n) {
-        int k = pick(g, ready, ready_n, late_recvs, &seed), v = ready[k], r;
+        int k = pick(g, ready, ready_n, how, flip, &seed), v = ready[k], r;
         ready[k] = ready[--ready_n];
         const pipa_action_t *a = node_action(g, v, &r);
         CHECK(pipa_plan_append(out, r, a->kind, a->mb, a->chunk) == PIPA_OK);
@@ -161,7 +188,7 @@ static void shuffle_plan(const pipa_plan_t *p, uint64_t seed, pipa_plan_t *out)
     g.indeg = calloc((size_t)g.base[p->P], sizeof(int));
     memset(g.succ, -1, (size_t)g.base[p->P] * sizeof *g.succ);
     for (int r = 0; r < p->P; r++) rank_edges(&g, r);
-    topo_shuffle(&g, seed * 0x9e3779b97f4a7c15ull + 1, (int)(seed & 1), out);
+    topo_shuffle(&g, seed * 0x9e3779b97f4a7c15ull + 1, (int)(seed % PICK_MODES), out);
     free(g.base);
     free(g.succ);
     free(g.indeg);
@@ -209,7 +236,7 @@ static int same_order(const pipa_plan_t *a, const pipa_plan_t *b)
 /* Shuffles the plan of (sched, V) `seeds` times; every accepted one must give *want (the bits of
  * the unshuffled plan: run first unless *have_want; V = 1 schedules share it, as
  * tests/test_train.sh proves them bit-identical). Returns how many the checker accepted. */
-static int try_schedule(pipa_comm_t *comm, pipa_sched sched, int V, int M, int seeds,
+static int try_schedule(pipa_comm_t *comm, pipa_sched sched, int V, int M, int first, int seeds,
                         outcome_t *want, int *have_want)
 {
     int P = pipa_comm_size(comm), accepted = 0;
@@ -219,7 +246,7 @@ static int try_schedule(pipa_comm_t *comm, pipa_sched sched, int V, int M, int s
         CHECKF(run_plan(comm, &plan, want) == PIPA_OK, "%s: %s", pipa_sched_name(sched),
                pipa_last_error());
     *have_want = 1;
-    for (int seed = 1; seed <= seeds && !check_failures; seed++) {
+    for (int seed = first; seed < first + seeds && !check_failures; seed++) {
         pipa_plan_t shuffled;
         shuffle_plan(&plan, (uint64_t)seed, &shuffled);
         CHECKF(!same_order(&plan, &shuffled), "seed %d left the plan as it was", seed);
@@ -299,13 +326,17 @@ static void try_drain(pipa_comm_t *comm)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: pipa-run -n P test_reorder SEEDS B [SCHEDULE]\n"
+        fprintf(stderr, "usage: pipa-run -n P test_reorder SEEDS|FIRST-LAST B [SCHEDULE]\n"
                         "       pipa-run -n P test_reorder FILE.plan B\n"
                         "       pipa-run -n 3 test_reorder drain -\n");
         return 2;
     }
     char *end;
-    int seeds = (int)strtol(argv[1], &end, 10);
+    int first = 1, seeds = (int)strtol(argv[1], &end, 10);
+    if (*end == '-') { /* FIRST-LAST */
+        first = seeds;
+        seeds = (int)strtol(end + 1, &end, 10) - first + 1;
+    }
     B = atoi(argv[2]);
     pipa_comm_t *comm;
     if (pipa_comm_init(&comm) != PIPA_OK) {
@@ -332,7 +363,7 @@ int main(int argc, char **argv)
         if ((cases[k].V > 1 && P < 2) || (argc > 3 && strcmp(argv[3], pipa_sched_name(cases[k].s))))
             continue;
         int v = cases[k].V - 1;
-        int n = try_schedule(comm, cases[k].s, cases[k].V, M, seeds, &want[v], &have_want[v]);
+        int n = try_schedule(comm, cases[k].s, cases[k].V, M, first, seeds, &want[v], &have_want[v]);
         CHECKF(n == seeds, "P=%d %s: the checker accepted %d of %d shuffled plans", P,
                pipa_sched_name(cases[k].s), n, seeds);
         if (pipa_comm_rank(comm) == 0)

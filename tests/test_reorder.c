@@ -6,6 +6,8 @@
  *   pipa-run -n 3 test_reorder drain -              the transport underneath: a rank waiting for
  *                                                   one peer takes in what another cannot finish
  *                                                   sending
+ *   pipa-run -n 2 test_reorder flush -              a detached send outlives its buffer, and
+ *                                                   pipa_flush its sender's last wait
  * B is the microbatch size (sequences of 8 tokens; an activation message is B * 512 bytes).
  * For gpipe, 1f1b and zb1 (V = 1) and interleaved (V = 2), the generated plan is shuffled SEEDS
  * times: a random topological order of the whole run (every action after the actions of its own
@@ -21,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "runtime.h"
@@ -323,12 +326,40 @@ static void try_drain(pipa_comm_t *comm)
     free(buf);
 }
 
+/* Sends that outlive their buffer and their sender's last wait (2 ranks): rank 0 posts more than
+ * a ring holds, detaches the send and scribbles over its buffer, flushes and leaves at once;
+ * rank 1 starts receiving only later and must get every byte. */
+static void try_flush(pipa_comm_t *comm)
+{
+    size_t n = 4u << 20;
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, (int64_t)n);
+    uint8_t *buf = malloc(n);
+    CHECK(pipa_comm_size(comm) == 2);
+    if (pipa_comm_rank(comm) == 0) {
+        pipa_req_t req;
+        for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(i * 13 + 1);
+        CHECK(pipa_isend(comm, 1, 5, &d, buf, &req) == PIPA_OK);
+        CHECKF(pipa_detach(comm, &req) == PIPA_OK, "%s", pipa_last_error());
+        memset(buf, 0xee, n);
+        CHECKF(pipa_flush(comm) == PIPA_OK, "%s", pipa_last_error());
+    } else {
+        struct timespec nap = {0, 300 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        CHECKF(pipa_recv(comm, 0, 5, &d, buf) == PIPA_OK, "%s", pipa_last_error());
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) bad += buf[i] != (uint8_t)(i * 13 + 1);
+        CHECKF(bad == 0, "%zu bytes wrong", bad);
+    }
+    free(buf);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: pipa-run -n P test_reorder SEEDS|FIRST-LAST B [SCHEDULE]\n"
                         "       pipa-run -n P test_reorder FILE.plan B\n"
-                        "       pipa-run -n 3 test_reorder drain -\n");
+                        "       pipa-run -n 3 test_reorder drain -\n"
+                        "       pipa-run -n 2 test_reorder flush -\n");
         return 2;
     }
     char *end;
@@ -343,8 +374,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "test_reorder: %s\n", pipa_last_error());
         return 1;
     }
-    if (!strcmp(argv[1], "drain")) {
-        try_drain(comm);
+    if (!strcmp(argv[1], "drain") || !strcmp(argv[1], "flush")) {
+        if (argv[1][0] == 'd') try_drain(comm);
+        else try_flush(comm);
         pipa_comm_free(comm);
         return check_done("test_reorder");
     }

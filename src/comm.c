@@ -166,7 +166,7 @@ static pipa_status req_start(pipa_comm_t *c, int kind, int peer, uint64_t tag, c
 pipa_status pipa_isend(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t *d, const void *buf,
                        pipa_req_t *req)
 {
-    PIPA_TRY(req_start(c, 1, dst, tag, d, buf, req));
+    PIPA_TRY(req_start(c, PIPA__REQ_SEND, dst, tag, d, buf, req));
     pipa__shm_enqueue(&c->shm, req);
     return PIPA_OK;
 }
@@ -174,33 +174,63 @@ pipa_status pipa_isend(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t 
 pipa_status pipa_irecv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t *d, void *buf,
                        pipa_req_t *req)
 {
-    return req_start(c, 2, src, tag, d, buf, req);
+    return req_start(c, PIPA__REQ_RECV, src, tag, d, buf, req);
 }
 
+/* Every poll, whatever it waits for, also drains the rings of peers that wait for space (shm.c:
+ * pipa__shm_drain), so no rank ever waits on one that is waiting itself. */
 pipa_status pipa_test(pipa_comm_t *c, pipa_req_t *req, int *done)
 {
+    int recv = req->kind == PIPA__REQ_RECV && !req->complete;
     pipa__shm_progress(&c->shm);
-    if (req->kind == 2 && !req->complete) PIPA_TRY(pipa__shm_poll_recv(&c->shm, req));
-    *done = req->complete || req->kind == 0;
+    if (recv) PIPA_TRY(pipa__shm_poll_recv(&c->shm, req));
+    PIPA_TRY(pipa__shm_drain(&c->shm, recv ? req->peer : -1));
+    *done = req->complete || req->kind == PIPA__REQ_NONE;
     return PIPA_OK;
 }
 
+pipa_status pipa_detach(pipa_comm_t *c, pipa_req_t *req)
+{
+    int done;
+    PIPA_ASSERT(req->kind == PIPA__REQ_SEND || req->kind == PIPA__REQ_NONE);
+    PIPA_TRY(pipa_test(c, req, &done));
+    if (!done) PIPA_TRY(pipa__shm_detach(&c->shm, req));
+    req->kind = PIPA__REQ_NONE;
+    return PIPA_OK;
+}
+
+/* What a wait waits for: one request, or (req NULL, pipa_flush) every send still under way. */
 typedef struct {
     pipa_comm_t *c;
     pipa_req_t *req;
 } blocked_t;
 
+static pipa_status poll_once(blocked_t *b, int *done)
+{
+    if (b->req) return pipa_test(b->c, b->req, done);
+    pipa__shm_progress(&b->c->shm);
+    PIPA_TRY(pipa__shm_drain(&b->c->shm, -1));
+    *done = pipa__shm_pending_any(&b->c->shm) == NULL;
+    return PIPA_OK;
+}
+
+/* The request a wait is about (for pipa_flush: the oldest send under way to the first peer that
+ * has one); only asked while the wait is not done. */
+static pipa_req_t *waited(blocked_t *b)
+{
+    return b->req ? b->req : pipa__shm_pending_any(&b->c->shm);
+}
+
 static int still_blocked(void *arg)
 {
-    blocked_t *b = arg;
     int done = 0;
-    if (pipa_test(b->c, b->req, &done) != PIPA_OK) return 0;
+    if (poll_once(arg, &done) != PIPA_OK) return 0;
     return !done;
 }
 
 static pipa_status wait_error(pipa_comm_t *c, pipa_req_t *req, double waited)
 {
-    const char *what = req->kind == 1 ? "sending to" : "receiving from";
+    const char *what = req->kind != PIPA__REQ_RECV ? "sending to" : "receiving from";
     return pipa__fail(PIPA_ERR_TIMEOUT,
                       "rank %d: deadline of %.1f s passed %s rank %d (tag %llu, %zu of %zu bytes "
                       "moved)",
@@ -212,26 +242,18 @@ static pipa_status check_peer(pipa_comm_t *c, pipa_req_t *req)
 {
     char what[96];
     snprintf(what, sizeof what, "waited %s it (tag %llu)",
-             req->kind == 1 ? "to send to" : "for a message from", (unsigned long long)req->tag);
+             req->kind != PIPA__REQ_RECV ? "to send to" : "for a message from",
+             (unsigned long long)req->tag);
     return pipa__shm_peer_alive(&c->shm, req->peer, what);
 }
 
-static pipa_status wait_loop(pipa_comm_t *c, pipa_req_t *req);
-
-pipa_status pipa_wait(pipa_comm_t *c, pipa_req_t *req)
+static pipa_status wait_loop(blocked_t *b)
 {
-    pipa_status s = wait_loop(c, req);
-    if (s != PIPA_OK && req->kind == 1) pipa__shm_cancel(&c->shm, req);
-    return s;
-}
-
-static pipa_status wait_loop(pipa_comm_t *c, pipa_req_t *req)
-{
+    pipa_comm_t *c = b->c;
     int done = 0;
     double start = pipa_now(), last_check = start;
-    blocked_t b = {c, req};
     for (;;) {
-        PIPA_TRY(pipa_test(c, req, &done));
+        PIPA_TRY(poll_once(b, &done));
         if (done) return PIPA_OK;
         double now = pipa_now();
         if (now - start < SPIN_SECONDS) continue;
@@ -241,18 +263,31 @@ static pipa_status wait_loop(pipa_comm_t *c, pipa_req_t *req)
         }
         if (now - last_check > 0.2) {
             last_check = now;
-            pipa_status s = check_peer(c, req);
+            pipa_status s = check_peer(c, waited(b));
             if (s != PIPA_OK) {
                 /* its last messages may still be in the ring: look once more */
-                PIPA_TRY(pipa_test(c, req, &done));
+                PIPA_TRY(poll_once(b, &done));
                 if (done) return PIPA_OK;
                 return s;
             }
         }
-        if (now - start > c->timeout) return wait_error(c, req, c->timeout);
-        if (req->kind == 1) PIPA_TRY(pipa__shm_drain(&c->shm)); /* see shm.c: no send/send deadlock */
-        pipa__shm_sleep(&c->shm, NAP_SECONDS, still_blocked, &b);
+        if (now - start > c->timeout) return wait_error(c, waited(b), c->timeout);
+        pipa__shm_sleep(&c->shm, NAP_SECONDS, still_blocked, b);
     }
+}
+
+pipa_status pipa_wait(pipa_comm_t *c, pipa_req_t *req)
+{
+    blocked_t b = {c, req};
+    pipa_status s = wait_loop(&b);
+    if (s != PIPA_OK && req->kind == PIPA__REQ_SEND) pipa__shm_cancel(&c->shm, req);
+    return s;
+}
+
+pipa_status pipa_flush(pipa_comm_t *c)
+{
+    blocked_t b = {c, NULL};
+    return wait_loop(&b);
 }
 
 pipa_status pipa_send(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t *d, const void *buf)

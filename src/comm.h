@@ -69,8 +69,17 @@ pipa_status pipa_irecv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t 
                        pipa_req_t *req);
 /* Makes progress; *done = 1 once the request completed. */
 pipa_status pipa_test(pipa_comm_t *c, pipa_req_t *req, int *done);
-/* Blocks until the request completes, the deadline passes, or the peer dies. */
+/* Frees a send's buffer for reuse at once, without waiting: what has not left yet is copied into
+ * storage the communicator owns and sent from there (freed once sent). req is done with after
+ * (a completed or empty request is just marked done). */
+pipa_status pipa_detach(pipa_comm_t *c, pipa_req_t *req);
+/* Blocks until the request completes, the deadline passes, or the peer dies. While any wait
+ * polls, messages from peers that wait for ring space are taken in (kept until received), so
+ * a send never waits on a rank that is itself waiting: sends never block. */
 pipa_status pipa_wait(pipa_comm_t *c, pipa_req_t *req);
+/* Blocks until every send this rank posted or detached has left (is in its receiver's ring, which
+ * outlives this process): call it before a process may end with sends under way. */
+pipa_status pipa_flush(pipa_comm_t *c);
 pipa_status pipa_send(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t *d, const void *buf);
 pipa_status pipa_recv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t *d, void *buf);
 

@@ -131,11 +131,16 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
     return s;
 }
 
+static pipa_status slot_detach(pipa_trainer_t *tr, pipa_slot_t *s);
+
 void pipa_trainer_free(pipa_trainer_t *tr)
 {
     int head = tr->has_ends && tr->ends.has_head; /* slots hold head activations: free first */
     for (int i = 0; tr->slots && i < tr->n_slots; i++) {
         pipa_slot_t *s = &tr->slots[i];
+        /* a failed step may leave sends under way: they go on from copies (best effort, the run
+         * ends anyway), never from freed buffers */
+        (void)slot_detach(tr, s);
         free(s->x);
         free(s->dx);
         free(s->tokens);
@@ -164,18 +169,59 @@ void pipa_trainer_free(pipa_trainer_t *tr)
 
 /* ---- slots -------------------------------------------------------------------------------- */
 
+/* Sends never block (the checker's model): a slot is given back as soon as its backward is done
+ * and its gradient was sent, while its last sends may still read its buffers. These helpers
+ * decide when the buffers are free for the next (mb, chunk). */
+
+/* *idle = 1 if no send of s is still under way. */
+static pipa_status slot_sends_done(pipa_trainer_t *tr, pipa_slot_t *s, int *idle)
+{
+    pipa_req_t *reqs[2] = {&s->send_f, &s->send_b};
+    *idle = 1;
+    for (int k = 0; k < 2; k++) {
+        int done = 1;
+        if (reqs[k]->kind) PIPA_TRY(pipa_test(tr->comm, reqs[k], &done));
+        if (done) reqs[k]->kind = 0;
+        else *idle = 0;
+    }
+    return PIPA_OK;
+}
+
+/* Lets the slot's sends go on from the communicator's copies: its buffers are free now. */
+static pipa_status slot_detach(pipa_trainer_t *tr, pipa_slot_t *s)
+{
+    PIPA_TRY(pipa_detach(tr->comm, &s->send_f));
+    return pipa_detach(tr->comm, &s->send_b);
+}
+
+/* A free slot whose sends have left; failing that (the peers have not taken them yet), a free
+ * one whose sends are detached: never a wait on a peer, which may be waiting for us. */
+static pipa_status slot_take(pipa_trainer_t *tr, int *out)
+{
+    int busy = -1;
+    for (int i = 0; i < tr->n_slots; i++) {
+        if (tr->slots[i].mb >= 0) continue;
+        int idle;
+        PIPA_TRY(slot_sends_done(tr, &tr->slots[i], &idle));
+        if (idle) {
+            *out = i;
+            return PIPA_OK;
+        }
+        if (busy < 0) busy = i;
+    }
+    PIPA_ASSERT(busy >= 0); /* count_slots sized them for this plan */
+    *out = busy;
+    return slot_detach(tr, &tr->slots[busy]);
+}
+
 /* The slot of (mb, chunk), taking a free one on first use. */
 static pipa_status slot_get(pipa_trainer_t *tr, int mb, int chunk, pipa_slot_t **out)
 {
     int *idx = &tr->slot_of[chunk * tr->M + mb];
     if (*idx < 0) {
-        int free_slot = -1;
-        for (int i = 0; i < tr->n_slots && free_slot < 0; i++)
-            if (tr->slots[i].mb < 0) free_slot = i;
-        PIPA_ASSERT(free_slot >= 0); /* count_slots sized them for this plan */
-        *idx = free_slot;
-        tr->slots[free_slot].mb = mb;
-        tr->slots[free_slot].chunk = chunk;
+        PIPA_TRY(slot_take(tr, idx));
+        tr->slots[*idx].mb = mb;
+        tr->slots[*idx].chunk = chunk;
     }
     *out = &tr->slots[*idx];
     return PIPA_OK;
@@ -188,15 +234,11 @@ static int slots_live(const pipa_trainer_t *tr)
     return n;
 }
 
-/* Gives a slot back once its sends have left. */
-static pipa_status slot_release(pipa_trainer_t *tr, pipa_slot_t *s)
+/* Gives a slot back; its sends may still be under way (see slot_take). */
+static void slot_release(pipa_trainer_t *tr, pipa_slot_t *s)
 {
-    if (s->send_f.kind) PIPA_TRY(pipa_wait(tr->comm, &s->send_f));
-    if (s->send_b.kind) PIPA_TRY(pipa_wait(tr->comm, &s->send_b));
-    s->send_f.kind = s->send_b.kind = 0;
     tr->slot_of[s->chunk * tr->M + s->mb] = -2; /* done for this step */
     s->mb = s->chunk = -1;
-    return PIPA_OK;
 }
 
 /* ---- actions ------------------------------------------------------------------------------ */
@@ -307,15 +349,14 @@ static int is_compute(int kind)
            kind == PIPA_ACT_STEP;
 }
 
-/* After an action: gives the slot back when the backward is complete and its gradient left. */
-static pipa_status maybe_release(pipa_trainer_t *tr, const pipa_action_t *act, pipa_slot_t *s,
-                                 char *state)
+/* After an action: gives the slot back when the backward is complete and its gradient was sent. */
+static void maybe_release(pipa_trainer_t *tr, const pipa_action_t *act, pipa_slot_t *s,
+                          char *state)
 {
     if (act->kind == PIPA_ACT_B || act->kind == PIPA_ACT_W) *state |= 1;
     if (act->kind == PIPA_ACT_SEND_B) *state |= 2;
     int needs_send = tr->chunk[act->chunk].vs > 0;
-    if ((*state & 1) && (!needs_send || (*state & 2))) return slot_release(tr, s);
-    return PIPA_OK;
+    if ((*state & 1) && (!needs_send || (*state & 2))) slot_release(tr, s);
 }
 
 static pipa_status run_list(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
@@ -343,7 +384,7 @@ static pipa_status run_list(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
         int live = slots_live(tr);
         if (live > st->peak_live) st->peak_live = live;
         if (act->kind != PIPA_ACT_STEP)
-            PIPA_TRY(maybe_release(tr, act, a.s, &state[act->chunk * tr->M + act->mb]));
+            maybe_release(tr, act, a.s, &state[act->chunk * tr->M + act->mb]);
     }
     return PIPA_OK;
 }
@@ -370,6 +411,8 @@ pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx
     pipa_status s = pipa_barrier(&tr->group);
     double start = pipa_now();
     if (s == PIPA_OK) s = run_list(tr, batch, ctx, st, state, start);
+    /* My last sends may not have left yet (sends never wait): nothing of the step stays behind. */
+    if (s == PIPA_OK) s = pipa_flush(tr->comm);
     free(state);
     PIPA_TRY(s);
     st->end_abs = pipa_now();

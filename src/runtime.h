@@ -92,7 +92,9 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
                               const int *counts);
 void pipa_trainer_free(pipa_trainer_t *tr);
 
-/* One optimizer step: runs my actions of the plan over M microbatches. */
+/* One optimizer step: runs my actions of the plan over M microbatches. Sends never wait (a slot's
+ * buffers are reused once its sends left, or after the communicator copied them): the step
+ * returns once every send of mine has left (pipa_flush), so nothing of it is outstanding after. */
 pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
                               pipa_step_stats_t *stats);
 

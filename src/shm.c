@@ -11,6 +11,11 @@
  * Waiting spins briefly, then sleeps on the waiter's doorbell (a futex in the segment), waking
  * every 50 ms to check the deadline and whether the peer is still alive.
  *
+ * Sends never block, which is what the plan checker assumes: a send that does not fit waits in a
+ * queue and is pushed on by every later call, the sender marks itself blocked, and any wait of the
+ * receiver (for whatever peer) copies that sender's records out into the unexpected list. A send
+ * whose buffer the caller needs back is copied into the transport (pipa__shm_detach).
+ *
  * Left out: zero-copy transfers, thread safety (one thread per rank talks), multi-machine runs. */
 #include "shm.h"
 
@@ -223,7 +228,10 @@ pipa_status pipa__shm_join_alone(pipa__shm_t *t)
 void pipa__shm_leave(pipa__shm_t *t)
 {
     if (!t->base) return;
-    for (int i = 0; i < t->world; i++) pipa__unexpected_clear(&t->peers[i]);
+    for (int i = 0; i < t->world; i++) {
+        pipa__unexpected_clear(&t->peers[i]);
+        pipa__shm_queue_clear(&t->peers[i]);
+    }
     free(t->peers);
     munmap(t->base, t->bytes);
     t->base = NULL;
@@ -339,14 +347,17 @@ void pipa__shm_push(pipa__shm_t *t, pipa_req_t *req)
     req->complete = 1;
 }
 
-/* Tells the receiver whether I wait for space (it then wakes me when it frees some). Written
- * only on change: this line is read by the receiver's polling. */
+/* Tells the receiver whether I wait for space: it then wakes me when it frees some, and, whatever
+ * it waits for itself, moves my records out of the ring (pipa__shm_drain). Written only on
+ * change: this line is read by the receiver's polling. Its bell rings so that a receiver asleep
+ * on another wait drains at once rather than at its next nap's end. */
 static void set_blocked(pipa__shm_t *t, int dst, int blocked)
 {
     pipa__peer_t *pe = &t->peers[dst];
     if (pe->blocked == blocked) return;
     pe->blocked = blocked;
     atomic_store(&seg_chan(t->base, t->world, t->rank, dst)->sender_blocked, blocked);
+    if (blocked) bell_ring(seg_slot(t->base, dst));
 }
 
 /* Pushes pending sends, oldest first per destination (fragments must not interleave). */
@@ -360,25 +371,11 @@ void pipa__shm_progress(pipa__shm_t *t)
             if (!q->complete) break;
             pe->pending = q->internal;
             q->internal = NULL;
+            if (q->kind == PIPA__REQ_SEND_OWNED) free(q); /* its buffer is in the same block */
         }
         if (!pe->pending) pe->pending_last = NULL;
         set_blocked(t, d, pe->pending != NULL);
     }
-}
-
-/* Takes a send that will not complete (its wait failed) out of the pending queue, so nothing
- * touches the caller's request or buffer afterwards. */
-void pipa__shm_cancel(pipa__shm_t *t, pipa_req_t *req)
-{
-    pipa__peer_t *pe = &t->peers[req->peer];
-    pipa_req_t **link = &pe->pending, *prev = NULL;
-    while (*link && *link != req) {
-        prev = *link;
-        link = (pipa_req_t **)&(*link)->internal;
-    }
-    if (!*link) return;
-    *link = req->internal;
-    if (pe->pending_last == req) pe->pending_last = prev;
 }
 
 void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req)
@@ -486,16 +483,20 @@ static pipa_status stash(pipa__shm_t *t, int src, uint64_t head, int skip, uint6
     return PIPA_OK;
 }
 
-/* For a sender that cannot go on: empties every ring that comes to me, so that a peer waiting
- * for space in one of them can progress even while I wait for space in its ring. Two ranks
- * each waiting to send to the other can then never deadlock, whatever the ring sizes. */
-pipa_status pipa__shm_drain(pipa__shm_t *t)
+/* Called on every poll of every wait. A sender never waits on me, whatever I wait for myself
+ * (another peer's message, space in a ring, the end of a send): sends never block, as the plan
+ * checker assumes, and no cycle of waiting ranks can form through a full ring. Only rings whose
+ * sender waits are emptied: a message copied out here costs a second copy when it is received,
+ * and the check costs one load of a line that changes only when that sender blocks. The peer
+ * skip_peer is left to pipa__shm_poll_recv, which takes the message it waits for in place. */
+pipa_status pipa__shm_drain(pipa__shm_t *t, int skip_peer)
 {
     for (int src = 0; src < t->world; src++) {
         chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
+        if (src == skip_peer || !atomic_load(&ch->sender_blocked)) continue;
         uint64_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
-        skip_consumed(t, src, head);
-        if (t->peers[src].rd < head) PIPA_TRY(stash(t, src, head, 0, 0));
+        skip_consumed(t, src, head); /* follows a jump before reading records */
+        PIPA_TRY(stash(t, src, head, 0, 0));
     }
     return PIPA_OK;
 }

@@ -8,6 +8,10 @@
 
 #include "comm.h"
 
+/* pipa_req_t.kind. A detached send (pipa_detach) is a copy the transport owns: it sends from its
+ * own buffer and frees both once the last byte is out. */
+enum { PIPA__REQ_NONE = 0, PIPA__REQ_SEND, PIPA__REQ_RECV, PIPA__REQ_SEND_OWNED };
+
 /* A message that arrived before anyone asked for it, copied out of the ring because its sender
  * needed the space. */
 typedef struct pipa__unexpected {
@@ -47,10 +51,22 @@ void pipa__shm_sleep(pipa__shm_t *t, double seconds, int (*still_blocked)(void *
 void pipa__shm_push(pipa__shm_t *t, pipa_req_t *req);
 void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req);
 void pipa__shm_progress(pipa__shm_t *t);
-void pipa__shm_cancel(pipa__shm_t *t, pipa_req_t *req);
 pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req);
 
-pipa_status pipa__shm_drain(pipa__shm_t *t);
+/* Empties, into the unexpected lists, the ring of every peer (but skip_peer, -1 for none) that
+ * waits for space in its ring to me: whatever I wait for, nobody waits for me. */
+pipa_status pipa__shm_drain(pipa__shm_t *t, int skip_peer);
+
+/* shm_queue.c: the sends waiting for ring space */
+/* Takes a send whose wait failed out of the queue: nothing touches req or its buffer after. */
+void pipa__shm_cancel(pipa__shm_t *t, pipa_req_t *req);
+/* Takes over a send that has not completed: copies what is left of its message, sends from the
+ * copy, and lets go of req and its buffer. */
+pipa_status pipa__shm_detach(pipa__shm_t *t, pipa_req_t *req);
+/* The oldest send under way to the lowest peer that has one, or NULL when every send has left. */
+pipa_req_t *pipa__shm_pending_any(const pipa__shm_t *t);
+/* Frees the owned copies still queued (the process leaves). */
+void pipa__shm_queue_clear(pipa__peer_t *pe);
 
 /* unexpected.c */
 /* 1 if the fragment at frag_off of tag starts a message or continues one in the list (else it

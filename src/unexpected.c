@@ -1,8 +1,10 @@
 /* unexpected.c: messages copied out of a ring before they were asked for.
  *
  * The receiver normally matches messages in place in the sender's ring. When the ring fills with
- * messages nobody has asked for yet while the receiver waits for another tag, they are copied
- * here so the sender can go on: arrival order never matters, and nothing deadlocks on it. */
+ * messages nobody has asked for yet while the receiver waits for another tag or another peer,
+ * they are copied here so the sender can go on: arrival order never matters, and nothing
+ * deadlocks on it. Memory: at most the messages sent and not yet received, which a checked plan
+ * bounds. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -113,6 +113,23 @@ static void expect_named(pipa_plan_t *q, const char *what, int r, const pipa_act
     pipa_plan_free(q);
 }
 
+/* Action i of rank r of p moved to position `to` (before or after step `to`, as `where` says):
+ * the checker refuses it by name. Returns 1, one mutant tried. */
+static int expect_moved(const pipa_plan_t *p, const char *name, int r, int i, int to,
+                        const char *where)
+{
+    pipa_action_t a = p->act[r][i];
+    char what[256];
+    snprintf(what, sizeof what, "%s: rank %d step %d (%s %d %d) moved %s step %d", name, r, i,
+             pipa_act_name(a.kind), a.mb, a.chunk, where, to);
+    pipa_plan_t q;
+    clone_plan(&q, p);
+    pipa_plan_remove(&q, r, i);
+    PIPA_ASSERT(pipa_plan_insert(&q, r, to, a.kind, a.mb, a.chunk) == PIPA_OK);
+    expect_named(&q, what, r, &a);
+    return 1;
+}
+
 /* Every action of every rank of p deleted, duplicated, moved before what it needs and after
  * what needs it: each mutant is refused by name. Returns the number of mutants tried. */
 static int mutate_all(const pipa_plan_t *p, const char *name)
@@ -135,24 +152,8 @@ static int mutate_all(const pipa_plan_t *p, const char *name)
             expect_named(&q, what, r, &a);
             tried += 2;
             int dep = dependency_of(p, r, i), use = consumer_of(p, r, i);
-            if (dep >= 0 && dep < i) {
-                snprintf(what, sizeof what, "%s: rank %d step %d (%s) moved before step %d", name,
-                         r, i, act, dep);
-                clone_plan(&q, p);
-                pipa_plan_remove(&q, r, i);
-                PIPA_ASSERT(pipa_plan_insert(&q, r, dep, a.kind, a.mb, a.chunk) == PIPA_OK);
-                expect_named(&q, what, r, &a);
-                tried++;
-            }
-            if (use > i) {
-                snprintf(what, sizeof what, "%s: rank %d step %d (%s) moved after step %d", name,
-                         r, i, act, use);
-                clone_plan(&q, p);
-                pipa_plan_remove(&q, r, i);
-                PIPA_ASSERT(pipa_plan_insert(&q, r, use, a.kind, a.mb, a.chunk) == PIPA_OK);
-                expect_named(&q, what, r, &a);
-                tried++;
-            }
+            if (dep >= 0 && dep < i) tried += expect_moved(p, name, r, i, dep, "before");
+            if (use > i) tried += expect_moved(p, name, r, i, use, "after");
         }
     return tried;
 }

@@ -19,10 +19,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-ckpt-kill.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 echo "seed $SEED"
 
-check() { # check NAME STATUS
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok    $1"
-    else fail=$((fail + 1)); echo "FAIL  $1"; sed 's/^/      | /' "$T/err" | tail -n 8; fi
-}
+. "$(dirname "$0")/lib.sh"   # check NAME STATUS [DETAIL]
+ERR_TAIL=8
 
 # The random moments: per kill, a point of the remaining run (a fraction of its steps), a delay
 # in ms after the save of that step is committed, and a target (0: pipa-run, 1: rank 0, 2: rank

@@ -13,10 +13,8 @@ pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-demo.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 
-check() { # check NAME STATUS [DETAIL]
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok    $1"
-    else fail=$((fail + 1)); echo "FAIL  $1 ${3:-}"; sed 's/^/      | /' "$T/err" | tail -n 5; fi
-}
+. "$(dirname "$0")/lib.sh"   # check NAME STATUS [DETAIL]
+ERR_TAIL=5
 # run N ARGS...: pipa-demo on N ranks; sets rc, writes $T/out and $T/err
 run() {
     n=$1; shift

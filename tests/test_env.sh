@@ -9,10 +9,7 @@ pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-env.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 
-check() { # check NAME CONDITION_EXIT_STATUS [DETAIL]
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok    $1"
-    else fail=$((fail + 1)); echo "FAIL  $1 ${3:-}"; fi
-}
+. "$(dirname "$0")/lib.sh"   # check NAME STATUS [DETAIL]
 ms() { echo $(($(date +%s%N) / 1000000)); }
 # run ASSIGNMENTS -- COMMAND...: runs COMMAND with the assignments (under a 20 s limit); sets rc,
 # took (ms), and $T/out, $T/err.

@@ -27,10 +27,8 @@ trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 CORPUS=/usr/share/common-licenses/GPL-3
 SMALL="--layers 4 --hidden 32 --intermediate 64 --seq 32 --batch 2"
 
-check() { # check NAME STATUS
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok    $1"
-    else fail=$((fail + 1)); echo "FAIL  $1"; sed 's/^/      | /' "$T/err" | tail -n 5; fi
-}
+. "$(dirname "$0")/lib.sh"   # check NAME STATUS [DETAIL]
+ERR_TAIL=5
 # cmd ARGS...: runs ARGS (bounded: 60 s); sets rc and secs, writes $T/out and $T/err
 cmd() {
     t0=$(date +%s)

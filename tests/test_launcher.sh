@@ -14,10 +14,7 @@ pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-launcher.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 
-check() { # check NAME CONDITION_EXIT_STATUS [DETAIL]
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok    $1"
-    else fail=$((fail + 1)); echo "FAIL  $1 ${3:-}"; fi
-}
+. "$(dirname "$0")/lib.sh"   # check NAME STATUS [DETAIL]
 ms() { echo $(($(date +%s%N) / 1000000)); }
 shm_list() { ls -A /dev/shm 2>/dev/null | sort; }
 

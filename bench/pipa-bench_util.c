@@ -24,24 +24,14 @@
 
 /* ---- options ----------------------------------------------------------------------------- */
 
-/* If argv[*i] is --name or --name=V, stores V's text and returns 1. */
+/* pipa_cli_take (cli.h); a missing value is said on stderr, sets *bad and leaves *val NULL. */
 static int match_opt(char **argv, int argc, int *i, const char *name, const char **val, int *bad)
 {
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0) return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0') return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "pipa-bench: %s needs a value\n", name);
-        *bad = 1;
-        *val = NULL;
-        return 1;
-    }
-    *val = argv[++*i];
+    int r = pipa_cli_take(argc, argv, i, name, val);
+    if (r >= 0) return r;
+    fprintf(stderr, "pipa-bench: %s needs a value\n", name);
+    *bad = 1;
+    *val = NULL;
     return 1;
 }
 

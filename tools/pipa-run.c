@@ -115,24 +115,12 @@ static int valid_timeout(const char *text)
     return 1;
 }
 
-/* If argv[*i] is option `name` (as "name=V" or "name V"), stores V in *val, advances *i past the
- * value and returns 1; returns -1 when the value is missing, 0 when argv[*i] is another option. */
+/* pipa_cli_take (cli.h), saying on stderr when the value is missing. */
 static int take_value(int argc, char **argv, int *i, const char *name, const char **val)
 {
-    size_t len = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, len) != 0) return 0;
-    if (a[len] == '=') {
-        *val = a + len + 1;
-        return 1;
-    }
-    if (a[len] != '\0') return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "pipa-run: %s needs a value\n", name);
-        return -1;
-    }
-    *val = argv[++*i];
-    return 1;
+    int r = pipa_cli_take(argc, argv, i, name, val);
+    if (r < 0) fprintf(stderr, "pipa-run: %s needs a value\n", name);
+    return r;
 }
 
 /* Fills *o from the command line. Returns -1 to go on, or the exit status to end with now

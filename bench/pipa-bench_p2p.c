@@ -224,7 +224,7 @@ static pipa_status p2p_one(bench_ctx_t *ctx, const p2p_opts_t *o, const p2p_size
 {
     int n_windows = s->iters / 10 < 10 ? 10 : s->iters / 10;
     double *v = malloc(sizeof(double) * (size_t)(s->iters + n_windows));
-    if (!v) return pipa__fail(PIPA_ERR_NOMEM, "out of memory for samples");
+    if (!v) return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory for samples");
     pipa_status st = run_latency(ctx, s, o->validate, buf, v, bad);
     double lat = 0, bw = 0, mc = 0;
     if (st == PIPA_OK && ctx->rank == 0) lat = bench_median(v, s->iters);

@@ -190,7 +190,7 @@ static pipa_status validate(bench_ctx_t *ctx, const pipe_opts_t *o, const float 
     double wrong = 0;
     if (ctx->rank == 1) {
         float *in = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
-        if (!in || !ref) return pipa__fail(PIPA_ERR_NOMEM, "out of memory for validation");
+        if (!in || !ref) return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory for validation");
         pipa_pipeline_inputs(&o->cfg, M, o->B, o->T, in);
         pipa_status s = pipa_forward_unpipelined(&o->cfg, M, o->B, o->T, in, ref);
         for (size_t i = 0; s == PIPA_OK && i < n; i++) wrong += memcmp(&out[i], &ref[i], 4) != 0;

@@ -257,7 +257,7 @@ static pipa_status measure_m(bench_ctx_t *ctx, const train_opts_t *o, int M, int
                              train_result_t res[][2], int *who)
 {
     run_t *runs = calloc((size_t)o->n_sched * n_p, sizeof *runs);
-    if (!runs) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    if (!runs) return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     int n = o->n_sched * n_p;
     pipa_status s = PIPA_OK;
     for (int i = 0; i < n && s == PIPA_OK; i++)
@@ -376,7 +376,7 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
     int help = 0;
     int who, bad = parse_train(ctx, argc, argv, &o, &help);
     /* Each rank printed its own complaint; all stop together, whichever rank had one. */
-    if (pipa_agree(&ctx->world, bad ? pipa__fail(PIPA_ERR_ARG, "bad options") : PIPA_OK, &who) !=
+    if (pipa_agree(&ctx->world, bad ? pipa_status_set_error(PIPA_ERR_ARG, "bad options") : PIPA_OK, &who) !=
         PIPA_OK)
         return 2;
     if (help) {

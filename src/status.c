@@ -32,7 +32,7 @@ const char *pipa_last_error(void) { return last_error; }
 
 /* Formats into a local buffer first: the arguments may include pipa_last_error() itself, as in
  * pipa__fail(s, "loading %s: %s", path, pipa_last_error()). */
-pipa_status pipa__fail(pipa_status s, const char *fmt, ...)
+pipa_status pipa_status_set_error(pipa_status s, const char *fmt, ...)
 {
     char buf[sizeof last_error];
     va_list ap;

@@ -29,8 +29,12 @@ const char *pipa_status_str(pipa_status s);
 const char *pipa_last_error(void);
 
 /* Records a formatted message as the last error and returns s, so callers can write
- * `return pipa__fail(PIPA_ERR_ARG, "bad split '%s'", text);`. */
-pipa_status pipa__fail(pipa_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+ * `return pipa_status_set_error(PIPA_ERR_ARG, "bad split '%s'", text);`. Public: tools report
+ * their own usage errors the same way the library does. */
+pipa_status pipa_status_set_error(pipa_status s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The library's short internal spelling of the same function (never used by tools). */
+#define pipa__fail pipa_status_set_error
 
 /* Seconds on the monotonic clock. */
 double pipa_now(void);

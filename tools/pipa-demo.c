@@ -121,17 +121,17 @@ static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_
     if (o->M) su->M = o->M;
     su->cfg = c;
     su->P = P;
-    char why[256];  // the library's message, copied: pipa__fail overwrites it
+    char why[256];  // the library's message, copied: pipa_status_set_error overwrites it
     if (pipa_config_check(&c) != PIPA_OK) {
         snprintf(why, sizeof why, "%s", pipa_last_error());
-        return pipa__fail(PIPA_ERR_ARG, "demo %d: %s", demo, why);
+        return pipa_status_set_error(PIPA_ERR_ARG, "demo %d: %s", demo, why);
     }
-    if (P > PIPA_MAX_RANKS) return pipa__fail(PIPA_ERR_ARG, "at most %d stages", PIPA_MAX_RANKS);
+    if (P > PIPA_MAX_RANKS) return pipa_status_set_error(PIPA_ERR_ARG, "at most %d stages", PIPA_MAX_RANKS);
     pipa_status s = o->split ? pipa_split_parse(o->split, c.L, P, su->counts)
                              : pipa_split_even(c.L, P, su->counts);
     if (s != PIPA_OK) {
         snprintf(why, sizeof why, "%s", pipa_last_error());
-        return pipa__fail(s, "demo %d (%d layers on %d stages): %s%s", demo, c.L, P, why,
+        return pipa_status_set_error(s, "demo %d (%d layers on %d stages): %s%s", demo, c.L, P, why,
                           o->split && !o->L && !o->demo ? " (give --layers to use one split in every demo)" : "");
     }
     return PIPA_OK;
@@ -262,7 +262,7 @@ static pipa_status prepare(demo_ctx_t *ctx, demo_setup_t *setups)
 {
     const demo_opts_t *o = ctx->opt;
     if (o->pp && o->pp != ctx->P)
-        return pipa__fail(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
+        return pipa_status_set_error(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
                           "(start %d ranks, e.g. pipa-run -n %d)", o->pp, ctx->P, o->pp, o->pp);
     PIPA_TRY(pipa_layout_init(&ctx->lay, ctx->P, ctx->rank, 1, ctx->P, 1));
     for (int d = 1; d <= DEMO_COUNT; d++)
@@ -315,7 +315,7 @@ int main(int argc, char **argv)
      * failed alone must not leave the others waiting for it in a collective it never joins.
      * Rank 0 prints the first failing rank's message. */
     demo_setup_t setups[DEMO_COUNT];
-    pipa_status s = bad ? pipa__fail(PIPA_ERR_ARG, "%s", err)
+    pipa_status s = bad ? pipa_status_set_error(PIPA_ERR_ARG, "%s", err)
                         : opt.help ? PIPA_OK : prepare(&ctx, setups);
     int who, rc = 0;
     if (pipa_agree(&ctx.world, s, &who) != PIPA_OK) {

@@ -64,7 +64,7 @@ static int run_and_check(demo_ctx_t *ctx, const demo_setup_t *su, flow_result_t 
     float *out = last ? calloc(n, sizeof(float)) : NULL, *ref = last ? calloc(n, sizeof(float)) : NULL;
     int rc = 0;
     if ((first || last) && (!in || (last && (!out || !ref)))) {
-        pipa__fail(PIPA_ERR_NOMEM, "out of memory for %d microbatches", M);
+        pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory for %d microbatches", M);
         rc = demo_fail(ctx, "allocating inputs and outputs");
     }
     if (rc == 0 && in) pipa_pipeline_inputs(&su->cfg, M, su->B, su->T, in);
@@ -205,7 +205,7 @@ int demo_forward(demo_ctx_t *ctx, const demo_setup_t *su)
     flow_result_t r;
     if (flow_alloc(&r, ctx->P, su->M) != 0) {
         flow_free(&r);
-        pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+        pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
         return demo_fail(ctx, "demo 1");
     }
     demo_print_title(ctx, su, "forward pass through the stages");
@@ -289,7 +289,7 @@ int demo_microbatches(demo_ctx_t *ctx, const demo_setup_t *su)
     flow_result_t r;
     if (flow_alloc(&r, ctx->P, su->M) != 0) {
         flow_free(&r);
-        pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+        pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
         return demo_fail(ctx, "demo 2");
     }
     demo_print_title(ctx, su, "microbatches");

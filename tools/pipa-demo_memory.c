@@ -42,7 +42,7 @@ int demo_measure_whole_model(const demo_opts_t *o)
     long base = pipa_rss_current_kb();
     size_t n = (size_t)o->M * o->B * o->T * o->C;
     float *in = calloc(n, sizeof(float)), *out = calloc(n, sizeof(float));
-    pipa_status s = in && out ? PIPA_OK : pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    pipa_status s = in && out ? PIPA_OK : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     if (s == PIPA_OK) {
         pipa_pipeline_inputs(&cfg, o->M, o->B, o->T, in);
         s = pipa_forward_unpipelined(&cfg, o->M, o->B, o->T, in, out);
@@ -92,10 +92,10 @@ static pipa_status run_child(const demo_setup_t *su, long *peak, long *base)
                     "--microbatches", v[6], "--seed", v[7], NULL};
     char **env = child_env();
     int fd[2];
-    if (!env) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    if (!env) return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     if (pipe(fd) != 0) {
         free(env);
-        return pipa__fail(PIPA_ERR_IO, "pipe: %s", strerror(errno));
+        return pipa_status_set_error(PIPA_ERR_IO, "pipe: %s", strerror(errno));
     }
     fflush(stdout);  // the child must not inherit (and print again) buffered output
     pid_t pid = fork();
@@ -110,7 +110,7 @@ static pipa_status run_child(const demo_setup_t *su, long *peak, long *base)
     close(fd[1]);
     if (pid < 0) {
         close(fd[0]);
-        return pipa__fail(PIPA_ERR_IO, "fork: %s", strerror(errno));
+        return pipa_status_set_error(PIPA_ERR_IO, "fork: %s", strerror(errno));
     }
     char text[256] = "";
     size_t len = 0;
@@ -121,10 +121,10 @@ static pipa_status run_child(const demo_setup_t *su, long *peak, long *base)
     int wst;
     while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {}
     if (!WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
-        return pipa__fail(PIPA_ERR_IO, "the whole-model child (%s --measure-whole-model) failed",
+        return pipa_status_set_error(PIPA_ERR_IO, "the whole-model child (%s --measure-whole-model) failed",
                           "/proc/self/exe");
     if (sscanf(text, "whole-model peak_kb %ld base_kb %ld", peak, base) != 2)
-        return pipa__fail(PIPA_ERR_FORMAT, "the whole-model child printed '%s'", text);
+        return pipa_status_set_error(PIPA_ERR_FORMAT, "the whole-model child printed '%s'", text);
     return PIPA_OK;
 }
 
@@ -147,7 +147,7 @@ static int measure_stage(demo_ctx_t *ctx, const demo_setup_t *su, mem_info_t *me
     float *out = st.next < 0 ? calloc(n, sizeof(float)) : NULL;
     int rc = 0;
     if ((st.prev < 0 && !in) || (st.next < 0 && !out)) {
-        pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+        pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
         rc = demo_fail(ctx, "allocating inputs and outputs");
     }
     if (rc == 0 && in) pipa_pipeline_inputs(&su->cfg, su->M, su->B, su->T, in);
@@ -251,7 +251,7 @@ int demo_memory(demo_ctx_t *ctx, const demo_setup_t *su)
                su->T);
     mem_info_t me, *all = calloc((size_t)ctx->P, sizeof *all);
     if (!all) {
-        pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+        pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
         return demo_fail(ctx, "demo 3");
     }
     int rc = measure_stage(ctx, su, &me);

@@ -321,7 +321,7 @@ int demo_schedules(demo_ctx_t *ctx, const demo_setup_t *su)
     rank_step_t *all = calloc((size_t)SCHED_REPS * ctx->P, sizeof *all);
     if (!ranks || !all) {
         free(ranks), free(all);
-        pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+        pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
         return demo_fail(ctx, "demo 5");
     }
     int rc = 0;

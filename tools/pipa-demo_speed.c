@@ -90,8 +90,8 @@ static pipa_status res_init(speed_res_t *r, demo_ctx_t *ctx, const demo_setup_t 
     PIPA_TRY(pipa_stage_init(&r->st, ctx->comm, &ctx->lay, &su->cfg, su->counts, su->B, su->T));
     r->have_stage = 1;
     size_t act = (size_t)su->B * su->T * su->cfg.C, n = act * su->M;
-    if (r->st.prev < 0 && !(r->in = calloc(n, sizeof(float)))) return pipa__fail(PIPA_ERR_NOMEM, "oom");
-    if (r->st.next < 0 && !(r->out = calloc(n, sizeof(float)))) return pipa__fail(PIPA_ERR_NOMEM, "oom");
+    if (r->st.prev < 0 && !(r->in = calloc(n, sizeof(float)))) return pipa_status_set_error(PIPA_ERR_NOMEM, "oom");
+    if (r->st.next < 0 && !(r->out = calloc(n, sizeof(float)))) return pipa_status_set_error(PIPA_ERR_NOMEM, "oom");
     if (r->in) pipa_pipeline_inputs(&su->cfg, su->M, su->B, su->T, r->in);
     if (ctx->rank != 0) return PIPA_OK;
     PIPA_TRY(pipa_layers_build(&r->all, &su->cfg, 0, su->cfg.L));
@@ -102,7 +102,7 @@ static pipa_status res_init(speed_res_t *r, demo_ctx_t *ctx, const demo_setup_t 
     r->have_all = 1;
     r->one_in = calloc(n, sizeof(float)), r->one_out = calloc(n, sizeof(float));
     r->one_x = calloc(act, sizeof(float));
-    if (!r->one_in || !r->one_out || !r->one_x) return pipa__fail(PIPA_ERR_NOMEM, "oom");
+    if (!r->one_in || !r->one_out || !r->one_x) return pipa_status_set_error(PIPA_ERR_NOMEM, "oom");
     pipa_pipeline_inputs(&su->cfg, su->M, su->B, su->T, r->one_in);
     return PIPA_OK;
 }
@@ -113,7 +113,7 @@ static int measure_m(demo_ctx_t *ctx, const demo_setup_t *su, speed_res_t *r, in
     int P = ctx->P;
     stage_time_t *runs = calloc((size_t)REPS * P, sizeof *runs);
     if (!runs) {
-        pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+        pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
         return demo_fail(ctx, "demo 4");
     }
     pipa_fwd_stats_t stats;
@@ -253,7 +253,7 @@ int demo_efficiency(demo_ctx_t *ctx, const demo_setup_t *su)
     stage_time_t *stages = calloc((size_t)n * ctx->P, sizeof *stages);
     speed_res_t r;
     int rc = 0;
-    if (!rows || !stages) rc = -1, pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    if (!rows || !stages) rc = -1, pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     if (rc == 0 && res_init(&r, ctx, su) != PIPA_OK) rc = -1;
     if (rc < 0) demo_fail(ctx, "setting up demo 4");
     for (int i = 0; i < n && rc == 0; i++) {

@@ -49,13 +49,13 @@ static void usage(FILE *f)
 static pipa_status check_applies(const sim_opts_t *o)
 {
     if (o->plan_path && (o->sched_given || o->shape_given))
-        return pipa__fail(PIPA_ERR_ARG, "%s does not apply with --plan (the plan file says "
+        return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with --plan (the plan file says "
                           "what runs)", o->sched_given ? "--schedule" : o->shape_given);
     if (o->V_given && o->sched_given && o->sched != PIPA_SCHED_INTERLEAVED)
-        return pipa__fail(PIPA_ERR_ARG, "--chunks applies to --schedule interleaved only, not %s",
+        return pipa_status_set_error(PIPA_ERR_ARG, "--chunks applies to --schedule interleaved only, not %s",
                           pipa_sched_name(o->sched));
     if (o->print_plan && (o->svg_path || o->trace_path || o->costs_given))
-        return pipa__fail(PIPA_ERR_ARG, "--%s does not apply with --print-plan (it prints the "
+        return pipa_status_set_error(PIPA_ERR_ARG, "--%s does not apply with --print-plan (it prints the "
                           "plan and simulates nothing)", o->svg_path ? "svg" : o->trace_path ?
                           "trace" : "cost-*");
     /* Checked before the work, so a run that cannot write its results does not start. */
@@ -98,12 +98,12 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
         if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--plan", &v)) == 1) o->plan_path = v;
         if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--svg", &v)) == 1) o->svg_path = v;
         if (r == 0 && (r = pipa_cli_take(argc, argv, &i, "--trace", &v)) == 1) o->trace_path = v;
-        if (r == -1) return pipa__fail(PIPA_ERR_ARG, "%s needs a value", argv[i]);
-        if (r == 0) return pipa__fail(PIPA_ERR_ARG, "unknown option '%s' (try --help)", argv[i]);
+        if (r == -1) return pipa_status_set_error(PIPA_ERR_ARG, "%s needs a value", argv[i]);
+        if (r == 0) return pipa_status_set_error(PIPA_ERR_ARG, "unknown option '%s' (try --help)", argv[i]);
     }
     if (o->plan_path) o->all = 0;
     if (o->print_plan && o->all)
-        return pipa__fail(PIPA_ERR_ARG, "--print-plan prints one plan: give --schedule or --plan");
+        return pipa_status_set_error(PIPA_ERR_ARG, "--print-plan prints one plan: give --schedule or --plan");
     PIPA_TRY(check_applies(o));
     /* The plan limits, before any work: only interleaved uses --chunks. */
     int V = o->all || o->sched == PIPA_SCHED_INTERLEAVED ? o->V : 1;
@@ -126,7 +126,7 @@ static pipa_status make_plan(const sim_opts_t *o, pipa_sched s, pipa_plan_t *p, 
         return pipa_plan_generate(p, s, o->P, o->M, V);
     }
     FILE *f = fopen(o->plan_path, "r");
-    if (!f) return pipa__fail(PIPA_ERR_IO, "cannot open plan %s", o->plan_path);
+    if (!f) return pipa_status_set_error(PIPA_ERR_IO, "cannot open plan %s", o->plan_path);
     pipa_status st = pipa_plan_read(p, f, o->plan_path);
     fclose(f);
     snprintf(label, len, "%s", o->plan_path);

@@ -158,7 +158,7 @@ static pipa_status check_print_plan(const train_opts_t *o)
                                   o->svg_path};
     for (int k = 0; o->print_plan && k < 5; k++)
         if (values[k])
-            return pipa__fail(PIPA_ERR_ARG, "%s does not apply with --print-plan (it prints the "
+            return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with --print-plan (it prints the "
                               "plan and trains nothing)", names[k]);
     return PIPA_OK;
 }
@@ -167,25 +167,25 @@ static pipa_status check_print_plan(const train_opts_t *o)
 static pipa_status check_combinations(const train_opts_t *o, int P)
 {
     if (o->sched_given && o->plan_path)
-        return pipa__fail(PIPA_ERR_ARG, "--schedule does not apply with --plan (the plan file "
+        return pipa_status_set_error(PIPA_ERR_ARG, "--schedule does not apply with --plan (the plan file "
                           "says what runs)");
     if (o->pp && o->pp != P)
-        return pipa__fail(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
+        return pipa_status_set_error(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
                           "(start %d ranks, e.g. pipa-run -n %d)", o->pp, P, o->pp, o->pp);
     if (o->V > 1 && o->sched != PIPA_SCHED_INTERLEAVED && !o->plan_path)
-        return pipa__fail(PIPA_ERR_ARG, "--chunks %d needs --schedule interleaved (%s runs one "
+        return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d needs --schedule interleaved (%s runs one "
                           "chunk per rank)", o->V, pipa_sched_name(o->sched));
     if (o->V == 1 && o->sched == PIPA_SCHED_INTERLEAVED && !o->plan_path)
-        return pipa__fail(PIPA_ERR_ARG, "--schedule interleaved needs --chunks 2 or more");
+        return pipa_status_set_error(PIPA_ERR_ARG, "--schedule interleaved needs --chunks 2 or more");
     if (o->V > PIPA_MAX_CHUNKS)
-        return pipa__fail(PIPA_ERR_ARG, "--chunks %d: at most %d chunks per rank", o->V,
+        return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d: at most %d chunks per rank", o->V,
                           PIPA_MAX_CHUNKS);
     static const char *const plan_names[3] = {"P (ranks)", "--microbatches", "--chunks"};
     PIPA_TRY(pipa_plan_check_size(P, o->M, o->V, plan_names));   /* the plan limits, before work */
     if (o->wd_given && o->optimizer != PIPA_OPT_ADAMW)
-        return pipa__fail(PIPA_ERR_ARG, "--weight-decay applies to adamw only (sgd has none)");
+        return pipa_status_set_error(PIPA_ERR_ARG, "--weight-decay applies to adamw only (sgd has none)");
     if (o->save_every && !o->save_dir)
-        return pipa__fail(PIPA_ERR_ARG, "--save-every needs --save DIR");
+        return pipa_status_set_error(PIPA_ERR_ARG, "--save-every needs --save DIR");
     return check_print_plan(o);
 }
 
@@ -221,7 +221,7 @@ static pipa_status build_model(train_ctx_t *ctx)
     int stages = ctx->P * o->V;
     if (o->split) PIPA_TRY(pipa_split_parse(o->split, o->L, stages, ctx->counts));
     else if (stages > o->L)
-        return pipa__fail(PIPA_ERR_ARG, "%d layers cannot fill %d virtual stages (P=%d x V=%d): "
+        return pipa_status_set_error(PIPA_ERR_ARG, "%d layers cannot fill %d virtual stages (P=%d x V=%d): "
                           "give --layers %d or more, or fewer ranks or chunks", o->L, stages,
                           ctx->P, o->V, stages);
     else PIPA_TRY(pipa_split_even(o->L, stages, ctx->counts));
@@ -233,13 +233,13 @@ static pipa_status read_plan(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
     FILE *f = fopen(o->plan_path, "r");
-    if (!f) return pipa__fail(PIPA_ERR_IO, "cannot open plan %s", o->plan_path);
+    if (!f) return pipa_status_set_error(PIPA_ERR_IO, "cannot open plan %s", o->plan_path);
     pipa_status s = pipa_plan_read(&ctx->plan, f, o->plan_path);
     fclose(f);
     PIPA_TRY(s);
     const pipa_plan_t *p = &ctx->plan;
     if (p->P != ctx->P || p->M != o->M || p->V != o->V) {
-        s = pipa__fail(PIPA_ERR_ARG, "plan %s is for P=%d M=%d V=%d, this run has P=%d (ranks) "
+        s = pipa_status_set_error(PIPA_ERR_ARG, "plan %s is for P=%d M=%d V=%d, this run has P=%d (ranks) "
                        "M=%d (--microbatches) V=%d (--chunks)", o->plan_path, p->P, p->M, p->V,
                        ctx->P, o->M, o->V);
         pipa_plan_free(&ctx->plan);
@@ -253,11 +253,11 @@ static pipa_status build_plan(train_ctx_t *ctx)
     const train_opts_t *o = ctx->opt;
     if (o->plan_path) PIPA_TRY(read_plan(ctx));
     else PIPA_TRY(pipa_plan_generate(&ctx->plan, o->sched, ctx->P, o->M, o->V));
-    char why[512];  // the checker's message, copied: pipa__fail overwrites it
+    char why[512];  // the checker's message, copied: pipa_status_set_error overwrites it
     pipa_status s = pipa_plan_check(&ctx->plan, &ctx->report);
     if (s != PIPA_OK) {
         snprintf(why, sizeof why, "%s", pipa_last_error());
-        return pipa__fail(s, "plan %s fails the check: %s", o->plan_path ? o->plan_path : "", why);
+        return pipa_status_set_error(s, "plan %s fails the check: %s", o->plan_path ? o->plan_path : "", why);
     }
     pipa_plan_costs_t unit = {{0}};
     unit.cost[PIPA_ACT_F] = 1, unit.cost[PIPA_ACT_B] = 2;
@@ -376,7 +376,7 @@ int main(int argc, char **argv)
     /* Every rank checks its options and setup, then all agree before any other collective: a
      * rank that failed alone (a corpus missing on its machine) must not leave the others waiting
      * for it in the first step. Rank 0 prints the first failing rank's message. */
-    pipa_status s = bad ? pipa__fail(PIPA_ERR_ARG, "%s", err) : opt.help ? PIPA_OK : prepare(&ctx);
+    pipa_status s = bad ? pipa_status_set_error(PIPA_ERR_ARG, "%s", err) : opt.help ? PIPA_OK : prepare(&ctx);
     int agreed = train_agree(&ctx, s, NULL);
     if (agreed == -2) return 1;  // a peer is gone: no closing barrier, pipa-run stops the rest
     if (agreed != 0) return finish(&ctx, 2);

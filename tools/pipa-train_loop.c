@@ -49,9 +49,9 @@ static void batch(void *p, int mb, int32_t *tokens, int32_t *targets)
 int train_agree(train_ctx_t *ctx, pipa_status s, const char *what)
 {
     if (s != PIPA_OK && what) {
-        char why[512];  // pipa__fail overwrites the message it would read
+        char why[512];  // pipa_status_set_error overwrites the message it would read
         snprintf(why, sizeof why, "%s", pipa_last_error());
-        pipa__fail(s, "%s: %s", what, why);
+        pipa_status_set_error(s, "%s: %s", what, why);
     }
     int who;
     if (pipa_agree(&ctx->world, s, &who) == PIPA_OK) return 0;
@@ -145,7 +145,7 @@ static pipa_status gather_hashes(run_t *run, uint64_t *out)
     uint64_t *mine = calloc((size_t)n, sizeof *mine);
     uint64_t *all = ctx->rank == 0 ? calloc((size_t)n * ctx->P, sizeof *all) : NULL;
     pipa_status s = PIPA_OK;
-    if (!mine || (ctx->rank == 0 && !all)) s = pipa__fail(PIPA_ERR_NOMEM, "out of memory (hashes)");
+    if (!mine || (ctx->rank == 0 && !all)) s = pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory (hashes)");
     for (int l = 0; mine && l < L; l++) mine[l] = pipa_trainer_layer_hash(&run->tr, l);
     for (int w = 0; mine && w < 2; w++) mine[L + w] = pipa_trainer_ends_hash(&run->tr, w);
     if (s == PIPA_OK) s = pipa_gather(&ctx->world, 0, mine, (size_t)n * sizeof *mine, all);
@@ -253,7 +253,7 @@ static int save(run_t *run)
     uint32_t id = 0;
     pipa_status s = PIPA_OK;
     if (!state_finite(&run->tr))
-        s = pipa__fail(PIPA_ERR_STATE, "after step %lld the weights are no longer finite: "
+        s = pipa_status_set_error(PIPA_ERR_STATE, "after step %lld the weights are no longer finite: "
                        "training diverged (try a lower --lr); not saved, %s keeps its last "
                        "checkpoint", (long long)step, dir);
     if (train_agree(ctx, s, NULL) != 0) return 1;
@@ -382,7 +382,7 @@ static int resume(run_t *run)
         s = pipa_ckpt_find(o->resume_dir, &found[0], &id);
         found[1] = id;
         if (s == PIPA_OK && found[0] > o->steps)
-            s = pipa__fail(PIPA_ERR_ARG, "%s holds %lld steps, more than --steps %d (the total "
+            s = pipa_status_set_error(PIPA_ERR_ARG, "%s holds %lld steps, more than --steps %d (the total "
                            "count, saved steps included)", o->resume_dir, (long long)found[0],
                            o->steps);
     }
@@ -410,7 +410,7 @@ static int run_init(run_t *run, train_ctx_t *ctx)
         run->peak_live = calloc((size_t)ctx->P, sizeof *run->peak_live);
         run->slot_bytes = calloc((size_t)ctx->P, sizeof *run->slot_bytes);
         if (!run->recs || !run->peak_live || !run->slot_bytes)
-            s = pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+            s = pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     }
     return train_agree(ctx, s, "building the trainer");
 }
@@ -464,7 +464,7 @@ static int run_steps(run_t *run)
     int ran = run->tr.steps > start; /* the same on every rank */
     if ((o->trace_path || o->svg_path) && ran && write_timelines(run) != 0) return 1;
     uint64_t *hash = calloc((size_t)ctx->cfg.model.L + 2, sizeof *hash);
-    pipa_status s = hash ? gather_hashes(run, hash) : pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    pipa_status s = hash ? gather_hashes(run, hash) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     if (s != PIPA_OK) {
         fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
         free(hash);

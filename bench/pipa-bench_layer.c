@@ -14,7 +14,7 @@
  * Runs on rank 0; other ranks of a launched run wait at a barrier.
  * Left out: backward, several layers (the layer is the unit; layers are independent). */
 #include <cblas.h>
-/* OpenBLAS's cblas.h pulls in <complex.h>, whose macro I would hide pipa_config_t's field I. */
+/* OpenBLAS's cblas.h pulls in <complex.h>, whose macro I would hide pipa_model_config_t's field I. */
 #undef I
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@
 #include "ops.h"
 
 typedef struct {
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int B, T, reps, warmup;
 } layer_opts_t;
 
@@ -134,7 +134,7 @@ typedef struct {
 
 static int layer_run_init(layer_run_t *lr, const layer_opts_t *o)
 {
-    pipa_config_t cfg = o->cfg;
+    pipa_model_config_t cfg = o->cfg;
     cfg.L = 1;
     memset(lr, 0, sizeof *lr);
     size_t act = (size_t)o->B * o->T * cfg.C;
@@ -282,7 +282,7 @@ static int parse_layer(bench_ctx_t *ctx, int argc, char **argv, layer_opts_t *o,
 {
     int bad = 0, threads = 0;
     const char *json = NULL;
-    o->cfg = (pipa_config_t){.L = 1, .C = 512, .NH = 8, .I = 2048, .eps = 1e-5f,
+    o->cfg = (pipa_model_config_t){.L = 1, .C = 512, .NH = 8, .I = 2048, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 8, o->T = 128, o->reps = 11, o->warmup = 2;
     for (int i = 1; i < argc && !bad && !*help; i++) {

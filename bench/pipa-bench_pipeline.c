@@ -21,7 +21,7 @@
 #define MAX_M_LIST 32
 
 typedef struct {
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int B, T, reps, warmup, validate;
     int m_list[MAX_M_LIST], n_m, m_max;
 } pipe_opts_t;
@@ -51,7 +51,7 @@ static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *
 {
     int bad = 0;
     const char *json = NULL, *mlist = "1,2,4,8,16";
-    o->cfg = (pipa_config_t){.L = 8, .C = 512, .NH = 8, .I = 2048, .eps = 1e-5f,
+    o->cfg = (pipa_model_config_t){.L = 8, .C = 512, .NH = 8, .I = 2048, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 8, o->T = 128, o->reps = 3, o->warmup = 1, o->validate = 0;
     for (int i = 1; i < argc && !bad && !*help; i++) {

@@ -30,7 +30,7 @@
 #define TRAIN_VOCAB 256
 
 typedef struct {
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int B, T, V, reps, warmup;
     int m_list[MAX_M_LIST], n_m;
     pipa_sched sched[N_SCHED];
@@ -90,7 +90,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
 {
     int bad = 0;
     const char *json = NULL, *mlist = "1,2,4,8,16", *slist = "gpipe,1f1b,interleaved,zb1";
-    o->cfg = (pipa_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
+    o->cfg = (pipa_model_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 4, o->T = 64, o->V = 0, o->reps = 3, o->warmup = 1;  // V 0: not given, 2
     for (int i = 1; i < argc && !bad && !*help; i++) {

@@ -15,14 +15,14 @@
 
 /* ---- parameters --------------------------------------------------------------------------- */
 
-size_t pipa_ends_param_count(const pipa_config_t *cfg, int vocab, int has_embedding, int has_head)
+size_t pipa_ends_param_count(const pipa_model_config_t *cfg, int vocab, int has_embedding, int has_head)
 {
     size_t VC = (size_t)vocab * cfg->C;
     return (has_embedding ? VC : 0) + (has_head ? (size_t)cfg->C + VC : 0);
 }
 
 /* Allocates and carves e; values left uninitialised. */
-static pipa_status ends_alloc(pipa_ends_t *e, const pipa_config_t *cfg, int vocab,
+static pipa_status ends_alloc(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab,
                               int has_embedding, int has_head)
 {
     memset(e, 0, sizeof *e);
@@ -44,7 +44,7 @@ static pipa_status ends_alloc(pipa_ends_t *e, const pipa_config_t *cfg, int voca
     return PIPA_OK;
 }
 
-pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_config_t *cfg, int vocab, int has_embedding,
+pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab, int has_embedding,
                             int has_head)
 {
     PIPA_TRY(ends_alloc(e, cfg, vocab, has_embedding, has_head));
@@ -63,7 +63,7 @@ pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_config_t *cfg, int vocab,
     return PIPA_OK;
 }
 
-pipa_status pipa_ends_alloc_zero(pipa_ends_t *g, const pipa_config_t *cfg, int vocab,
+pipa_status pipa_ends_alloc_zero(pipa_ends_t *g, const pipa_model_config_t *cfg, int vocab,
                                  int has_embedding, int has_head)
 {
     PIPA_TRY(ends_alloc(g, cfg, vocab, has_embedding, has_head));
@@ -110,7 +110,7 @@ void pipa_ends_embed_backward_weight(pipa_ends_t *grads, const int32_t *tokens, 
 /* Slots in order: x, xn, rstd, probs, dxn (floats), targets (int32), each 64-byte aligned. */
 enum { H_X, H_XN, H_RSTD, H_PROBS, H_DXN, H_TARGETS, N_HSLOTS };
 
-static size_t head_sizes(const pipa_config_t *cfg, int vocab, int B, int T, size_t sz[N_HSLOTS])
+static size_t head_sizes(const pipa_model_config_t *cfg, int vocab, int B, int T, size_t sz[N_HSLOTS])
 {
     size_t N = (size_t)B * T, C = (size_t)cfg->C, V = (size_t)vocab;
     const size_t s[N_HSLOTS] = {N * C, N * C, N, N * V, N * C, N};  // 4-byte elements each
@@ -122,13 +122,13 @@ static size_t head_sizes(const pipa_config_t *cfg, int vocab, int B, int T, size
     return total;
 }
 
-size_t pipa_head_acts_bytes(const pipa_config_t *cfg, int vocab, int B, int T)
+size_t pipa_head_acts_bytes(const pipa_model_config_t *cfg, int vocab, int B, int T)
 {
     size_t sz[N_HSLOTS];
     return head_sizes(cfg, vocab, B, T, sz) * 4;
 }
 
-pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_config_t *cfg, int vocab, int B,
+pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_model_config_t *cfg, int vocab, int B,
                                 int T)
 {
     memset(h, 0, sizeof *h);

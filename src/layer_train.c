@@ -25,7 +25,7 @@ enum {
 
 /* Floats of each slot, each rounded up to 16 (64 bytes) so every slot starts 64-byte aligned,
  * as the forward scratch's buffers do (model.c): BLAS sees the same alignments. */
-static size_t act_sizes(const pipa_config_t *cfg, int B, int T, size_t sizes[N_SLOTS])
+static size_t act_sizes(const pipa_model_config_t *cfg, int B, int T, size_t sizes[N_SLOTS])
 {
     size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
     const size_t s[N_SLOTS] = {
@@ -53,13 +53,13 @@ static void act_carve(pipa_act_layer_t *l, float *base, const size_t sizes[N_SLO
     }
 }
 
-size_t pipa_acts_bytes(const pipa_config_t *cfg, int count, int B, int T)
+size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T)
 {
     size_t sizes[N_SLOTS];
     return act_sizes(cfg, B, T, sizes) * (size_t)count * sizeof(float);
 }
 
-pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_config_t *cfg, int count, int B, int T)
+pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T)
 {
     memset(a, 0, sizeof *a);
     PIPA_TRY(pipa_config_check(cfg));
@@ -91,7 +91,7 @@ void pipa_acts_free(pipa_acts_t *a)
     memset(a, 0, sizeof *a);
 }
 
-pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_config_t *cfg, int first,
+pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
                                    int count)
 {
     /* Built, then zeroed: the carving comes from model.c's own size table, so the layouts cannot
@@ -114,7 +114,7 @@ static void check_acts(const pipa_layers_t *ls, const pipa_acts_t *a, int B, int
 }
 
 /* Mirrors attn_forward of model.c op for op. */
-static void attn_forward_train(const pipa_config_t *cfg, const pipa_layer_t *l, float *x, int B,
+static void attn_forward_train(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B,
                                int T, pipa_act_layer_t *a, pipa_scratch_t *s)
 {
     const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
@@ -132,7 +132,7 @@ static void attn_forward_train(const pipa_config_t *cfg, const pipa_layer_t *l, 
 }
 
 /* Mirrors mlp_forward of model.c op for op (swiglu into h instead of over gate). */
-static void mlp_forward_train(const pipa_config_t *cfg, const pipa_layer_t *l, float *x, int B,
+static void mlp_forward_train(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B,
                               int T, pipa_act_layer_t *a, pipa_scratch_t *s)
 {
     const int N = B * T, C = cfg->C, I = cfg->I;
@@ -161,7 +161,7 @@ void pipa_layers_forward_train(const pipa_layers_t *ls, float *x, int B, int T, 
 /* ---- backward: input gradients ------------------------------------------------------------ */
 
 /* dx (B, T, C): in, dLoss/d(layer output); out, dLoss/d(x_mid). */
-static void mlp_backward_input(const pipa_config_t *cfg, const pipa_layer_t *l, float *dx, int B,
+static void mlp_backward_input(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *dx, int B,
                                int T, pipa_act_layer_t *a, pipa_scratch_t *s)
 {
     const int N = B * T, C = cfg->C, I = cfg->I;
@@ -174,7 +174,7 @@ static void mlp_backward_input(const pipa_config_t *cfg, const pipa_layer_t *l, 
 }
 
 /* dx (B, T, C): in, dLoss/d(x_mid); out, dLoss/d(layer input). */
-static void attn_backward_input(const pipa_config_t *cfg, const pipa_layer_t *l, float *dx,
+static void attn_backward_input(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *dx,
                                 int B, int T, pipa_act_layer_t *a, pipa_scratch_t *s)
 {
     const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;

@@ -22,7 +22,7 @@ static pipa_status not_positive(const char *field, int value)
     return pipa__fail(PIPA_ERR_ARG, "config: %s must be positive, not %d", field, value);
 }
 
-pipa_status pipa_config_check(const pipa_config_t *cfg)
+pipa_status pipa_config_check(const pipa_model_config_t *cfg)
 {
     if (cfg->L < 1) return not_positive("L (layers)", cfg->L);
     if (cfg->C < 1) return not_positive("C (hidden size)", cfg->C);
@@ -54,7 +54,7 @@ enum { T_ATTN_NORM, T_WQ, T_WK, T_WV, T_WO, T_MLP_NORM, T_W_GATE, T_W_UP, T_W_DO
 _Static_assert((int)N_TENSORS <= (int)PIPA_STREAM_INPUT, "layer tensor ids collide");
 
 /* Floats of each tensor of one layer (sizes) and the fan-in that scales its init (0: a norm). */
-static void layer_sizes(const pipa_config_t *cfg, size_t sizes[N_TENSORS], int fan_in[N_TENSORS])
+static void layer_sizes(const pipa_model_config_t *cfg, size_t sizes[N_TENSORS], int fan_in[N_TENSORS])
 {
     size_t C = (size_t)cfg->C, I = (size_t)cfg->I;
     const size_t s[N_TENSORS] = {C, C * C, C * C, C * C, C * C, C, I * C, I * C, C * I};
@@ -65,7 +65,7 @@ static void layer_sizes(const pipa_config_t *cfg, size_t sizes[N_TENSORS], int f
     }
 }
 
-size_t pipa_layer_param_count(const pipa_config_t *cfg)
+size_t pipa_layer_param_count(const pipa_model_config_t *cfg)
 {
     size_t sizes[N_TENSORS], total = 0;
     int fan_in[N_TENSORS];
@@ -120,7 +120,7 @@ static void tensor_init(float *p, size_t n, int fan_in, uint64_t seed, int layer
         p[i] = scale * pipa_rand_uniform(seed, (uint64_t)layer, (uint64_t)tensor, i);
 }
 
-void pipa_model_input(float *x, const pipa_config_t *cfg, int microbatch, int B, int T)
+void pipa_model_input(float *x, const pipa_model_config_t *cfg, int microbatch, int B, int T)
 {
     size_t n = (size_t)B * T * cfg->C;  // x (B, T, C)
     for (size_t i = 0; i < n; i++)
@@ -129,7 +129,7 @@ void pipa_model_input(float *x, const pipa_config_t *cfg, int microbatch, int B,
 
 /* ---- layers ------------------------------------------------------------------------------- */
 
-pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_config_t *cfg, int first, int count)
+pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count)
 {
     memset(ls, 0, sizeof *ls);
     PIPA_TRY(pipa_config_check(cfg));
@@ -179,7 +179,7 @@ void pipa_layers_free(pipa_layers_t *ls)
 
 /* ---- scratch ------------------------------------------------------------------------------ */
 
-pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_config_t *cfg, int B, int T)
+pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T)
 {
     memset(s, 0, sizeof *s);
     PIPA_TRY(pipa_config_check(cfg));
@@ -212,7 +212,7 @@ void pipa_scratch_free(pipa_scratch_t *s)
 /* ---- forward ------------------------------------------------------------------------------ */
 
 /* x (B, T, C) += wo(attention(rope(q), rope(k), v)) of rmsnorm(x). */
-static void attn_forward(const pipa_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
+static void attn_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
                          pipa_scratch_t *s)
 {
     const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
@@ -228,7 +228,7 @@ static void attn_forward(const pipa_config_t *cfg, const pipa_layer_t *l, float 
 }
 
 /* x (B, T, C) += w_down(silu(w_gate(h)) * w_up(h)), h = rmsnorm(x). */
-static void mlp_forward(const pipa_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
+static void mlp_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
                         pipa_scratch_t *s)
 {
     const int N = B * T, C = cfg->C, I = cfg->I;

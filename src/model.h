@@ -21,10 +21,10 @@ typedef struct {
     float eps;        /* RMSNorm epsilon (1e-5) */
     float rope_theta; /* rotary base (10000) */
     uint64_t seed;
-} pipa_config_t;
+} pipa_model_config_t;
 
 /* Checks sizes (positive, C divisible by NH, even head size); message names the bad field. */
-pipa_status pipa_config_check(const pipa_config_t *cfg);
+pipa_status pipa_config_check(const pipa_model_config_t *cfg);
 
 /* One layer's weights: pointers into the range's single allocation. */
 typedef struct {
@@ -38,17 +38,17 @@ typedef struct {
 
 /* Layers [first, first + count) of the model. */
 typedef struct {
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int first, count;
     pipa_layer_t *layers;   /* (count) */
     float *params;          /* the one allocation */
     size_t n_params;        /* floats in params, counted from the size table */
 } pipa_layers_t;
 
-size_t pipa_layer_param_count(const pipa_config_t *cfg);
+size_t pipa_layer_param_count(const pipa_model_config_t *cfg);
 /* Allocates and initialises the layers from the seed; count may be 0 (a stage holding only the
  * model's ends). Errors: PIPA_ERR_ARG (bad config or range), PIPA_ERR_NOMEM. */
-pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_config_t *cfg, int first, int count);
+pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count);
 void pipa_layers_free(pipa_layers_t *ls);
 
 /* Scratch for the forward pass of up to B x T tokens; allocated once, reused every call. */
@@ -57,7 +57,7 @@ typedef struct {
     float *buf;   /* one allocation */
     float *xn, *q, *k, *v, *att, *y, *gate, *up;
 } pipa_scratch_t;
-pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_config_t *cfg, int B, int T);
+pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T);
 void pipa_scratch_free(pipa_scratch_t *s);
 
 /* In place: x (B, T, C) through every layer of the range. B, T at most the scratch's, and the
@@ -66,7 +66,7 @@ void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_s
 
 /* Deterministic model input for (seed, microbatch): x (B, T, C), values in [-1, 1); element i of
  * the flat (B, T, C) array depends only on (seed, microbatch, i). */
-void pipa_model_input(float *x, const pipa_config_t *cfg, int microbatch, int B, int T);
+void pipa_model_input(float *x, const pipa_model_config_t *cfg, int microbatch, int B, int T);
 
 /* Counter-based random numbers: the value at index i of stream (seed, a, b), uniform in [-1, 1),
  * a pure function of its arguments. Streams in use: layer weights a = global layer index,

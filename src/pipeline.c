@@ -8,7 +8,7 @@
 #include "split.h"
 
 pipa_status pipa_stage_init(pipa_stage_t *st, pipa_comm_t *comm, const pipa_layout_t *lay,
-                            const pipa_config_t *cfg, const int *counts, int B, int T)
+                            const pipa_model_config_t *cfg, const int *counts, int B, int T)
 {
     memset(st, 0, sizeof *st);
     st->comm = comm;
@@ -90,13 +90,13 @@ pipa_status pipa_pipeline_forward(pipa_stage_t *st, int M, const float *in, floa
     return PIPA_OK;
 }
 
-void pipa_pipeline_inputs(const pipa_config_t *cfg, int M, int B, int T, float *in)
+void pipa_pipeline_inputs(const pipa_model_config_t *cfg, int M, int B, int T, float *in)
 {
     size_t act = (size_t)B * T * cfg->C;
     for (int k = 0; k < M; k++) pipa_model_input(in + act * k, cfg, k, B, T);
 }
 
-pipa_status pipa_forward_unpipelined(const pipa_config_t *cfg, int M, int B, int T, const float *in,
+pipa_status pipa_forward_unpipelined(const pipa_model_config_t *cfg, int M, int B, int T, const float *in,
                                      float *out)
 {
     pipa_layers_t all;

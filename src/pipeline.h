@@ -36,7 +36,7 @@ typedef struct {
 
 /* Builds my stage of a model split by counts[P] (layers per stage) for microbatches of B x T. */
 pipa_status pipa_stage_init(pipa_stage_t *st, pipa_comm_t *comm, const pipa_layout_t *lay,
-                            const pipa_config_t *cfg, const int *counts, int B, int T);
+                            const pipa_model_config_t *cfg, const int *counts, int B, int T);
 void pipa_stage_free(pipa_stage_t *st);
 
 typedef struct {
@@ -58,11 +58,11 @@ pipa_status pipa_pipeline_forward(pipa_stage_t *st, int M, const float *in, floa
 
 /* The same M microbatches through all layers in this one process, one after another: the
  * unpipelined reference that pipelined outputs must equal bit for bit. */
-pipa_status pipa_forward_unpipelined(const pipa_config_t *cfg, int M, int B, int T, const float *in,
+pipa_status pipa_forward_unpipelined(const pipa_model_config_t *cfg, int M, int B, int T, const float *in,
                                      float *out);
 
 /* Fills in (M, B, T, C) with the model inputs of microbatches 0..M-1. */
-void pipa_pipeline_inputs(const pipa_config_t *cfg, int M, int B, int T, float *in);
+void pipa_pipeline_inputs(const pipa_model_config_t *cfg, int M, int B, int T, float *in);
 
 /* The bubble of an ideal pipeline with equal stages: (P - 1) / (M + P - 1). */
 double pipa_bubble_theory(int P, int M);

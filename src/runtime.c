@@ -31,7 +31,7 @@ static pipa_status ends_init(pipa_trainer_t *tr)
     int emb = tr->rank == 0, head = tr->rank == last_vs(tr) % tr->P;
     tr->has_ends = emb || head;
     if (!tr->has_ends) return PIPA_OK;
-    const pipa_config_t *m = &tr->cfg.model;
+    const pipa_model_config_t *m = &tr->cfg.model;
     PIPA_TRY(pipa_ends_build(&tr->ends, m, tr->cfg.vocab, emb, head));
     PIPA_TRY(pipa_ends_alloc_zero(&tr->ends_grad, m, tr->cfg.vocab, emb, head));
     return pipa_optim_init(&tr->ends_opt, &tr->cfg.opt, tr->ends.n_params);

@@ -26,7 +26,7 @@
 #define PIPA_MAX_CHUNKS 8
 
 typedef struct {
-    pipa_config_t model;
+    pipa_model_config_t model;
     int vocab;
     int B, T;                   /* microbatch shape */
     pipa_opt_config_t opt;

@@ -17,7 +17,7 @@ static int64_t nano(float f) { return llround((double)f * 1e9); }
 
 static pipa_ckpt_meta_t trainer_meta(const pipa_trainer_t *tr, const pipa_ckpt_meta_t *extra)
 {
-    const pipa_config_t *m = &tr->cfg.model;
+    const pipa_model_config_t *m = &tr->cfg.model;
     pipa_ckpt_meta_t meta = {0};
     pipa_ckpt_meta_add(&meta, "layers", m->L);
     pipa_ckpt_meta_add(&meta, "hidden", m->C);

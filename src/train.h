@@ -46,7 +46,7 @@ typedef enum { PIPA_ACTS_EMPTY = 0, PIPA_ACTS_FORWARD, PIPA_ACTS_INPUT_DONE } pi
 /* Saved activations of one microbatch for `count` layers: one allocation carved by a size table,
  * each slot 64-byte aligned. Owned by the runtime; reused microbatch after microbatch. */
 typedef struct {
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int count, B, T;
     pipa_acts_phase phase;     /* checked by the passes: F, then I, then W (W may repeat) */
     pipa_act_layer_t *layers;  /* (count) */
@@ -55,15 +55,15 @@ typedef struct {
 } pipa_acts_t;
 
 /* Bytes of a pipa_acts_t for count layers and microbatches of B x T (the slot buffer only). */
-size_t pipa_acts_bytes(const pipa_config_t *cfg, int count, int B, int T);
+size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T);
 /* Errors: PIPA_ERR_ARG (bad config or sizes), PIPA_ERR_NOMEM. count may be 0. */
-pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_config_t *cfg, int count, int B, int T);
+pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T);
 void pipa_acts_free(pipa_acts_t *a);
 
 /* ---- a range of layers -------------------------------------------------------------------- */
 
 /* grads: the same layers and layout as pipa_layers_build(cfg, first, count), all zeros. */
-pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_config_t *cfg, int first,
+pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
                                    int count);
 
 /* In place on x (B, T, C), the same bits as pipa_layers_forward, saving into a (made for this
@@ -93,7 +93,7 @@ enum { PIPA_STREAM_EMBED = PIPA_STREAM_INPUT + 1 };
 
 /* Embedding (first stage) and/or head (last stage); a one-stage model has both. */
 typedef struct {
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int V;                 /* vocabulary size */
     int has_embedding, has_head;
     float *wte;            /* (V, C) token embedding, or NULL */
@@ -103,14 +103,14 @@ typedef struct {
     size_t n_params;
 } pipa_ends_t;
 
-size_t pipa_ends_param_count(const pipa_config_t *cfg, int vocab, int has_embedding,
+size_t pipa_ends_param_count(const pipa_model_config_t *cfg, int vocab, int has_embedding,
                              int has_head);
 /* Builds from the seed: wte uniform in [-1, 1) (the scale of pipa_model_input), final_norm
  * 1 + 0.1 u, lm_head u / sqrt(C). Errors: PIPA_ERR_ARG, PIPA_ERR_NOMEM. */
-pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_config_t *cfg, int vocab, int has_embedding,
+pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab, int has_embedding,
                             int has_head);
 /* The same layout, zero-filled: gradients of pipa_ends_build's parameters. */
-pipa_status pipa_ends_alloc_zero(pipa_ends_t *g, const pipa_config_t *cfg, int vocab,
+pipa_status pipa_ends_alloc_zero(pipa_ends_t *g, const pipa_model_config_t *cfg, int vocab,
                                  int has_embedding, int has_head);
 void pipa_ends_free(pipa_ends_t *e);
 
@@ -136,8 +136,8 @@ typedef struct {
     int32_t *targets;     /* (B, T) copy of the targets */
 } pipa_head_acts_t;
 
-size_t pipa_head_acts_bytes(const pipa_config_t *cfg, int vocab, int B, int T);
-pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_config_t *cfg, int vocab, int B,
+size_t pipa_head_acts_bytes(const pipa_model_config_t *cfg, int vocab, int B, int T);
+pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_model_config_t *cfg, int vocab, int B,
                                 int T);
 void pipa_head_acts_free(pipa_head_acts_t *h);
 

@@ -75,7 +75,7 @@ static const char *const TENSOR_NAMES[9] = {"attn_norm", "wq", "wk", "wv", "wo",
                                             "mlp_norm", "w_gate", "w_up", "w_down"};
 
 /* The 9 tensors of a layer in memory order, with their sizes. */
-static void layer_fields(pipa_layer_t *l, const pipa_config_t *cfg, float *f[9], size_t n[9])
+static void layer_fields(pipa_layer_t *l, const pipa_model_config_t *cfg, float *f[9], size_t n[9])
 {
     size_t C = (size_t)cfg->C, I = (size_t)cfg->I;
     float *ff[9] = {l->attn_norm, l->wq, l->wk, l->wv, l->wo, l->mlp_norm, l->w_gate, l->w_up,
@@ -85,13 +85,13 @@ static void layer_fields(pipa_layer_t *l, const pipa_config_t *cfg, float *f[9],
 }
 
 /* The file's config as a pipa config of L layers, plus B, T, V. */
-static int ref_config(pipa_config_t *cfg, int L, int *B, int *T, int *V)
+static int ref_config(pipa_model_config_t *cfg, int L, int *B, int *T, int *V)
 {
     const ref_tensor_t *c = ref_get(&ref, "config", 8);
     CHECK(c != NULL);
     if (!c) return -1;
     *B = (int)c->data[0], *T = (int)c->data[1], *V = (int)c->data[5];
-    *cfg = (pipa_config_t){.L = L, .C = (int)c->data[2], .NH = (int)c->data[3],
+    *cfg = (pipa_model_config_t){.L = L, .C = (int)c->data[2], .NH = (int)c->data[3],
                            .I = (int)c->data[4], .eps = c->data[6], .rope_theta = c->data[7],
                            .seed = 1};
     return 0;
@@ -246,7 +246,7 @@ static void test_cross_entropy(void)
 /* ---- 2. blocks and the whole model against PyTorch ------------------------------------------- */
 
 /* Copies the file's weights of layer l (names "<prefix><l>.<tensor>") into dst. */
-static void load_layer(pipa_layer_t *dst, const pipa_config_t *cfg, int l)
+static void load_layer(pipa_layer_t *dst, const pipa_model_config_t *cfg, int l)
 {
     float *f[9];
     size_t n[9];
@@ -280,7 +280,7 @@ static void expect_layer_grads(pipa_layers_t *grads, const char *prefix)
 
 static void test_blocks(void)
 {
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int B, T, V;
     if (ref_config(&cfg, 2, &B, &T, &V)) return;
     GET(x0, "block.x");
@@ -307,7 +307,7 @@ static void test_blocks(void)
 
 static void test_model(void)
 {
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int B, T, V;
     if (ref_config(&cfg, 2, &B, &T, &V)) return;
     GET(tok, "model.tokens");
@@ -498,7 +498,7 @@ static void test_finite_differences(void)
 {
     /* Another shape than the PyTorch file's, pipa's own seeded weights (pipa_layers_build,
      * pipa_ends_build), two layers; every one of the 1240 parameters is perturbed. */
-    const pipa_config_t cfg = {.L = 2, .C = 8, .NH = 2, .I = 12, .eps = 1e-5f,
+    const pipa_model_config_t cfg = {.L = 2, .C = 8, .NH = 2, .I = 12, .eps = 1e-5f,
                                .rope_theta = 10000.0f, .seed = 5};
     const int B = 2, T = 4, V = 7, N = B * T;
     const dmodel_t m = {B, T, cfg.C, cfg.NH, cfg.I, V, cfg.L, (double)cfg.eps,
@@ -666,7 +666,7 @@ static int same_bits(const float *a, const float *b, size_t n)
 
 static void test_exactness(void)
 {
-    const pipa_config_t cfg = {.L = 3, .C = 32, .NH = 4, .I = 48, .eps = 1e-5f,
+    const pipa_model_config_t cfg = {.L = 3, .C = 32, .NH = 4, .I = 48, .eps = 1e-5f,
                                .rope_theta = 10000.0f, .seed = 7};
     const int B = 2, T = 8, M = 2;
     const size_t n = (size_t)B * T * cfg.C;
@@ -733,7 +733,7 @@ static void test_exactness(void)
 /* Memory of one microbatch's saved activations at a sample size, for the record. */
 static void report_memory(void)
 {
-    const pipa_config_t cfg = {.L = 12, .C = 768, .NH = 12, .I = 2048, .eps = 1e-5f,
+    const pipa_model_config_t cfg = {.L = 12, .C = 768, .NH = 12, .I = 2048, .eps = 1e-5f,
                                .rope_theta = 10000.0f, .seed = 1};
     const int B = 4, T = 256;
     printf("# acts per microbatch (C %d, NH %d, I %d, B %d, T %d): %.1f MiB per layer, "

@@ -11,14 +11,14 @@
 #include "model.h"
 #include "ops.h"
 
-static pipa_config_t small_config(void)
+static pipa_model_config_t small_config(void)
 {
-    return (pipa_config_t){.L = 4, .C = 64, .NH = 4, .I = 172, .eps = 1e-5f,
+    return (pipa_model_config_t){.L = 4, .C = 64, .NH = 4, .I = 172, .eps = 1e-5f,
                            .rope_theta = 10000.0f, .seed = 42};
 }
 
 /* Floats of each tensor of a layer, in pipa_layer_t order. */
-static void tensor_sizes(const pipa_config_t *c, size_t n[9])
+static void tensor_sizes(const pipa_model_config_t *c, size_t n[9])
 {
     size_t C = (size_t)c->C, I = (size_t)c->I;
     const size_t s[9] = {C, C * C, C * C, C * C, C * C, C, I * C, I * C, C * I};
@@ -32,7 +32,7 @@ static void tensors_of(const pipa_layer_t *l, const float *t[9])
     memcpy(t, p, sizeof p);
 }
 
-static int layers_equal(const pipa_layer_t *a, const pipa_layer_t *b, const pipa_config_t *c)
+static int layers_equal(const pipa_layer_t *a, const pipa_layer_t *b, const pipa_model_config_t *c)
 {
     size_t n[9];
     const float *ta[9], *tb[9];
@@ -46,7 +46,7 @@ static int layers_equal(const pipa_layer_t *a, const pipa_layer_t *b, const pipa
 
 static void test_param_count(void)
 {
-    pipa_config_t c = small_config();
+    pipa_model_config_t c = small_config();
     size_t C = (size_t)c.C, I = (size_t)c.I;
     size_t closed = 2 * C + 4 * C * C + 3 * C * I;
     CHECK(pipa_layer_param_count(&c) == closed);
@@ -60,7 +60,7 @@ static void test_param_count(void)
 
 static void test_init_determinism(void)
 {
-    pipa_config_t c = small_config();
+    pipa_model_config_t c = small_config();
     pipa_layers_t all, part, again;
     CHECK(pipa_layers_build(&all, &c, 0, 4) == PIPA_OK);
     CHECK(pipa_layers_build(&part, &c, 2, 2) == PIPA_OK);
@@ -81,7 +81,7 @@ static void test_init_determinism(void)
         in_range &= fabsf(all.layers[1].w_down[i]) <= 1.0f / sqrtf((float)c.I);
     CHECK(in_range);
 
-    pipa_config_t other = c;
+    pipa_model_config_t other = c;
     other.seed = 43;
     pipa_layers_t ls43;
     CHECK(pipa_layers_build(&ls43, &other, 0, 1) == PIPA_OK);
@@ -94,7 +94,7 @@ static void test_init_determinism(void)
 
 static void test_forward_pieces(void)
 {
-    pipa_config_t c = small_config();
+    pipa_model_config_t c = small_config();
     const int B = 2, T = 16;
     size_t n = (size_t)B * T * c.C;
     float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *z = malloc(n * sizeof *z);
@@ -140,7 +140,7 @@ static void test_forward_pieces(void)
 
 static void test_model_input(void)
 {
-    pipa_config_t c = small_config();
+    pipa_model_config_t c = small_config();
     const int B = 2, T = 8;
     size_t n = (size_t)B * T * c.C;
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *d = malloc(n * sizeof *d);
@@ -165,7 +165,7 @@ static void test_model_input(void)
 }
 
 /* One rejected configuration: the status is PIPA_ERR_ARG and the message names the field. */
-static void expect_rejected(pipa_config_t c, const char *field)
+static void expect_rejected(pipa_model_config_t c, const char *field)
 {
     pipa_status s = pipa_config_check(&c);
     CHECKF(s == PIPA_ERR_ARG, "config expected to fail on %s passed", field);
@@ -175,7 +175,7 @@ static void expect_rejected(pipa_config_t c, const char *field)
 
 static void test_config_check(void)
 {
-    pipa_config_t ok = small_config(), c;
+    pipa_model_config_t ok = small_config(), c;
     CHECK(pipa_config_check(&ok) == PIPA_OK);
     c = ok, c.C = 66;  // 66 % 4 != 0
     expect_rejected(c, "NH");

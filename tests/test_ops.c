@@ -171,7 +171,7 @@ static void test_add(void)
 /* ---- whole blocks against PyTorch ----------------------------------------------------------- */
 
 /* Copies the file's weights of layer l into the carved tensors of dst. */
-static void load_layer(pipa_layer_t *dst, int l, const pipa_config_t *cfg)
+static void load_layer(pipa_layer_t *dst, int l, const pipa_model_config_t *cfg)
 {
     size_t C = (size_t)cfg->C, I = (size_t)cfg->I;
     const char *names[9] = {"attn_norm", "wq", "wk", "wv", "wo", "mlp_norm", "w_gate", "w_up",
@@ -195,7 +195,7 @@ static void test_blocks(void)
     GET(want1, "block1.out");
     GET(want2, "block2.out");
     int B = (int)c->data[0], T = (int)c->data[1];
-    pipa_config_t cfg = {.L = 2, .C = (int)c->data[2], .NH = (int)c->data[3],
+    pipa_model_config_t cfg = {.L = 2, .C = (int)c->data[2], .NH = (int)c->data[3],
                          .I = (int)c->data[4], .eps = c->data[5], .rope_theta = c->data[6],
                          .seed = 1};
     pipa_layers_t ls;

@@ -13,7 +13,7 @@
 
 enum { L = 7, B = 2, T = 6 };
 
-static const pipa_config_t cfg = {
+static const pipa_model_config_t cfg = {
     .L = L, .C = 32, .NH = 4, .I = 48, .eps = 1e-5f, .rope_theta = 10000.0f, .seed = 1234};
 
 static void run_m(pipa_stage_t *st, int M)

@@ -51,7 +51,7 @@ static int list_params(pipa_trainer_t *tr, param_t *out)
 {
     static const char *const names[9] = {"attn_norm", "wq", "wk", "wv", "wo", "mlp_norm",
                                          "w_gate", "w_up", "w_down"};
-    const pipa_config_t *m = &tr->cfg.model;
+    const pipa_model_config_t *m = &tr->cfg.model;
     size_t C = (size_t)m->C, I = (size_t)m->I, VC = (size_t)tr->cfg.vocab * C;
     const size_t sizes[9] = {C, C * C, C * C, C * C, C * C, C, I * C, I * C, C * I};
     int n = 0;

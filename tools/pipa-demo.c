@@ -104,7 +104,7 @@ static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_
 {
     memset(su, 0, sizeof *su);
     su->demo = demo;
-    pipa_config_t c = {.L = 4, .C = 128, .NH = 4, .I = 512, .eps = 1e-5f, .rope_theta = 10000.0f,
+    pipa_model_config_t c = {.L = 4, .C = 128, .NH = 4, .I = 512, .eps = 1e-5f, .rope_theta = 10000.0f,
                        .seed = DEMO_DEFAULT_SEED};
     su->B = 2, su->T = 10, su->M = 1;
     if (demo == 2) c.L = 6, su->M = 4;
@@ -167,7 +167,7 @@ char *demo_bytes(double bytes, char *buf, size_t len)
 void demo_print_title(const demo_ctx_t *ctx, const demo_setup_t *su, const char *title)
 {
     if (ctx->rank != 0) return;
-    const pipa_config_t *c = &su->cfg;
+    const pipa_model_config_t *c = &su->cfg;
     char split[12 * PIPA_MAX_RANKS];
     printf("\n== Demo %d: %s ==\n", su->demo, title);
     printf("model   L=%d layers, C=%d hidden, NH=%d heads, I=%d intermediate, seed %llu\n", c->L,

@@ -37,7 +37,7 @@ typedef struct {
 /* One demo's model and batch after defaults and options are merged, and its split. */
 typedef struct {
     int demo;
-    pipa_config_t cfg;
+    pipa_model_config_t cfg;
     int B, T, M;              /* microbatch B x T tokens; M microbatches (demo 4: largest M) */
     int P;
     int counts[PIPA_MAX_RANKS];

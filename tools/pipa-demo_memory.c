@@ -36,7 +36,7 @@ int demo_measure_whole_model(const demo_opts_t *o)
                         "--intermediate, --batch, --seq and --microbatches\n");
         return 2;
     }
-    pipa_config_t cfg = {.L = o->L, .C = o->C, .NH = o->NH, .I = o->I, .eps = 1e-5f,
+    pipa_model_config_t cfg = {.L = o->L, .C = o->C, .NH = o->NH, .I = o->I, .eps = 1e-5f,
                          .rope_theta = 10000.0f, .seed = o->seed};
     pipa_blas_init(0);
     long base = pipa_rss_current_kb();
@@ -82,7 +82,7 @@ static char **child_env(void)
 static pipa_status run_child(const demo_setup_t *su, long *peak, long *base)
 {
     char v[8][32];
-    const pipa_config_t *c = &su->cfg;
+    const pipa_model_config_t *c = &su->cfg;
     snprintf(v[0], 32, "%d", c->L), snprintf(v[1], 32, "%d", c->C);
     snprintf(v[2], 32, "%d", c->NH), snprintf(v[3], 32, "%d", c->I);
     snprintf(v[4], 32, "%d", su->B), snprintf(v[5], 32, "%d", su->T);
@@ -166,7 +166,7 @@ static int measure_stage(demo_ctx_t *ctx, const demo_setup_t *su, mem_info_t *me
 static void print_table(const demo_ctx_t *ctx, const demo_setup_t *su, const mem_info_t *all,
                         const double *whole)
 {
-    const pipa_config_t *c = &su->cfg;
+    const pipa_model_config_t *c = &su->cfg;
     int64_t total = (int64_t)c->L * (int64_t)pipa_layer_param_count(c);
     char lr[32], b[6][32];
     printf("Each rank allocates only its own layers. Parameters are counted from what each stage\n"
@@ -209,7 +209,7 @@ static void print_table(const demo_ctx_t *ctx, const demo_setup_t *su, const mem
 static void json_memory(pipa_json_t *j, const demo_ctx_t *ctx, const demo_setup_t *su,
                         const mem_info_t *all, const double *whole)
 {
-    const pipa_config_t *c = &su->cfg;
+    const pipa_model_config_t *c = &su->cfg;
     int64_t total = (int64_t)c->L * (int64_t)pipa_layer_param_count(c);
     pipa_json_begin_object(j, "demo3");
     pipa_json_str(j, "title", "memory");

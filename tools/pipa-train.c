@@ -207,7 +207,7 @@ static pipa_status build_model(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
     pipa_train_config_t *c = &ctx->cfg;
-    c->model = (pipa_config_t){.L = o->L, .C = o->C, .NH = o->NH, .I = o->I, .eps = 1e-5f,
+    c->model = (pipa_model_config_t){.L = o->L, .C = o->C, .NH = o->NH, .I = o->I, .eps = 1e-5f,
                                .rope_theta = 10000.0f, .seed = o->seed};
     c->vocab = PIPA_VOCAB_BYTES;
     c->B = o->B, c->T = o->T;
@@ -320,7 +320,7 @@ static int print_plan(const train_ctx_t *ctx)
 static void print_header(const train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
-    const pipa_config_t *m = &ctx->cfg.model;
+    const pipa_model_config_t *m = &ctx->cfg.model;
     char split[12 * PIPA_MAX_RANKS * PIPA_MAX_CHUNKS];
     if (ctx->rank != 0) return;
     printf("pipa-train: a byte-level language model trained through the pipeline\n");

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hash.h"
+
 #define CKPT_MAGIC "PIPACKPT"
 #define CKPT_VERSION 2u
 
@@ -32,13 +34,6 @@ void pipa_ckpt_meta_text(pipa_ckpt_meta_t *m, const char *name, const char *text
     m->name[m->n] = name;
     m->text[m->n] = text;
     m->value[m->n++] = 0;
-}
-
-uint64_t pipa_ckpt_hash(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
 }
 
 void pipa_ckpt_path(char *buf, size_t len, const char *dir, int stage)
@@ -63,7 +58,7 @@ typedef struct {
 
 static void put(writer_t *w, const void *p, size_t n)
 {
-    w->hash = pipa_ckpt_hash(w->hash, p, n);
+    w->hash = pipa_hash_fnv1a(w->hash, p, n);
     if (fwrite(p, 1, n, w->f) != n) w->failed = 1;
 }
 
@@ -119,7 +114,7 @@ pipa_status pipa_ckpt_save(const char *dir, int stage, const pipa_ckpt_meta_t *m
     /* Exclusive and never through a link: a file already there is not ours to overwrite. */
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) return pipa__fail(PIPA_ERR_IO, "cannot create %s: %s", path, strerror(errno));
-    writer_t w = {.f = fdopen(fd, "wb"), .hash = PIPA_CKPT_HASH_INIT};
+    writer_t w = {.f = fdopen(fd, "wb"), .hash = PIPA_HASH_INIT};
     if (!w.f) {
         close(fd);
         unlink(path);
@@ -148,7 +143,7 @@ static pipa_status get(reader_t *r, void *p, size_t n, const char *field)
     if (fread(p, 1, n, r->f) != n)
         return pipa__fail(PIPA_ERR_FORMAT, "%s is truncated in field '%s' (not a complete "
                           "checkpoint)", r->path, field);
-    r->hash = pipa_ckpt_hash(r->hash, p, n);
+    r->hash = pipa_hash_fnv1a(r->hash, p, n);
     return PIPA_OK;
 }
 
@@ -249,7 +244,7 @@ static pipa_status read_step(reader_t *r, int64_t max_step, int64_t *step)
 pipa_status pipa_ckpt_read(FILE *f, const char *path, const pipa_ckpt_meta_t *meta,
                            const pipa_ckpt_tensor_t *t, int n, int64_t max_step, int64_t *step)
 {
-    reader_t r = {.f = f, .hash = PIPA_CKPT_HASH_INIT, .path = path};
+    reader_t r = {.f = f, .hash = PIPA_HASH_INIT, .path = path};
     PIPA_TRY(read_header(&r, meta));
     PIPA_TRY(read_step(&r, max_step, step));
     PIPA_TRY(read_tensors(&r, t, n));

@@ -50,11 +50,6 @@ typedef struct {
     size_t count;
 } pipa_ckpt_tensor_t;
 
-/* FNV-1a 64 of n bytes, continuing from h (start with PIPA_CKPT_HASH_INIT): the checksum of a
- * shard, and the hash a corpus is recorded by. */
-#define PIPA_CKPT_HASH_INIT 0xcbf29ce484222325ull
-uint64_t pipa_ckpt_hash(uint64_t h, const void *p, size_t n);
-
 /* ---- shards ---- */
 
 /* Path of stage `stage`'s shard in the set directory dir, into buf. */

@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "hash.h"
+#include "rand.h"
 
 /* Opens path, refusing anything but a regular file of at most PIPA_CORPUS_MAX_BYTES. O_NONBLOCK:
  * opening a FIFO without a writer would otherwise wait forever before it can be refused. */
@@ -80,7 +81,7 @@ pipa_status pipa_corpus_load(pipa_corpus_t *c, const char *path, int T, uint64_t
     c->seed = seed;
     c->path = path;
     snprintf(c->hash, sizeof c->hash, "fnv1a64:%016llx",
-             (unsigned long long)pipa_ckpt_hash(PIPA_CKPT_HASH_INIT, c->bytes, c->n));
+             (unsigned long long)pipa_hash_fnv1a(PIPA_HASH_INIT, c->bytes, c->n));
     return PIPA_OK;
 }
 
@@ -97,13 +98,14 @@ void pipa_corpus_free(pipa_corpus_t *c)
     memset(c, 0, sizeof *c);
 }
 
-/* The random stream of the corpus is keyed apart from the weights' (a = step, b = 1 << 20). */
+/* The random stream of the corpus is keyed apart from the weights' (a = step, b from
+ * PIPA_STREAM_CORPUS). */
 void pipa_corpus_batch(const pipa_corpus_t *c, int64_t step, int mb, int B, int T, int32_t *tokens,
                        int32_t *targets)
 {
     size_t span = c->n - (size_t)T - 1;
     for (int b = 0; b < B; b++) {
-        float u = pipa_rand_uniform(c->seed, (uint64_t)step, (1u << 20) + (uint64_t)mb,
+        float u = pipa_rand_uniform(c->seed, (uint64_t)step, (uint64_t)PIPA_STREAM_CORPUS + (uint64_t)mb,
                                     (uint64_t)b); /* [-1, 1) */
         size_t start = (size_t)((u + 1.0f) * 0.5f * (float)span);
         if (start >= span) start = span - 1;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rand.h"  // the weights' and inputs' streams (PIPA_STREAM_INPUT)
 #include "status.h"
 
 typedef struct {
@@ -68,11 +69,5 @@ void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_s
  * the flat (B, T, C) array depends only on (seed, microbatch, i). */
 void pipa_model_input(float *x, const pipa_model_config_t *cfg, int microbatch, int B, int T);
 
-/* Counter-based random numbers: the value at index i of stream (seed, a, b), uniform in [-1, 1),
- * a pure function of its arguments. Streams in use: layer weights a = global layer index,
- * b = tensor id 0..8 (the order of pipa_layer_t); model input a = microbatch,
- * b = PIPA_STREAM_INPUT. New users take b values of their own, at or above PIPA_STREAM_INPUT. */
-float pipa_rand_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t i);
-enum { PIPA_STREAM_INPUT = 256 };
 
 #endif

@@ -8,7 +8,6 @@
 
 #include <stdio.h>
 
-#include "comm.h"
 #include "plan.h"
 
 /* start[r][i], end[r][i]: seconds, for action i of rank r (arrays of p->len[r]). */
@@ -19,10 +18,8 @@ typedef struct {
 pipa_status pipa_timeline_alloc(pipa_timeline_t *t, const pipa_plan_t *p);
 void pipa_timeline_free(pipa_timeline_t *t, const pipa_plan_t *p);
 
-/* Collects every rank's measured times (my_start, my_end: plan->len[my rank] each) at the group's
- * first member, into t (allocated there by this call; untouched elsewhere). */
-pipa_status pipa_timeline_gather(pipa_group_t *g, const pipa_plan_t *p, const double *my_start,
-                                 const double *my_end, pipa_timeline_t *t);
+/* Collecting a measured timeline from the ranks is a collective: pipa_timeline_gather
+ * (timeline_gather.h). */
 
 /* File layout: pipa_trace_begin, any number of pipa_trace_timeline, pipa_trace_end. Each
  * timeline is one process (pid, named label) with one thread per rank; communication actions

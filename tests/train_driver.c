@@ -14,6 +14,7 @@
 #include "data.h"
 #include "runtime.h"
 #include "split.h"
+#include "timeline_gather.h"
 #include "trace.h"
 
 enum { B = 2, T = 8 };

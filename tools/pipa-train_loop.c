@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "pipa-train.h"
+#include "timeline_gather.h"
 #include "trace.h"
 #include "split.h"
 

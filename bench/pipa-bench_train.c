@@ -23,6 +23,7 @@
 #include "layout.h"
 #include "runtime.h"
 #include "split.h"
+#include "trace.h"
 
 #define MAX_M_LIST 32
 #define MAX_REPS 64
@@ -204,17 +205,16 @@ static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, i
         memcpy(mine + 2, st.busy_kind, sizeof st.busy_kind);
         PIPA_TRY(pipa_gather(&r->tr.group, 0, mine, sizeof mine, all));
         if (ctx->rank == 0 && rep >= 0) {
-            double start = 0, end = 0, work = 0;
+            double work = 0;
             double *kind = r->busy_kind[rep];
             memset(kind, 0, sizeof r->busy_kind[rep]);
             for (int p = 0; p < r->P; p++) {
                 const double *a = all + p * (2 + PIPA_ACT_COUNT);
-                if (p == 0 || a[0] > start) start = a[0];
-                if (p == 0 || a[1] > end) end = a[1];
                 for (int k = 0; k < PIPA_ACT_COUNT; k++) kind[k] += a[2 + k];
             }
             work = kind[PIPA_ACT_F] + kind[PIPA_ACT_B] + kind[PIPA_ACT_I] + kind[PIPA_ACT_W];
-            r->time[rep] = end - start;
+            r->time[rep] = pipa_trace_step_span(&all[0], &all[1], r->P,
+                                                sizeof(double) * (2 + PIPA_ACT_COUNT));
             r->bubble[rep] = 1.0 - work / (r->P * r->time[rep]);
         }
     }

@@ -35,6 +35,19 @@ void pipa_timeline_free(pipa_timeline_t *t, const pipa_plan_t *p)
     t->start = t->end = NULL;
 }
 
+double pipa_trace_step_span(const double *enter, const double *end, int P, size_t stride)
+{
+    const char *e = (const char *)enter, *d = (const char *)end;
+    double start = *enter, stop = *end;
+    for (int r = 1; r < P; r++) {
+        double x = *(const double *)(e + (size_t)r * stride);
+        double y = *(const double *)(d + (size_t)r * stride);
+        if (x > start) start = x;
+        if (y > stop) stop = y;
+    }
+    return stop - start;
+}
+
 static int first_event;
 
 static void event_sep(FILE *f)

@@ -6,6 +6,7 @@
 #ifndef PIPA_TRACE_H
 #define PIPA_TRACE_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "plan.h"
@@ -17,6 +18,13 @@ typedef struct {
 
 pipa_status pipa_timeline_alloc(pipa_timeline_t *t, const pipa_plan_t *p);
 void pipa_timeline_free(pipa_timeline_t *t, const pipa_plan_t *p);
+
+/* The time one step took over P ranks: from the last rank entering the step's start barrier to
+ * the last rank done, on the machine-wide clock (max end - max enter); the largest per-rank wall
+ * time would miss what a rank that left the barrier late still needed. enter and end point at
+ * rank 0's figures in an array of per-rank records `stride` bytes apart (the record's size, or
+ * sizeof(double) for plain arrays), so each tool keeps its own gathered record. */
+double pipa_trace_step_span(const double *enter, const double *end, int P, size_t stride);
 
 /* Collecting a measured timeline from the ranks is a collective: pipa_timeline_gather
  * (timeline_gather.h). */

@@ -20,6 +20,7 @@
 #include "pipa-demo.h"
 #include "runtime.h"
 #include "split.h"
+#include "trace.h"
 
 #define SCHED_REPS 3     /* timed steps after the warm-up step */
 #define SCHED_COUNT 4
@@ -96,12 +97,7 @@ static pipa_status summarise(const demo_setup_t *su, const pipa_plan_t *plan,
     double spans[SCHED_REPS];
     for (int r = 0; r < SCHED_REPS; r++) {
         const rank_step_t *s = all + (size_t)r * P;
-        double start = s[0].enter, end = s[0].done;
-        for (int i = 1; i < P; i++) {
-            if (s[i].enter > start) start = s[i].enter;
-            if (s[i].done > end) end = s[i].done;
-        }
-        spans[r] = end - start;
+        spans[r] = pipa_trace_step_span(&s[0].enter, &s[0].done, P, sizeof *s);
     }
     int med = demo_median_index(spans, SCHED_REPS);
     row->step_s = spans[med];

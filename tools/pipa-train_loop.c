@@ -181,8 +181,7 @@ static void json_hashes(train_ctx_t *ctx, const uint64_t *h)
 /* ---- steps ------------------------------------------------------------------------------ */
 
 /* Gathers this step's per-rank figures at rank 0. *span is the step's time on the machine-wide
- * clock, from the last rank entering the start barrier to the last rank done: the largest wall_s
- * would miss the time a rank that left the barrier late still needed (see pipa-demo's demo 4). */
+ * clock (pipa_trace_step_span; see pipa-demo's demo 4). */
 static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *span,
                                double *sum_busy)
 {
@@ -191,17 +190,15 @@ static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *
                      (double)st->slot_bytes};
     PIPA_TRY(pipa_gather(&ctx->world, 0, &me, sizeof me, run->recs));
     if (ctx->rank != 0) return PIPA_OK;
-    double enter = 0, end = 0;
     *sum_busy = 0;
     for (int r = 0; r < ctx->P; r++) {
         const rank_rec_t *x = &run->recs[r];
-        if (r == 0 || x->enter_abs > enter) enter = x->enter_abs;
-        if (r == 0 || x->end_abs > end) end = x->end_abs;
         *sum_busy += x->busy;
         if ((int)x->peak_live > run->peak_live[r]) run->peak_live[r] = (int)x->peak_live;
         run->slot_bytes[r] = x->slot_bytes;
     }
-    *span = end - enter;
+    *span = pipa_trace_step_span(&run->recs[0].enter_abs, &run->recs[0].end_abs, ctx->P,
+                                 sizeof *run->recs);
     return PIPA_OK;
 }
 

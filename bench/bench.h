@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "comm.h"
+#include "json.h"
 
 typedef struct {
     pipa_comm_t *comm;
@@ -52,6 +53,10 @@ double bench_median(double *v, int n);
  * NULL). Pairs are (const char *key, double value), ended by a NULL key; pass values as double.
  * Integral values print without a fraction, non-finite ones as null. No-op without --json. */
 void bench_json_row(const bench_ctx_t *ctx, const char *row, ...);
+/* A row with members of other kinds: begin (a one-line pipa_json_t holding "bench"), add members
+ * with json.h, end (written as one line and freed). Only with --json (ctx->json set). */
+void bench_json_begin(const bench_ctx_t *ctx, pipa_json_t *j);
+void bench_json_end(const bench_ctx_t *ctx, pipa_json_t *j);
 
 /* Subcommands, each in its own part: pipa-bench_<name>.c. They return the exit status. */
 int bench_p2p(bench_ctx_t *ctx, int argc, char **argv);

@@ -281,20 +281,14 @@ static void json_row(const bench_ctx_t *ctx, pipa_sched s, int P, int M,
                      const train_result_t *r, double speedup, double ideal)
 {
     if (!ctx->json) return;
-    fprintf(ctx->json, "{\"bench\": \"%s\", \"schedule\": \"%s\"", ctx->bench, pipa_sched_name(s));
-    /* The numeric members through the shared writer's format: integral values without a
-     * fraction, the rest with 6 significant digits. */
+    pipa_json_t j;
+    bench_json_begin(ctx, &j);
+    pipa_json_str(&j, "schedule", pipa_sched_name(s));
     const char *keys[] = {"p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
                           "bubble_theory", "bubble_sim"};
     double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated};
-    for (int k = 0; k < 8; k++) {
-        if (vals[k] == (double)(long long)vals[k])
-            fprintf(ctx->json, ", \"%s\": %lld", keys[k], (long long)vals[k]);
-        else
-            fprintf(ctx->json, ", \"%s\": %.6g", keys[k], vals[k]);
-    }
-    fprintf(ctx->json, "}\n");
-    fflush(ctx->json);
+    for (int k = 0; k < 8; k++) pipa_json_num_short(&j, keys[k], vals[k]);
+    bench_json_end(ctx, &j);
 }
 
 static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,

@@ -16,6 +16,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "json.h"
 #include "ops.h"
 
 #if defined(PIPA_BLAS_BLIS)
@@ -260,23 +261,33 @@ double bench_median(double *v, int n)
 
 /* ---- JSON -------------------------------------------------------------------------------- */
 
+void bench_json_begin(const bench_ctx_t *ctx, pipa_json_t *j)
+{
+    pipa_json_init_line(j);
+    pipa_json_begin_object(j, NULL);
+    pipa_json_str(j, "bench", ctx->bench);
+}
+
+void bench_json_end(const bench_ctx_t *ctx, pipa_json_t *j)
+{
+    pipa_json_end_object(j);
+    const char *text = pipa_json_text(j);
+    if (text) fprintf(ctx->json, "%s\n", text);
+    else fprintf(stderr, "pipa-bench: out of memory for a JSON row\n");
+    fflush(ctx->json);
+    pipa_json_free(j);
+}
+
 void bench_json_row(const bench_ctx_t *ctx, const char *row, ...)
 {
     if (!ctx->json) return;
+    pipa_json_t j;
+    bench_json_begin(ctx, &j);
+    if (row) pipa_json_str(&j, "row", row);
     va_list ap;
     va_start(ap, row);
-    fprintf(ctx->json, "{\"bench\": \"%s\"", ctx->bench);
-    if (row) fprintf(ctx->json, ", \"row\": \"%s\"", row);
-    for (const char *key = va_arg(ap, const char *); key; key = va_arg(ap, const char *)) {
-        double v = va_arg(ap, double);
-        if (!isfinite(v))
-            fprintf(ctx->json, ", \"%s\": null", key);
-        else if (v == (double)(long long)v && v > -1e15 && v < 1e15)
-            fprintf(ctx->json, ", \"%s\": %lld", key, (long long)v);
-        else
-            fprintf(ctx->json, ", \"%s\": %.6g", key, v);
-    }
-    fprintf(ctx->json, "}\n");
-    fflush(ctx->json);
+    for (const char *key = va_arg(ap, const char *); key; key = va_arg(ap, const char *))
+        pipa_json_num_short(&j, key, va_arg(ap, double));
     va_end(ap);
+    bench_json_end(ctx, &j);
 }

@@ -11,6 +11,12 @@
 
 void pipa_json_init(pipa_json_t *j) { memset(j, 0, sizeof *j); }
 
+void pipa_json_init_line(pipa_json_t *j)
+{
+    pipa_json_init(j);
+    j->line = 1;
+}
+
 void pipa_json_free(pipa_json_t *j)
 {
     free(j->buf);
@@ -60,7 +66,8 @@ static void member(pipa_json_t *j, const char *key)
     if (j->depth == 0) {
         if (j->len > 0) j->failed = 1;  /* one top-level value only */
     } else {
-        put(j, "%s\n%*s", j->count[j->depth - 1] ? "," : "", 2 * j->depth, "");
+        if (j->line) put(j, "%s", j->count[j->depth - 1] ? ", " : "");
+        else put(j, "%s\n%*s", j->count[j->depth - 1] ? "," : "", 2 * j->depth, "");
         j->count[j->depth - 1]++;
     }
     if (key) {
@@ -83,7 +90,7 @@ static void close_(pipa_json_t *j, char kind)
 {
     if (j->depth == 0 || j->kind[j->depth - 1] != kind) { j->failed = 1; return; }
     j->depth--;
-    if (j->count[j->depth]) put(j, "\n%*s", 2 * j->depth, "");
+    if (j->count[j->depth] && !j->line) put(j, "\n%*s", 2 * j->depth, "");
     put(j, "%c", kind == '{' ? '}' : ']');
 }
 
@@ -112,6 +119,22 @@ void pipa_json_num(pipa_json_t *j, const char *key, double value)
     else put(j, "null");
 }
 
+void pipa_json_num_short(pipa_json_t *j, const char *key, double value)
+{
+    member(j, key);
+    if (!isfinite(value)) put(j, "null");
+    else if (value > -1e15 && value < 1e15 && value == (double)(long long)value)
+        put(j, "%lld", (long long)value);
+    else put(j, "%.6g", value);
+}
+
+void pipa_json_num_fixed(pipa_json_t *j, const char *key, double value, int decimals)
+{
+    member(j, key);
+    if (isfinite(value)) put(j, "%.*f", decimals, value);
+    else put(j, "null");
+}
+
 void pipa_json_bool(pipa_json_t *j, const char *key, int value)
 {
     member(j, key);
@@ -130,6 +153,11 @@ void pipa_json_int_array(pipa_json_t *j, const char *key, const int64_t *v, int 
     put(j, "[");
     for (int i = 0; i < n; i++) put(j, "%s%lld", i ? ", " : "", (long long)v[i]);
     put(j, "]");
+}
+
+const char *pipa_json_text(const pipa_json_t *j)
+{
+    return j->failed || j->depth != 0 || j->len == 0 ? NULL : j->buf;
 }
 
 pipa_status pipa_json_write(const pipa_json_t *j, const char *path)

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 static int timeline_fill(pipa_timeline_t *t, const pipa_plan_t *p)
 {
     t->start = calloc((size_t)p->P, sizeof *t->start);
@@ -50,10 +52,21 @@ double pipa_trace_step_span(const double *enter, const double *end, int P, size_
 
 static int first_event;
 
-static void event_sep(FILE *f)
+/* Each event is one line: a one-line JSON object from json.h, after the separator. */
+static void event_begin(pipa_json_t *j)
 {
+    pipa_json_init_line(j);
+    pipa_json_begin_object(j, NULL);
+}
+
+static void event_end(FILE *f, pipa_json_t *j)
+{
+    pipa_json_end_object(j);
+    const char *text = pipa_json_text(j);
     fputs(first_event ? "\n" : ",\n", f);
     first_event = 0;
+    fputs(text ? text : "{}", f);  // out of memory: an empty event keeps the file valid
+    pipa_json_free(j);
 }
 
 void pipa_trace_begin(FILE *f)
@@ -62,37 +75,61 @@ void pipa_trace_begin(FILE *f)
     first_event = 1;
 }
 
+/* A metadata event naming a process (tid < 0) or one of its threads. */
+static void name_event(FILE *f, int pid, int tid, const char *name)
+{
+    pipa_json_t j;
+    event_begin(&j);
+    pipa_json_str(&j, "ph", "M");
+    pipa_json_str(&j, "name", tid < 0 ? "process_name" : "thread_name");
+    pipa_json_int(&j, "pid", pid);
+    if (tid >= 0) pipa_json_int(&j, "tid", tid);
+    pipa_json_begin_object(&j, "args");
+    pipa_json_str(&j, "name", name);
+    pipa_json_end_object(&j);
+    event_end(f, &j);
+}
+
 static void names(FILE *f, int pid, const char *label, int P)
 {
-    event_sep(f);
-    fprintf(f, "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": %d, \"args\": {\"name\": \"%s\"}}",
-            pid, label);
+    name_event(f, pid, -1, label);
     for (int r = 0; r < P; r++) {
-        event_sep(f);
-        fprintf(f, "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, "
-                   "\"args\": {\"name\": \"rank %d\"}}", pid, r, r);
+        char rank[32];
+        snprintf(rank, sizeof rank, "rank %d", r);
+        name_event(f, pid, r, rank);
     }
+}
+
+/* One action as a complete ("X") event: times in microseconds. */
+static void action_event(FILE *f, const pipa_action_t *a, int pid, int r, double ts, double dur)
+{
+    pipa_json_t j;
+    char name[64];
+    if (a->kind == PIPA_ACT_STEP) snprintf(name, sizeof name, "STEP");
+    else snprintf(name, sizeof name, "%s %d.%d", pipa_act_name(a->kind), a->mb, a->chunk);
+    event_begin(&j);
+    pipa_json_str(&j, "ph", "X");
+    pipa_json_str(&j, "name", name);
+    pipa_json_str(&j, "cat", pipa_act_name(a->kind));
+    pipa_json_int(&j, "pid", pid);
+    pipa_json_int(&j, "tid", r);
+    pipa_json_num_fixed(&j, "ts", ts, 3);
+    pipa_json_num_fixed(&j, "dur", dur > 0 ? dur : 0, 3);
+    pipa_json_begin_object(&j, "args");
+    pipa_json_int(&j, "microbatch", a->mb);
+    pipa_json_int(&j, "chunk", a->chunk);
+    pipa_json_end_object(&j);
+    event_end(f, &j);
 }
 
 void pipa_trace_timeline(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *t, int pid,
                          const char *label)
 {
     names(f, pid, label, p->P);
-    for (int r = 0; r < p->P; r++) {
-        for (int i = 0; i < p->len[r]; i++) {
-            const pipa_action_t *a = &p->act[r][i];
-            double ts = t->start[r][i] * 1e6, dur = (t->end[r][i] - t->start[r][i]) * 1e6;
-            event_sep(f);
-            if (a->kind == PIPA_ACT_STEP)
-                fprintf(f, "{\"ph\": \"X\", \"name\": \"STEP\", \"cat\": \"STEP\"");
-            else
-                fprintf(f, "{\"ph\": \"X\", \"name\": \"%s %d.%d\", \"cat\": \"%s\"",
-                        pipa_act_name(a->kind), a->mb, a->chunk, pipa_act_name(a->kind));
-            fprintf(f, ", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
-                       "\"args\": {\"microbatch\": %d, \"chunk\": %d}}",
-                    pid, r, ts, dur > 0 ? dur : 0, a->mb, a->chunk);
-        }
-    }
+    for (int r = 0; r < p->P; r++)
+        for (int i = 0; i < p->len[r]; i++)
+            action_event(f, &p->act[r][i], pid, r, t->start[r][i] * 1e6,
+                         (t->end[r][i] - t->start[r][i]) * 1e6);
 }
 
 pipa_status pipa_trace_end(FILE *f)

@@ -75,7 +75,10 @@ int bench_parse_list(const char *text, int *list, int cap)
 int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,
                      int *help, int *bad)
 {
-    (void)ctx;
+    if (strcmp(argv[*i], "--force-cpu") == 0) {
+        ctx->force_cpu = 1;
+        return 1;
+    }
     if (strcmp(argv[*i], "--help") == 0 || strcmp(argv[*i], "-h") == 0) {
         *help = 1;
         return 1;
@@ -240,6 +243,7 @@ void bench_print_header(const bench_ctx_t *ctx, const char *title)
 #endif
     printf("# world:     %d rank(s), transport %s\n", ctx->size,
            pipa_comm_transport_name(ctx->comm));
+    if (ctx->force_cpu) printf("# device:    cpu (" PIPA_CLI_FORCE_CPU_NOTE ")\n");
     printf("# command:   %s\n", cmd);
     print_env();
     fflush(stdout);

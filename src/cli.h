@@ -36,6 +36,13 @@ pipa_status pipa_cli_make_out_dir(const char *name, const char *dir);
  * exit on its own). */
 void pipa_cli_check_stdout_at_exit(const char *prog);
 
+/* --force-cpu is accepted by pipa-demo, pipa-train and pipa-bench for the original demo's users.
+ * This build has no GPU backend, so the flag changes nothing; a tool given it says so in its
+ * header, with these words. */
+#define PIPA_CLI_FORCE_CPU_NOTE \
+    "--force-cpu: pipa runs on the CPU in this build, which has no GPU support, so the flag " \
+    "changes nothing"
+
 /* 123456789 -> "117.7 MiB" into buf. Returns buf. */
 char *pipa_cli_bytes(double bytes, char *buf, size_t len);
 

@@ -3,7 +3,8 @@
 # pipa-bench train on 2 ranks (schedules gpipe, 1f1b, interleaved V=2, zb1; M = 1, 4) must write
 # one JSON row per (schedule, P, M), P = 1 and 2, each with every field and sane values: tokens/s
 # positive, speedup = tokens/s over the P = 1 row's, ideal speedup P*M/(M+P-1), bubbles within
-# [0, 1), and the analytic bubble equal to the schedule's formula.
+# [0, 1), and the analytic bubble equal to the schedule's formula. --force-cpu is accepted and
+# the header says what it means in this build.
 # Usage: sh tests/test_bench.sh BUILD_DIR
 B=${1:-build}
 tmp=$(mktemp -d)
@@ -48,3 +49,9 @@ for (s, p, m), r in by.items():
         assert close(r["bubble_theory"], theory), f"{where}: theory {r['bubble_theory']} != {theory}"
 print(f"ok   {len(rows)} JSON rows, every field present and sane")
 PY
+if ! "$B/pipa-run" -n 2 "$B/pipa-bench" p2p --max-bytes 8 --reps 1 --force-cpu >"$tmp/cpu.txt" 2>&1 ||
+    ! grep -q "^# device:    cpu (--force-cpu: pipa runs on the CPU in this build" "$tmp/cpu.txt"; then
+    echo "FAIL pipa-bench p2p --force-cpu: not accepted, or the header does not say what it means"
+    tail -5 "$tmp/cpu.txt"; exit 1
+fi
+echo "ok   --force-cpu accepted, the header says what it means"

@@ -134,7 +134,7 @@ run 2 --help
 [ $rc -eq 0 ] && has "usage:" out && [ "$(count 'usage:' out)" -eq 1 ]
 check "--help exits 0, printed once" $?
 run 2 --demo 1 --force-cpu
-[ $rc -eq 0 ] && has "cpu (--force-cpu)" out
+[ $rc -eq 0 ] && has "cpu (--force-cpu: pipa runs on the CPU in this build" out
 check "--force-cpu in the header" $?
 
 echo "$pass passed, $fail failed"

@@ -154,6 +154,9 @@ check "--trace and --timeline: measured and simulated timelines of the last step
 run 2 --help
 [ $rc -eq 0 ] && [ "$(grep -c 'usage:' "$T/out")" -eq 1 ] && has "--resume" out
 check "--help exits 0, printed once" $?
+run 1 --steps 1 --force-cpu
+[ $rc -eq 0 ] && has "^device     cpu (--force-cpu: pipa runs on the CPU in this build" out
+check "--force-cpu accepted, and the header says what it means here" $?
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

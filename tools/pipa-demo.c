@@ -204,7 +204,7 @@ void demo_json_shape(pipa_json_t *j, const char *key, const pipa_desc_t *d)
 
 static void print_header(demo_ctx_t *ctx, int argc, char **argv)
 {
-    const char *device = ctx->opt->force_cpu ? "cpu (--force-cpu)"
+    const char *device = ctx->opt->force_cpu ? "cpu (" PIPA_CLI_FORCE_CPU_NOTE ")"
                                              : "cpu (no GPU support in this build)";
     char lay[48];
     pipa_layout_describe(&ctx->lay, lay, sizeof lay);

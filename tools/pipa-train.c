@@ -54,6 +54,8 @@ static void usage(FILE *f)
         "  --trace FILE        the last step's measured timeline beside the simulated one\n"
         "                      (same plan, measured mean cost per action kind): Chrome trace\n"
         "  --timeline FILE     the same two timelines drawn as an SVG picture\n"
+        "  --force-cpu         accepted for the original demo's users: pipa runs on the CPU\n"
+        "                      in this build, so it changes nothing (the header says so)\n"
         "  --help              this text\n",
         TRAIN_DEFAULT_SEED, PIPA_DEFAULT_CORPUS);
 }
@@ -135,6 +137,7 @@ static int parse_options(int argc, char **argv, train_opts_t *o, char *err, size
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->help = 1; continue; }
         if (!strcmp(a, "--print-plan")) { o->print_plan = 1; continue; }
+        if (!strcmp(a, "--force-cpu")) { o->force_cpu = 1; continue; }
         int r = take_int(argc, argv, &i, o);
         if (r == 0) r = take_text(argc, argv, &i, o);
         if (r == 0) r = take_other(argc, argv, &i, o);
@@ -342,6 +345,7 @@ static void print_header(const train_ctx_t *ctx)
     print_peaks(ctx, "plan       ");
     print_bubbles(ctx, "plan       ");
     printf("transport  %s\n", pipa_comm_transport_name(ctx->comm));
+    if (o->force_cpu) printf("device     cpu (" PIPA_CLI_FORCE_CPU_NOTE ")\n");
 }
 
 /* ---- main ------------------------------------------------------------------------------ */

@@ -11,8 +11,8 @@
  * Time of a step: from the last rank entering the step's barrier to the last rank done, on the
  * machine-wide clock (pipa_step_stats_t enter_abs / end_abs). tokens/s = M*B*T / time, median over
  * reps. speedup = tokens/s at P=2 / at P=1 (same M and schedule); ideal = P*M/(M+P-1). Measured
- * bubble: 1 - (time in F, B, I, W of all ranks) / (P * time), the optimizer step counting as
- * not-work as in the simulator; beside it the analytic bubble and the simulated one (the plan
+ * bubble: 1 - (time in F, B, I, W, STEP of all ranks) / (P * time), busy as the runtime and the
+ * simulator define it (pipa_act_is_busy); beside it the analytic bubble and the simulated one (the plan
  * through pipa_plan_simulate with this run's mean F, B, I, W, STEP times, comms free), which
  * separates what the schedule costs from what the machine adds. Left out: P > 2, data. */
 #include <math.h>
@@ -212,7 +212,8 @@ static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, i
                 const double *a = all + p * (2 + PIPA_ACT_COUNT);
                 for (int k = 0; k < PIPA_ACT_COUNT; k++) kind[k] += a[2 + k];
             }
-            work = kind[PIPA_ACT_F] + kind[PIPA_ACT_B] + kind[PIPA_ACT_I] + kind[PIPA_ACT_W];
+            for (int k = 0; k < PIPA_ACT_COUNT; k++)
+                if (pipa_act_is_busy(k)) work += kind[k];
             r->time[rep] = pipa_trace_step_span(&all[0], &all[1], r->P,
                                                 sizeof(double) * (2 + PIPA_ACT_COUNT));
             r->bubble[rep] = 1.0 - work / (r->P * r->time[rep]);

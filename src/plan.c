@@ -19,6 +19,12 @@ const char *pipa_act_name(int kind)
     return act_names[kind];
 }
 
+int pipa_act_is_busy(int kind)
+{
+    return kind == PIPA_ACT_F || kind == PIPA_ACT_B || kind == PIPA_ACT_I || kind == PIPA_ACT_W ||
+           kind == PIPA_ACT_STEP;
+}
+
 const char *pipa_sched_name(pipa_sched s)
 {
     if ((int)s < 0 || (int)s >= (int)(sizeof sched_names / sizeof *sched_names)) return "?";

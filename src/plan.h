@@ -62,6 +62,10 @@ typedef struct {
 } pipa_plan_t;
 
 const char *pipa_act_name(int kind);                 /* "F", "SEND_F", ... */
+/* Whether time in an action of this kind is busy time: F, B, I, W and STEP (the optimizer works
+ * too), not sends and receives. The one definition of "busy" behind every bubble, measured
+ * (runtime) or simulated (pipa_plan_simulate): bubble = 1 - sum(busy) / (P * span). */
+int pipa_act_is_busy(int kind);
 const char *pipa_sched_name(pipa_sched s);           /* "gpipe", "1f1b", "interleaved", "zb1" */
 pipa_status pipa_sched_parse(const char *name, pipa_sched *out);
 
@@ -120,7 +124,7 @@ typedef struct {
 } pipa_plan_costs_t;
 typedef struct {
     double makespan;
-    double busy[PIPA_PLAN_MAX_P];   /* per rank: time in F, B, I, W (not comms, not STEP) */
+    double busy[PIPA_PLAN_MAX_P];   /* per rank: time in F, B, I, W, STEP (pipa_act_is_busy) */
     double bubble;                  /* 1 - sum(busy) / (P * makespan) */
 } pipa_plan_sim_t;
 pipa_status pipa_plan_simulate(const pipa_plan_t *p, const pipa_plan_costs_t *c, pipa_plan_sim_t *out);

@@ -50,11 +50,6 @@ static pipa_status bad(int rank, int step, const pipa_action_t *a, const char *f
     return pipa__fail(PIPA_ERR_ARG, "rank %d step %d (%s): %s", rank, step, what, why);
 }
 
-static int is_compute(int kind)
-{
-    return kind == PIPA_ACT_F || kind == PIPA_ACT_B || kind == PIPA_ACT_I || kind == PIPA_ACT_W;
-}
-
 /* ---- the static pass -------------------------------------------------------------------- */
 
 /* Scans rank r's list in order; fills the slots of its virtual stages and its peak live count. */
@@ -246,7 +241,7 @@ static pipa_status execute(const checker_t *ck, const pipa_plan_costs_t *c, pipa
             }
             if (start && start[r]) start[r][pc[r]] = t0;
             if (end && end[r]) end[r][pc[r]] = t1;
-            if (out && is_compute(a->kind)) out->busy[r] += t1 - t0;
+            if (out && pipa_act_is_busy(a->kind)) out->busy[r] += t1 - t0;
             t[r] = t1;
             pc[r]++;
         }

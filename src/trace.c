@@ -172,7 +172,7 @@ static void svg_row(FILE *f, const pipa_plan_t *p, const pipa_timeline_t *t, int
     for (int i = 0; i < p->len[r]; i++) {
         const pipa_action_t *a = &p->act[r][i];
         double x = SVG_LEFT + t->start[r][i] * scale, w = (t->end[r][i] - t->start[r][i]) * scale;
-        int compute = a->kind <= PIPA_ACT_W || a->kind == PIPA_ACT_STEP;
+        int compute = pipa_act_is_busy(a->kind);
         double h = compute ? SVG_ROW - 4 : 6, yy = compute ? y + 2 : y + SVG_ROW - 8;
         /* later chunks of an interleaved plan are drawn paler */
         fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.0f\" fill=\"%s\" "
@@ -243,7 +243,7 @@ static pipa_plan_costs_t measured_costs(const pipa_plan_t *p, const pipa_timelin
     for (int r = 0; r < p->P; r++)
         for (int i = 0; i < p->len[r]; i++) {
             int k = p->act[r][i].kind;
-            if (k > PIPA_ACT_W && k != PIPA_ACT_STEP) continue;
+            if (!pipa_act_is_busy(k)) continue;
             c.cost[k] += t->end[r][i] - t->start[r][i];
             n[k]++;
         }

@@ -8,8 +8,8 @@
  *
  * Step time: like demo 4, on the machine-wide clock, from the last rank entering the step (no
  * stage can start before: the step opens with a barrier) to the last rank done. Measured bubble:
- * 1 - sum over ranks of the time in F, B, I, W / (P * step time): the time in STEP (optimizer)
- * and in receives counts as not working, exactly as in the simulator, so the two are comparable.
+ * 1 - sum over ranks of the time in F, B, I, W, STEP / (P * step time): busy as the runtime and
+ * the simulator define it (pipa_act_is_busy), so the two are comparable.
  * Left out: communication costs in the simulation (0: on shm they are microseconds), more than
  * V = 2 chunks, and data beyond a synthetic batch. */
 #include <stdio.h>
@@ -111,7 +111,7 @@ static pipa_status summarise(const demo_setup_t *su, const pipa_plan_t *plan,
         double sum = 0;
         for (int r = 0; r < P; r++) sum += row->ranks[r].busy_kind[k];
         row->cost[k] = row->count[k] ? sum / row->count[k] : 0;
-        if (k == PIPA_ACT_F || k == PIPA_ACT_B || k == PIPA_ACT_I || k == PIPA_ACT_W) work += sum;
+        if (pipa_act_is_busy(k)) work += sum;
     }
     costs.cost[PIPA_ACT_F] = row->cost[PIPA_ACT_F];
     costs.cost[PIPA_ACT_B] = row->cost[PIPA_ACT_B];
@@ -174,7 +174,7 @@ static void print_rows(const demo_ctx_t *ctx, const demo_setup_t *su, const sche
 {
     int P = ctx->P;
     printf("step: median of %d steps after a warm-up step, last rank ready to last rank done.\n"
-           "bubble: 1 - (time in F, B, I, W summed over ranks) / (P * step); theory: the\n"
+           "bubble: 1 - (time in F, B, I, W, STEP summed over ranks) / (P * step); theory: the\n"
            "schedule's formula with B = 2F (ZB: I = W = F); simulated: this plan through the\n"
            "simulator with the mean F, B, I, W, STEP times measured here (all ranks), comms free.\n\n",
            SCHED_REPS);

@@ -34,8 +34,9 @@ static void usage(FILE *f)
           "  --chunks V          model chunks per stage for interleaved (2; at most %d)\n"
           "                      and P x M x V at most %d (the bound on a plan's memory)\n"
           "  --plan FILE         simulate a plan written in pipa's text form instead\n"
-          "  --cost-f, --cost-b, --cost-i, --cost-w, --cost-comm X\n"
-          "                      action costs in any unit (F 1, B 2, I 1, W 1, send/receive 0);\n"
+          "  --cost-f, --cost-b, --cost-i, --cost-w, --cost-step, --cost-comm X\n"
+          "                      action costs in any unit (F 1, B 2, I 1, W 1, STEP 0,\n"
+          "                      send/receive 0); STEP is busy time, as in a measured run;\n"
           "                      interleaved chunks hold 1/V of the layers, so their F, B, I, W\n"
           "                      costs are divided by V\n"
           "  --print-plan        print the plan in text form (one schedule; --plan reads it back)\n"
@@ -67,9 +68,10 @@ static pipa_status check_applies(const sim_opts_t *o)
 static pipa_status parse(int argc, char **argv, sim_opts_t *o)
 {
     *o = (sim_opts_t){.P = 4, .M = 8, .V = 2, .all = 1};
-    float f = 1, b = 2, i1 = 1, w = 1, comm = 0;
-    const char *float_names[] = {"--cost-f", "--cost-b", "--cost-i", "--cost-w", "--cost-comm"};
-    float *floats[] = {&f, &b, &i1, &w, &comm};
+    float f = 1, b = 2, i1 = 1, w = 1, step = 0, comm = 0;
+    const char *float_names[] = {"--cost-f", "--cost-b",    "--cost-i",
+                                 "--cost-w", "--cost-step", "--cost-comm"};
+    float *floats[] = {&f, &b, &i1, &w, &step, &comm};
     const char *int_names[] = {"--pp", "--microbatches", "--chunks"};
     int *ints[] = {&o->P, &o->M, &o->V};
     const int int_max[] = {PIPA_PLAN_MAX_P, PIPA_PLAN_MAX_M, PIPA_PLAN_MAX_V};
@@ -80,7 +82,7 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
             o->print_plan = 1;
             continue;
         }
-        for (int k = 0; k < 5 && r == 0; k++)
+        for (int k = 0; k < 6 && r == 0; k++)
             if ((r = pipa_cli_take(argc, argv, &i, float_names[k], &v)) == 1) {
                 PIPA_TRY(pipa_cli_float(float_names[k], v, 0, 1e9, floats[k]));
                 o->costs_given = 1;
@@ -109,8 +111,8 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
     int V = o->all || o->sched == PIPA_SCHED_INTERLEAVED ? o->V : 1;
     if (!o->plan_path) PIPA_TRY(pipa_plan_check_size(o->P, o->M, V, int_names));
     double c[PIPA_ACT_COUNT] = {[PIPA_ACT_F] = f, [PIPA_ACT_B] = b, [PIPA_ACT_I] = i1,
-                                [PIPA_ACT_W] = w, [PIPA_ACT_SEND_F] = comm,
-                                [PIPA_ACT_SEND_B] = comm};
+                                [PIPA_ACT_W] = w, [PIPA_ACT_STEP] = step,
+                                [PIPA_ACT_SEND_F] = comm, [PIPA_ACT_SEND_B] = comm};
     memcpy(o->costs.cost, c, sizeof c);
     return PIPA_OK;
 }
@@ -247,9 +249,10 @@ int main(int argc, char **argv)
     pipa_sched list[4] = {PIPA_SCHED_GPIPE, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1};
     int n = o.all ? 4 : 1, rc = 0;
     if (!o.all) list[0] = o.sched;
-    if (!o.print_plan) printf("# costs: F %g, B %g, I %g, W %g, send %g (interleaved chunks: compute / V)\n",
+    if (!o.print_plan) printf("# costs: F %g, B %g, I %g, W %g, STEP %g, send %g (interleaved chunks: "
+                              "F, B, I, W / V)\n",
            o.costs.cost[PIPA_ACT_F], o.costs.cost[PIPA_ACT_B], o.costs.cost[PIPA_ACT_I],
-           o.costs.cost[PIPA_ACT_W], o.costs.cost[PIPA_ACT_SEND_F]);
+           o.costs.cost[PIPA_ACT_W], o.costs.cost[PIPA_ACT_STEP], o.costs.cost[PIPA_ACT_SEND_F]);
     if (!o.print_plan) printf("%-26s %9s %9s %9s   %s\n", "# plan", "makespan", "bubble", "theory", "peak live per rank");
     sim_rows_t rows = {.n = 0};
     for (int k = 0; k < n; k++) {

@@ -33,7 +33,8 @@ int bench_opt_str(char **argv, int argc, int *i, const char *name, const char **
 /* Parses "1,2,4,8" into list (at most cap entries, each >= 1). Returns the count, 0 on error. */
 int bench_parse_list(const char *text, int *list, int cap);
 
-/* Options every subcommand takes (--json FILE, --help, --force-cpu). Returns 1 if argv[*i] was one of them. */
+/* Options every subcommand takes (--json FILE, --help, --force-cpu). Returns 1 if argv[*i] was
+ * one of them. */
 int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,
                      int *help, int *bad);
 /* Opens the JSON file on rank 0 (after options were parsed). 0 ok, -1 on failure (printed). */

@@ -24,7 +24,7 @@ static void usage(FILE *f)
             "  layer     one layer's forward FLOP rate vs sgemm on the same shapes (alias: gemm)\n"
             "  train     training step tokens/s per schedule at P = 1, 2 vs ideal (pipa-run -n 2)\n"
             "Common options: --json FILE (one JSON object per row), --help,\n"
-            "  --force-cpu (accepted: pipa runs on the CPU in this build, so it changes nothing)\n");
+            "  --force-cpu (accepted; pipa runs on the CPU in this build: it changes nothing)\n");
 }
 
 typedef int (*bench_fn)(bench_ctx_t *, int, char **);

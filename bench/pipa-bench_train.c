@@ -12,9 +12,9 @@
  * machine-wide clock (pipa_step_stats_t enter_abs / end_abs). tokens/s = M*B*T / time, median over
  * reps. speedup = tokens/s at P=2 / at P=1 (same M and schedule); ideal = P*M/(M+P-1). Measured
  * bubble: 1 - (time in F, B, I, W, STEP of all ranks) / (P * time), busy as the runtime and the
- * simulator define it (pipa_act_is_busy); beside it the analytic bubble and the simulated one (the plan
- * through pipa_plan_simulate with this run's mean F, B, I, W, STEP times, comms free), which
- * separates what the schedule costs from what the machine adds. Left out: P > 2, data. */
+ * simulator define it (pipa_act_is_busy); beside it the analytic bubble and the simulated one
+ * (the plan through pipa_plan_simulate with this run's mean F, B, I, W, STEP times, comms
+ * free), which separates what the schedule costs from what the machine adds. Left out: P > 2, data. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,8 +371,8 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
     int help = 0;
     int who, bad = parse_train(ctx, argc, argv, &o, &help);
     /* Each rank printed its own complaint; all stop together, whichever rank had one. */
-    if (pipa_agree(&ctx->world, bad ? pipa_status_set_error(PIPA_ERR_ARG, "bad options") : PIPA_OK, &who) !=
-        PIPA_OK)
+    pipa_status mine = bad ? pipa_status_set_error(PIPA_ERR_ARG, "bad options") : PIPA_OK;
+    if (pipa_agree(&ctx->world, mine, &who) != PIPA_OK)
         return 2;
     if (help) {
         if (ctx->rank == 0) train_usage(stdout);

@@ -105,8 +105,8 @@ void pipa_corpus_batch(const pipa_corpus_t *c, int64_t step, int mb, int B, int 
 {
     size_t span = c->n - (size_t)T - 1;
     for (int b = 0; b < B; b++) {
-        float u = pipa_rand_uniform(c->seed, (uint64_t)step, (uint64_t)PIPA_STREAM_CORPUS + (uint64_t)mb,
-                                    (uint64_t)b); /* [-1, 1) */
+        uint64_t stream = (uint64_t)PIPA_STREAM_CORPUS + (uint64_t)mb;
+        float u = pipa_rand_uniform(c->seed, (uint64_t)step, stream, (uint64_t)b); /* [-1, 1) */
         size_t start = (size_t)((u + 1.0f) * 0.5f * (float)span);
         if (start >= span) start = span - 1;
         for (int t = 0; t < T; t++) {

@@ -132,7 +132,7 @@ static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_
     if (s != PIPA_OK) {
         snprintf(why, sizeof why, "%s", pipa_last_error());
         return pipa_status_set_error(s, "demo %d (%d layers on %d stages): %s%s", demo, c.L, P, why,
-                          o->split && !o->L && !o->demo ? " (give --layers to use one split in every demo)" : "");
+                                     o->split && !o->L && !o->demo ? " (give --layers to use one split in every demo)" : "");
     }
     return PIPA_OK;
 }
@@ -263,7 +263,7 @@ static pipa_status prepare(demo_ctx_t *ctx, demo_setup_t *setups)
     const demo_opts_t *o = ctx->opt;
     if (o->pp && o->pp != ctx->P)
         return pipa_status_set_error(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
-                          "(start %d ranks, e.g. pipa-run -n %d)", o->pp, ctx->P, o->pp, o->pp);
+                                     "(start %d ranks, e.g. pipa-run -n %d)", o->pp, ctx->P, o->pp, o->pp);
     PIPA_TRY(pipa_layout_init(&ctx->lay, ctx->P, ctx->rank, 1, ctx->P, 1));
     for (int d = 1; d <= DEMO_COUNT; d++)
         if (!o->demo || o->demo == d) PIPA_TRY(setup_demo(o, d, ctx->P, &setups[d - 1]));

@@ -122,7 +122,7 @@ static pipa_status run_child(const demo_setup_t *su, long *peak, long *base)
     while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {}
     if (!WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
         return pipa_status_set_error(PIPA_ERR_IO, "the whole-model child (%s --measure-whole-model) failed",
-                          "/proc/self/exe");
+                                     "/proc/self/exe");
     if (sscanf(text, "whole-model peak_kb %ld base_kb %ld", peak, base) != 2)
         return pipa_status_set_error(PIPA_ERR_FORMAT, "the whole-model child printed '%s'", text);
     return PIPA_OK;

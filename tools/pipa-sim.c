@@ -51,14 +51,14 @@ static pipa_status check_applies(const sim_opts_t *o)
 {
     if (o->plan_path && (o->sched_given || o->shape_given))
         return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with --plan (the plan file says "
-                          "what runs)", o->sched_given ? "--schedule" : o->shape_given);
+                                     "what runs)", o->sched_given ? "--schedule" : o->shape_given);
     if (o->V_given && o->sched_given && o->sched != PIPA_SCHED_INTERLEAVED)
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks applies to --schedule interleaved only, not %s",
-                          pipa_sched_name(o->sched));
+                                     pipa_sched_name(o->sched));
     if (o->print_plan && (o->svg_path || o->trace_path || o->costs_given))
         return pipa_status_set_error(PIPA_ERR_ARG, "--%s does not apply with --print-plan (it prints the "
-                          "plan and simulates nothing)", o->svg_path ? "svg" : o->trace_path ?
-                          "trace" : "cost-*");
+                                     "plan and simulates nothing)", o->svg_path ? "svg" : o->trace_path ?
+                                     "trace" : "cost-*");
     /* Checked before the work, so a run that cannot write its results does not start. */
     if (o->svg_path) PIPA_TRY(pipa_cli_check_out_file("--svg", o->svg_path));
     if (o->trace_path) PIPA_TRY(pipa_cli_check_out_file("--trace", o->trace_path));

@@ -162,7 +162,7 @@ static pipa_status check_print_plan(const train_opts_t *o)
     for (int k = 0; o->print_plan && k < 5; k++)
         if (values[k])
             return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with --print-plan (it prints the "
-                              "plan and trains nothing)", names[k]);
+                                         "plan and trains nothing)", names[k]);
     return PIPA_OK;
 }
 
@@ -171,18 +171,18 @@ static pipa_status check_combinations(const train_opts_t *o, int P)
 {
     if (o->sched_given && o->plan_path)
         return pipa_status_set_error(PIPA_ERR_ARG, "--schedule does not apply with --plan (the plan file "
-                          "says what runs)");
+                                     "says what runs)");
     if (o->pp && o->pp != P)
         return pipa_status_set_error(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
-                          "(start %d ranks, e.g. pipa-run -n %d)", o->pp, P, o->pp, o->pp);
+                                     "(start %d ranks, e.g. pipa-run -n %d)", o->pp, P, o->pp, o->pp);
     if (o->V > 1 && o->sched != PIPA_SCHED_INTERLEAVED && !o->plan_path)
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d needs --schedule interleaved (%s runs one "
-                          "chunk per rank)", o->V, pipa_sched_name(o->sched));
+                                     "chunk per rank)", o->V, pipa_sched_name(o->sched));
     if (o->V == 1 && o->sched == PIPA_SCHED_INTERLEAVED && !o->plan_path)
         return pipa_status_set_error(PIPA_ERR_ARG, "--schedule interleaved needs --chunks 2 or more");
     if (o->V > PIPA_MAX_CHUNKS)
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d: at most %d chunks per rank", o->V,
-                          PIPA_MAX_CHUNKS);
+                                     PIPA_MAX_CHUNKS);
     static const char *const plan_names[3] = {"P (ranks)", "--microbatches", "--chunks"};
     PIPA_TRY(pipa_plan_check_size(P, o->M, o->V, plan_names));   /* the plan limits, before work */
     if (o->wd_given && o->optimizer != PIPA_OPT_ADAMW)
@@ -225,8 +225,8 @@ static pipa_status build_model(train_ctx_t *ctx)
     if (o->split) PIPA_TRY(pipa_split_parse(o->split, o->L, stages, ctx->counts));
     else if (stages > o->L)
         return pipa_status_set_error(PIPA_ERR_ARG, "%d layers cannot fill %d virtual stages (P=%d x V=%d): "
-                          "give --layers %d or more, or fewer ranks or chunks", o->L, stages,
-                          ctx->P, o->V, stages);
+                                     "give --layers %d or more, or fewer ranks or chunks", o->L, stages,
+                                     ctx->P, o->V, stages);
     else PIPA_TRY(pipa_split_even(o->L, stages, ctx->counts));
     return PIPA_OK;
 }
@@ -243,8 +243,8 @@ static pipa_status read_plan(train_ctx_t *ctx)
     const pipa_plan_t *p = &ctx->plan;
     if (p->P != ctx->P || p->M != o->M || p->V != o->V) {
         s = pipa_status_set_error(PIPA_ERR_ARG, "plan %s is for P=%d M=%d V=%d, this run has P=%d (ranks) "
-                       "M=%d (--microbatches) V=%d (--chunks)", o->plan_path, p->P, p->M, p->V,
-                       ctx->P, o->M, o->V);
+                                  "M=%d (--microbatches) V=%d (--chunks)", o->plan_path, p->P, p->M, p->V,
+                                  ctx->P, o->M, o->V);
         pipa_plan_free(&ctx->plan);
     }
     return s;

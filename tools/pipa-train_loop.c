@@ -252,8 +252,8 @@ static int save(run_t *run)
     pipa_status s = PIPA_OK;
     if (!state_finite(&run->tr))
         s = pipa_status_set_error(PIPA_ERR_STATE, "after step %lld the weights are no longer finite: "
-                       "training diverged (try a lower --lr); not saved, %s keeps its last "
-                       "checkpoint", (long long)step, dir);
+                                  "training diverged (try a lower --lr); not saved, %s keeps its last "
+                                  "checkpoint", (long long)step, dir);
     if (train_agree(ctx, s, NULL) != 0) return 1;
     s = ctx->rank == 0 ? pipa_ckpt_begin(dir, step, &id) : PIPA_OK;
     if (train_agree(ctx, s, what) != 0) return 1;
@@ -381,8 +381,8 @@ static int resume(run_t *run)
         found[1] = id;
         if (s == PIPA_OK && found[0] > o->steps)
             s = pipa_status_set_error(PIPA_ERR_ARG, "%s holds %lld steps, more than --steps %d (the total "
-                           "count, saved steps included)", o->resume_dir, (long long)found[0],
-                           o->steps);
+                                      "count, saved steps included)", o->resume_dir, (long long)found[0],
+                                      o->steps);
     }
     if (train_agree(ctx, s, what) != 0) return -1;
     pipa_desc_t d = pipa_desc_1d(PIPA_I64, 2);

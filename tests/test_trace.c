@@ -4,14 +4,19 @@
  *    F 1, B 2, STEP 1: makespan 10, busy 7 per rank, bubble 1 - 14/20 = 0.3).
  *  2 a step's span over the ranks is max(end) - max(enter), over records of any size.
  *  3 the JSON writer's one-line layout and its short and fixed numbers give exactly the bytes
- *    pipa-bench rows and trace events always had; a trace event reads as before. */
+ *    pipa-bench rows and trace events always had; a trace event reads as before.
+ *  4 the one hash and the one random-number module give the bits they gave before they moved
+ *    (values recorded from the build before issue 7: FNV-1a 64 of "a" and "pipa"; uniform
+ *    values of four streams, as float bit patterns). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
+#include "hash.h"
 #include "json.h"
 #include "plan.h"
+#include "rand.h"
 #include "trace.h"
 
 static void test_busy(void)
@@ -116,8 +121,27 @@ static void test_trace_event(void)
     pipa_plan_free(&p);
 }
 
+static void test_hash_rand(void)
+{
+    CHECK(pipa_hash_fnv1a(PIPA_HASH_INIT, "a", 1) == 0xaf63dc4c8601ec8cull);
+    CHECK(pipa_hash_fnv1a(PIPA_HASH_INIT, "pipa", 4) == 0xbed8c60dc4e865a5ull);
+    uint64_t piece = pipa_hash_fnv1a(PIPA_HASH_INIT, "pi", 2);  // piece by piece: the same
+    CHECK(pipa_hash_fnv1a(piece, "pa", 2) == 0xbed8c60dc4e865a5ull);
+    CHECK(pipa_hash_fnv1a(PIPA_HASH_INIT, "", 0) == PIPA_HASH_INIT);
+    const uint64_t args[4][4] = {{0, 0, 0, 0}, {42, 1, 2, 3}, {42, 2, 1, 3},
+                                 {7, 5, PIPA_STREAM_INPUT + PIPA_STREAM_CORPUS, 9}};
+    const uint32_t want[4] = {0xbf3d9f18u, 0xbf008d40u, 0x3f6e1656u, 0x3da008e0u};
+    for (int k = 0; k < 4; k++) {
+        float v = pipa_rand_uniform(args[k][0], args[k][1], args[k][2], args[k][3]);
+        uint32_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        CHECKF(bits == want[k], "uniform #%d: %.9g = 0x%08x, want 0x%08x", k, v, bits, want[k]);
+    }
+}
+
 int main(void)
 {
+    test_hash_rand();
     test_busy();
     test_span();
     test_json();

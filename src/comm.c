@@ -52,6 +52,11 @@ static pipa_status rank_from_env(int *rank, int *world)
 
 pipa_status pipa_comm_init(pipa_comm_t **out)
 {
+    return pipa__comm_init_on(pipa__transport_default(), out);
+}
+
+pipa_status pipa__comm_init_on(const pipa_transport_ops_t *ops, pipa_comm_t **out)
+{
     /* Every setting, those read later (PIPA_LOG, PIPA_BLAS_THREADS) too: refused at the start. */
     PIPA_TRY(pipa_env_check());
     double timeout;
@@ -60,7 +65,7 @@ pipa_status pipa_comm_init(pipa_comm_t **out)
     PIPA_TRY(rank_from_env(&rank, &world));
     pipa_comm_t *c = calloc(1, sizeof *c);
     if (!c) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
-    c->ops = pipa__transport_default();
+    c->ops = ops;
     pipa_status s = c->ops->join(rank, world, &c->t);
     if (s != PIPA_OK) {
         c->ops->leave(c->t);

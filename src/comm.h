@@ -24,6 +24,10 @@ typedef struct pipa_comm pipa_comm_t;
 /* Joins the run this process belongs to (from RANK, WORLD_SIZE and the launcher's segment), or
  * makes a world of one when the program was started without pipa-run. */
 pipa_status pipa_comm_init(pipa_comm_t **out);
+/* The same over the given transport (transport.h) rather than the default: for tests and tools
+ * that bring their own. */
+struct pipa_transport_ops;
+pipa_status pipa__comm_init_on(const struct pipa_transport_ops *ops, pipa_comm_t **out);
 void pipa_comm_free(pipa_comm_t *c);
 int pipa_comm_rank(const pipa_comm_t *c);
 int pipa_comm_size(const pipa_comm_t *c);

@@ -21,7 +21,7 @@
 
 #include "msg.h"
 
-typedef struct {
+typedef struct pipa_transport_ops {
     const char *name;      /* "shm": printed in run headers */
 
     /* Joins the run as `rank` of `world` and returns the transport's state in *state. rank -1 (and

@@ -125,7 +125,8 @@ pipa_status pipa_isend(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t 
 pipa_status pipa_irecv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t *d, void *buf,
                        pipa_req_t *req)
 {
-    return req_start(c, PIPA_REQ_RECV, src, tag, d, buf, req);
+    PIPA_TRY(req_start(c, PIPA_REQ_RECV, src, tag, d, buf, req));
+    return c->ops->post_recv(c->t, req);
 }
 
 /* The header check: a message whose dtype or shape is not what the receive expects is an error
@@ -213,8 +214,9 @@ static pipa_status check_peer(pipa_comm_t *c, pipa_req_t *req)
 {
     const char *how = c->ops->peer_gone(c->t, req->peer);
     if (!how) return PIPA_OK;
-    return pipa__fail(PIPA_ERR_PEER, "rank %d: peer rank %d %s while rank %d waited %s it (tag %llu)",
-                      c->rank, req->peer, how, c->rank,
+    return pipa__fail(PIPA_ERR_PEER,
+                      "rank %d: peer rank %d %s while rank %d waited %s it (tag %llu)", c->rank,
+                      req->peer, how, c->rank,
                       req->kind != PIPA_REQ_RECV ? "to send to" : "for a message from",
                       (unsigned long long)req->tag);
 }

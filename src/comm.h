@@ -49,11 +49,12 @@ pipa_status pipa_test(pipa_comm_t *c, pipa_req_t *req, int *done);
  * (a completed or empty request is just marked done). */
 pipa_status pipa_detach(pipa_comm_t *c, pipa_req_t *req);
 /* Blocks until the request completes, the deadline passes, or the peer dies. While any wait
- * polls, messages from peers that wait for ring space are taken in (kept until received), so
- * a send never waits on a rank that is itself waiting: sends never block. */
+ * polls, messages from peers that wait for space (shm: in their ring to this rank) are taken in
+ * (kept until received), so a send never waits on a rank that is itself waiting: sends never
+ * block. */
 pipa_status pipa_wait(pipa_comm_t *c, pipa_req_t *req);
-/* Blocks until every send this rank posted or detached has left (is in its receiver's ring, which
- * outlives this process): call it before a process may end with sends under way. */
+/* Blocks until every send this rank posted or detached has left (shm: is in its receiver's ring,
+ * which outlives this process): call it before a process may end with sends under way. */
 pipa_status pipa_flush(pipa_comm_t *c);
 pipa_status pipa_send(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t *d, const void *buf);
 pipa_status pipa_recv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t *d, void *buf);

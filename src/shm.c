@@ -568,6 +568,14 @@ static pipa_status shm_progress(void *state, pipa_req_t *req)
     return drain(t, recv ? req->peer : -1);
 }
 
+/* Receives match in place, in the sender's ring, when polled: nothing to announce. */
+static pipa_status shm_post_recv(void *state, pipa_req_t *req)
+{
+    (void)state;
+    (void)req;
+    return PIPA_OK;
+}
+
 static pipa_req_t *shm_oldest_send(void *state) { return pipa__shm_pending_any(state); }
 static void shm_cancel(void *state, pipa_req_t *req) { pipa__shm_cancel(state, req); }
 static pipa_status shm_detach(void *state, pipa_req_t *req) { return pipa__shm_detach(state, req); }
@@ -577,6 +585,7 @@ const pipa_transport_ops_t pipa__transport_shm = {
     .join = shm_join,
     .leave = shm_leave,
     .post_send = shm_post_send,
+    .post_recv = shm_post_recv,
     .progress = shm_progress,
     .oldest_send = shm_oldest_send,
     .peer_gone = shm_peer_gone,

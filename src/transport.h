@@ -28,13 +28,17 @@ typedef struct pipa_transport_ops {
      * world 1): started without a launcher, a world of one on its own. On failure *state may be
      * set; leave is called on it. */
     pipa_status (*join)(int rank, int world, void **state);
-    /* Lets go of everything (sends still queued are dropped: pipa_flush first). state may be NULL. */
+    /* Lets go of everything (sends still queued are dropped: pipa_flush first); state may be
+     * NULL. */
     void (*leave)(void *state);
 
     /* Starts a send (kind PIPA_REQ_SEND, fields set). Never blocks: what does not leave now is
      * queued, oldest first per destination, and moved on by every later progress call. Sets
      * req->complete once every byte has left (the caller may reuse the buffer). */
     void (*post_send)(void *state, pipa_req_t *req);
+    /* Announces a receive (kind PIPA_REQ_RECV, fields set; match NONE): a transport that must post
+     * receives ahead (MPI) does it here; shm matches in place when polled and does nothing. */
+    pipa_status (*post_recv)(void *state, pipa_req_t *req);
     /* One poll, never blocking: moves queued sends on; if req is an unfinished receive, looks for
      * its message: first for the header (sets req->got, req->match = PIPA_MATCH_HEADER and
      * returns, payload untouched), then, once req->match is PIPA_MATCH_ACCEPTED, copies what has
@@ -58,6 +62,9 @@ typedef struct pipa_transport_ops {
      * its buffer are the caller's again at once. A cancelled send is left alone. */
     pipa_status (*detach)(void *state, pipa_req_t *req);
 } pipa_transport_ops_t;
+
+/* No flush function: pipa_flush is progress until oldest_send is NULL, in the communicator's wait
+ * loop (deadline and liveness included). */
 
 /* The registered transport of that name, or NULL. */
 const pipa_transport_ops_t *pipa__transport_find(const char *name);

@@ -28,6 +28,7 @@ typedef struct {
     int npending;
     int hold;                 /* while set, progress moves no send (a peer that takes nothing) */
     msg_t *arrived;
+    int recvs_posted;
     int naps;                 /* wait_change calls: the generic wait loop sleeps through us */
     const char *gone;         /* what peer_gone answers */
 } loop_t;
@@ -96,6 +97,12 @@ static void poll_recv(loop_t *l, pipa_req_t *req)
     free(m);
 }
 
+static pipa_status loop_post_recv(void *state, pipa_req_t *req)
+{
+    ((loop_t *)state)->recvs_posted += req->kind == PIPA_REQ_RECV;
+    return PIPA_OK;
+}
+
 static pipa_status loop_progress(void *state, pipa_req_t *req)
 {
     loop_t *l = state;
@@ -160,8 +167,9 @@ static pipa_status loop_detach(void *state, pipa_req_t *req)
 
 static const pipa_transport_ops_t loop_ops = {
     .name = "loop", .join = loop_join, .leave = loop_leave, .post_send = loop_post_send,
-    .progress = loop_progress, .oldest_send = loop_oldest_send, .peer_gone = loop_peer_gone,
-    .wait_change = loop_wait_change, .cancel = loop_cancel, .detach = loop_detach,
+    .post_recv = loop_post_recv, .progress = loop_progress, .oldest_send = loop_oldest_send,
+    .peer_gone = loop_peer_gone, .wait_change = loop_wait_change, .cancel = loop_cancel,
+    .detach = loop_detach,
 };
 
 /* ---- the checks ----------------------------------------------------------------------------- */
@@ -172,8 +180,8 @@ static void check_table(void)
     CHECK(t && strcmp(t->name, "shm") == 0);
     CHECK(pipa__transport_find("shm") == t);
     CHECK(pipa__transport_find("loop") == NULL);
-    CHECK(t->join && t->leave && t->post_send && t->progress && t->oldest_send && t->peer_gone &&
-          t->wait_change && t->cancel && t->detach);
+    CHECK(t->join && t->leave && t->post_send && t->post_recv && t->progress && t->oldest_send &&
+          t->peer_gone && t->wait_change && t->cancel && t->detach);
     pipa_comm_t *c;
     CHECKF(pipa_comm_init(&c) == PIPA_OK, "%s", pipa_last_error());
     CHECK(strcmp(pipa_comm_transport_name(c), "shm") == 0);
@@ -194,6 +202,7 @@ static void check_messages(pipa_comm_t *c)
     CHECKF(pipa_recv(c, 0, 1, &d, got) == PIPA_OK, "%s", pipa_last_error());
     CHECK(memcmp(got, a, sizeof a) == 0);
     CHECK(pipa_wait(c, &s1) == PIPA_OK && pipa_wait(c, &s2) == PIPA_OK);
+    CHECK(live->recvs_posted == 2);
 }
 
 /* The loop transport checks no header: the communicator does, names both sides, and the payload

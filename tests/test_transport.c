@@ -233,7 +233,7 @@ static void check_waits(pipa_comm_t *c)
                                      "(tag 99, 0 of 4 bytes moved)") != NULL, "%s",
            pipa_last_error());
     CHECK(pipa_now() - t0 >= 0.3 && live->naps > naps);
-    pipa_comm_set_timeout(c, 30);
+    pipa_comm_set_timeout(c, 5); /* the death is noticed long before */
     live->gone = "died";
     t0 = pipa_now();
     CHECK(pipa_recv(c, 0, 5, &d, buf) == PIPA_ERR_PEER);
@@ -261,7 +261,7 @@ static void check_sends(pipa_comm_t *c)
     CHECK(pipa_isend(c, 0, 4, &d, buf, &s) == PIPA_OK);
     CHECK(pipa_wait(c, &s) == PIPA_ERR_TIMEOUT && live->npending == 1); /* cancelled */
     live->hold = 0;
-    pipa_comm_set_timeout(c, 30);
+    pipa_comm_set_timeout(c, 2);
     CHECK(pipa_flush(c) == PIPA_OK && live->npending == 0);
     CHECK(pipa_recv(c, 0, 3, &d, got) == PIPA_OK && strcmp(got, "abc") == 0);
 }
@@ -286,6 +286,7 @@ int main(void)
     if (check_failures) return check_done("test_transport");
     CHECK(strcmp(pipa_comm_transport_name(c), "loop") == 0);
     CHECK(pipa_comm_rank(c) == 0 && pipa_comm_size(c) == 1);
+    pipa_comm_set_timeout(c, 2); /* a message that should be there and is not: fail soon */
     check_messages(c);
     check_mismatch(c);
     check_waits(c);

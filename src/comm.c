@@ -129,9 +129,10 @@ pipa_status pipa_irecv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t 
     return c->ops->post_recv(c->t, req);
 }
 
-/* The header check: a message whose dtype or shape is not what the receive expects is an error
- * naming both ranks, the tag and both descriptions; its payload is never copied (the transport
- * moves it only once accepted). */
+/* The header check, for a header the transport reported rather than accepted (transport.h): a
+ * message whose dtype or shape is not what the receive expects is an error naming both ranks, the
+ * tag and both descriptions; its payload is never copied (the transport moves it only once
+ * accepted). */
 static pipa_status check_header(const pipa_comm_t *c, pipa_req_t *req)
 {
     if (pipa_desc_equal(&req->got, &req->desc)) {
@@ -153,7 +154,7 @@ pipa_status pipa_test(pipa_comm_t *c, pipa_req_t *req, int *done)
     PIPA_TRY(c->ops->progress(c->t, req));
     if (req->match == PIPA_MATCH_HEADER) {
         PIPA_TRY(check_header(c, req));
-        PIPA_TRY(c->ops->progress(c->t, req));
+        PIPA_TRY(c->ops->accept(c->t, req));
     }
     *done = req->complete || req->kind == PIPA_REQ_NONE;
     return PIPA_OK;

@@ -10,8 +10,9 @@
  *   1. Write src/transport_mpi.c defining `const pipa_transport_ops_t pipa__transport_mpi = {...}`
  *      with every function below (contracts next to each). Messages are matched by (peer, tag);
  *      arrival order must not matter; sends must never block (a send that cannot leave now is
- *      queued and pushed on by later calls); a receive reports the sender's header first
- *      (PIPA_MATCH_HEADER) and moves the payload only once the communicator accepted it.
+ *      queued and pushed on by later calls); a receive moves the payload only of a message whose
+ *      header is identical to the one expected, or that the communicator accepted once reported
+ *      (PIPA_MATCH_HEADER): judging a header and naming a mismatch are the communicator's.
  *   2. Add X(mpi) to PIPA_TRANSPORTS in transport.c: that is the registration line.
  * Nothing else changes: not comm.c, not coll.c, not the runtime. The run header's "transport"
  * field is the table's name. (The launcher's side, creating what the ranks join, is the
@@ -40,12 +41,19 @@ typedef struct pipa_transport_ops {
      * receives ahead (MPI) does it here; shm matches in place when polled and does nothing. */
     pipa_status (*post_recv)(void *state, pipa_req_t *req);
     /* One poll, never blocking: moves queued sends on; if req is an unfinished receive, looks for
-     * its message: first for the header (sets req->got, req->match = PIPA_MATCH_HEADER and
-     * returns, payload untouched), then, once req->match is PIPA_MATCH_ACCEPTED, copies what has
-     * arrived and sets complete at the end. Also takes in what senders blocked on this rank wait
+     * its message: while nothing matched, for its header: sets req->got, and then either accepts
+     * it (only a header identical to req->desc, pipa_desc_equal: match = PIPA_MATCH_ACCEPTED, and
+     * goes on) or reports it (match = PIPA_MATCH_HEADER, returns, the payload untouched) for the
+     * communicator to judge; once accepted, copies what has arrived, setting complete at the end.
+     * A transport may report every header (simplest); accepting identical ones in place saves a
+     * round trip on every message. Also takes in what senders blocked on this rank wait
      * to hand over (all peers but req's), so no rank ever waits on a rank that is waiting: every
      * wait calls this. req may be NULL (a flush) or a send. */
     pipa_status (*progress)(void *state, pipa_req_t *req);
+    /* The communicator accepted the header progress just reported (req->match is now
+     * PIPA_MATCH_ACCEPTED; no other call came between): copies what has arrived of the payload,
+     * setting complete at the end. (A header it refuses is left where it is, untouched.) */
+    pipa_status (*accept)(void *state, pipa_req_t *req);
     /* The oldest send still under way to the lowest peer that has one; NULL when all have left. */
     pipa_req_t *(*oldest_send)(void *state);
 

@@ -112,6 +112,12 @@ static pipa_status loop_progress(void *state, pipa_req_t *req)
     return PIPA_OK;
 }
 
+static pipa_status loop_accept(void *state, pipa_req_t *req)
+{
+    poll_recv(state, req);
+    return PIPA_OK;
+}
+
 static pipa_req_t *loop_oldest_send(void *state)
 {
     loop_t *l = state;
@@ -167,9 +173,9 @@ static pipa_status loop_detach(void *state, pipa_req_t *req)
 
 static const pipa_transport_ops_t loop_ops = {
     .name = "loop", .join = loop_join, .leave = loop_leave, .post_send = loop_post_send,
-    .post_recv = loop_post_recv, .progress = loop_progress, .oldest_send = loop_oldest_send,
-    .peer_gone = loop_peer_gone, .wait_change = loop_wait_change, .cancel = loop_cancel,
-    .detach = loop_detach,
+    .post_recv = loop_post_recv, .progress = loop_progress, .accept = loop_accept,
+    .oldest_send = loop_oldest_send, .peer_gone = loop_peer_gone, .wait_change = loop_wait_change,
+    .cancel = loop_cancel, .detach = loop_detach,
 };
 
 /* ---- the checks ----------------------------------------------------------------------------- */
@@ -180,8 +186,8 @@ static void check_table(void)
     CHECK(t && strcmp(t->name, "shm") == 0);
     CHECK(pipa__transport_find("shm") == t);
     CHECK(pipa__transport_find("loop") == NULL);
-    CHECK(t->join && t->leave && t->post_send && t->post_recv && t->progress && t->oldest_send &&
-          t->peer_gone && t->wait_change && t->cancel && t->detach);
+    CHECK(t->join && t->leave && t->post_send && t->post_recv && t->progress && t->accept &&
+          t->oldest_send && t->peer_gone && t->wait_change && t->cancel && t->detach);
     pipa_comm_t *c;
     CHECKF(pipa_comm_init(&c) == PIPA_OK, "%s", pipa_last_error());
     CHECK(strcmp(pipa_comm_transport_name(c), "shm") == 0);

@@ -151,7 +151,8 @@ static pipa_status check_header(const pipa_comm_t *c, pipa_req_t *req)
  * transport's progress), so no rank ever waits on one that is waiting itself. */
 pipa_status pipa_test(pipa_comm_t *c, pipa_req_t *req, int *done)
 {
-    PIPA_TRY(c->ops->progress(c->t, req));
+    if (req->match != PIPA_MATCH_HEADER) /* else refused before: it stays refused, named again */
+        PIPA_TRY(c->ops->progress(c->t, req));
     if (req->match == PIPA_MATCH_HEADER) {
         PIPA_TRY(check_header(c, req));
         PIPA_TRY(c->ops->accept(c->t, req));

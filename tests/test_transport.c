@@ -223,6 +223,11 @@ static void check_mismatch(pipa_comm_t *c)
                   "rank 0 expected f32[3,2] from rank 0 with tag 9, but rank 0 sent f32[2,3]") == 0,
            "%s", pipa_last_error());
     for (int i = 0; i < 6; i++) CHECK(got[i] == 0);
+    pipa_req_t r; /* a refused request polled again stays refused, with the same message */
+    int done = 0;
+    CHECK(pipa_irecv(c, 0, 9, &want, got, &r) == PIPA_OK);
+    CHECK(pipa_test(c, &r, &done) == PIPA_ERR_MISMATCH && pipa_test(c, &r, &done) ==
+          PIPA_ERR_MISMATCH && !done && strstr(pipa_last_error(), "sent f32[2,3]"));
     CHECK(pipa_recv(c, 0, 9, &sent, got) == PIPA_OK && got[5] == 6); /* still there, unharmed */
 }
 

@@ -1,9 +1,9 @@
-/* comm.c: the communicator: joining a run, message descriptions, and the send/receive calls
- * with their deadlines. The moving of bytes is shm.c's; collectives are coll.c's. */
+/* comm.c: the communicator: joining a run, the send/receive calls, the header check, and the one
+ * wait loop with its deadlines and liveness checks. The moving of bytes is a transport's
+ * (transport.h; shm.c today), reached only through its table of functions; collectives are
+ * coll.c's, on top of the calls here. */
 #include "comm.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -11,120 +11,71 @@
 #include <string.h>
 
 #include "env.h"
-#include "shm_internal.h"
+#include "transport.h"
 
 struct pipa_comm {
-    pipa__shm_t shm;
+    const pipa_transport_ops_t *ops;
+    void *t;             /* the transport's state */
+    int rank, world;
     double timeout;      /* seconds a wait may take */
 };
 
 /* Waiting: spin first (a hand-off between two running ranks takes well under a microsecond),
  * then keep polling but yield the core between polls (other ranks sharing it can run; with a
- * free core this is still a fast poll), and only then sleep on the doorbell. Waking a sleeper
- * takes tens of microseconds, so the yielding phase lasts longer than one wake-up: otherwise
- * one sleeper makes its partner sleep too and every hand-off after pays the wake-up. */
+ * free core this is still a fast poll), and only then sleep until the transport sees a change.
+ * Waking a sleeper takes tens of microseconds, so the yielding phase lasts longer than one
+ * wake-up: otherwise one sleeper makes its partner sleep too and every hand-off after pays the
+ * wake-up. */
 #define SPIN_SECONDS 20e-6
 #define YIELD_SECONDS 2e-3
 #define NAP_SECONDS 0.05     /* longest sleep between deadline and liveness checks */
 
-/* ---- message descriptions ----------------------------------------------------------------- */
-
-size_t pipa_dtype_size(pipa_dtype t)
-{
-    switch (t) {
-    case PIPA_F32: case PIPA_I32: return 4;
-    case PIPA_F16: case PIPA_BF16: return 2;
-    case PIPA_I64: case PIPA_F64: return 8;
-    case PIPA_U8: return 1;
-    }
-    return 0;
-}
-
-const char *pipa_dtype_name(pipa_dtype t)
-{
-    static const char *names[] = {"f32", "f16", "bf16", "i32", "i64", "u8", "f64"};
-    return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
-}
-
-pipa_desc_t pipa_desc(pipa_dtype t, int ndim, const int64_t *shape)
-{
-    pipa_desc_t d = {.dtype = t, .ndim = ndim};
-    PIPA_ASSERT(ndim >= 0 && ndim <= PIPA_MAX_DIMS);
-    for (int i = 0; i < ndim; i++) d.shape[i] = shape[i];
-    return d;
-}
-
-pipa_desc_t pipa_desc_1d(pipa_dtype t, int64_t n) { return pipa_desc(t, 1, &n); }
-
-size_t pipa_desc_bytes(const pipa_desc_t *d)
-{
-    size_t n = pipa_dtype_size(d->dtype);
-    for (int i = 0; i < d->ndim; i++) n *= (size_t)d->shape[i];
-    return n;
-}
-
-char *pipa_desc_str(const pipa_desc_t *d, char *buf, size_t len)
-{
-    int n = snprintf(buf, len, "%s[", pipa_dtype_name(d->dtype));
-    for (int i = 0; i < d->ndim && n > 0 && (size_t)n < len; i++)
-        n += snprintf(buf + n, len - n, i ? ",%lld" : "%lld", (long long)d->shape[i]);
-    if (n > 0 && (size_t)n < len) snprintf(buf + n, len - n, "]");
-    return buf;
-}
-
-pipa_status pipa__check_header(int me, const pipa_req_t *req, const pipa_desc_t *got)
-{
-    int same = got->dtype == req->desc.dtype && got->ndim == req->desc.ndim;
-    for (int i = 0; same && i < got->ndim; i++) same = got->shape[i] == req->desc.shape[i];
-    if (same) return PIPA_OK;
-    char want[96], have[96];
-    return pipa__fail(PIPA_ERR_MISMATCH,
-                      "rank %d expected %s from rank %d with tag %llu, but rank %d sent %s", me,
-                      pipa_desc_str(&req->desc, want, sizeof want), req->peer,
-                      (unsigned long long)req->tag, req->peer, pipa_desc_str(got, have, sizeof have));
-}
-
 /* ---- joining ------------------------------------------------------------------------------ */
 
-/* RANK and WORLD_SIZE (both unset: a world of one), then the run's segment from PIPA_SHM_FD. */
-static pipa_status join_from_env(pipa__shm_t *shm)
+/* RANK and WORLD_SIZE (both unset: a world of one, rank -1 for the transport). */
+static pipa_status rank_from_env(int *rank, int *world)
 {
-    int rank, world, fd;
-    PIPA_TRY(pipa_env_int("RANK", -1, 0, INT_MAX, &rank));
-    PIPA_TRY(pipa_env_int("WORLD_SIZE", -1, 1, PIPA_MAX_RANKS, &world));
-    if (rank == -1 && world == -1) return pipa__shm_join_alone(shm);
-    if (rank == -1 || world == -1 || rank >= world)
+    PIPA_TRY(pipa_env_int("RANK", -1, 0, INT_MAX, rank));
+    PIPA_TRY(pipa_env_int("WORLD_SIZE", -1, 1, PIPA_MAX_RANKS, world));
+    if (*rank == -1 && *world == -1) {
+        *world = 1;
+        return PIPA_OK;
+    }
+    if (*rank == -1 || *world == -1 || *rank >= *world)
         return pipa__fail(PIPA_ERR_ARG,
                           "bad environment: RANK=%s and WORLD_SIZE=%s (need 0 <= RANK < "
                           "WORLD_SIZE; both set, or neither for one process)",
                           getenv("RANK") ? getenv("RANK") : "(unset)",
                           getenv("WORLD_SIZE") ? getenv("WORLD_SIZE") : "(unset)");
-    PIPA_TRY(pipa_env_int("PIPA_SHM_FD", -1, 0, INT_MAX, &fd));
-    if (fd == -1 && world == 1) return pipa__shm_join_alone(shm);
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-        return pipa__fail(PIPA_ERR_ARG,
-                          "rank %d of %d has no shared-memory segment (PIPA_SHM_FD): start the "
-                          "program with pipa-run",
-                          rank, world);
-    return pipa__shm_join(shm, rank, world, fd);
+    return PIPA_OK;
 }
 
 pipa_status pipa_comm_init(pipa_comm_t **out)
+{
+    return pipa__comm_init_on(pipa__transport_default(), out);
+}
+
+pipa_status pipa__comm_init_on(const pipa_transport_ops_t *ops, pipa_comm_t **out)
 {
     /* Every setting, those read later (PIPA_LOG, PIPA_BLAS_THREADS) too: refused at the start. */
     PIPA_TRY(pipa_env_check());
     double timeout;
     PIPA_TRY(pipa_env_timeout(&timeout));
+    int rank, world;
+    PIPA_TRY(rank_from_env(&rank, &world));
     pipa_comm_t *c = calloc(1, sizeof *c);
     if (!c) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
-    pipa_status s = join_from_env(&c->shm);
+    c->ops = ops;
+    pipa_status s = c->ops->join(rank, world, &c->t);
     if (s != PIPA_OK) {
-        pipa__shm_leave(&c->shm);
+        c->ops->leave(c->t);
         free(c);
         return s;
     }
+    c->rank = rank < 0 ? 0 : rank;
+    c->world = world;
     c->timeout = timeout;
-    pipa_log_set_identity(c->shm.rank, c->shm.world, -1);
+    pipa_log_set_identity(c->rank, c->world, -1);
     *out = c;
     return PIPA_OK;
 }
@@ -132,24 +83,24 @@ pipa_status pipa_comm_init(pipa_comm_t **out)
 void pipa_comm_free(pipa_comm_t *c)
 {
     if (!c) return;
-    pipa__shm_leave(&c->shm);
+    c->ops->leave(c->t);
     free(c);
 }
 
-int pipa_comm_rank(const pipa_comm_t *c) { return c->shm.rank; }
-int pipa_comm_size(const pipa_comm_t *c) { return c->shm.world; }
-const char *pipa_comm_transport_name(const pipa_comm_t *c) { (void)c; return "shm"; }
+int pipa_comm_rank(const pipa_comm_t *c) { return c->rank; }
+int pipa_comm_size(const pipa_comm_t *c) { return c->world; }
+const char *pipa_comm_transport_name(const pipa_comm_t *c) { return c->ops->name; }
 void pipa_comm_set_timeout(pipa_comm_t *c, double seconds) { c->timeout = seconds; }
 double pipa_comm_timeout(const pipa_comm_t *c) { return c->timeout; }
 
 /* ---- send and receive --------------------------------------------------------------------- */
 
-static pipa_status req_start(pipa_comm_t *c, int kind, int peer, uint64_t tag, const pipa_desc_t *d,
-                             const void *buf, pipa_req_t *req)
+static pipa_status req_start(pipa_comm_t *c, pipa_req_kind_t kind, int peer, uint64_t tag,
+                             const pipa_desc_t *d, const void *buf, pipa_req_t *req)
 {
-    if (peer < 0 || peer >= c->shm.world)
-        return pipa__fail(PIPA_ERR_ARG, "rank %d: peer rank %d out of range 0..%d", c->shm.rank,
-                          peer, c->shm.world - 1);
+    if (peer < 0 || peer >= c->world)
+        return pipa__fail(PIPA_ERR_ARG, "rank %d: peer rank %d out of range 0..%d", c->rank, peer,
+                          c->world - 1);
     if (d->ndim < 0 || d->ndim > PIPA_MAX_DIMS)
         return pipa__fail(PIPA_ERR_ARG, "message with %d dimensions (at most %d)", d->ndim,
                           PIPA_MAX_DIMS);
@@ -166,38 +117,61 @@ static pipa_status req_start(pipa_comm_t *c, int kind, int peer, uint64_t tag, c
 pipa_status pipa_isend(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t *d, const void *buf,
                        pipa_req_t *req)
 {
-    PIPA_TRY(req_start(c, PIPA__REQ_SEND, dst, tag, d, buf, req));
-    pipa__shm_enqueue(&c->shm, req);
+    PIPA_TRY(req_start(c, PIPA_REQ_SEND, dst, tag, d, buf, req));
+    c->ops->post_send(c->t, req);
     return PIPA_OK;
 }
 
 pipa_status pipa_irecv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t *d, void *buf,
                        pipa_req_t *req)
 {
-    return req_start(c, PIPA__REQ_RECV, src, tag, d, buf, req);
+    PIPA_TRY(req_start(c, PIPA_REQ_RECV, src, tag, d, buf, req));
+    return c->ops->post_recv(c->t, req);
 }
 
-/* Every poll, whatever it waits for, also drains the rings of peers that wait for space (shm.c:
- * pipa__shm_drain), so no rank ever waits on one that is waiting itself. */
+/* The header check, for a header the transport reported rather than accepted (transport.h): a
+ * message whose dtype or shape is not what the receive expects is an error naming both ranks, the
+ * tag and both descriptions; its payload is never copied (the transport moves it only once
+ * accepted). */
+static pipa_status check_header(const pipa_comm_t *c, pipa_req_t *req)
+{
+    if (pipa_desc_equal(&req->got, &req->desc)) {
+        req->match = PIPA_MATCH_ACCEPTED;
+        return PIPA_OK;
+    }
+    char want[96], have[96];
+    return pipa__fail(PIPA_ERR_MISMATCH,
+                      "rank %d expected %s from rank %d with tag %llu, but rank %d sent %s",
+                      c->rank, pipa_desc_str(&req->desc, want, sizeof want), req->peer,
+                      (unsigned long long)req->tag, req->peer,
+                      pipa_desc_str(&req->got, have, sizeof have));
+}
+
+/* Every poll, whatever it waits for, also takes in what blocked senders wait to hand over (the
+ * transport's progress), so no rank ever waits on one that is waiting itself. */
 pipa_status pipa_test(pipa_comm_t *c, pipa_req_t *req, int *done)
 {
-    int recv = req->kind == PIPA__REQ_RECV && !req->complete;
-    pipa__shm_progress(&c->shm);
-    if (recv) PIPA_TRY(pipa__shm_poll_recv(&c->shm, req));
-    PIPA_TRY(pipa__shm_drain(&c->shm, recv ? req->peer : -1));
-    *done = req->complete || req->kind == PIPA__REQ_NONE;
+    if (req->match != PIPA_MATCH_HEADER) /* else refused before: it stays refused, named again */
+        PIPA_TRY(c->ops->progress(c->t, req));
+    if (req->match == PIPA_MATCH_HEADER) {
+        PIPA_TRY(check_header(c, req));
+        PIPA_TRY(c->ops->accept(c->t, req));
+    }
+    *done = req->complete || req->kind == PIPA_REQ_NONE;
     return PIPA_OK;
 }
 
 pipa_status pipa_detach(pipa_comm_t *c, pipa_req_t *req)
 {
     int done;
-    PIPA_ASSERT(req->kind == PIPA__REQ_SEND || req->kind == PIPA__REQ_NONE);
+    PIPA_ASSERT(req->kind == PIPA_REQ_SEND || req->kind == PIPA_REQ_NONE);
     PIPA_TRY(pipa_test(c, req, &done));
-    if (!done) PIPA_TRY(pipa__shm_detach(&c->shm, req));
-    req->kind = PIPA__REQ_NONE;
+    if (!done) PIPA_TRY(c->ops->detach(c->t, req));
+    req->kind = PIPA_REQ_NONE;
     return PIPA_OK;
 }
+
+/* ---- waiting ------------------------------------------------------------------------------ */
 
 /* What a wait waits for: one request, or (req NULL, pipa_flush) every send still under way. */
 typedef struct {
@@ -208,9 +182,8 @@ typedef struct {
 static pipa_status poll_once(blocked_t *b, int *done)
 {
     if (b->req) return pipa_test(b->c, b->req, done);
-    pipa__shm_progress(&b->c->shm);
-    PIPA_TRY(pipa__shm_drain(&b->c->shm, -1));
-    *done = pipa__shm_pending_any(&b->c->shm) == NULL;
+    PIPA_TRY(b->c->ops->progress(b->c->t, NULL));
+    *done = b->c->ops->oldest_send(b->c->t) == NULL;
     return PIPA_OK;
 }
 
@@ -218,7 +191,7 @@ static pipa_status poll_once(blocked_t *b, int *done)
  * has one); only asked while the wait is not done. */
 static pipa_req_t *waited(blocked_t *b)
 {
-    return b->req ? b->req : pipa__shm_pending_any(&b->c->shm);
+    return b->req ? b->req : b->c->ops->oldest_send(b->c->t);
 }
 
 static int still_blocked(void *arg)
@@ -230,21 +203,24 @@ static int still_blocked(void *arg)
 
 static pipa_status wait_error(pipa_comm_t *c, pipa_req_t *req, double waited)
 {
-    const char *what = req->kind != PIPA__REQ_RECV ? "sending to" : "receiving from";
+    const char *what = req->kind != PIPA_REQ_RECV ? "sending to" : "receiving from";
     return pipa__fail(PIPA_ERR_TIMEOUT,
                       "rank %d: deadline of %.1f s passed %s rank %d (tag %llu, %zu of %zu bytes "
                       "moved)",
-                      c->shm.rank, waited, what, req->peer, (unsigned long long)req->tag,
+                      c->rank, waited, what, req->peer, (unsigned long long)req->tag,
                       req->done_bytes, req->bytes);
 }
 
+/* PIPA_OK while the peer req waits on may still send; PIPA_ERR_PEER naming both ranks once not. */
 static pipa_status check_peer(pipa_comm_t *c, pipa_req_t *req)
 {
-    char what[96];
-    snprintf(what, sizeof what, "waited %s it (tag %llu)",
-             req->kind != PIPA__REQ_RECV ? "to send to" : "for a message from",
-             (unsigned long long)req->tag);
-    return pipa__shm_peer_alive(&c->shm, req->peer, what);
+    const char *how = c->ops->peer_gone(c->t, req->peer);
+    if (!how) return PIPA_OK;
+    return pipa__fail(PIPA_ERR_PEER,
+                      "rank %d: peer rank %d %s while rank %d waited %s it (tag %llu)", c->rank,
+                      req->peer, how, c->rank,
+                      req->kind != PIPA_REQ_RECV ? "to send to" : "for a message from",
+                      (unsigned long long)req->tag);
 }
 
 static pipa_status wait_loop(blocked_t *b)
@@ -265,14 +241,14 @@ static pipa_status wait_loop(blocked_t *b)
             last_check = now;
             pipa_status s = check_peer(c, waited(b));
             if (s != PIPA_OK) {
-                /* its last messages may still be in the ring: look once more */
+                /* its last messages may still be on their way: look once more */
                 PIPA_TRY(poll_once(b, &done));
                 if (done) return PIPA_OK;
                 return s;
             }
         }
         if (now - start > c->timeout) return wait_error(c, waited(b), c->timeout);
-        pipa__shm_sleep(&c->shm, NAP_SECONDS, still_blocked, b);
+        c->ops->wait_change(c->t, NAP_SECONDS, still_blocked, b);
     }
 }
 
@@ -280,7 +256,7 @@ pipa_status pipa_wait(pipa_comm_t *c, pipa_req_t *req)
 {
     blocked_t b = {c, req};
     pipa_status s = wait_loop(&b);
-    if (s != PIPA_OK && req->kind == PIPA__REQ_SEND) pipa__shm_cancel(&c->shm, req);
+    if (s != PIPA_OK && req->kind == PIPA_REQ_SEND) c->ops->cancel(c->t, req);
     return s;
 }
 

@@ -6,39 +6,28 @@
  * Every wait has a deadline (pipa_comm_set_timeout, or PIPA_TIMEOUT seconds in the environment,
  * default 300 s); a peer that died is noticed within about a second.
  *
- * The transport is shared memory between the processes of one run (see shm.c): ranks started by
- * pipa-run find the run's segment through the environment; a program started alone is a world of
- * one rank. Tags below 2^32 are the caller's; collectives use their own tag space. */
+ * Messages (pipa_desc_t, pipa_req_t) are described in msg.h. The bytes move through a transport
+ * (transport.h: a table of functions; today shared memory between the processes of one run, see
+ * shm.c): ranks started by pipa-run find the run through the environment; a program started alone
+ * is a world of one rank. Tags below 2^32 are the caller's; collectives use their own tag space. */
 #ifndef PIPA_COMM_H
 #define PIPA_COMM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "msg.h"
 #include "status.h"
-
-typedef enum { PIPA_F32 = 0, PIPA_F16, PIPA_BF16, PIPA_I32, PIPA_I64, PIPA_U8, PIPA_F64 } pipa_dtype;
-size_t pipa_dtype_size(pipa_dtype t);
-const char *pipa_dtype_name(pipa_dtype t);
-
-#define PIPA_MAX_DIMS 4
-typedef struct {
-    pipa_dtype dtype;
-    int ndim;                      /* 0..PIPA_MAX_DIMS; 0 is a scalar */
-    int64_t shape[PIPA_MAX_DIMS];
-} pipa_desc_t;
-
-pipa_desc_t pipa_desc(pipa_dtype t, int ndim, const int64_t *shape);
-pipa_desc_t pipa_desc_1d(pipa_dtype t, int64_t n);
-size_t pipa_desc_bytes(const pipa_desc_t *d);
-/* "f32[2,10,128]" into buf (at least 96 bytes). Returns buf. */
-char *pipa_desc_str(const pipa_desc_t *d, char *buf, size_t len);
 
 typedef struct pipa_comm pipa_comm_t;
 
 /* Joins the run this process belongs to (from RANK, WORLD_SIZE and the launcher's segment), or
  * makes a world of one when the program was started without pipa-run. */
 pipa_status pipa_comm_init(pipa_comm_t **out);
+/* The same over the given transport (transport.h) rather than the default: for tests and tools
+ * that bring their own. */
+struct pipa_transport_ops;
+pipa_status pipa__comm_init_on(const struct pipa_transport_ops *ops, pipa_comm_t **out);
 void pipa_comm_free(pipa_comm_t *c);
 int pipa_comm_rank(const pipa_comm_t *c);
 int pipa_comm_size(const pipa_comm_t *c);
@@ -46,22 +35,8 @@ const char *pipa_comm_transport_name(const pipa_comm_t *c);
 void pipa_comm_set_timeout(pipa_comm_t *c, double seconds);
 double pipa_comm_timeout(const pipa_comm_t *c);
 
-/* A request, owned by the caller; it must stay in place until the operation completed. */
-typedef struct {
-    int kind;                 /* internal: 0 none, 1 send, 2 recv */
-    int peer;
-    uint64_t tag;
-    pipa_desc_t desc;
-    void *buf;                /* recv: destination; send: source */
-    size_t bytes;
-    size_t done_bytes;        /* bytes moved so far */
-    int matched;              /* recv: header matched */
-    int complete;
-    void *internal;
-} pipa_req_t;
-
 /* Non-blocking send: buf must stay valid and unchanged until the request completes. Small
- * messages complete at once (copied into shared memory). */
+ * messages complete at once (copied into the transport). */
 pipa_status pipa_isend(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t *d, const void *buf,
                        pipa_req_t *req);
 /* Non-blocking receive into buf, which must hold pipa_desc_bytes(d) bytes. */
@@ -74,17 +49,17 @@ pipa_status pipa_test(pipa_comm_t *c, pipa_req_t *req, int *done);
  * (a completed or empty request is just marked done). */
 pipa_status pipa_detach(pipa_comm_t *c, pipa_req_t *req);
 /* Blocks until the request completes, the deadline passes, or the peer dies. While any wait
- * polls, messages from peers that wait for ring space are taken in (kept until received), so
- * a send never waits on a rank that is itself waiting: sends never block. */
+ * polls, messages from peers that wait for space (shm: in their ring to this rank) are taken in
+ * (kept until received), so a send never waits on a rank that is itself waiting: sends never
+ * block. */
 pipa_status pipa_wait(pipa_comm_t *c, pipa_req_t *req);
-/* Blocks until every send this rank posted or detached has left (is in its receiver's ring, which
- * outlives this process): call it before a process may end with sends under way. */
+/* Blocks until every send this rank posted or detached has left (shm: is in its receiver's ring,
+ * which outlives this process): call it before a process may end with sends under way. */
 pipa_status pipa_flush(pipa_comm_t *c);
 pipa_status pipa_send(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t *d, const void *buf);
 pipa_status pipa_recv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t *d, void *buf);
 
 /* ---- groups and collectives ------------------------------------------------------------ */
-#define PIPA_MAX_RANKS 256
 typedef struct {
     pipa_comm_t *comm;
     int id;                   /* distinguishes the tag spaces of groups */

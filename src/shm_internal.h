@@ -1,16 +1,13 @@
-/* shm_internal.h: what comm.c needs of the shared-memory transport (shm.c, unexpected.c).
- * Not part of the public API. */
+/* shm_internal.h: shared between the files of the shared-memory transport (shm.c, shm_queue.c,
+ * shm_unexpected.c). Nothing outside them includes it: the communicator reaches shm only through
+ * its table of functions (pipa__transport_shm, transport.h). */
 #ifndef PIPA_SHM_INTERNAL_H
 #define PIPA_SHM_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "comm.h"
-
-/* pipa_req_t.kind. A detached send (pipa_detach) is a copy the transport owns: it sends from its
- * own buffer and frees both once the last byte is out. */
-enum { PIPA__REQ_NONE = 0, PIPA__REQ_SEND, PIPA__REQ_RECV, PIPA__REQ_SEND_OWNED };
+#include "transport.h"
 
 /* A message that arrived before anyone asked for it, copied out of the ring because its sender
  * needed the space. */
@@ -41,22 +38,6 @@ typedef struct {
     pipa__peer_t *peers;          /* (world) */
 } pipa__shm_t;
 
-/* PIPA_OK if got is what req expects; otherwise the error naming both ranks, tag and shapes. */
-pipa_status pipa__check_header(int me, const pipa_req_t *req, const pipa_desc_t *got);
-pipa_status pipa__shm_join(pipa__shm_t *t, int rank, int world, int fd);
-pipa_status pipa__shm_join_alone(pipa__shm_t *t);
-void pipa__shm_leave(pipa__shm_t *t);
-pipa_status pipa__shm_peer_alive(pipa__shm_t *t, int peer, const char *what);
-void pipa__shm_sleep(pipa__shm_t *t, double seconds, int (*still_blocked)(void *), void *arg);
-void pipa__shm_push(pipa__shm_t *t, pipa_req_t *req);
-void pipa__shm_enqueue(pipa__shm_t *t, pipa_req_t *req);
-void pipa__shm_progress(pipa__shm_t *t);
-pipa_status pipa__shm_poll_recv(pipa__shm_t *t, pipa_req_t *req);
-
-/* Empties, into the unexpected lists, the ring of every peer (but skip_peer, -1 for none) that
- * waits for space in its ring to me: whatever I wait for, nobody waits for me. */
-pipa_status pipa__shm_drain(pipa__shm_t *t, int skip_peer);
-
 /* shm_queue.c: the sends waiting for ring space */
 /* Takes a send whose wait failed out of the queue: nothing touches req or its buffer after. */
 void pipa__shm_cancel(pipa__shm_t *t, pipa_req_t *req);
@@ -68,13 +49,16 @@ pipa_req_t *pipa__shm_pending_any(const pipa__shm_t *t);
 /* Frees the owned copies still queued (the process leaves). */
 void pipa__shm_queue_clear(pipa__peer_t *pe);
 
-/* unexpected.c */
+/* shm_unexpected.c */
 /* 1 if the fragment at frag_off of tag starts a message or continues one in the list (else it
  * belongs to a receive under way and must stay in the ring). */
 int pipa__unexpected_wants(const pipa__peer_t *pe, uint64_t tag, size_t frag_off);
 pipa_status pipa__unexpected_add(pipa__peer_t *pe, uint64_t tag, const pipa_desc_t *d,
                                  size_t msg_bytes, size_t frag_off, const void *data, size_t n);
-pipa_status pipa__unexpected_take(pipa__shm_t *t, pipa__peer_t *pe, pipa_req_t *req);
+/* For a receive that has matched nothing yet: if a message with its tag is in the list (the
+ * oldest one), reports its header (req->got, PIPA_MATCH_HEADER; req->internal remembers the
+ * entry). Once the communicator accepted it: copies what has arrived of it into req. */
+pipa_status pipa__unexpected_take(pipa__peer_t *pe, pipa_req_t *req);
 void pipa__unexpected_clear(pipa__peer_t *pe);
 
 #endif

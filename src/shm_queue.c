@@ -59,13 +59,13 @@ pipa_status pipa__shm_detach(pipa__shm_t *t, pipa_req_t *req)
     pipa__peer_t *pe = &t->peers[req->peer];
     int found;
     pipa_req_t *prev = pending_prev(pe, req, &found);
-    PIPA_ASSERT(req->kind == PIPA__REQ_SEND);
+    PIPA_ASSERT(req->kind == PIPA_REQ_SEND);
     if (!found) return PIPA_OK; /* cancelled (its wait failed): nothing will read the buffer */
     pipa_req_t *own = malloc(sizeof *own + (req->bytes ? req->bytes : 1));
     if (!own) return pipa__fail(PIPA_ERR_NOMEM, "rank %d: out of memory for a send of %zu bytes "
                                 "to rank %d", t->rank, req->bytes, req->peer);
     *own = *req;
-    own->kind = PIPA__REQ_SEND_OWNED;
+    own->kind = PIPA_REQ_SEND_DETACHED;
     own->buf = own + 1;
     memcpy((char *)own->buf + req->done_bytes, (const char *)req->buf + req->done_bytes,
            req->bytes - req->done_bytes);
@@ -78,7 +78,7 @@ void pipa__shm_queue_clear(pipa__peer_t *pe)
     while (pe->pending) { /* what never left: only owned copies are ours to free */
         pipa_req_t *q = pe->pending;
         pe->pending = q->internal;
-        if (q->kind == PIPA__REQ_SEND_OWNED) free(q);
+        if (q->kind == PIPA_REQ_SEND_DETACHED) free(q);
     }
     pe->pending_last = NULL;
 }

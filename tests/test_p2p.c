@@ -17,7 +17,6 @@
 
 #include "check.h"
 #include "comm.h"
-#include "shm_internal.h"
 
 static pipa_comm_t *comm;
 static int rank, world;

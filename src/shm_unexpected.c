@@ -1,4 +1,4 @@
-/* unexpected.c: messages copied out of a ring before they were asked for.
+/* shm_unexpected.c: messages copied out of a ring before they were asked for.
  *
  * The receiver normally matches messages in place in the sender's ring. When the ring fills with
  * messages nobody has asked for yet while the receiver waits for another tag or another peer,
@@ -46,20 +46,27 @@ pipa_status pipa__unexpected_add(pipa__peer_t *pe, uint64_t tag, const pipa_desc
     return PIPA_OK;
 }
 
-/* If the oldest unexpected message with req's tag is here, checks its header and copies what
- * has arrived of it into req (the rest, if any, still comes through the ring). */
-pipa_status pipa__unexpected_take(pipa__shm_t *t, pipa__peer_t *pe, pipa_req_t *req)
+/* The header is reported first and the payload copied only once accepted (transport.h), so a
+ * message the communicator refuses stays in the list, untouched. */
+pipa_status pipa__unexpected_take(pipa__peer_t *pe, pipa_req_t *req)
 {
-    (void)t;
     pipa__unexpected_t **link = &pe->unexpected;
-    while (*link && (*link)->tag != req->tag) link = &(*link)->next;
+    if (req->match == PIPA_MATCH_NONE) {
+        while (*link && (*link)->tag != req->tag) link = &(*link)->next;
+        if (!*link) return PIPA_OK;
+        req->got = (*link)->desc;
+        req->match = PIPA_MATCH_HEADER;
+        req->internal = *link;
+        return PIPA_OK;
+    }
+    PIPA_ASSERT(req->match == PIPA_MATCH_ACCEPTED && req->internal);
+    while (*link != req->internal) link = &(*link)->next;
     pipa__unexpected_t *u = *link;
-    if (!u) return PIPA_OK;
-    PIPA_TRY(pipa__check_header(t->rank, req, &u->desc));
+    PIPA_ASSERT(u->bytes == req->bytes);
     if (u->have) memcpy(req->buf, u->data, u->have);
-    req->matched = 1;
     req->done_bytes = u->have;
     req->complete = u->have == req->bytes;
+    req->internal = NULL;
     *link = u->next;
     free(u->data);
     free(u);

@@ -1,0 +1,41 @@
+#!/bin/sh
+# test_transport_layers.sh: proves the messaging files form layers, with no circle: the shared-
+# memory transport (src/shm*) includes nothing above transport.h (not comm.h, the communicator
+# that calls it) and calls none of the communicator's functions; nothing but shm's own files knows
+# shm's internals; the communicator (comm.c) and the collectives (coll.c) name no transport; and a
+# transport is registered by one line in transport.c. Reads the sources, runs nothing.
+#   usage: sh tests/test_transport_layers.sh
+cd "$(dirname "$0")/.." || exit 1
+pass=0; fail=0
+. tests/lib.sh   # check NAME STATUS [DETAIL]
+
+# pipa headers a file includes, one a line
+incs() { sed -n 's/^#include "\(.*\)".*/\1/p' "$@"; }
+
+bad=$(incs src/shm*.c src/shm*.h | grep -v -x -e shm.h -e shm_internal.h -e shm_seg.h \
+      -e transport.h -e msg.h -e status.h -e env.h | sort -u | tr '\n' ' ')
+check "shm includes only what is below it" "$([ -z "$bad" ]; echo $?)" "(includes: $bad)"
+
+bad=$(incs src/transport.h src/transport.c src/msg.h src/msg.c | grep -v -x -e transport.h \
+      -e msg.h -e status.h | sort -u | tr '\n' ' ')
+check "transport.h and msg.h include nothing above them" "$([ -z "$bad" ]; echo $?)" "($bad)"
+
+above='pipa__check_header|pipa_(comm_|isend|irecv|test|wait|send|recv|detach|flush|group_'
+above="$above|barrier|bcast|gather|allreduce|agree)"
+bad=$(grep -l -E "$above" src/shm*.c src/shm*.h | tr '\n' ' ')
+check "shm calls nothing of the communicator" "$([ -z "$bad" ]; echo $?)" "(in: $bad)"
+
+bad=$(grep -l 'shm_internal.h' src/*.c src/*.h tools/*.c bench/*.c tests/*.c | grep -v '^src/shm' |
+      tr '\n' ' ')
+check "only shm's own files include shm_internal.h" "$([ -z "$bad" ]; echo $?)" "(in: $bad)"
+
+bad=$(grep -n -E 'shm|PIPA__REQ' src/comm.c src/comm.h src/coll.c src/runtime.c |
+      grep -v -E '^[^:]+:[0-9]+:\s*(/\*|\*)' | head -3)
+check "comm.c, coll.c and the runtime name no transport" "$([ -z "$bad" ]; echo $?)" "($bad)"
+
+check "the request kind is an enum" "$(grep -q 'pipa_req_kind_t kind;' src/msg.h; echo $?)"
+check "shm registered by one line" \
+    "$(grep -q '^#define PIPA_TRANSPORTS(X) X(shm)' src/transport.c; echo $?)"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

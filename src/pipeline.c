@@ -73,7 +73,7 @@ pipa_status pipa_pipeline_forward(pipa_stage_t *st, int M, const float *in, floa
         else PIPA_TRY(pipa_recv(st->comm, st->prev, pipa_tag(PIPA_DIR_FWD, k, 0), &d, x));
         stats->recvs += st->prev >= 0;
         double t0 = pipa_now();
-        pipa_layers_forward(&st->layers, x, st->B, st->T, &st->scratch);
+        pipa_layers_forward(&st->layers, x, st->B, st->T, NULL, &st->scratch);
         stats->busy_s += pipa_now() - t0;
         if (st->next < 0) {
             memcpy(out + act * k, x, act * sizeof(float));
@@ -109,7 +109,7 @@ pipa_status pipa_forward_unpipelined(const pipa_config_t *cfg, int M, int B, int
     }
     size_t act = (size_t)B * T * cfg->C;
     memcpy(out, in, act * M * sizeof(float));
-    for (int k = 0; k < M; k++) pipa_layers_forward(&all, out + act * k, B, T, &s);
+    for (int k = 0; k < M; k++) pipa_layers_forward(&all, out + act * k, B, T, NULL, &s);
     pipa_scratch_free(&s);
     pipa_layers_free(&all);
     return PIPA_OK;

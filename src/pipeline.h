@@ -12,6 +12,7 @@
 
 #include "comm.h"
 #include "layout.h"
+#include "layer.h"
 #include "model.h"
 
 /* Message tags encode direction, microbatch and chunk: arrival order never matters. */

@@ -266,7 +266,7 @@ static pipa_status do_forward(action_ctx_t *a)
         a->batch(a->ctx, a->mb, a->s->tokens, NULL);
         PIPA_TRY(pipa_ends_embed_forward(&tr->ends, a->s->tokens, a->s->x, B, T));
     }
-    pipa_layers_forward_train(&a->ch->w, a->s->x, B, T, &a->s->acts, &tr->scratch);
+    pipa_layers_forward(&a->ch->w, a->s->x, B, T, &a->s->acts, &tr->scratch);
     if (a->ch->vs != last_vs(tr)) return PIPA_OK;
     a->batch(a->ctx, a->mb, NULL, a->s->targets);
     return pipa_ends_head_forward(&tr->ends, a->s->x, a->s->targets, B, T, &a->s->head,

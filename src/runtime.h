@@ -21,7 +21,8 @@
 #include "model.h"
 #include "optim.h"
 #include "plan.h"
-#include "train.h"
+#include "ends.h"
+#include "layer.h"
 
 #define PIPA_MAX_CHUNKS 8
 

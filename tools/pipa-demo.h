@@ -15,6 +15,7 @@
 #include "comm.h"
 #include "json.h"
 #include "layout.h"
+#include "layer.h"
 #include "model.h"
 
 #define DEMO_COUNT 5

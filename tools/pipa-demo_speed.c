@@ -56,7 +56,7 @@ static double time_one_stage(const pipa_layers_t *all, pipa_scratch_t *scr, cons
         double t0 = pipa_now();
         for (int k = 0; k < M; k++) {
             memcpy(x, in + act * k, act * sizeof(float));
-            pipa_layers_forward(all, x, su->B, su->T, scr);
+            pipa_layers_forward(all, x, su->B, su->T, NULL, scr);
             memcpy(out + act * k, x, act * sizeof(float));
         }
         if (r >= 0) t[r] = pipa_now() - t0;

@@ -190,6 +190,25 @@ void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_a
     if (save) save->phase = PIPA_ACTS_FORWARD;
 }
 
+pipa_status pipa_model_forward(const pipa_config_t *cfg, int M, int B, int T, const float *in,
+                               float *out)
+{
+    pipa_layers_t all;
+    pipa_scratch_t s;
+    PIPA_TRY(pipa_layers_build(&all, cfg, 0, cfg->L));
+    pipa_status st = pipa_scratch_init(&s, cfg, B, T);
+    if (st != PIPA_OK) {
+        pipa_layers_free(&all);
+        return st;
+    }
+    size_t act = (size_t)B * T * cfg->C;
+    memcpy(out, in, act * M * sizeof(float));
+    for (int k = 0; k < M; k++) pipa_layers_forward(&all, out + act * k, B, T, NULL, &s);
+    pipa_scratch_free(&s);
+    pipa_layers_free(&all);
+    return PIPA_OK;
+}
+
 /* ---- backward: input gradients ------------------------------------------------------------ */
 
 /* dx (B, T, C): in, dLoss/d(layer output); out, dLoss/d(x_mid). */

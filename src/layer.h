@@ -80,6 +80,12 @@ void pipa_acts_free(pipa_acts_t *a);
  * beyond save. */
 void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_acts_t *save,
                          pipa_scratch_t *s);
+/* The one-process reference of a pipelined forward: the M microbatches in (M, B, T, C) through
+ * all L layers, one after another, into out (M, B, T, C); what pipelined outputs must equal bit
+ * for bit. Builds the whole model (and frees it). */
+pipa_status pipa_model_forward(const pipa_config_t *cfg, int M, int B, int T, const float *in,
+                               float *out);
+
 /* In place on dx (B, T, C): in, dLoss/d(output of the range); out, dLoss/d(input of the range).
  * Consumes a's forward values and leaves in a what backward_weight needs. s: forward scratch,
  * used as temporary space only. */

@@ -120,6 +120,12 @@ void pipa_model_input(float *x, const pipa_config_t *cfg, int microbatch, int B,
         x[i] = pipa_rand_uniform(cfg->seed, (uint64_t)microbatch, PIPA_STREAM_INPUT, i);
 }
 
+void pipa_model_inputs(float *in, const pipa_config_t *cfg, int M, int B, int T)
+{
+    size_t act = (size_t)B * T * cfg->C;
+    for (int k = 0; k < M; k++) pipa_model_input(in + act * k, cfg, k, B, T);
+}
+
 /* ---- layers ------------------------------------------------------------------------------- */
 
 /* Allocates and carves layers [first, first + count), values zero (zero set) or uninitialised. */

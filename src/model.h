@@ -57,6 +57,8 @@ void pipa_layers_free(pipa_layers_t *ls);
 /* Deterministic model input for (seed, microbatch): x (B, T, C), values in [-1, 1); element i of
  * the flat (B, T, C) array depends only on (seed, microbatch, i). */
 void pipa_model_input(float *x, const pipa_config_t *cfg, int microbatch, int B, int T);
+/* in (M, B, T, C): the model inputs of microbatches 0..M-1. */
+void pipa_model_inputs(float *in, const pipa_config_t *cfg, int M, int B, int T);
 
 /* Counter-based random numbers: the value at index i of stream (seed, a, b), uniform in [-1, 1),
  * a pure function of its arguments. Streams in use: layer weights a = global layer index,

@@ -145,6 +145,11 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
     if (!tr->forward_only && cfg->vocab < 1)
         return pipa__fail(PIPA_ERR_ARG, "a plan with a backward needs the model's ends (vocab %d, "
                           "must be >= 1)", cfg->vocab);
+    /* Inference through the ends (logits, generation) is left for later: a forward-only plan
+     * runs a model without ends, through pipa_trainer_forward. */
+    if (tr->forward_only && cfg->vocab != 0)
+        return pipa__fail(PIPA_ERR_ARG, "a forward-only plan runs a model without ends (vocab 0, "
+                          "not %d)", cfg->vocab);
     if (plan->P != pipa_layout_pp_size(lay))
         return pipa__fail(PIPA_ERR_ARG, "the plan is for %d stages, the pipeline has %d", plan->P,
                           pipa_layout_pp_size(lay));

@@ -95,7 +95,8 @@ typedef struct {
 } pipa_trainer_t;
 
 /* Builds my part for a checked plan; counts[P*V] are the layers of each virtual stage. A plan
- * with a backward needs the ends (vocab >= 1). */
+ * with a backward needs the ends (vocab >= 1); a forward-only plan a model without them
+ * (vocab 0). */
 pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_layout_t *lay,
                               const pipa_train_config_t *cfg, const pipa_plan_t *plan,
                               const int *counts);

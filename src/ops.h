@@ -37,7 +37,8 @@ void pipa_op_add(float *x, const float *y, size_t n);
  * pipa_op_rmsnorm multiplies by, so the training forward can save them for the backward. */
 void pipa_op_rmsnorm_rstd(float *rstd, const float *x, int N, int C, float eps);
 
-/* The model's ends. Cross-entropy of logits (N, V) against targets (N), each in [0, V): writes the softmax into
+/* ---- the model's ends ---- */
+/* Cross-entropy of logits (N, V) against targets (N), each in [0, V): writes the softmax into
  * probs (N, V) (may be logits: in place) and returns the SUM over rows of -log p[target],
  * accumulated in double in row order. */
 double pipa_op_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,

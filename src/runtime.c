@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "split.h"
 
 /* ---- building ----------------------------------------------------------------------------- */
@@ -90,12 +91,15 @@ static pipa_status slot_init(pipa_trainer_t *tr, pipa_slot_t *s, int max_count, 
     s->mb = s->chunk = -1;
     /* Forward-only: x alone (the activation in flight); no gradient, nothing saved. */
     int grads = !tr->forward_only, tokens = tr->has_ends;
-    s->x = malloc(act * sizeof(float));
-    s->dx = grads ? malloc(act * sizeof(float)) : NULL;
-    s->tokens = tokens ? malloc(tok * sizeof(int32_t)) : NULL;
-    s->targets = tokens ? malloc(tok * sizeof(int32_t)) : NULL;
-    if (!s->x || (grads && !s->dx) || (tokens && (!s->tokens || !s->targets)))
-        return pipa__fail(PIPA_ERR_NOMEM, "out of memory for activation slots");
+    enum { S_X, S_DX, S_TOKENS, S_TARGETS, N_BUFS };
+    const pipa_piece_t t[N_BUFS] = {{"x", act}, {"dx", grads ? act : 0},
+                                    {"tokens", tokens ? tok : 0}, {"targets", tokens ? tok : 0}};
+    size_t off[N_BUFS], total = pipa_arena_layout(t, N_BUFS, 16, off);
+    PIPA_TRY(pipa_arena_alloc(&s->buf, total, 0, "activation slot"));
+    s->x = (float *)s->buf + off[S_X];
+    s->dx = grads ? (float *)s->buf + off[S_DX] : NULL;
+    s->tokens = tokens ? (int32_t *)s->buf + off[S_TOKENS] : NULL;
+    s->targets = tokens ? (int32_t *)s->buf + off[S_TARGETS] : NULL;
     PIPA_TRY(pipa_acts_init(&s->acts, &c->model, grads ? max_count : 0, c->B, c->T));
     if (head) PIPA_TRY(pipa_head_acts_init(&s->head, &c->model, c->vocab, c->B, c->T));
     return PIPA_OK;
@@ -174,10 +178,7 @@ static void slots_free(pipa_trainer_t *tr)
         /* a failed step may leave sends under way: they go on from copies (best effort, the run
          * ends anyway), never from freed buffers */
         (void)slot_detach(tr, s);
-        free(s->x);
-        free(s->dx);
-        free(s->tokens);
-        free(s->targets);
+        free(s->buf);
         pipa_acts_free(&s->acts);
         if (head) pipa_head_acts_free(&s->head);
     }

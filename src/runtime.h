@@ -50,9 +50,11 @@ typedef struct {
 /* Everything one live (microbatch, chunk) needs, allocated once, reused. */
 typedef struct {
     int mb, chunk;              /* -1 when free */
+    void *buf;                  /* one allocation (arena.h) carved into the next four */
     float *x;                   /* (B, T, C) forward input, then output (sent from here) */
-    float *dx;                  /* (B, T, C) gradient: received, then the input gradient */
-    int32_t *tokens, *targets;  /* (B, T) */
+    float *dx;                  /* (B, T, C) gradient: received, then the input gradient; NULL
+                                 * forward-only */
+    int32_t *tokens, *targets;  /* (B, T); NULL without ends */
     pipa_acts_t acts;
     pipa_head_acts_t head;      /* only on the rank with the last virtual stage */
     pipa_req_t send_f, send_b;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "layer.h"
 #include "model.h"
 #include "ops.h"
 
@@ -159,7 +160,7 @@ static double time_layer_once(layer_run_t *lr, const layer_opts_t *o)
 {
     memcpy(lr->x, lr->x0, (size_t)o->B * o->T * o->cfg.C * sizeof(float));
     double t0 = pipa_now();
-    pipa_layers_forward(&lr->ls, lr->x, o->B, o->T, &lr->s);
+    pipa_layers_forward(&lr->ls, lr->x, o->B, o->T, NULL, &lr->s);
     return pipa_now() - t0;
 }
 

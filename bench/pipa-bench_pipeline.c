@@ -1,8 +1,9 @@
 /* pipa-bench_pipeline.c: pipelined forward throughput at P = 1 and P = 2 against the ideal.
  *
- * Run as `pipa-run -n 2 pipa-bench pipeline`. P = 1: rank 0 alone runs a one-stage pipeline that
- * owns every layer (pipa_pipeline_forward with no neighbours: the same loop, inputs copied in,
- * outputs copied out, weights built beforehand) while rank 1 waits at a barrier. P = 2: the layers
+ * Run as `pipa-run -n 2 pipa-bench pipeline`. Every run is a forward-only plan (schedule
+ * "forward") executed by the runtime (pipa_trainer_forward). P = 1: rank 0 alone runs a one-stage
+ * plan that owns every layer (the same loop with no neighbours: inputs copied in, outputs copied
+ * out, weights built beforehand) while rank 1 waits at a barrier. P = 2: the layers
  * split evenly over ranks 0 and 1. Time of a run: the slowest stage's wall time, from the common
  * start barrier to its last microbatch leaving; tokens/s = M*B*T / time, median over reps.
  * Runs at P = 1 and P = 2 alternate (same M, rep by rep), so load drift touches both alike.
@@ -15,7 +16,8 @@
 
 #include "bench.h"
 #include "layout.h"
-#include "pipeline.h"
+#include "plan.h"
+#include "runtime.h"
 #include "split.h"
 
 #define MAX_M_LIST 32
@@ -94,32 +96,47 @@ static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *
 
 /* One pipelined run of M microbatches, gathered to the stage-0 rank (world rank 0): the slowest
  * stage's wall, and the bubble 1 - sum(busy) / (P * wall), the idle share of all stages' time. */
-static pipa_status timed_run(pipa_stage_t *st, int M, const float *in, float *out, double *wall,
+static pipa_status timed_run(pipa_trainer_t *tr, const float *in, float *out, double *wall,
                              double *bubble)
 {
-    pipa_fwd_stats_t fs;
-    PIPA_TRY(pipa_pipeline_forward(st, M, in, out, &fs));
+    pipa_step_stats_t fs;
+    PIPA_TRY(pipa_trainer_forward(tr, in, out, &fs));
     double mine[2] = {fs.wall_s, fs.busy_s};
     double all[2 * PIPA_MAX_RANKS];
-    PIPA_TRY(pipa_gather(&st->pp_group, 0, mine, sizeof mine, all));
+    PIPA_TRY(pipa_gather(&tr->group, 0, mine, sizeof mine, all));
     double busy = 0;
     *wall = 0;
-    for (int s = 0; s < st->n_stages; s++) {
+    for (int s = 0; s < tr->P; s++) {
         *wall = all[2 * s] > *wall ? all[2 * s] : *wall;
         busy += all[2 * s + 1];
     }
-    *bubble = 1.0 - busy / (st->n_stages * *wall);
+    *bubble = 1.0 - busy / (tr->P * *wall);
     return PIPA_OK;
 }
 
 /* The pipelines measured: index P-1 holds the P-stage pipeline over world ranks 0..P-1, built on
- * the ranks that take part in it. Both live at once so their runs can alternate. (They share a
- * group id; the one-rank group never sends a message, so their tags cannot meet.) */
+ * the ranks that take part in it, with a forward-only plan for each M of the list (and the
+ * warm-up's); pipa_trainer_set_plan switches between them. Both live at once so their runs can
+ * alternate. (They share a group id; the one-rank group never sends a message, so their tags
+ * cannot meet.) */
 typedef struct {
-    pipa_stage_t st[2];
-    int has[2];
+    pipa_trainer_t tr[2];
+    pipa_plan_t plan[2][MAX_M_LIST + 1];  /* [P-1][i]: M = m_list[i]; [P-1][n_m]: the warm-up's */
+    int has[2], n_plans[2];
     int n_p;  /* 2 in a world of two, else 1 */
 } pipes_t;
+
+/* The plans of P stages for every M of the list, then the warm-up's M. */
+static pipa_status plans_init(pipes_t *pp, const pipe_opts_t *o, int P, int warm_m)
+{
+    for (int i = 0; i <= o->n_m; i++) {
+        int M = i < o->n_m ? o->m_list[i] : warm_m;
+        PIPA_TRY(pipa_plan_generate(&pp->plan[P - 1][i], PIPA_SCHED_FORWARD, P, M, 1));
+        pp->n_plans[P - 1] = i + 1;
+        PIPA_TRY(pipa_plan_check(&pp->plan[P - 1][i], NULL));
+    }
+    return PIPA_OK;
+}
 
 static pipa_status pipes_init(pipes_t *pp, bench_ctx_t *ctx, const pipe_opts_t *o)
 {
@@ -131,7 +148,10 @@ static pipa_status pipes_init(pipes_t *pp, bench_ctx_t *ctx, const pipe_opts_t *
         int counts[2];
         PIPA_TRY(pipa_layout_init(&lay, P, ctx->rank, 1, P, 1));
         PIPA_TRY(pipa_split_even(o->cfg.L, P, counts));
-        PIPA_TRY(pipa_stage_init(&pp->st[P - 1], ctx->comm, &lay, &o->cfg, counts, o->B, o->T));
+        PIPA_TRY(plans_init(pp, o, P, o->m_max < 2 ? o->m_max : 2));
+        pipa_train_config_t tc = {.model = o->cfg, .vocab = 0, .B = o->B, .T = o->T};
+        PIPA_TRY(pipa_trainer_init(&pp->tr[P - 1], ctx->comm, &lay, &tc, &pp->plan[P - 1][0],
+                                   counts));
         pp->has[P - 1] = 1;
     }
     return PIPA_OK;
@@ -139,22 +159,32 @@ static pipa_status pipes_init(pipes_t *pp, bench_ctx_t *ctx, const pipe_opts_t *
 
 static void pipes_free(pipes_t *pp)
 {
-    for (int i = 0; i < 2; i++)
-        if (pp->has[i]) pipa_stage_free(&pp->st[i]);
+    for (int i = 0; i < 2; i++) {
+        if (pp->has[i]) pipa_trainer_free(&pp->tr[i]);
+        for (int k = 0; k < pp->n_plans[i]; k++) pipa_plan_free(&pp->plan[i][k]);
+    }
 }
 
-/* One run of M microbatches at P stages; ranks outside it wait at the closing world barrier.
+/* One run of the current plan at P stages; ranks outside it wait at the closing world barrier.
  * *tok and *bub are set on world rank 0 only. */
-static pipa_status run_p(bench_ctx_t *ctx, pipes_t *pp, const pipe_opts_t *o, int P, int M,
+static pipa_status run_p(bench_ctx_t *ctx, pipes_t *pp, const pipe_opts_t *o, int P,
                          const float *in, float *out, double *tok, double *bub)
 {
     double wall = 0;
     *tok = 0, *bub = 0;
     if (pp->has[P - 1]) {
-        PIPA_TRY(timed_run(&pp->st[P - 1], M, in, out, &wall, bub));
-        *tok = (double)M * o->B * o->T / wall;
+        PIPA_TRY(timed_run(&pp->tr[P - 1], in, out, &wall, bub));
+        *tok = (double)pp->tr[P - 1].M * o->B * o->T / wall;
     }
     return pipa_barrier(&ctx->world);
+}
+
+/* Every pipeline I take part in runs plan i from now on (outside the timed runs). */
+static pipa_status use_plan(pipes_t *pp, int i)
+{
+    for (int P = 1; P <= pp->n_p; P++)
+        if (pp->has[P - 1]) PIPA_TRY(pipa_trainer_set_plan(&pp->tr[P - 1], &pp->plan[P - 1][i]));
+    return PIPA_OK;
 }
 
 /* Warm-up at M = 2 for each P, then for every M of the list reps rounds of one run per P, P = 1
@@ -164,15 +194,15 @@ static pipa_status measure_all(bench_ctx_t *ctx, pipes_t *pp, const pipe_opts_t 
 {
     double tok[2][64], bub[2][64];
     int reps = o->reps > 64 ? 64 : o->reps;
-    int warm_m = o->m_max < 2 ? o->m_max : 2;
+    PIPA_TRY(use_plan(pp, o->n_m));
     for (int w = 0; w < o->warmup; w++)
         for (int P = 1; P <= pp->n_p; P++)
-            PIPA_TRY(run_p(ctx, pp, o, P, warm_m, in, out, &tok[0][0], &bub[0][0]));
+            PIPA_TRY(run_p(ctx, pp, o, P, in, out, &tok[0][0], &bub[0][0]));
     for (int i = 0; i < o->n_m; i++) {
+        PIPA_TRY(use_plan(pp, i));
         for (int r = 0; r < reps; r++)
             for (int P = 1; P <= pp->n_p; P++)
-                PIPA_TRY(run_p(ctx, pp, o, P, o->m_list[i], in, out, &tok[P - 1][r],
-                               &bub[P - 1][r]));
+                PIPA_TRY(run_p(ctx, pp, o, P, in, out, &tok[P - 1][r], &bub[P - 1][r]));
         for (int P = 1; P <= pp->n_p; P++) {
             res[P - 1][i].tokens_per_s = bench_median(tok[P - 1], reps);
             res[P - 1][i].bubble = bench_median(bub[P - 1], reps);
@@ -191,8 +221,8 @@ static pipa_status validate(bench_ctx_t *ctx, const pipe_opts_t *o, const float 
     if (ctx->rank == 1) {
         float *in = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
         if (!in || !ref) return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory for validation");
-        pipa_pipeline_inputs(&o->cfg, M, o->B, o->T, in);
-        pipa_status s = pipa_forward_unpipelined(&o->cfg, M, o->B, o->T, in, ref);
+        pipa_model_inputs(in, &o->cfg, M, o->B, o->T);
+        pipa_status s = pipa_model_forward(&o->cfg, M, o->B, o->T, in, ref);
         for (size_t i = 0; s == PIPA_OK && i < n; i++) wrong += memcmp(&out[i], &ref[i], 4) != 0;
         free(in), free(ref);
         PIPA_TRY(s);
@@ -218,7 +248,7 @@ static void print_table(const bench_ctx_t *ctx, const pipe_opts_t *o, const pipe
             double ideal = (double)P * M / (M + P - 1);
             printf("%5d %4d %14.1f %9.3f %9.3f %8.1f%% %9.1f%% %9.1f%%\n", P, M, r->tokens_per_s,
                    speedup, ideal, 100.0 * speedup / ideal, 100.0 * r->bubble,
-                   100.0 * pipa_bubble_theory(P, M));
+                   100.0 * pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, M, 1));
             bench_json_row(ctx, NULL, "p", (double)P, "m", (double)M, "tokens_per_s",
                            r->tokens_per_s, "speedup", speedup, "ideal_speedup", ideal,
                            "bubble", r->bubble, (const char *)NULL);
@@ -262,7 +292,7 @@ int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv)
         fprintf(stderr, "pipa-bench pipeline: out of memory for %zu floats\n", 2 * n);
         return 1;
     }
-    if (ctx->rank == 0) pipa_pipeline_inputs(&o.cfg, o.m_max, o.B, o.T, in);
+    if (ctx->rank == 0) pipa_model_inputs(in, &o.cfg, o.m_max, o.B, o.T);
     pipes_t pp;
     pipe_result_t *res[2] = {r1, r2};
     pipa_status s = pipes_init(&pp, ctx, &o);

@@ -2,16 +2,17 @@
  * layer; final RMSNorm, LM head and cross-entropy loss after the last. Forward, input gradient
  * and weight gradients, with their saved activations.
  *
- * Parameters are seeded like the layers' (see train.h for the streams), so a first or last stage
+ * Parameters are seeded like the layers' (see ends.h for the streams), so a first or last stage
  * builds only its own end and gets the bits of a one-process model.
  * Left out: tied embeddings, a tokenizer, sampling. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ends.h"
+
+#include "arena.h"
 #include "ops.h"
 #include "ops_bwd.h"
-#include "train.h"
 
 /* ---- parameters --------------------------------------------------------------------------- */
 
@@ -21,9 +22,12 @@ size_t pipa_ends_param_count(const pipa_model_config_t *cfg, int vocab, int has_
     return (has_embedding ? VC : 0) + (has_head ? (size_t)cfg->C + VC : 0);
 }
 
-/* Allocates and carves e; values left uninitialised. */
+/* The table of the ends present: wte (V, C), final_norm (C), lm_head (V, C), packed. */
+enum { E_WTE, E_FINAL_NORM, E_LM_HEAD, N_ENDS };
+
+/* Allocates and carves e; values zero (zero set) or uninitialised. */
 static pipa_status ends_alloc(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab,
-                              int has_embedding, int has_head)
+                              int has_embedding, int has_head, int zero)
 {
     memset(e, 0, sizeof *e);
     PIPA_TRY(pipa_config_check(cfg));
@@ -32,33 +36,34 @@ static pipa_status ends_alloc(pipa_ends_t *e, const pipa_model_config_t *cfg, in
     e->V = vocab;
     e->has_embedding = has_embedding != 0;
     e->has_head = has_head != 0;
-    e->n_params = pipa_ends_param_count(cfg, vocab, has_embedding, has_head);
-    if (e->n_params == 0) return PIPA_OK;
-    e->params = aligned_alloc(64, (e->n_params * sizeof(float) + 63) / 64 * 64);
-    if (!e->params)
-        return pipa__fail(PIPA_ERR_NOMEM, "ends: cannot allocate %zu parameters", e->n_params);
-    float *p = e->params;
     size_t VC = (size_t)vocab * cfg->C;
-    if (e->has_embedding) e->wte = p, p += VC;
-    if (e->has_head) e->final_norm = p, p += cfg->C, e->lm_head = p;
+    const pipa_piece_t t[N_ENDS] = {{"wte", e->has_embedding ? VC : 0},
+                                    {"final_norm", e->has_head ? (size_t)cfg->C : 0},
+                                    {"lm_head", e->has_head ? VC : 0}};
+    size_t off[N_ENDS];
+    e->n_params = pipa_arena_layout(t, N_ENDS, 1, off);
+    PIPA_ASSERT(e->n_params == pipa_ends_param_count(cfg, vocab, has_embedding, has_head));
+    void *buf;
+    PIPA_TRY(pipa_arena_alloc(&buf, e->n_params, zero, "ends' parameters"));
+    e->params = buf;
+    if (e->has_embedding) e->wte = e->params + off[E_WTE];
+    if (e->has_head) e->final_norm = e->params + off[E_FINAL_NORM];
+    if (e->has_head) e->lm_head = e->params + off[E_LM_HEAD];
     return PIPA_OK;
 }
 
 pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab, int has_embedding,
                             int has_head)
 {
-    PIPA_TRY(ends_alloc(e, cfg, vocab, has_embedding, has_head));
+    PIPA_TRY(ends_alloc(e, cfg, vocab, has_embedding, has_head, 0));
     size_t VC = (size_t)vocab * cfg->C;
     uint64_t seed = cfg->seed, L = (uint64_t)cfg->L;
-    if (e->wte)
-        for (size_t i = 0; i < VC; i++)
-            e->wte[i] = pipa_rand_uniform(seed, 0, PIPA_STREAM_EMBED, i);
+    /* The layers' formula (model.h): the embedding plain uniform (fan-in 1), the head a norm and
+     * a linear of fan-in C, on the streams of layer L, one past the last. */
+    if (e->wte) pipa__init_tensor(e->wte, VC, 1, seed, 0, PIPA_STREAM_EMBED);
     if (e->has_head) {
-        /* The formulas of model.c's tensor_init for a norm and for a linear of fan-in C. */
-        for (size_t i = 0; i < (size_t)cfg->C; i++)
-            e->final_norm[i] = 1.0f + 0.1f * pipa_rand_uniform(seed, L, 0, i);
-        float scale = (float)(1.0 / sqrt((double)cfg->C));
-        for (size_t i = 0; i < VC; i++) e->lm_head[i] = scale * pipa_rand_uniform(seed, L, 1, i);
+        pipa__init_tensor(e->final_norm, (size_t)cfg->C, 0, seed, L, 0);
+        pipa__init_tensor(e->lm_head, VC, cfg->C, seed, L, 1);
     }
     return PIPA_OK;
 }
@@ -66,9 +71,7 @@ pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_model_config_t *cfg, int 
 pipa_status pipa_ends_alloc_zero(pipa_ends_t *g, const pipa_model_config_t *cfg, int vocab,
                                  int has_embedding, int has_head)
 {
-    PIPA_TRY(ends_alloc(g, cfg, vocab, has_embedding, has_head));
-    if (g->n_params) memset(g->params, 0, g->n_params * sizeof(float));
-    return PIPA_OK;
+    return ends_alloc(g, cfg, vocab, has_embedding, has_head, 1);
 }
 
 void pipa_ends_free(pipa_ends_t *e)
@@ -110,22 +113,18 @@ void pipa_ends_embed_backward_weight(pipa_ends_t *grads, const int32_t *tokens, 
 /* Slots in order: x, xn, rstd, probs, dxn (floats), targets (int32), each 64-byte aligned. */
 enum { H_X, H_XN, H_RSTD, H_PROBS, H_DXN, H_TARGETS, N_HSLOTS };
 
-static size_t head_sizes(const pipa_model_config_t *cfg, int vocab, int B, int T, size_t sz[N_HSLOTS])
+static size_t head_table(const pipa_model_config_t *cfg, int vocab, int B, int T, size_t off[N_HSLOTS])
 {
     size_t N = (size_t)B * T, C = (size_t)cfg->C, V = (size_t)vocab;
-    const size_t s[N_HSLOTS] = {N * C, N * C, N, N * V, N * C, N};  // 4-byte elements each
-    size_t total = 0;
-    for (int i = 0; i < N_HSLOTS; i++) {
-        sz[i] = (s[i] + 15) / 16 * 16;
-        total += sz[i];
-    }
-    return total;
+    const pipa_piece_t t[N_HSLOTS] = {{"x", N * C},     {"xn", N * C},  {"rstd", N},
+                                      {"probs", N * V}, {"dxn", N * C}, {"targets", N}};
+    return pipa_arena_layout(t, N_HSLOTS, 16, off);  // 4-byte elements each
 }
 
 size_t pipa_head_acts_bytes(const pipa_model_config_t *cfg, int vocab, int B, int T)
 {
-    size_t sz[N_HSLOTS];
-    return head_sizes(cfg, vocab, B, T, sz) * 4;
+    size_t off[N_HSLOTS];
+    return head_table(cfg, vocab, B, T, off) * 4;
 }
 
 pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_model_config_t *cfg, int vocab, int B,
@@ -137,18 +136,12 @@ pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_model_config_t *
         return pipa__fail(PIPA_ERR_ARG, "head acts: vocab (%d), B (%d), T (%d) must be positive",
                           vocab, B, T);
     _Static_assert(sizeof(float) == 4 && sizeof(int32_t) == 4, "slots hold 4-byte elements");
-    size_t sz[N_HSLOTS], total = head_sizes(cfg, vocab, B, T, sz);
-    h->buf = aligned_alloc(64, total * 4);
-    if (!h->buf)
-        return pipa__fail(PIPA_ERR_NOMEM, "head acts: cannot allocate %zu bytes", total * 4);
-    /* Carved as bytes: the allocation has no declared type, each slot is used as one type only. */
-    unsigned char *p = h->buf;
-    float **fields[N_HSLOTS - 1] = {&h->x, &h->xn, &h->rstd, &h->probs, &h->dxn};
-    for (int i = 0; i < N_HSLOTS - 1; i++) {
-        *fields[i] = (float *)(void *)p;
-        p += sz[i] * 4;
-    }
-    h->targets = (int32_t *)(void *)p;
+    size_t off[N_HSLOTS], total = head_table(cfg, vocab, B, T, off);
+    PIPA_TRY(pipa_arena_alloc(&h->buf, total, 0, "head activations"));
+    /* The allocation has no declared type: each slot is used as one type only. */
+    float **const fields[N_HSLOTS - 1] = {&h->x, &h->xn, &h->rstd, &h->probs, &h->dxn};
+    pipa_arena_point(h->buf, off, fields, N_HSLOTS - 1);
+    h->targets = (int32_t *)h->buf + off[H_TARGETS];
     h->B = B, h->T = T, h->C = cfg->C, h->V = vocab;
     return PIPA_OK;
 }

@@ -1,18 +1,17 @@
 /* model.c: configuration checks, the weights of a range of Llama-style layers (one allocation
- * carved by a size table, initialised from a counter-based hash), the forward scratch, and the
- * forward pass of a range.
+ * carved by a size table, initialised from counter-based random numbers, rand.c) and inputs.
  *
  * Every random number is a pure function of (seed, stream, index), never of what was drawn
  * before, so a rank that builds only layers [first, first + count) gets the same bits as a
  * one-process build of all L layers, and microbatch k's input is the same whatever the schedule.
- * Left out: embedding, final norm, LM head and loss (the ends of the model), backward. */
+ * Left out: the forward and backward of the layers (layer.c), the model's ends (ends.c). */
 #include "model.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "arena.h"
 
 /* ---- configuration ------------------------------------------------------------------------ */
 
@@ -53,51 +52,47 @@ enum { T_ATTN_NORM, T_WQ, T_WK, T_WV, T_WO, T_MLP_NORM, T_W_GATE, T_W_UP, T_W_DO
 /* Stream ids at or above this are not layer tensors (see PIPA_STREAM_INPUT in model.h). */
 _Static_assert((int)N_TENSORS <= (int)PIPA_STREAM_INPUT, "layer tensor ids collide");
 
-/* Floats of each tensor of one layer (sizes) and the fan-in that scales its init (0: a norm). */
-static void layer_sizes(const pipa_model_config_t *cfg, size_t sizes[N_TENSORS], int fan_in[N_TENSORS])
+/* One layer's table (pieces packed, no padding: a layer's parameters are one flat vector that
+ * checkpoints and the optimizer see whole) and the fan-in that scales each init (0: a norm).
+ * Returns the floats of one layer. */
+static size_t layer_table(const pipa_model_config_t *cfg, size_t off[N_TENSORS], int fan_in[N_TENSORS])
 {
     size_t C = (size_t)cfg->C, I = (size_t)cfg->I;
-    const size_t s[N_TENSORS] = {C, C * C, C * C, C * C, C * C, C, I * C, I * C, C * I};
+    const pipa_piece_t t[N_TENSORS] = {
+        {"attn_norm", C}, {"wq", C * C}, {"wk", C * C}, {"wv", C * C}, {"wo", C * C},
+        {"mlp_norm", C}, {"w_gate", I * C}, {"w_up", I * C}, {"w_down", C * I}};
     const int f[N_TENSORS] = {0, cfg->C, cfg->C, cfg->C, cfg->C, 0, cfg->C, cfg->C, cfg->I};
-    for (int i = 0; i < N_TENSORS; i++) {
-        sizes[i] = s[i];
-        fan_in[i] = f[i];
-    }
+    if (fan_in) memcpy(fan_in, f, sizeof f);
+    return pipa_arena_layout(t, N_TENSORS, 1, off);
 }
 
 size_t pipa_layer_param_count(const pipa_model_config_t *cfg)
 {
-    size_t sizes[N_TENSORS], total = 0;
-    int fan_in[N_TENSORS];
-    layer_sizes(cfg, sizes, fan_in);
-    for (int i = 0; i < N_TENSORS; i++) total += sizes[i];
-    return total;
+    size_t off[N_TENSORS];
+    return layer_table(cfg, off, NULL);
 }
 
 /* Points a layer's tensor fields at base, in table order. */
-static void layer_carve(pipa_layer_t *l, float *base, const size_t sizes[N_TENSORS])
+static void layer_carve(pipa_layer_t *l, float *base, const size_t off[N_TENSORS])
 {
-    float **fields[N_TENSORS] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
-                                 &l->mlp_norm, &l->w_gate, &l->w_up, &l->w_down};
-    for (int i = 0; i < N_TENSORS; i++) {
-        *fields[i] = base;
-        base += sizes[i];
-    }
+    float **const fields[N_TENSORS] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
+                                       &l->mlp_norm, &l->w_gate, &l->w_up, &l->w_down};
+    pipa_arena_point(base, off, fields, N_TENSORS);
 }
 
-/* Fills one tensor of global layer `layer`: linear weights uniform in [-1, 1)/sqrt(fan_in) keep
- * activations of order one through the stack; norm weights 1 + 0.1 u differ from 1 enough that
- * a test notices a norm applied without its weight. */
-static void tensor_init(float *p, size_t n, int fan_in, uint64_t seed, int layer, int tensor)
+/* ---- initialisation (random numbers: rand.c) ------------------------------------------- */
+
+/* Linear weights uniform in [-1, 1)/sqrt(fan_in) keep activations of order one through the stack
+ * (fan_in 1 gives the plain uniform exactly: the embedding); norm weights 1 + 0.1 u differ from 1
+ * enough that a test notices a norm applied without its weight. */
+void pipa__init_tensor(float *p, size_t n, int fan_in, uint64_t seed, uint64_t a, uint64_t b)
 {
     if (fan_in == 0) {
-        for (size_t i = 0; i < n; i++)
-            p[i] = 1.0f + 0.1f * pipa_rand_uniform(seed, (uint64_t)layer, (uint64_t)tensor, i);
+        for (size_t i = 0; i < n; i++) p[i] = 1.0f + 0.1f * pipa_rand_uniform(seed, a, b, i);
         return;
     }
     float scale = (float)(1.0 / sqrt((double)fan_in));
-    for (size_t i = 0; i < n; i++)
-        p[i] = scale * pipa_rand_uniform(seed, (uint64_t)layer, (uint64_t)tensor, i);
+    for (size_t i = 0; i < n; i++) p[i] = scale * pipa_rand_uniform(seed, a, b, i);
 }
 
 void pipa_model_input(float *x, const pipa_model_config_t *cfg, int microbatch, int B, int T)
@@ -107,19 +102,24 @@ void pipa_model_input(float *x, const pipa_model_config_t *cfg, int microbatch, 
         x[i] = pipa_rand_uniform(cfg->seed, (uint64_t)microbatch, PIPA_STREAM_INPUT, i);
 }
 
+void pipa_model_inputs(float *in, const pipa_model_config_t *cfg, int M, int B, int T)
+{
+    size_t act = (size_t)B * T * cfg->C;
+    for (int k = 0; k < M; k++) pipa_model_input(in + act * k, cfg, k, B, T);
+}
+
 /* ---- layers ------------------------------------------------------------------------------- */
 
-pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count)
+/* Allocates and carves layers [first, first + count), values zero (zero set) or uninitialised. */
+static pipa_status layers_alloc(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count,
+                                int zero)
 {
     memset(ls, 0, sizeof *ls);
     PIPA_TRY(pipa_config_check(cfg));
     if (first < 0 || count < 0 || first > cfg->L - count)
         return pipa__fail(PIPA_ERR_ARG, "layers [%d, %d) are not inside the model's %d layers",
                           first, first + count, cfg->L);
-    size_t sizes[N_TENSORS];
-    int fan_in[N_TENSORS];
-    layer_sizes(cfg, sizes, fan_in);
-    size_t per_layer = pipa_layer_param_count(cfg);
+    size_t off[N_TENSORS], per_layer = layer_table(cfg, off, NULL);
     ls->cfg = *cfg;
     ls->first = first;
     ls->count = count;
@@ -128,23 +128,38 @@ pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg,
 
     /* 64-byte aligned so that, when per_layer is a multiple of 16 floats, a layer's tensors sit
      * at the same alignment whatever the range: BLAS then sees the same addresses mod 64. */
-    size_t bytes = (ls->n_params * sizeof(float) + 63) / 64 * 64;
-    ls->params = aligned_alloc(64, bytes);
+    void *buf;
+    pipa_status s = pipa_arena_alloc(&buf, ls->n_params, zero, "layer parameters");
+    ls->params = buf;
     ls->layers = calloc((size_t)count, sizeof *ls->layers);
-    if (!ls->params || !ls->layers) {
+    if (s != PIPA_OK || !ls->layers) {
         pipa_layers_free(ls);
         return pipa__fail(PIPA_ERR_NOMEM, "layers [%d, %d): cannot allocate %zu parameters", first,
                           first + count, per_layer * (size_t)count);
     }
-    for (int l = 0; l < count; l++) {
-        float *base = ls->params + (size_t)l * per_layer;
-        layer_carve(&ls->layers[l], base, sizes);
-        for (int t = 0; t < N_TENSORS; t++) {
-            tensor_init(base, sizes[t], fan_in[t], cfg->seed, first + l, t);
-            base += sizes[t];
-        }
-    }
+    for (int l = 0; l < count; l++) layer_carve(&ls->layers[l], ls->params + l * per_layer, off);
     return PIPA_OK;
+}
+
+pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count)
+{
+    PIPA_TRY(layers_alloc(ls, cfg, first, count, 0));
+    size_t off[N_TENSORS], sizes[N_TENSORS];
+    int fan_in[N_TENSORS];
+    size_t per_layer = layer_table(cfg, off, fan_in);
+    for (int t = 0; t < N_TENSORS; t++)
+        sizes[t] = (t + 1 < N_TENSORS ? off[t + 1] : per_layer) - off[t];
+    for (int l = 0; l < count; l++)
+        for (int t = 0; t < N_TENSORS; t++)
+            pipa__init_tensor(ls->params + l * per_layer + off[t], sizes[t], fan_in[t], cfg->seed,
+                              (uint64_t)(first + l), (uint64_t)t);
+    return PIPA_OK;
+}
+
+pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
+                                   int count)
+{
+    return layers_alloc(grads, cfg, first, count, 1);
 }
 
 void pipa_layers_free(pipa_layers_t *ls)
@@ -155,78 +170,4 @@ void pipa_layers_free(pipa_layers_t *ls)
     ls->layers = NULL;
     ls->count = 0;
     ls->n_params = 0;
-}
-
-/* ---- scratch ------------------------------------------------------------------------------ */
-
-pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T)
-{
-    memset(s, 0, sizeof *s);
-    PIPA_TRY(pipa_config_check(cfg));
-    if (B < 1 || T < 1)
-        return pipa__fail(PIPA_ERR_ARG, "scratch: B (%d) and T (%d) must be positive", B, T);
-    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
-    /* xn, q, k, v, y: (B, T, C);  att: (B, NH, T, T);  gate, up: (B, T, I) */
-    size_t sizes[8] = {N * C, N * C, N * C, N * C, (size_t)B * NH * T * T, N * C, N * I, N * I};
-    float **fields[8] = {&s->xn, &s->q, &s->k, &s->v, &s->att, &s->y, &s->gate, &s->up};
-    size_t total = 0;
-    for (int i = 0; i < 8; i++) total += (sizes[i] + 15) / 16 * 16;  // each buffer 64-byte aligned
-    s->buf = aligned_alloc(64, total * sizeof(float));
-    if (!s->buf) return pipa__fail(PIPA_ERR_NOMEM, "scratch: cannot allocate %zu floats", total);
-    float *p = s->buf;
-    for (int i = 0; i < 8; i++) {
-        *fields[i] = p;
-        p += (sizes[i] + 15) / 16 * 16;
-    }
-    s->B = B;
-    s->T = T;
-    return PIPA_OK;
-}
-
-void pipa_scratch_free(pipa_scratch_t *s)
-{
-    free(s->buf);
-    memset(s, 0, sizeof *s);
-}
-
-/* ---- forward ------------------------------------------------------------------------------ */
-
-/* x (B, T, C) += wo(attention(rope(q), rope(k), v)) of rmsnorm(x). */
-static void attn_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
-                         pipa_scratch_t *s)
-{
-    const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
-    pipa_op_rmsnorm(s->xn, x, l->attn_norm, N, C, cfg->eps);  // (B, T, C)
-    pipa_op_linear(s->q, s->xn, l->wq, N, C, C);               // (B, T, NH, HS)
-    pipa_op_linear(s->k, s->xn, l->wk, N, C, C);               // (B, T, NH, HS)
-    pipa_op_linear(s->v, s->xn, l->wv, N, C, C);               // (B, T, NH, HS)
-    pipa_op_rope(s->q, B, T, NH, HS, cfg->rope_theta);
-    pipa_op_rope(s->k, B, T, NH, HS, cfg->rope_theta);
-    pipa_op_attention(s->y, s->att, s->q, s->k, s->v, B, T, NH, HS);  // (B, T, C)
-    pipa_op_linear(s->xn, s->y, l->wo, N, C, C);  // (B, T, C); xn is free again
-    pipa_op_add(x, s->xn, (size_t)N * C);
-}
-
-/* x (B, T, C) += w_down(silu(w_gate(h)) * w_up(h)), h = rmsnorm(x). */
-static void mlp_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
-                        pipa_scratch_t *s)
-{
-    const int N = B * T, C = cfg->C, I = cfg->I;
-    pipa_op_rmsnorm(s->xn, x, l->mlp_norm, N, C, cfg->eps);  // (B, T, C)
-    pipa_op_linear(s->gate, s->xn, l->w_gate, N, C, I);       // (B, T, I)
-    pipa_op_linear(s->up, s->xn, l->w_up, N, C, I);           // (B, T, I)
-    pipa_op_swiglu(s->gate, s->gate, s->up, (size_t)N * I);   // (B, T, I), over gate
-    pipa_op_linear(s->y, s->gate, l->w_down, N, I, C);        // (B, T, C)
-    pipa_op_add(x, s->y, (size_t)N * C);
-}
-
-void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_scratch_t *s)
-{
-    PIPA_ASSERT(B >= 1 && T >= 1 && B <= s->B && T <= s->T);
-    /* Nothing survives from one layer to the next but x itself, so a layer's output depends
-     * only on its weights and its input: ranges and their pieces agree to the bit. */
-    for (int l = 0; l < ls->count; l++) {
-        attn_forward(&ls->cfg, &ls->layers[l], x, B, T, s);
-        mlp_forward(&ls->cfg, &ls->layers[l], x, B, T, s);
-    }
 }

@@ -1,5 +1,5 @@
-/* model.h: the model's configuration, the weights of a range of Llama-style layers, and their
- * forward pass.
+/* model.h: the model's configuration, the weights of a range of Llama-style layers, and the
+ * model's random numbers (weights and inputs). Their forward and backward: layer.h.
  *
  * Block: x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)), MLP(x) = down(silu(gate(x)) * up(x)).
  * Weights are seeded per (seed, layer index, tensor), so a rank builds only its own layers and
@@ -50,24 +50,21 @@ size_t pipa_layer_param_count(const pipa_model_config_t *cfg);
 /* Allocates and initialises the layers from the seed; count may be 0 (a stage holding only the
  * model's ends). Errors: PIPA_ERR_ARG (bad config or range), PIPA_ERR_NOMEM. */
 pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count);
+/* grads: the same layers and layout as pipa_layers_build(cfg, first, count), all zeros. */
+pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
+                                   int count);
 void pipa_layers_free(pipa_layers_t *ls);
-
-/* Scratch for the forward pass of up to B x T tokens; allocated once, reused every call. */
-typedef struct {
-    int B, T;
-    float *buf;   /* one allocation */
-    float *xn, *q, *k, *v, *att, *y, *gate, *up;
-} pipa_scratch_t;
-pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T);
-void pipa_scratch_free(pipa_scratch_t *s);
-
-/* In place: x (B, T, C) through every layer of the range. B, T at most the scratch's, and the
- * scratch made for the same configuration. Carries no state between calls. */
-void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_scratch_t *s);
 
 /* Deterministic model input for (seed, microbatch): x (B, T, C), values in [-1, 1); element i of
  * the flat (B, T, C) array depends only on (seed, microbatch, i). */
 void pipa_model_input(float *x, const pipa_model_config_t *cfg, int microbatch, int B, int T);
+/* in (M, B, T, C): the model inputs of microbatches 0..M-1. */
+void pipa_model_inputs(float *in, const pipa_model_config_t *cfg, int M, int B, int T);
 
+
+/* The one initialisation formula of every parameter (layers and ends): p (n) from stream
+ * (seed, a, b); fan_in 0: a norm weight, 1 + 0.1 u; fan_in > 0: a linear weight, u / sqrt(fan_in)
+ * (fan_in 1: u itself, the embedding). */
+void pipa__init_tensor(float *p, size_t n, int fan_in, uint64_t seed, uint64_t a, uint64_t b);
 
 #endif

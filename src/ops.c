@@ -3,26 +3,40 @@
  * Matrix products go to CBLAS (OpenBLAS or BLIS, see blas.c); the rest are plain loops in a
  * fixed order, so the same call on the same data gives the same bits every time. No op
  * allocates: callers own every buffer, including attention's score scratch.
- * Left out: backward passes, other dtypes, fused kernels. */
+ * Also the forward ops of the model's ends (embedding, cross-entropy).
+ * Left out: backward passes (ops_bwd.c), other dtypes, fused kernels. */
 #include "ops.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <string.h>
 
 #include "status.h"
+
+/* 1 / sqrt(mean(x^2) + eps) of one row x (C). The sum of squares in double costs nothing next to
+ * the matmuls and keeps wide rows (C in the thousands) as accurate as narrow ones. One function
+ * for the forward and for the value the training forward saves: the backward must multiply by
+ * the very bits the forward did. */
+static float row_rstd(const float *xr, int C, float eps)
+{
+    double ss = 0.0;
+    for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
+    return (float)(1.0 / sqrt(ss / C + eps));
+}
 
 void pipa_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps)
 {
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;  // (C)
         float *o = out + (size_t)n * C;       // (C)
-        /* The sum of squares in double costs nothing next to the matmuls and keeps wide rows
-         * (C in the thousands) as accurate as narrow ones. */
-        double ss = 0.0;
-        for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
-        float rstd = (float)(1.0 / sqrt(ss / C + eps));
+        float rstd = row_rstd(xr, C, eps);
         for (int c = 0; c < C; c++) o[c] = xr[c] * rstd * w[c];
     }
+}
+
+void pipa_op_rmsnorm_rstd(float *rstd, const float *x, int N, int C, float eps)
+{
+    for (int n = 0; n < N; n++) rstd[n] = row_rstd(x + (size_t)n * C, C, eps);
 }
 
 void pipa_op_linear(float *out, const float *x, const float *w, int N, int IC, int OC)
@@ -116,4 +130,36 @@ void pipa_op_swiglu(float *out, const float *gate, const float *up, size_t n)
 void pipa_op_add(float *x, const float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* ---- the ends' forward ops -------------------------------------------------------------- */
+
+double pipa_op_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,
+                             int V)
+{
+    double loss = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *l = logits + (size_t)n * V;
+        float *p = probs + (size_t)n * V;
+        int32_t tgt = targets[n];
+        PIPA_ASSERT(tgt >= 0 && tgt < V);
+        double max = l[0];
+        for (int j = 1; j < V; j++) max = l[j] > max ? l[j] : max;
+        double lt = l[tgt];  // read before p overwrites l (in place)
+        double sum = 0.0;
+        for (int j = 0; j < V; j++) {
+            double e = exp((double)l[j] - max);
+            p[j] = (float)e;
+            sum += e;
+        }
+        for (int j = 0; j < V; j++) p[j] = (float)(p[j] / sum);
+        loss += log(sum) - (lt - max);
+    }
+    return loss;
+}
+
+void pipa_op_embedding(float *x, const float *wte, const int32_t *tokens, int N, int C)
+{
+    for (int n = 0; n < N; n++)
+        memcpy(x + (size_t)n * C, wte + (size_t)tokens[n] * C, (size_t)C * sizeof *x);
 }

@@ -1,4 +1,4 @@
-/* ops.h: the forward ops of a Llama-style block, fp32, row-major.
+/* ops.h: the forward ops of a Llama-style block and of the model's ends, fp32, row-major.
  *
  * Dimension letters: B batch, T sequence, C hidden, NH heads, HS head size (C / NH),
  * I intermediate (MLP). N is any row count (B*T). Each op has a fast version (matrix products
@@ -8,6 +8,7 @@
 #define PIPA_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Sets the BLAS library's thread count (1 per rank by default) and reports its name. */
 void pipa_blas_init(int threads);
@@ -32,6 +33,18 @@ void pipa_op_attention(float *out, float *att, const float *q, const float *k, c
 void pipa_op_swiglu(float *out, const float *gate, const float *up, size_t n);
 /* In place: x (n) += y (n) */
 void pipa_op_add(float *x, const float *y, size_t n);
+/* rstd (N) = 1 / sqrt(mean(x^2) + eps) of each row of x (N, C): the very bits that
+ * pipa_op_rmsnorm multiplies by, so the training forward can save them for the backward. */
+void pipa_op_rmsnorm_rstd(float *rstd, const float *x, int N, int C, float eps);
+
+/* ---- the model's ends ---- */
+/* Cross-entropy of logits (N, V) against targets (N), each in [0, V): writes the softmax into
+ * probs (N, V) (may be logits: in place) and returns the SUM over rows of -log p[target],
+ * accumulated in double in row order. */
+double pipa_op_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,
+                             int V);
+/* Token embedding: x (N, C) = wte[tokens[n]], wte (V, C); tokens must be in [0, V). */
+void pipa_op_embedding(float *x, const float *wte, const int32_t *tokens, int N, int C);
 
 /* Plain-loop references of the same ops (tests only). */
 void pipa_ref_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps);

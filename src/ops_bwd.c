@@ -1,5 +1,5 @@
-/* ops_bwd.c: the fast backward ops (see ops_bwd.h for the contracts), and the model's ends
- * (embedding, cross-entropy) forward and backward.
+/* ops_bwd.c: the fast backward ops (see ops_bwd.h for the contracts), those of the block and
+ * those of the model's ends (embedding, cross-entropy); their forward ops are in ops.c.
  *
  * Matrix products go to CBLAS; the rest are plain loops in a fixed order, so the same call on the
  * same data gives the same bits every time. No op allocates: callers own every buffer.
@@ -14,18 +14,6 @@
 #include "status.h"
 
 /* ---- rmsnorm ------------------------------------------------------------------------------ */
-
-void pipa_op_rmsnorm_rstd(float *rstd, const float *x, int N, int C, float eps)
-{
-    /* Must stay the expression of pipa_op_rmsnorm (ops.c), so the saved value is the one the
-     * forward multiplied by. */
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C;
-        double ss = 0.0;
-        for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
-        rstd[n] = (float)(1.0 / sqrt(ss / C + eps));
-    }
-}
 
 void pipa_op_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const float *w,
                            const float *rstd, int N, int C, int accumulate)
@@ -136,30 +124,6 @@ void pipa_op_swiglu_bwd(float *dgate, float *dup, const float *dout, const float
 
 /* ---- cross-entropy ------------------------------------------------------------------------ */
 
-double pipa_op_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,
-                             int V)
-{
-    double loss = 0.0;
-    for (int n = 0; n < N; n++) {
-        const float *l = logits + (size_t)n * V;
-        float *p = probs + (size_t)n * V;
-        int32_t tgt = targets[n];
-        PIPA_ASSERT(tgt >= 0 && tgt < V);
-        double max = l[0];
-        for (int j = 1; j < V; j++) max = l[j] > max ? l[j] : max;
-        double lt = l[tgt];  // read before p overwrites l (in place)
-        double sum = 0.0;
-        for (int j = 0; j < V; j++) {
-            double e = exp((double)l[j] - max);
-            p[j] = (float)e;
-            sum += e;
-        }
-        for (int j = 0; j < V; j++) p[j] = (float)(p[j] / sum);
-        loss += log(sum) - (lt - max);
-    }
-    return loss;
-}
-
 void pipa_op_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t *targets, int N,
                                int V, float scale)
 {
@@ -171,12 +135,6 @@ void pipa_op_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t
 }
 
 /* ---- embedding ---------------------------------------------------------------------------- */
-
-void pipa_op_embedding(float *x, const float *wte, const int32_t *tokens, int N, int C)
-{
-    for (int n = 0; n < N; n++)
-        memcpy(x + (size_t)n * C, wte + (size_t)tokens[n] * C, (size_t)C * sizeof *x);
-}
 
 void pipa_op_embedding_bwd_w(float *dwte, const float *dx, const int32_t *tokens, int N, int C)
 {

@@ -1,4 +1,5 @@
 /* ops_bwd.h: the backward ops of a Llama-style block and of the model's ends, fp32, row-major.
+ * Their forward ops are in ops.h.
  *
  * Every op with weights has two backward parts, the input gradient (..._bwd_x) and the weight
  * gradient (..._bwd_w), so that a schedule can run them at different times (zero-bubble). Weight
@@ -12,9 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* rstd (N) = 1 / sqrt(mean(x^2) + eps) of each row of x (N, C): the very bits that
- * pipa_op_rmsnorm multiplies by, so the training forward can save them. */
-void pipa_op_rmsnorm_rstd(float *rstd, const float *x, int N, int C, float eps);
 /* Input gradient of out = x * rstd * w:  dx (N, C) = (or += when accumulate)
  *   rstd * (dy * w - x * rstd^2 * mean(dy * w * x)). */
 void pipa_op_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const float *w,
@@ -49,17 +47,10 @@ void pipa_op_attention_bwd(float *dq, float *dk, float *dv, float *datt, const f
 void pipa_op_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
                         const float *up, size_t n);
 
-/* Cross-entropy of logits (N, V) against targets (N), each in [0, V): writes the softmax into
- * probs (N, V) (may be logits: in place) and returns the SUM over rows of -log p[target],
- * accumulated in double in row order. */
-double pipa_op_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,
-                             int V);
 /* dlogits (N, V) = scale * (probs - onehot(targets)); dlogits may be probs (in place). */
 void pipa_op_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t *targets, int N,
                                int V, float scale);
 
-/* Token embedding: x (N, C) = wte[tokens[n]], wte (V, C); tokens must be in [0, V). */
-void pipa_op_embedding(float *x, const float *wte, const int32_t *tokens, int N, int C);
 /* Weight gradient: dwte[tokens[n]] += dx[n], rows in order n = 0..N-1 (repeated tokens add up in
  * that order). */
 void pipa_op_embedding_bwd_w(float *dwte, const float *dx, const int32_t *tokens, int N, int C);

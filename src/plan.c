@@ -11,7 +11,7 @@
 static const char *act_names[PIPA_ACT_COUNT] = {
     "F", "B", "I", "W", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "STEP",
 };
-static const char *sched_names[] = {"gpipe", "1f1b", "interleaved", "zb1"};
+static const char *sched_names[] = {"gpipe", "1f1b", "interleaved", "zb1", "forward"};
 
 const char *pipa_act_name(int kind)
 {
@@ -43,7 +43,7 @@ pipa_status pipa_sched_parse(const char *name, pipa_sched *out)
         *out = PIPA_SCHED_ZB1;
         return PIPA_OK;
     }
-    return pipa__fail(PIPA_ERR_ARG, "unknown schedule '%s' (gpipe, 1f1b, interleaved, zb1)", name);
+    return pipa__fail(PIPA_ERR_ARG, "unknown schedule '%s' (gpipe, 1f1b, interleaved, zb1, forward)", name);
 }
 
 /* ---- storage ---------------------------------------------------------------------------- */
@@ -353,23 +353,25 @@ static pipa_status read_header(pipa_plan_t *p, const char *q, const char *name, 
     return PIPA_OK;
 }
 
-/* Every (microbatch, chunk) of a rank needs an F and a backward there: a rank with fewer than
- * 2*M*V compute actions can never pass the checker, whose work and memory grow with P*M*V.
- * Refusing here bounds them by the file's size, not by what its header claims. */
+/* Every (microbatch, chunk) of a rank needs an F and a backward there (an F alone in a
+ * forward-only plan): a rank with fewer than 2*M*V (M*V) compute actions can never pass the
+ * checker, whose work and memory grow with P*M*V. Refusing here bounds them by the file's size,
+ * not by what its header claims. */
 static pipa_status check_counts(const pipa_plan_t *p, const char *name)
 {
+    int per = pipa_plan_forward_only(p) ? 1 : 2;
     for (int r = 0; r < p->P; r++) {
         int compute = 0;
         for (int i = 0; i < p->len[r]; i++) {
             int k = p->act[r][i].kind;
             compute += k == PIPA_ACT_F || k == PIPA_ACT_B || k == PIPA_ACT_I || k == PIPA_ACT_W;
         }
-        if (compute < 2 * p->M * p->V)
+        if (compute < per * p->M * p->V)
             return pipa__fail(PIPA_ERR_FORMAT, "%s: rank %d has %d compute actions, but the header's "
-                              "P=%d M=%d V=%d needs at least %d on each rank (an F and a backward "
-                              "for each of M*V microbatch-chunk pairs): the header does not match "
-                              "the file, or actions are missing", name, r, compute, p->P, p->M,
-                              p->V, 2 * p->M * p->V);
+                              "P=%d M=%d V=%d needs at least %d on each rank (%s for each of M*V "
+                              "microbatch-chunk pairs): the header does not match the file, or "
+                              "actions are missing", name, r, compute, p->P, p->M, p->V,
+                              per * p->M * p->V, per == 1 ? "an F" : "an F and a backward");
     }
     return PIPA_OK;
 }

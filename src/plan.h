@@ -18,6 +18,7 @@
 #ifndef PIPA_PLAN_H
 #define PIPA_PLAN_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "status.h"
@@ -41,7 +42,11 @@ typedef struct {
     int chunk;  /* 0..V-1, -1 for STEP */
 } pipa_action_t;
 
-typedef enum { PIPA_SCHED_GPIPE = 0, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1 } pipa_sched;
+/* FORWARD: forward-only (inference): every (microbatch, chunk) one F, in microbatch order, no
+ * backward and no STEP; any V >= 1. */
+typedef enum {
+    PIPA_SCHED_GPIPE = 0, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1, PIPA_SCHED_FORWARD
+} pipa_sched;
 
 /* The limits of every plan, generated or read: one set, checked (pipa_plan_check_size) before
  * any work or memory proportional to P, M or V, by the text reader, the generators, the checker
@@ -66,7 +71,7 @@ const char *pipa_act_name(int kind);                 /* "F", "SEND_F", ... */
  * too), not sends and receives. The one definition of "busy" behind every bubble, measured
  * (runtime) or simulated (pipa_plan_simulate): bubble = 1 - sum(busy) / (P * span). */
 int pipa_act_is_busy(int kind);
-const char *pipa_sched_name(pipa_sched s);           /* "gpipe", "1f1b", "interleaved", "zb1" */
+const char *pipa_sched_name(pipa_sched s);  /* "gpipe", "1f1b", "interleaved", "zb1", "forward" */
 pipa_status pipa_sched_parse(const char *name, pipa_sched *out);
 
 /* Checks P, M and V against the limits above. The message calls each value by names[0..2]
@@ -86,12 +91,25 @@ void pipa_plan_remove(pipa_plan_t *p, int rank, int at);
 /* Step index of the first (kind, mb, chunk) on rank, or -1. */
 int pipa_plan_find(const pipa_plan_t *p, int rank, int kind, int mb, int chunk);
 
+/* 1 if the plan is forward-only (inference): no B, I, W, SEND_B, RECV_B or STEP anywhere. The
+ * checker then asks every (microbatch, chunk) for one F and nothing saved for a backward. */
+int pipa_plan_forward_only(const pipa_plan_t *p);
+
+/* Message tags of the point-to-point messages a plan's SEND and RECV actions exchange: direction
+ * (PIPA_DIR_FWD, PIPA_DIR_BWD), microbatch and the receiving virtual stage. Arrival order never
+ * matters: a receive names the one message it wants. */
+enum { PIPA_DIR_FWD = 1, PIPA_DIR_BWD = 2 };
+static inline uint64_t pipa_tag(int dir, int microbatch, int vs)
+{
+    return ((uint64_t)dir << 40) | ((uint64_t)vs << 24) | (uint64_t)microbatch;
+}
+
 /* Virtual stage helpers: rank and chunk of virtual stage vs, and vs of (rank, chunk). */
 static inline int pipa_vstage(const pipa_plan_t *p, int rank, int chunk) { return chunk * p->P + rank; }
 
-/* Initialises p and fills it with the compute actions of a schedule (F, B or I+W, then STEP),
- * then inserts the sends and receives. V must be 1 except for interleaved (V >= 2 there, and
- * P >= 2). Every M >= 1 and P >= 1 gets a correct plan or an error, never a plan that hangs.
+/* Initialises p and fills it with the compute actions of a schedule (F, B or I+W, then STEP;
+ * forward: F only), then inserts the sends and receives. V must be 1 except for interleaved
+ * (V >= 2 there, and P >= 2) and forward (any V >= 1). Every M >= 1 and P >= 1 gets a correct plan or an error, never a plan that hangs.
  * On failure p is left freed. See plan_gen.c for what each schedule does when M < P. */
 pipa_status pipa_plan_generate(pipa_plan_t *p, pipa_sched s, int P, int M, int V);
 /* The shared pass: drops any SEND/RECV already there, then inserts RECV_F just before F, SEND_F
@@ -107,7 +125,8 @@ typedef struct {
 } pipa_plan_report_t;
 
 /* Proves the plan: each (microbatch, chunk) has exactly one F and one backward (B, or I then W)
- * on its owning rank; F before its backward; weight gradients of each chunk in microbatch order
+ * on its owning rank (a forward-only plan: one F, no backward, no STEP; peak live 0, since
+ * nothing is saved); F before its backward; weight gradients of each chunk in microbatch order
  * (so gradient sums are identical for every schedule); every SEND has its RECV; executing all
  * ranks with the semantics above terminates. On failure the message names rank, step, action,
  * e.g. "rank 1 step 7 (B 3 0): backward before its forward"; a deadlock names every stuck rank,

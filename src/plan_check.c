@@ -21,6 +21,7 @@ typedef struct {
 
 typedef struct {
     const pipa_plan_t *p;
+    int forward_only; /* pipa_plan_forward_only: one F each, no backward, no STEP, nothing live */
     slot_t *slot;     /* (P*V*M) */
     int *last_wgrad;  /* (V) per chunk of the rank being scanned: latest microbatch whose weight
                        * gradient ran */
@@ -51,6 +52,16 @@ static pipa_status bad(int rank, int step, const pipa_action_t *a, const char *f
 }
 
 /* ---- the static pass -------------------------------------------------------------------- */
+
+int pipa_plan_forward_only(const pipa_plan_t *p)
+{
+    for (int r = 0; r < p->P; r++)
+        for (int i = 0; i < p->len[r]; i++) {
+            int k = p->act[r][i].kind;
+            if (k != PIPA_ACT_F && k != PIPA_ACT_SEND_F && k != PIPA_ACT_RECV_F) return 0;
+        }
+    return 1;
+}
 
 /* Scans rank r's list in order; fills the slots of its virtual stages and its peak live count. */
 static pipa_status scan_rank(checker_t *ck, int r, int *peak)
@@ -90,7 +101,7 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
                 return bad(r, i, a, "forward input never received: no RECV_F %d %d before it (the "
                            "SEND_F of virtual stage %d has no receive)", a->mb, a->chunk, vs - 1);
             s->f = i;
-            if (++live > *peak) *peak = live;
+            if (!ck->forward_only && ++live > *peak) *peak = live;  // inference saves nothing
             break;
         case PIPA_ACT_B:
         case PIPA_ACT_I: {
@@ -163,6 +174,12 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
             pipa_action_t f = {PIPA_ACT_F, m, c};
             if (s->f < 0) return bad(r, n, NULL, "F %d %d missing (microbatch %d chunk %d never runs "
                                      "forward)", m, c, m, c);
+            if (ck->forward_only) {
+                if (vs < last && s->send_f < 0)
+                    return bad(r, s->f, &f, "forward output never sent (no SEND_F %d %d after it)",
+                               m, c);
+                continue;
+            }
             if (s->b < 0 && s->i < 0)
                 return bad(r, s->f, &f, "no backward (B or I then W) for this forward");
             if (s->i >= 0 && s->w < 0) {
@@ -177,7 +194,8 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
                            "input gradient never sent (no SEND_B %d %d after it)", m, c);
             }
         }
-    if (!has_step) return bad(r, n, NULL, "STEP missing (each rank ends with exactly one STEP)");
+    if (!has_step && !ck->forward_only)
+        return bad(r, n, NULL, "STEP missing (each rank ends with exactly one STEP)");
     return PIPA_OK;
 }
 
@@ -304,7 +322,8 @@ static pipa_status run(const pipa_plan_t *p, pipa_plan_report_t *rep, const pipa
                 return pipa__fail(PIPA_ERR_ARG, "plan simulate: cost of %s is %g, must be finite "
                                   "and >= 0", pipa_act_name(k), c->cost[k]);
     size_t n = (size_t)p->P * p->V * p->M;
-    checker_t ck = {p, malloc(n * sizeof(slot_t)), malloc((size_t)p->V * sizeof(int))};
+    checker_t ck = {p, pipa_plan_forward_only(p), malloc(n * sizeof(slot_t)),
+                    malloc((size_t)p->V * sizeof(int))};
     if (!ck.slot || !ck.last_wgrad) {
         free(ck.slot);
         free(ck.last_wgrad);

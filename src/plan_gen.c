@@ -1,5 +1,5 @@
-/* plan_gen.c: the schedule generators (GPipe, 1F1B, interleaved 1F1B, ZB-H1) and their analytic
- * bubble fractions. A generator writes only the compute actions and STEP, in each rank's order;
+/* plan_gen.c: the schedule generators (GPipe, 1F1B, interleaved 1F1B, ZB-H1, forward-only) and
+ * their analytic bubble fractions. A generator writes only the compute actions and STEP, in each rank's order;
  * pipa_plan_insert_comms adds the sends and receives, and pipa_plan_check proves the result.
  * Leaves out any cost-driven search (ZB-H2, ZB-V, automatic schedules): these are fixed orders.
  *
@@ -74,6 +74,18 @@ static pipa_status gen_zb1(pipa_plan_t *p)
         }
         while (w < M) PIPA_TRY(pipa_plan_append(p, r, PIPA_ACT_W, w++, 0));
     }
+    return PIPA_OK;
+}
+
+/* Forward-only (inference): each rank runs the forward of every (microbatch, chunk) in
+ * microbatch order, then chunk order. Every dependency runs from (m, vs) to (m, vs + 1), and every
+ * rank walks (m, c) in the same lexicographic order, so no rank ever waits on a later step of
+ * another: the plan cannot deadlock. No backward, no STEP: nothing is saved. */
+static pipa_status gen_forward(pipa_plan_t *p)
+{
+    for (int r = 0; r < p->P; r++)
+        for (int m = 0; m < p->M; m++)
+            for (int c = 0; c < p->V; c++) PIPA_TRY(pipa_plan_append(p, r, PIPA_ACT_F, m, c));
     return PIPA_OK;
 }
 
@@ -153,8 +165,8 @@ pipa_status pipa_plan_generate(pipa_plan_t *p, pipa_sched s, int P, int M, int V
         if (P < 2)
             return pipa__fail(PIPA_ERR_ARG, "interleaved: P = %d, needs P >= 2 ranks (with one "
                               "rank there is nothing to interleave; use 1f1b)", P);
-    } else if (V != 1) {
-        return pipa__fail(PIPA_ERR_ARG, "%s: V = %d, but only interleaved takes V > 1 chunks per rank",
+    } else if (V != 1 && s != PIPA_SCHED_FORWARD) {
+        return pipa__fail(PIPA_ERR_ARG, "%s: V = %d, but only interleaved and forward take V > 1 chunks per rank",
                           name, V);
     }
     PIPA_TRY(pipa_plan_init(p, P, M, V));
@@ -164,9 +176,11 @@ pipa_status pipa_plan_generate(pipa_plan_t *p, pipa_sched s, int P, int M, int V
     case PIPA_SCHED_1F1B: st = gen_1f1b(p); break;
     case PIPA_SCHED_INTERLEAVED: st = gen_interleaved(p); break;
     case PIPA_SCHED_ZB1: st = gen_zb1(p); break;
+    case PIPA_SCHED_FORWARD: st = gen_forward(p); break;
     default: st = pipa__fail(PIPA_ERR_ARG, "unknown schedule %d", (int)s); break;
     }
-    for (int r = 0; st == PIPA_OK && r < P; r++) st = pipa_plan_append(p, r, PIPA_ACT_STEP, -1, -1);
+    for (int r = 0; st == PIPA_OK && s != PIPA_SCHED_FORWARD && r < P; r++)
+        st = pipa_plan_append(p, r, PIPA_ACT_STEP, -1, -1);
     if (st == PIPA_OK) st = pipa_plan_insert_comms(p);
     if (st != PIPA_OK) pipa_plan_free(p);
     return st;
@@ -183,7 +197,10 @@ pipa_status pipa_plan_generate(pipa_plan_t *p, pipa_sched s, int P, int M, int V
  *    the I chain between ranks costs T_I per rank instead of T_I + T_W, and the deferred W's
  *    fill the rest. With F = I = W = 1 that is P - 1 units of idle per rank (one third of
  *    1F1B's 3(P - 1)) against 3M of work: (P - 1) / (3M + P - 1). It holds when M >= P (with
- *    fewer microbatches there are not enough W's to defer). */
+ *    fewer microbatches there are not enough W's to defer).
+ *  - Forward-only: each rank idles P - 1 forwards of a makespan M + P - 1 forwards (V = 1),
+ *    so (P - 1) / (M + P - 1), GPipe's; with V chunks (P - 1) / (V M + P - 1), exact only when
+ *    every chunk costs the same. */
 double pipa_plan_bubble_theory(pipa_sched s, int P, int M, int V)
 {
     if (P < 1 || M < 1 || V < 1) return 0.0;
@@ -192,6 +209,7 @@ double pipa_plan_bubble_theory(pipa_sched s, int P, int M, int V)
     case PIPA_SCHED_1F1B: return (double)(P - 1) / (M + P - 1);
     case PIPA_SCHED_INTERLEAVED: return (double)(P - 1) / ((double)V * M + P - 1);
     case PIPA_SCHED_ZB1: return (double)(P - 1) / (3.0 * M + P - 1);
+    case PIPA_SCHED_FORWARD: return (double)(P - 1) / ((double)V * M + P - 1);
     }
     return 0.0;
 }

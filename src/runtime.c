@@ -1,4 +1,5 @@
-/* runtime.c: executes one rank's action list of a checked plan (see runtime.h).
+/* runtime.c: executes one rank's action list of a checked plan (see runtime.h), training or
+ * forward-only: the one executor of every pipelined run.
  * Left out: tensor and data parallelism inside a stage, overlapping compute with receives on
  * transports that move data asynchronously (shm copies when the receive is waited on). */
 #include "runtime.h"
@@ -6,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "arena.h"
 #include "split.h"
 
 /* ---- building ----------------------------------------------------------------------------- */
@@ -22,6 +23,7 @@ static pipa_status chunk_init(pipa_trainer_t *tr, int c, const int *counts)
     ch->prev = ch->vs > 0 ? (ch->vs - 1) % tr->P : -1;
     ch->next = ch->vs < last_vs(tr) ? (ch->vs + 1) % tr->P : -1;
     PIPA_TRY(pipa_layers_build(&ch->w, &tr->cfg.model, ch->first, ch->count));
+    if (tr->forward_only) return PIPA_OK;  // inference: no gradients, no optimizer state
     PIPA_TRY(pipa_layers_alloc_zero(&ch->g, &tr->cfg.model, ch->first, ch->count));
     return pipa_optim_init(&ch->opt, &tr->cfg.opt, ch->w.n_params);
 }
@@ -29,32 +31,50 @@ static pipa_status chunk_init(pipa_trainer_t *tr, int c, const int *counts)
 static pipa_status ends_init(pipa_trainer_t *tr)
 {
     int emb = tr->rank == 0, head = tr->rank == last_vs(tr) % tr->P;
-    tr->has_ends = emb || head;
+    tr->has_ends = tr->cfg.vocab > 0 && (emb || head);  // vocab 0: a model without ends
     if (!tr->has_ends) return PIPA_OK;
     const pipa_model_config_t *m = &tr->cfg.model;
     PIPA_TRY(pipa_ends_build(&tr->ends, m, tr->cfg.vocab, emb, head));
+    if (tr->forward_only) return PIPA_OK;
     PIPA_TRY(pipa_ends_alloc_zero(&tr->ends_grad, m, tr->cfg.vocab, emb, head));
     return pipa_optim_init(&tr->ends_opt, &tr->cfg.opt, tr->ends.n_params);
 }
 
-/* Slots: a (microbatch, chunk) takes one at its first RECV_F or F and gives it back once its
- * backward is complete and its input gradient was sent. This dry run of my list counts how many
- * are ever live at once, so they are all allocated before the first step. */
+/* When a (microbatch, chunk) is done with its slot: its last compute ran (the backward, B or W;
+ * in a forward-only plan the F) and its last message left (SEND_B; forward-only: SEND_F), or
+ * there is no such message (the first virtual stage; forward-only: the last). */
+static int ends_compute(const pipa_trainer_t *tr, int kind)
+{
+    if (tr->forward_only) return kind == PIPA_ACT_F;
+    return kind == PIPA_ACT_B || kind == PIPA_ACT_W;
+}
+static int ends_sends(const pipa_trainer_t *tr, int kind)
+{
+    return kind == (tr->forward_only ? PIPA_ACT_SEND_F : PIPA_ACT_SEND_B);
+}
+static int sends_nothing(const pipa_trainer_t *tr, int vs)
+{
+    return tr->forward_only ? vs == last_vs(tr) : vs == 0;
+}
+
+/* Slots: a (microbatch, chunk) takes one at its first RECV_F or F and gives it back once it is
+ * done with it (above). This dry run of my list counts how many are ever live at once, so they
+ * are all allocated before the first step. */
 static int count_slots(const pipa_trainer_t *tr)
 {
     int V = tr->V, M = tr->M, live = 0, peak = 0;
-    char *state = calloc((size_t)V * M, 1); /* bit 1 live, 2 backward done, 4 sent or none */
+    char *state = calloc((size_t)V * M, 1); /* bit 1 live, 2 compute done, 4 sent or none */
     const pipa_action_t *a = tr->plan->act[tr->rank];
     for (int i = 0; i < tr->plan->len[tr->rank]; i++) {
         if (a[i].kind == PIPA_ACT_STEP) continue;
         char *s = &state[a[i].chunk * M + a[i].mb];
         int vs = a[i].chunk * tr->P + tr->rank;
         if (!(*s & 1)) {
-            *s = 1 | (vs == 0 ? 4 : 0);
+            *s = 1 | (sends_nothing(tr, vs) ? 4 : 0);
             peak = ++live > peak ? live : peak;
         }
-        if (a[i].kind == PIPA_ACT_B || a[i].kind == PIPA_ACT_W) *s |= 2;
-        if (a[i].kind == PIPA_ACT_SEND_B) *s |= 4;
+        if (ends_compute(tr, a[i].kind)) *s |= 2;
+        if (ends_sends(tr, a[i].kind)) *s |= 4;
         if ((*s & 7) == 7) {
             *s = 8; /* done for this step */
             live--;
@@ -69,13 +89,18 @@ static pipa_status slot_init(pipa_trainer_t *tr, pipa_slot_t *s, int max_count, 
     const pipa_train_config_t *c = &tr->cfg;
     size_t act = (size_t)c->B * c->T * c->model.C, tok = (size_t)c->B * c->T;
     s->mb = s->chunk = -1;
-    s->x = malloc(act * sizeof(float));
-    s->dx = malloc(act * sizeof(float));
-    s->tokens = malloc(tok * sizeof(int32_t));
-    s->targets = malloc(tok * sizeof(int32_t));
-    if (!s->x || !s->dx || !s->tokens || !s->targets)
-        return pipa__fail(PIPA_ERR_NOMEM, "out of memory for activation slots");
-    PIPA_TRY(pipa_acts_init(&s->acts, &c->model, max_count, c->B, c->T));
+    /* Forward-only: x alone (the activation in flight); no gradient, nothing saved. */
+    int grads = !tr->forward_only, tokens = tr->has_ends;
+    enum { S_X, S_DX, S_TOKENS, S_TARGETS, N_BUFS };
+    const pipa_piece_t t[N_BUFS] = {{"x", act}, {"dx", grads ? act : 0},
+                                    {"tokens", tokens ? tok : 0}, {"targets", tokens ? tok : 0}};
+    size_t off[N_BUFS], total = pipa_arena_layout(t, N_BUFS, 16, off);
+    PIPA_TRY(pipa_arena_alloc(&s->buf, total, 0, "activation slot"));
+    s->x = (float *)s->buf + off[S_X];
+    s->dx = grads ? (float *)s->buf + off[S_DX] : NULL;
+    s->tokens = tokens ? (int32_t *)s->buf + off[S_TOKENS] : NULL;
+    s->targets = tokens ? (int32_t *)s->buf + off[S_TARGETS] : NULL;
+    PIPA_TRY(pipa_acts_init(&s->acts, &c->model, grads ? max_count : 0, c->B, c->T));
     if (head) PIPA_TRY(pipa_head_acts_init(&s->head, &c->model, c->vocab, c->B, c->T));
     return PIPA_OK;
 }
@@ -85,7 +110,9 @@ static pipa_status slots_init(pipa_trainer_t *tr)
     int max_count = 0;
     for (int c = 0; c < tr->V; c++)
         if (tr->chunk[c].count > max_count) max_count = tr->chunk[c].count;
-    tr->n_slots = count_slots(tr);
+    /* Forward-only: one slot more than are live, so the next microbatch rarely finds its slot's
+     * send still under way (one computing, one sending). */
+    tr->n_slots = count_slots(tr) + tr->forward_only;
     tr->slots = calloc((size_t)tr->n_slots + 1, sizeof *tr->slots);
     tr->slot_of = malloc((size_t)tr->V * tr->M * sizeof(int));
     tr->loss_sum = calloc((size_t)tr->M, sizeof(double));
@@ -118,6 +145,15 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
     tr->M = plan->M;
     tr->cfg = *cfg;
     tr->plan = plan;
+    tr->forward_only = pipa_plan_forward_only(plan);
+    if (!tr->forward_only && cfg->vocab < 1)
+        return pipa__fail(PIPA_ERR_ARG, "a plan with a backward needs the model's ends (vocab %d, "
+                          "must be >= 1)", cfg->vocab);
+    /* Inference through the ends (logits, generation) is left for later: a forward-only plan
+     * runs a model without ends, through pipa_trainer_forward. */
+    if (tr->forward_only && cfg->vocab != 0)
+        return pipa__fail(PIPA_ERR_ARG, "a forward-only plan runs a model without ends (vocab 0, "
+                          "not %d)", cfg->vocab);
     if (plan->P != pipa_layout_pp_size(lay))
         return pipa__fail(PIPA_ERR_ARG, "the plan is for %d stages, the pipeline has %d", plan->P,
                           pipa_layout_pp_size(lay));
@@ -133,21 +169,31 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
 
 static pipa_status slot_detach(pipa_trainer_t *tr, pipa_slot_t *s);
 
-void pipa_trainer_free(pipa_trainer_t *tr)
+/* Frees what slots_init made for the plan (the slots and the per-plan arrays). */
+static void slots_free(pipa_trainer_t *tr)
 {
-    int head = tr->has_ends && tr->ends.has_head; /* slots hold head activations: free first */
+    int head = tr->has_ends && tr->ends.has_head;
     for (int i = 0; tr->slots && i < tr->n_slots; i++) {
         pipa_slot_t *s = &tr->slots[i];
         /* a failed step may leave sends under way: they go on from copies (best effort, the run
          * ends anyway), never from freed buffers */
         (void)slot_detach(tr, s);
-        free(s->x);
-        free(s->dx);
-        free(s->tokens);
-        free(s->targets);
+        free(s->buf);
         pipa_acts_free(&s->acts);
         if (head) pipa_head_acts_free(&s->head);
     }
+    free(tr->slots);
+    free(tr->slot_of);
+    free(tr->loss_sum);
+    free(tr->t_start);
+    free(tr->t_end);
+    tr->slots = NULL, tr->slot_of = NULL, tr->loss_sum = NULL, tr->t_start = tr->t_end = NULL;
+    tr->n_slots = 0;
+}
+
+void pipa_trainer_free(pipa_trainer_t *tr)
+{
+    slots_free(tr); /* slots hold head activations: freed before the ends */
     for (int c = 0; c < tr->V; c++) {
         pipa_layers_free(&tr->chunk[c].w);
         pipa_layers_free(&tr->chunk[c].g);
@@ -159,12 +205,19 @@ void pipa_trainer_free(pipa_trainer_t *tr)
         pipa_optim_free(&tr->ends_opt);
     }
     pipa_scratch_free(&tr->scratch);
-    free(tr->slots);
-    free(tr->slot_of);
-    free(tr->loss_sum);
-    free(tr->t_start);
-    free(tr->t_end);
     memset(tr, 0, sizeof *tr);
+}
+
+pipa_status pipa_trainer_set_plan(pipa_trainer_t *tr, const pipa_plan_t *plan)
+{
+    if (plan->P != tr->P || plan->V != tr->V || pipa_plan_forward_only(plan) != tr->forward_only)
+        return pipa__fail(PIPA_ERR_ARG, "new plan (P=%d V=%d, %s) unlike the trainer's (P=%d V=%d, "
+                          "%s)", plan->P, plan->V, pipa_plan_forward_only(plan) ? "forward-only"
+                          : "training", tr->P, tr->V, tr->forward_only ? "forward-only" : "training");
+    slots_free(tr);
+    tr->plan = plan;
+    tr->M = plan->M;
+    return slots_init(tr);
 }
 
 /* ---- slots -------------------------------------------------------------------------------- */
@@ -250,7 +303,8 @@ typedef struct {
     int mb;
     pipa_batch_fn batch;
     void *ctx;
-    int backward_done, sent_b;  /* this (mb, chunk)'s state, for giving the slot back */
+    const float *in;            /* without ends: (M, B, T, C) inputs of virtual stage 0 */
+    float *out;                 /* without ends: (M, B, T, C) outputs of the last */
 } action_ctx_t;
 
 static pipa_desc_t act_desc(const pipa_trainer_t *tr)
@@ -262,12 +316,19 @@ static pipa_status do_forward(action_ctx_t *a)
 {
     pipa_trainer_t *tr = a->tr;
     int B = tr->cfg.B, T = tr->cfg.T;
-    if (a->ch->vs == 0) {
+    size_t act = (size_t)B * T * tr->cfg.model.C;
+    if (a->ch->vs == 0 && !tr->has_ends) memcpy(a->s->x, a->in + act * a->mb, act * sizeof(float));
+    if (a->ch->vs == 0 && tr->has_ends) {
         a->batch(a->ctx, a->mb, a->s->tokens, NULL);
         PIPA_TRY(pipa_ends_embed_forward(&tr->ends, a->s->tokens, a->s->x, B, T));
     }
-    pipa_layers_forward_train(&a->ch->w, a->s->x, B, T, &a->s->acts, &tr->scratch);
+    pipa_layers_forward(&a->ch->w, a->s->x, B, T, tr->forward_only ? NULL : &a->s->acts,
+                        &tr->scratch);
     if (a->ch->vs != last_vs(tr)) return PIPA_OK;
+    if (!tr->has_ends) {
+        memcpy(a->out + act * a->mb, a->s->x, act * sizeof(float));
+        return PIPA_OK;
+    }
     a->batch(a->ctx, a->mb, NULL, a->s->targets);
     return pipa_ends_head_forward(&tr->ends, a->s->x, a->s->targets, B, T, &a->s->head,
                                   &tr->loss_sum[a->mb]);
@@ -349,23 +410,38 @@ static int is_compute(int kind)
            kind == PIPA_ACT_STEP;
 }
 
-/* After an action: gives the slot back when the backward is complete and its gradient was sent. */
+/* After an action: gives the slot back once the (mb, chunk) is done with it (ends_compute). */
 static void maybe_release(pipa_trainer_t *tr, const pipa_action_t *act, pipa_slot_t *s,
                           char *state)
 {
-    if (act->kind == PIPA_ACT_B || act->kind == PIPA_ACT_W) *state |= 1;
-    if (act->kind == PIPA_ACT_SEND_B) *state |= 2;
-    int needs_send = tr->chunk[act->chunk].vs > 0;
+    if (ends_compute(tr, act->kind)) *state |= 1;
+    if (ends_sends(tr, act->kind)) *state |= 2;
+    int needs_send = !sends_nothing(tr, tr->chunk[act->chunk].vs);
     if ((*state & 1) && (!needs_send || (*state & 2))) slot_release(tr, s);
 }
 
-static pipa_status run_list(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
-                            pipa_step_stats_t *st, char *state, double start)
+/* Counts a transfer into the stats. */
+static void count_transfer(const pipa_trainer_t *tr, int kind, pipa_step_stats_t *st)
+{
+    pipa_desc_t d = act_desc(tr);
+    if (kind == PIPA_ACT_RECV_F || kind == PIPA_ACT_RECV_B) {
+        st->recvs++;
+        st->recv_desc = d;
+    } else if (kind == PIPA_ACT_SEND_F || kind == PIPA_ACT_SEND_B) {
+        st->sends++;
+        st->bytes_sent += (int64_t)pipa_desc_bytes(&d);
+        st->send_desc = d;
+    }
+}
+
+static pipa_status run_list(pipa_trainer_t *tr, const action_ctx_t *io, pipa_step_stats_t *st,
+                            char *state, double start)
 {
     const pipa_action_t *acts = tr->plan->act[tr->rank];
     for (int i = 0; i < tr->plan->len[tr->rank]; i++) {
         const pipa_action_t *act = &acts[i];
-        action_ctx_t a = {.tr = tr, .mb = act->mb, .batch = batch, .ctx = ctx};
+        action_ctx_t a = *io;
+        a.mb = act->mb;
         if (act->kind != PIPA_ACT_STEP) {
             a.ch = &tr->chunk[act->chunk];
             PIPA_TRY(slot_get(tr, act->mb, act->chunk, &a.s));
@@ -376,6 +452,7 @@ static pipa_status run_list(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
         double t1 = pipa_now();
         tr->t_start[i] = t0 - start;
         tr->t_end[i] = t1 - start;
+        count_transfer(tr, act->kind, st);
         if (is_compute(act->kind)) {
             double dt = t1 - t0;
             st->busy_s += dt;
@@ -399,8 +476,9 @@ static pipa_status share_loss(pipa_trainer_t *tr, double *loss)
     return pipa_bcast(&tr->group, last_vs(tr) % tr->P, &d, loss);
 }
 
-pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
-                              pipa_step_stats_t *st)
+/* The one loop of every run: my actions of the plan, between a barrier and a flush. io: the
+ * trainer and where inputs come from (batch, or in/out without ends). */
+static pipa_status run_step(pipa_trainer_t *tr, const action_ctx_t *io, pipa_step_stats_t *st)
 {
     memset(st, 0, sizeof *st);
     for (int i = 0; i < tr->V * tr->M; i++) tr->slot_of[i] = -1;
@@ -410,7 +488,7 @@ pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx
     st->enter_abs = pipa_now();
     pipa_status s = pipa_barrier(&tr->group);
     double start = pipa_now();
-    if (s == PIPA_OK) s = run_list(tr, batch, ctx, st, state, start);
+    if (s == PIPA_OK) s = run_list(tr, io, st, state, start);
     /* My last sends may not have left yet (sends never wait): nothing of the step stays behind. */
     if (s == PIPA_OK) s = pipa_flush(tr->comm);
     free(state);
@@ -418,8 +496,27 @@ pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx
     st->end_abs = pipa_now();
     st->wall_s = st->end_abs - start;
     st->slot_bytes = tr->n_slots ? pipa_acts_bytes(&tr->cfg.model, tr->slots[0].acts.count,
-                                                   tr->cfg.B, tr->cfg.T) : 0;
-    return share_loss(tr, &st->loss);
+                                                   tr->cfg.B, tr->cfg.T) : 0;  // 0 forward-only
+    return tr->cfg.vocab > 0 ? share_loss(tr, &st->loss) : PIPA_OK;
+}
+
+pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
+                              pipa_step_stats_t *st)
+{
+    PIPA_ASSERT(tr->cfg.vocab > 0 && batch != NULL);
+    action_ctx_t io = {.tr = tr, .batch = batch, .ctx = ctx};
+    return run_step(tr, &io, st);
+}
+
+pipa_status pipa_trainer_forward(pipa_trainer_t *tr, const float *in, float *out,
+                                 pipa_step_stats_t *st)
+{
+    if (!tr->forward_only || tr->cfg.vocab != 0)
+        return pipa__fail(PIPA_ERR_ARG, "pipa_trainer_forward runs forward-only plans on a model "
+                          "without ends (vocab 0)");
+    PIPA_ASSERT((tr->rank != 0 || in) && (tr->rank != last_vs(tr) % tr->P || out));
+    action_ctx_t io = {.tr = tr, .in = in, .out = out};
+    return run_step(tr, &io, st);
 }
 
 /* ---- parameters, for comparing layouts ---------------------------------------------------- */

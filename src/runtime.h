@@ -1,4 +1,5 @@
-/* runtime.h: the one loop that executes any checked plan, for training.
+/* runtime.h: the one loop that executes any checked plan: training, and forward-only plans
+ * (inference: nothing saved, no gradients, no optimizer state).
  *
  * A trainer is one rank's part of a pipeline: the chunks (virtual stages) it owns with their
  * weights, gradients and optimizer state, the model's ends if it holds them, and activation
@@ -21,13 +22,15 @@
 #include "model.h"
 #include "optim.h"
 #include "plan.h"
-#include "train.h"
+#include "ends.h"
+#include "layer.h"
 
 #define PIPA_MAX_CHUNKS 8
 
 typedef struct {
     pipa_model_config_t model;
-    int vocab;
+    int vocab;                  /* 0: no ends, the model runs on activations (forward-only
+                                 * plans, through pipa_trainer_forward) */
     int B, T;                   /* microbatch shape */
     pipa_opt_config_t opt;
 } pipa_train_config_t;
@@ -47,9 +50,11 @@ typedef struct {
 /* Everything one live (microbatch, chunk) needs, allocated once, reused. */
 typedef struct {
     int mb, chunk;              /* -1 when free */
+    void *buf;                  /* one allocation (arena.h) carved into the next four */
     float *x;                   /* (B, T, C) forward input, then output (sent from here) */
-    float *dx;                  /* (B, T, C) gradient: received, then the input gradient */
-    int32_t *tokens, *targets;  /* (B, T) */
+    float *dx;                  /* (B, T, C) gradient: received, then the input gradient; NULL
+                                 * forward-only */
+    int32_t *tokens, *targets;  /* (B, T); NULL without ends */
     pipa_acts_t acts;
     pipa_head_acts_t head;      /* only on the rank with the last virtual stage */
     pipa_req_t send_f, send_b;
@@ -63,7 +68,10 @@ typedef struct {
     double busy_kind[PIPA_ACT_COUNT];
     int peak_live;              /* most slots in use at once */
     size_t slot_bytes;          /* activation bytes of one slot */
-    double loss;                /* mean over the batch (valid on every rank) */
+    double loss;                /* mean over the batch (valid on every rank; 0 without ends) */
+    int64_t recvs, sends;       /* activation and gradient transfers */
+    int64_t bytes_sent;
+    pipa_desc_t recv_desc, send_desc; /* shapes received and sent (ndim 0 when none) */
 } pipa_step_stats_t;
 
 typedef struct {
@@ -72,6 +80,8 @@ typedef struct {
     int rank, P, V, M;
     pipa_train_config_t cfg;
     const pipa_plan_t *plan;
+    int forward_only;           /* pipa_plan_forward_only(plan): no activations saved, no
+                                 * gradients or optimizer state allocated */
     pipa_chunk_t chunk[PIPA_MAX_CHUNKS];
     pipa_ends_t ends, ends_grad;
     pipa_optim_t ends_opt;
@@ -86,17 +96,31 @@ typedef struct {
     int64_t steps;              /* optimizer steps taken */
 } pipa_trainer_t;
 
-/* Builds my part for a checked plan; counts[P*V] are the layers of each virtual stage. */
+/* Builds my part for a checked plan; counts[P*V] are the layers of each virtual stage. A plan
+ * with a backward needs the ends (vocab >= 1); a forward-only plan a model without them
+ * (vocab 0). */
 pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_layout_t *lay,
                               const pipa_train_config_t *cfg, const pipa_plan_t *plan,
                               const int *counts);
 void pipa_trainer_free(pipa_trainer_t *tr);
+
+/* Runs another checked plan from now on, of the same P and V and kind (training or forward-only),
+ * e.g. another number of microbatches; weights and optimizer state stay. The slots are made
+ * again for it. On failure the trainer can only be freed. */
+pipa_status pipa_trainer_set_plan(pipa_trainer_t *tr, const pipa_plan_t *plan);
 
 /* One optimizer step: runs my actions of the plan over M microbatches. Sends never wait (a slot's
  * buffers are reused once its sends left, or after the communicator copied them): the step
  * returns once every send of mine has left (pipa_flush), so nothing of it is outstanding after. */
 pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
                               pipa_step_stats_t *stats);
+
+/* Runs my actions of a forward-only plan on a model without ends (vocab 0): in (M, B, T, C) the
+ * input of virtual stage 0, read on its rank only; out (M, B, T, C) the output of the last
+ * virtual stage, written on its rank only (either NULL elsewhere). The same loop as
+ * pipa_trainer_step; returns once every send of mine has left. */
+pipa_status pipa_trainer_forward(pipa_trainer_t *tr, const float *in, float *out,
+                                 pipa_step_stats_t *stats);
 
 /* Checkpoints (runtime_ckpt.c): my shard of a set directory (ckpt.h), recording extra (may be
  * NULL) beside the model and layout. Save writes it into dir, which must not hold it yet; load

@@ -7,7 +7,7 @@
  *   3. the whole model's float gradients against central finite differences of an independent
  *      double-precision forward written here (pipa's own seeded weights, another shape);
  *   4. fast against reference on shapes the file lacks;
- *   5. exactness: forward_train gives pipa_layers_forward's bits; I then W (zero-bubble order,
+ *   5. exactness: the forward saving activations gives the bits of the one saving none; I then W (zero-bubble order,
  *      I of two microbatches before either W) gives the bits of B; a second backward_weight on
  *      the same activations gives exactly twice the first; bad tokens and targets are refused.
  *   usage: test_backward [path/to/grads.bin]   (default tests/ref/grads.bin, from the repo root)
@@ -22,7 +22,8 @@
 #include "ops.h"
 #include "ops_bwd.h"
 #include "ref_load.h"
-#include "train.h"
+#include "ends.h"
+#include "layer.h"
 
 /* The float32 backward's own rounding measures below 6e-7 relative everywhere here: 1e-5 leaves
  * a tenfold margin (the task asked for 1e-4), and a wrong or missing term shows as 1e-2 or more. */
@@ -296,8 +297,8 @@ static void test_blocks(void)
     CHECK(pipa_scratch_init(&s, &cfg, B, T) == PIPA_OK);
     for (int l = 0; l < 2; l++) load_layer(&ls.layers[l], &cfg, l);
     float *x = copy_of(x0->data, x0->n), *dx = copy_of(r->data, r->n);
-    pipa_layers_forward_train(&ls, x, B, T, &acts, &s);
-    expect_close("block.out (forward_train) vs torch", x, want_out->data, x0->n);
+    pipa_layers_forward(&ls, x, B, T, &acts, &s);
+    expect_close("block.out (forward, saving) vs torch", x, want_out->data, x0->n);
     pipa_layers_backward(&ls, &acts, dx, &grads, B, T, &s);
     expect_close("block.dx vs torch", dx, want_dx->data, x0->n);
     expect_layer_grads(&grads, "block.d");
@@ -343,7 +344,7 @@ static void test_model(void)
 
     double loss_sum = 0.0;
     CHECK(pipa_ends_embed_forward(&ends, tokens, x, B, T) == PIPA_OK);
-    pipa_layers_forward_train(&ls, x, B, T, &acts, &s);
+    pipa_layers_forward(&ls, x, B, T, &acts, &s);
     CHECK(pipa_ends_head_forward(&ends, x, targets, B, T, &hacts, &loss_sum) == PIPA_OK);
     float loss = (float)(loss_sum / N);
     expect_close("model.loss (mean cross-entropy) vs torch", &loss, want_loss->data, 1);
@@ -376,7 +377,7 @@ static void test_model(void)
 /* ---- 3. finite differences of a double-precision forward ------------------------------------- */
 
 /* A plain-loop, double-precision forward of the whole model, written from the formulas of
- * ops.h and train.h, sharing no code with the library. Parameters P are one flat vector:
+ * ops.h, layer.h and ends.h, sharing no code with the library. Parameters P are one flat vector:
  * wte (V, C), then per layer the 9 tensors in pipa_layer_t order, then final_norm (C) and
  * lm_head (V, C). Returns the mean cross-entropy over the B*T tokens. */
 typedef struct {
@@ -520,7 +521,7 @@ static void test_finite_differences(void)
     float *x = zeros((size_t)N * cfg.C);
     double loss_sum;
     CHECK(pipa_ends_embed_forward(&ends, tokens, x, B, T) == PIPA_OK);
-    pipa_layers_forward_train(&ls, x, B, T, &acts, &s);
+    pipa_layers_forward(&ls, x, B, T, &acts, &s);
     CHECK(pipa_ends_head_forward(&ends, x, targets, B, T, &hacts, &loss_sum) == PIPA_OK);
     pipa_ends_head_backward_input(&ends, &hacts, 1.0f / N, x, B, T);
     pipa_layers_backward(&ls, &acts, x, &grads, B, T, &s);
@@ -691,18 +692,18 @@ static void test_exactness(void)
         dxb[mb] = random_of(n, 20 + mb, 1.0f);
         dxz[mb] = copy_of(dxb[mb], n);
         memcpy(y, x[mb], n * sizeof *y);
-        pipa_layers_forward(&ls, y, B, T, &s);
-        pipa_layers_forward_train(&ls, x[mb], B, T, &one, &s);
+        pipa_layers_forward(&ls, y, B, T, NULL, &s);
+        pipa_layers_forward(&ls, x[mb], B, T, &one, &s);
         fwd_same &= same_bits(x[mb], y, n);
         pipa_layers_backward(&ls, &one, dxb[mb], &gb, B, T, &s);  // B, microbatch by microbatch
     }
-    CHECKF(fwd_same, "forward_train output differs from pipa_layers_forward");
-    printf("%-44s %s\n", "forward_train == forward (memcmp)", fwd_same ? "yes" : "NO");
+    CHECKF(fwd_same, "the forward saving activations differs from the one saving none");
+    printf("%-44s %s\n", "forward saving == forward (memcmp)", fwd_same ? "yes" : "NO");
 
     /* Zero-bubble order: F0 F1 I0 I1 W0 W1, against F0 B0 F1 B1 above. */
     for (int mb = 0; mb < M; mb++) {
         pipa_model_input(x[mb], &cfg, mb, B, T);
-        pipa_layers_forward_train(&ls, x[mb], B, T, &acts[mb], &s);
+        pipa_layers_forward(&ls, x[mb], B, T, &acts[mb], &s);
     }
     for (int mb = 0; mb < M; mb++) pipa_layers_backward_input(&ls, &acts[mb], dxz[mb], B, T, &s);
     for (int mb = 0; mb < M; mb++) pipa_layers_backward_weight(&ls, &acts[mb], &gz, B, T);

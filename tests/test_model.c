@@ -4,10 +4,13 @@
  * pieces applied in sequence (==, not a tolerance); the model input of a microbatch is a pure
  * function of (seed, microbatch); pipa_config_check rejects bad sizes with a message naming them. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "check.h"
+#include "layer.h"
 #include "model.h"
 #include "ops.h"
 
@@ -109,20 +112,20 @@ static void test_forward_pieces(void)
     CHECK(pipa_layers_build(&all, &c, 0, 4) == PIPA_OK);
     CHECK(pipa_scratch_init(&s, &c, B, T) == PIPA_OK);
     CHECK(pipa_scratch_init(&big, &c, B + 3, 2 * T) == PIPA_OK);  // larger than needed
-    pipa_layers_forward(&all, x, B, T, &s);
+    pipa_layers_forward(&all, x, B, T, NULL, &s);
 
     /* The same four layers as three separately built ranges, [0,1) [1,3) [3,4), in sequence. */
     const int firsts[3] = {0, 1, 3}, counts[3] = {1, 2, 1};
     for (int p = 0; p < 3; p++) {
         pipa_layers_t piece;
         CHECK(pipa_layers_build(&piece, &c, firsts[p], counts[p]) == PIPA_OK);
-        pipa_layers_forward(&piece, y, B, T, &big);
+        pipa_layers_forward(&piece, y, B, T, NULL, &big);
         pipa_layers_free(&piece);
     }
     CHECK(memcmp(x, y, n * sizeof *x) == 0);
 
     /* No state between calls: running the range again on a fresh input gives the same bits. */
-    pipa_layers_forward(&all, z, B, T, &s);
+    pipa_layers_forward(&all, z, B, T, NULL, &s);
     CHECK(memcmp(x, z, n * sizeof *x) == 0);
 
     /* And the forward did something: finite, and not the input. */
@@ -200,6 +203,38 @@ static void test_config_check(void)
     pipa_layers_free(&ls);
 }
 
+/* The carve allocator every arena uses: pieces at multiples of the alignment, in table order,
+ * a 64-byte aligned block, zeroed when asked; a weight-gradient range is the layout of the
+ * weights, all zeros. */
+static void test_arena(void)
+{
+    const pipa_piece_t t[4] = {{"a", 1}, {"b", 16}, {"c", 17}, {"d", 0}};
+    size_t off[4];
+    CHECK(pipa_arena_layout(t, 4, 16, off) == 64);
+    CHECK(off[0] == 0 && off[1] == 16 && off[2] == 32 && off[3] == 64);
+    CHECK(pipa_arena_layout(t, 4, 1, off) == 34);
+    CHECK(off[0] == 0 && off[1] == 1 && off[2] == 17 && off[3] == 34);
+    void *buf;
+    CHECK(pipa_arena_alloc(&buf, 0, 1, "nothing") == PIPA_OK && buf == NULL);
+    CHECK(pipa_arena_alloc(&buf, 34, 1, "test") == PIPA_OK && buf != NULL);
+    CHECK((uintptr_t)buf % 64 == 0);
+    for (int i = 0; buf && i < 34; i++) CHECK(((float *)buf)[i] == 0.0f);
+    free(buf);
+    pipa_model_config_t c = small_config();
+    pipa_layers_t w, g;
+    CHECK(pipa_layers_build(&w, &c, 1, 2) == PIPA_OK);
+    CHECK(pipa_layers_alloc_zero(&g, &c, 1, 2) == PIPA_OK);
+    CHECK(g.n_params == w.n_params && g.first == 1 && g.count == 2);
+    for (int l = 0; l < 2; l++)
+        CHECK(g.layers[l].w_down - g.params == w.layers[l].w_down - w.params &&
+              g.layers[l].wq - g.params == w.layers[l].wq - w.params);
+    size_t zeros = 0;
+    for (size_t i = 0; i < g.n_params; i++) zeros += g.params[i] == 0.0f;
+    CHECK(zeros == g.n_params);
+    pipa_layers_free(&w);
+    pipa_layers_free(&g);
+}
+
 int main(void)
 {
     pipa_blas_init(0);
@@ -208,5 +243,6 @@ int main(void)
     test_forward_pieces();
     test_model_input();
     test_config_check();
+    test_arena();
     return check_done("test_model");
 }

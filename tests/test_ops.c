@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "layer.h"
 #include "model.h"
 #include "ops.h"
 #include "ref_load.h"
@@ -210,13 +211,13 @@ static void test_blocks(void)
     second.first = 1, second.count = 1, second.layers = ls.layers + 1;
 
     float *x = copy_of(x0->data, x0->n);  // (B, T, C)
-    pipa_layers_forward(&first, x, B, T, &s);
+    pipa_layers_forward(&first, x, B, T, NULL, &s);
     expect_close("block (1 layer) vs torch", x, want1->data, want1->n);
-    pipa_layers_forward(&second, x, B, T, &s);
+    pipa_layers_forward(&second, x, B, T, NULL, &s);
     expect_close("block (2 layers, 1+1) vs torch", x, want2->data, want2->n);
 
     float *y = copy_of(x0->data, x0->n);
-    pipa_layers_forward(&ls, y, B, T, &s);
+    pipa_layers_forward(&ls, y, B, T, NULL, &s);
     expect_close("block (2 layers at once) vs torch", y, want2->data, want2->n);
     CHECK(memcmp(x, y, x0->n * sizeof *x) == 0);  // pieces and range agree to the bit
     free(x);

@@ -481,6 +481,63 @@ static void test_insert_comms(void)
     pipa_plan_free(&q);  /* freeing twice is harmless */
 }
 
+/* ---- forward-only plans ------------------------------------------------------------------ */
+
+/* Schedule "forward": every (microbatch, chunk) one F on its rank, no backward, no STEP; the
+ * checker accepts it with nothing live (inference saves nothing), the simulator gives GPipe's
+ * fill and drain, the text form round-trips, and what a forward-only plan must not hold or lack
+ * is rejected. */
+static void test_forward_only(void)
+{
+    for (int P = 1; P <= 4; P++)
+        for (int M = 1; M <= 6; M++)
+            for (int V = 1; V <= 3; V++) {
+                pipa_plan_t p;
+                pipa_plan_report_t rep;
+                CHECKF(pipa_plan_generate(&p, PIPA_SCHED_FORWARD, P, M, V) == PIPA_OK, "%s",
+                       pipa_last_error());
+                CHECK(pipa_plan_forward_only(&p));
+                CHECKF(pipa_plan_check(&p, &rep) == PIPA_OK, "forward P=%d M=%d V=%d: %s", P, M,
+                       V, pipa_last_error());
+                CHECK(max_peak(&rep, P) == 0);
+                for (int r = 0; r < P; r++) {
+                    int f = 0;
+                    for (int i = 0; i < p.len[r]; i++) f += p.act[r][i].kind == PIPA_ACT_F;
+                    CHECK(f == M * V && pipa_plan_find(&p, r, PIPA_ACT_STEP, -1, -1) < 0);
+                }
+                pipa_plan_costs_t c = {{0}};
+                c.cost[PIPA_ACT_F] = 1.0;
+                pipa_plan_sim_t sim;
+                CHECKF(pipa_plan_simulate(&p, &c, &sim) == PIPA_OK, "%s", pipa_last_error());
+                if (V == 1) {
+                    CHECK(fabs(sim.makespan - (M + P - 1)) < 1e-9);
+                    CHECK(fabs(sim.bubble - pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, M, 1)) <
+                          1e-9);
+                }
+                pipa_plan_free(&p);
+            }
+    pipa_plan_t p, q;
+    gen_ok(&p, PIPA_SCHED_FORWARD, 3, 4, 2);
+    FILE *f = tmpfile();
+    CHECK(f && pipa_plan_write(&p, f) == PIPA_OK);
+    rewind(f);
+    CHECKF(pipa_plan_read(&q, f, "forward") == PIPA_OK, "%s", pipa_last_error());
+    fclose(f);
+    CHECK(same_plan(&p, &q) && pipa_plan_check(&q, NULL) == PIPA_OK);
+    pipa_plan_free(&q);
+    pipa_plan_free(&p);
+    gen_ok(&p, PIPA_SCHED_FORWARD, 2, 3, 1);
+    pipa_plan_remove(&p, 1, find(&p, 1, PIPA_ACT_F, 2, 0));
+    expect_reject(&p, "forward without one F", "F 2 0 missing", NULL);
+    gen_ok(&p, PIPA_SCHED_FORWARD, 2, 3, 1);
+    pipa_plan_remove(&p, 0, find(&p, 0, PIPA_ACT_SEND_F, 1, 0));
+    expect_reject(&p, "forward without a send", "rank 0", "never sent");
+    gen_ok(&p, PIPA_SCHED_FORWARD, 2, 3, 1);
+    CHECK(pipa_plan_append(&p, 0, PIPA_ACT_STEP, -1, -1) == PIPA_OK);
+    CHECK(!pipa_plan_forward_only(&p));
+    expect_reject(&p, "forward with a STEP", "no backward", NULL);
+}
+
 int main(void)
 {
     test_generate_all();
@@ -489,5 +546,6 @@ int main(void)
     test_text();
     test_broken();
     test_insert_comms();
+    test_forward_only();
     return check_done("test_plan");
 }

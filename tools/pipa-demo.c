@@ -139,6 +139,29 @@ static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_
 
 /* ---- helpers shared by the parts ------------------------------------------------------- */
 
+pipa_status demo_stage_init(demo_stage_t *st, demo_ctx_t *ctx, const demo_setup_t *su, int M)
+{
+    memset(st, 0, sizeof *st);
+    PIPA_TRY(pipa_plan_generate(&st->plan, PIPA_SCHED_FORWARD, ctx->P, M, 1));
+    pipa_status s = pipa_plan_check(&st->plan, NULL);
+    pipa_train_config_t tc = {.model = su->cfg, .vocab = 0, .B = su->B, .T = su->T};
+    if (s == PIPA_OK) s = pipa_trainer_init(&st->tr, ctx->comm, &ctx->lay, &tc, &st->plan, su->counts);
+    if (s != PIPA_OK) {
+        pipa_plan_free(&st->plan);
+        return s;
+    }
+    const pipa_chunk_t *ch = &st->tr.chunk[0];
+    st->stage = st->tr.rank, st->first = ch->first, st->count = ch->count;
+    st->prev = ch->prev, st->next = ch->next, st->n_params = ch->w.n_params;
+    return PIPA_OK;
+}
+
+void demo_stage_free(demo_stage_t *st)
+{
+    pipa_trainer_free(&st->tr);
+    pipa_plan_free(&st->plan);
+}
+
 int demo_fail(const demo_ctx_t *ctx, const char *what)
 {
     fprintf(stderr, "pipa-demo: rank %d: %s: %s\n", ctx->rank, what, pipa_last_error());

@@ -15,7 +15,10 @@
 #include "comm.h"
 #include "json.h"
 #include "layout.h"
+#include "layer.h"
 #include "model.h"
+#include "plan.h"
+#include "runtime.h"
 
 #define DEMO_COUNT 5
 #define DEMO_DEFAULT_SEED 42
@@ -63,6 +66,18 @@ int demo_schedules(demo_ctx_t *ctx, const demo_setup_t *su);     /* demo 5 */
 /* The hidden child mode of demo 3: builds the whole model, runs one forward, prints its peak
  * RSS. Returns the process exit code. */
 int demo_measure_whole_model(const demo_opts_t *opt);
+
+/* My stage of a forward-only run (demos 1-4): the plan of schedule "forward" for M microbatches,
+ * checked, and the runtime executing it (pipa_trainer_forward) on the setup's model without ends.
+ * Nothing is saved for a backward: this is inference. */
+typedef struct {
+    pipa_plan_t plan;
+    pipa_trainer_t tr;
+    int stage, first, count, prev, next;  /* my stage, layers and neighbours (-1: none) */
+    size_t n_params;                      /* floats of my layers' weights */
+} demo_stage_t;
+pipa_status demo_stage_init(demo_stage_t *st, demo_ctx_t *ctx, const demo_setup_t *su, int M);
+void demo_stage_free(demo_stage_t *st);
 
 /* ---- helpers (pipa-demo.c) ------------------------------------------------------------ */
 /* Prints on stderr "pipa-demo: rank r: what: <last library error>" and returns -1. */

@@ -1,6 +1,6 @@
 /* pipa-demo_flow.c: demos 1 and 2. Activations flow through the stages, one microbatch (demo 1)
  * or M of them (demo 2); the last stage runs the same model in one process
- * (pipa_forward_unpipelined) and compares every float: the outputs must be bit-identical, since
+ * (pipa_model_forward) and compares every float: the outputs must be bit-identical, since
  * the same kernels run on the same shapes in the same order. A difference fails the program. */
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "pipa-demo.h"
-#include "pipeline.h"
 
 /* One rank's view of a run, gathered at rank 0. */
 typedef struct {
@@ -53,9 +52,8 @@ static void compare(double *res, const float *out, const float *ref, int M, size
  * On return (0) rank 0 holds every rank's info and every rank holds the results. */
 static int run_and_check(demo_ctx_t *ctx, const demo_setup_t *su, flow_result_t *r)
 {
-    pipa_stage_t st;
-    if (pipa_stage_init(&st, ctx->comm, &ctx->lay, &su->cfg, su->counts, su->B, su->T) != PIPA_OK)
-        return demo_fail(ctx, "building the stage");
+    demo_stage_t st;
+    if (demo_stage_init(&st, ctx, su, su->M) != PIPA_OK) return demo_fail(ctx, "building the stage");
     int first = st.prev < 0, last = st.next < 0, M = su->M;
     size_t act = (size_t)su->B * su->T * su->cfg.C, n = act * M;
     /* Only the ends hold whole batches: the first reads the inputs, the last needs them again
@@ -67,17 +65,17 @@ static int run_and_check(demo_ctx_t *ctx, const demo_setup_t *su, flow_result_t 
         pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory for %d microbatches", M);
         rc = demo_fail(ctx, "allocating inputs and outputs");
     }
-    if (rc == 0 && in) pipa_pipeline_inputs(&su->cfg, M, su->B, su->T, in);
-    pipa_fwd_stats_t stats;
-    if (rc == 0 && pipa_pipeline_forward(&st, M, in, out, &stats) != PIPA_OK)
+    if (rc == 0 && in) pipa_model_inputs(in, &su->cfg, M, su->B, su->T);
+    pipa_step_stats_t stats;
+    if (rc == 0 && pipa_trainer_forward(&st.tr, in, out, &stats) != PIPA_OK)
         rc = demo_fail(ctx, "pipelined forward");
-    if (rc == 0 && last && pipa_forward_unpipelined(&su->cfg, M, su->B, su->T, in, ref) != PIPA_OK)
+    if (rc == 0 && last && pipa_model_forward(&su->cfg, M, su->B, su->T, in, ref) != PIPA_OK)
         rc = demo_fail(ctx, "one-process reference forward");
     if (rc == 0 && last) compare(r->res, out, ref, M, act);
     rank_info_t me;
     memset(&me, 0, sizeof me);  // padding too: the bytes travel
-    me.rank = ctx->rank, me.stage = st.stage, me.first = st.layers.first;
-    me.count = st.layers.count, me.prev = st.prev, me.next = st.next;
+    me.rank = ctx->rank, me.stage = st.stage, me.first = st.first;
+    me.count = st.count, me.prev = st.prev, me.next = st.next;
     if (rc == 0) {
         me.recv = stats.recv_desc, me.send = stats.send_desc;
         me.recvs = stats.recvs, me.sends = stats.sends, me.bytes_sent = stats.bytes_sent;
@@ -91,7 +89,7 @@ static int run_and_check(demo_ctx_t *ctx, const demo_setup_t *su, flow_result_t 
     free(in);
     free(out);
     free(ref);
-    pipa_stage_free(&st);
+    demo_stage_free(&st);
     return rc;
 }
 

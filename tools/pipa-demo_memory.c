@@ -13,7 +13,6 @@
 
 #include "ops.h"
 #include "pipa-demo.h"
-#include "pipeline.h"
 #include "rss.h"
 
 typedef struct {
@@ -44,8 +43,8 @@ int demo_measure_whole_model(const demo_opts_t *o)
     float *in = calloc(n, sizeof(float)), *out = calloc(n, sizeof(float));
     pipa_status s = in && out ? PIPA_OK : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     if (s == PIPA_OK) {
-        pipa_pipeline_inputs(&cfg, o->M, o->B, o->T, in);
-        s = pipa_forward_unpipelined(&cfg, o->M, o->B, o->T, in, out);
+        pipa_model_inputs(in, &cfg, o->M, o->B, o->T);
+        s = pipa_model_forward(&cfg, o->M, o->B, o->T, in, out);
     }
     free(in);
     free(out);
@@ -139,9 +138,8 @@ static int measure_stage(demo_ctx_t *ctx, const demo_setup_t *su, mem_info_t *me
      * it so it covers this demo only. */
     me->peak_reset = pipa_rss_reset_peak() == PIPA_OK;
     me->base_kb = pipa_rss_current_kb();
-    pipa_stage_t st;
-    if (pipa_stage_init(&st, ctx->comm, &ctx->lay, &su->cfg, su->counts, su->B, su->T) != PIPA_OK)
-        return demo_fail(ctx, "building the stage");
+    demo_stage_t st;
+    if (demo_stage_init(&st, ctx, su, su->M) != PIPA_OK) return demo_fail(ctx, "building the stage");
     size_t n = (size_t)su->M * su->B * su->T * su->cfg.C;
     float *in = st.prev < 0 ? calloc(n, sizeof(float)) : NULL;
     float *out = st.next < 0 ? calloc(n, sizeof(float)) : NULL;
@@ -150,16 +148,16 @@ static int measure_stage(demo_ctx_t *ctx, const demo_setup_t *su, mem_info_t *me
         pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
         rc = demo_fail(ctx, "allocating inputs and outputs");
     }
-    if (rc == 0 && in) pipa_pipeline_inputs(&su->cfg, su->M, su->B, su->T, in);
-    pipa_fwd_stats_t stats;
-    if (rc == 0 && pipa_pipeline_forward(&st, su->M, in, out, &stats) != PIPA_OK)
+    if (rc == 0 && in) pipa_model_inputs(in, &su->cfg, su->M, su->B, su->T);
+    pipa_step_stats_t stats;
+    if (rc == 0 && pipa_trainer_forward(&st.tr, in, out, &stats) != PIPA_OK)
         rc = demo_fail(ctx, "pipelined forward");
     me->peak_kb = pipa_rss_peak_kb();
-    me->stage = st.stage, me->first = st.layers.first, me->count = st.layers.count;
-    me->params = (int64_t)st.layers.n_params;
+    me->stage = st.stage, me->first = st.first, me->count = st.count;
+    me->params = (int64_t)st.n_params;
     free(in);
     free(out);
-    pipa_stage_free(&st);
+    demo_stage_free(&st);
     return rc;
 }
 

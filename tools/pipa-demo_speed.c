@@ -1,5 +1,6 @@
 /* pipa-demo_speed.c: demo 4, pipeline efficiency, measured. For M = 1, 2, 4, ... microbatches
- * the pipelined forward runs a warm-up and then REPS timed runs; the run with the median
+ * the pipelined forward (a forward-only plan run by the runtime) runs a warm-up and then REPS
+ * timed runs; the run with the median
  * makespan is reported, stage by stage: busy (in its layers) and idle (makespan - busy: waiting
  * for input during fill, waiting for its sends, finished early during drain). Beside it: the
  * bubble of an ideal pipeline, (P-1)/(M+P-1), and the time of one stage holding every layer
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include "pipa-demo.h"
-#include "pipeline.h"
 
 #define REPS 5
 
@@ -56,7 +56,7 @@ static double time_one_stage(const pipa_layers_t *all, pipa_scratch_t *scr, cons
         double t0 = pipa_now();
         for (int k = 0; k < M; k++) {
             memcpy(x, in + act * k, act * sizeof(float));
-            pipa_layers_forward(all, x, su->B, su->T, scr);
+            pipa_layers_forward(all, x, su->B, su->T, NULL, scr);
             memcpy(out + act * k, x, act * sizeof(float));
         }
         if (r >= 0) t[r] = pipa_now() - t0;
@@ -64,10 +64,11 @@ static double time_one_stage(const pipa_layers_t *all, pipa_scratch_t *scr, cons
     return t[demo_median_index(t, REPS)];
 }
 
-/* Resources of the demo: my stage, the ends' batches, and on rank 0 the whole model. */
+/* Resources of the demo: the ends' batches, and on rank 0 the whole model. My stage is built
+ * for each M (a plan is made for its number of microbatches). */
 typedef struct {
-    pipa_stage_t st;
-    int have_stage, have_all;
+    int first, last;             /* I hold the first / last stage */
+    int have_all;
     float *in, *out;             /* (Mmax, B, T, C) on the first / last stage */
     pipa_layers_t all;           /* rank 0: every layer, for the one-stage time */
     pipa_scratch_t scr;
@@ -76,7 +77,6 @@ typedef struct {
 
 static void res_free(speed_res_t *r)
 {
-    if (r->have_stage) pipa_stage_free(&r->st);
     if (r->have_all) {
         pipa_layers_free(&r->all);
         pipa_scratch_free(&r->scr);
@@ -87,12 +87,11 @@ static void res_free(speed_res_t *r)
 static pipa_status res_init(speed_res_t *r, demo_ctx_t *ctx, const demo_setup_t *su)
 {
     memset(r, 0, sizeof *r);
-    PIPA_TRY(pipa_stage_init(&r->st, ctx->comm, &ctx->lay, &su->cfg, su->counts, su->B, su->T));
-    r->have_stage = 1;
+    r->first = ctx->rank == 0, r->last = ctx->rank == ctx->P - 1;
     size_t act = (size_t)su->B * su->T * su->cfg.C, n = act * su->M;
-    if (r->st.prev < 0 && !(r->in = calloc(n, sizeof(float)))) return pipa_status_set_error(PIPA_ERR_NOMEM, "oom");
-    if (r->st.next < 0 && !(r->out = calloc(n, sizeof(float)))) return pipa_status_set_error(PIPA_ERR_NOMEM, "oom");
-    if (r->in) pipa_pipeline_inputs(&su->cfg, su->M, su->B, su->T, r->in);
+    if (r->first && !(r->in = calloc(n, sizeof(float)))) return pipa_status_set_error(PIPA_ERR_NOMEM, "oom");
+    if (r->last && !(r->out = calloc(n, sizeof(float)))) return pipa_status_set_error(PIPA_ERR_NOMEM, "oom");
+    if (r->in) pipa_model_inputs(r->in, &su->cfg, su->M, su->B, su->T);
     if (ctx->rank != 0) return PIPA_OK;
     PIPA_TRY(pipa_layers_build(&r->all, &su->cfg, 0, su->cfg.L));
     if (pipa_scratch_init(&r->scr, &su->cfg, su->B, su->T) != PIPA_OK) {
@@ -103,7 +102,7 @@ static pipa_status res_init(speed_res_t *r, demo_ctx_t *ctx, const demo_setup_t 
     r->one_in = calloc(n, sizeof(float)), r->one_out = calloc(n, sizeof(float));
     r->one_x = calloc(act, sizeof(float));
     if (!r->one_in || !r->one_out || !r->one_x) return pipa_status_set_error(PIPA_ERR_NOMEM, "oom");
-    pipa_pipeline_inputs(&su->cfg, su->M, su->B, su->T, r->one_in);
+    pipa_model_inputs(r->one_in, &su->cfg, su->M, su->B, su->T);
     return PIPA_OK;
 }
 
@@ -116,11 +115,16 @@ static int measure_m(demo_ctx_t *ctx, const demo_setup_t *su, speed_res_t *r, in
         pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
         return demo_fail(ctx, "demo 4");
     }
-    pipa_fwd_stats_t stats;
+    demo_stage_t st;
+    if (demo_stage_init(&st, ctx, su, M) != PIPA_OK) {
+        free(runs);
+        return demo_fail(ctx, "building the stage");
+    }
+    pipa_step_stats_t stats;
     int rc = 0;
     for (int rep = -1; rep < REPS && rc == 0; rep++) {  // rep -1: the warm-up
         double enter = pipa_now();
-        if (pipa_pipeline_forward(&r->st, M, r->in, r->out, &stats) != PIPA_OK) {
+        if (pipa_trainer_forward(&st.tr, r->in, r->out, &stats) != PIPA_OK) {
             rc = demo_fail(ctx, "pipelined forward");
             break;
         }
@@ -144,6 +148,7 @@ static int measure_m(demo_ctx_t *ctx, const demo_setup_t *su, speed_res_t *r, in
         row->one_stage_s = time_one_stage(&r->all, &r->scr, su, M, r->one_in, r->one_x, r->one_out);
     }
     if (rc == 0 && pipa_barrier(&ctx->world) != PIPA_OK) rc = demo_fail(ctx, "barrier");
+    demo_stage_free(&st);
     free(runs);
     return rc;
 }
@@ -170,7 +175,7 @@ static void print_rows(const demo_ctx_t *ctx, const row_t *rows, int n)
         printf("%4d %12.3f %12.3f %7.2fx %6.2fx %7.1f%% %7.1f%% %10lld %11s\n", w->M,
                w->makespan_s * 1e3, w->one_stage_s * 1e3, w->one_stage_s / w->makespan_s,
                (double)P * w->M / (w->M + P - 1), 100 * idle / P,
-               100 * pipa_bubble_theory(P, w->M), (long long)sends,
+               100 * pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, w->M, 1), (long long)sends,
                demo_bytes((double)bytes, by, sizeof by));
     }
     printf("\nper stage, busy / idle in ms (the median run):\n%4s", "M");
@@ -232,7 +237,7 @@ static void json_rows(pipa_json_t *j, const demo_ctx_t *ctx, const demo_setup_t 
         }
         pipa_json_end_array(j);
         pipa_json_num(j, "bubble_measured", idle / P);
-        pipa_json_num(j, "bubble_theory", pipa_bubble_theory(P, w->M));
+        pipa_json_num(j, "bubble_theory", pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, w->M, 1));
         pipa_json_int(j, "transfers", sends);
         pipa_json_int(j, "bytes_sent", bytes);
         pipa_json_end_object(j);

@@ -9,7 +9,7 @@
 #    data.c does not include model.h
 #  - one JSON writer (src/json.c): no other file prints a "key": member by hand
 #  - trace.c formats only: it sends and receives nothing
-#  - the model configuration is pipa_model_config_t; pipa_model_config_t is gone
+#  - the model configuration is pipa_model_config_t; pipa_config_t is gone
 # Usage: sh tests/test_one_of_each.sh [BUILD_DIR]   (run from the repository root)
 cd "$(dirname "$0")/.." || exit 1
 pass=0; fail=0
@@ -32,8 +32,8 @@ none -E 'printf\(.*\\"(%s|[A-Za-z_]+)\\": ' src tools bench --include=*.c --excl
 check "one JSON writer (json.c)" $? "$(show -E 'printf\(.*\\"(%s|[A-Za-z_]+)\\": ' src tools bench --include=*.c --exclude=json.c)"
 none -E 'pipa_(send|recv|isend|irecv|wait|gather|barrier)\(|#include "comm.h"' src/trace.c src/trace.h
 check "trace.c runs no collective" $?
-none -w 'pipa_model_config_t' src tools bench tests --include=*.c --include=*.h
-check "pipa_model_config_t renamed pipa_model_config_t" $?
+none -w 'pipa_config_t' src tools bench tests --include=*.c --include=*.h
+check "pipa_config_t renamed pipa_model_config_t" $?
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

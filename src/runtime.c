@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "hash.h"
 #include "split.h"
 
 /* ---- building ----------------------------------------------------------------------------- */
@@ -523,10 +524,7 @@ pipa_status pipa_trainer_forward(pipa_trainer_t *tr, const float *in, float *out
 
 static uint64_t fnv_floats(const float *p, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    const unsigned char *b = (const unsigned char *)p;
-    for (size_t i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
+    return pipa_hash_fnv1a(PIPA_HASH_INIT, p, n * sizeof(float));
 }
 
 uint64_t pipa_trainer_layer_hash(const pipa_trainer_t *tr, int layer)

@@ -19,10 +19,15 @@ train() { # NAME SPLIT: 1f1b on 2 ranks, 8 small layers, 4 steps, JSON and trace
         echo "FAIL pipa-train --split $2"; tail -5 "$tmp/$1.out"; fail=1
     fi
 }
-train even 4,4
-train uneven 1,7
-[ $fail -eq 0 ] || exit 1
-python3 - "$tmp" <<'PY' || fail=1
+# The timing relations can be swamped on a loaded machine (seen: a busy neighbour on the other
+# core raised the even split's bubble to 40%), so up to three attempts; a runtime that gets busy
+# time wrong fails every one of them.
+measure() {
+    fail=0
+    train even 4,4
+    train uneven 1,7
+    [ $fail -eq 0 ] || return 1
+    python3 - "$tmp" <<'PY'
 import json, sys
 
 tmp = sys.argv[1]
@@ -77,4 +82,10 @@ assert iu > ie + 0.15, f"rank 0 idle {iu:.3f} with 1,7 vs {ie:.3f} with 4,4"
 assert bubble(uneven) > bubble(even) + 0.05, "the uneven split's idle gap does not show"
 print("ok   a slow peer shows as idle time on rank 0 and a larger bubble")
 PY
-exit $fail
+}
+attempt=1
+until measure; do
+    [ $attempt -ge 3 ] && exit 1
+    attempt=$((attempt + 1)); echo "attempt $attempt"
+done
+exit 0

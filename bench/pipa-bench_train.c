@@ -122,7 +122,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
         return 1;
     }
     int interleaved = 0;
-    for (int s = 0; s < o->n_sched; s++) interleaved |= o->sched[s] == PIPA_SCHED_INTERLEAVED;
+    for (int s = 0; s < o->n_sched; s++) interleaved |= pipa_sched_interleaves(o->sched[s]);
     if (o->V && !interleaved) {
         fprintf(stderr, "pipa-bench train: --v applies to interleaved only, which --sched '%s' "
                         "leaves out\n", slist);
@@ -136,7 +136,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
         return 1;
     }
     for (int s = 0; s < o->n_sched; s++)
-        if (o->sched[s] == PIPA_SCHED_INTERLEAVED && o->cfg.L < 2 * o->V) {
+        if (pipa_sched_interleaves(o->sched[s]) && o->cfg.L < 2 * o->V) {
             fprintf(stderr, "pipa-bench train: interleaved at P = 2 needs at least P*V = %d "
                             "layers, not %d\n", 2 * o->V, o->cfg.L);
             return 1;
@@ -168,9 +168,9 @@ static pipa_status run_init(run_t *r, bench_ctx_t *ctx, const train_opts_t *o, p
 {
     memset(r, 0, sizeof *r);
     /* One rank has nothing to interleave: interleaved's P = 1 baseline is 1F1B. */
-    r->sched = P == 1 && s == PIPA_SCHED_INTERLEAVED ? PIPA_SCHED_1F1B : s;
+    r->sched = P == 1 && pipa_sched_interleaves(s) ? PIPA_SCHED_1F1B : s;
     r->P = P;
-    r->V = r->sched == PIPA_SCHED_INTERLEAVED ? o->V : 1;
+    r->V = pipa_sched_interleaves(r->sched) ? o->V : 1;
     PIPA_TRY(pipa_plan_generate(&r->plan, r->sched, P, M, r->V));
     r->has_plan = 1;
     PIPA_TRY(pipa_plan_check(&r->plan, NULL));
@@ -308,7 +308,7 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
                 pipa_sched sched = o->sched[s];
                 char name[24];
                 snprintf(name, sizeof name, "%s%s", pipa_sched_name(sched),
-                         P == 1 && sched == PIPA_SCHED_INTERLEAVED ? "*" : "");
+                         P == 1 && pipa_sched_interleaves(sched) ? "*" : "");
                 char ms[5][16];
                 const int kinds[] = {PIPA_ACT_F, PIPA_ACT_B, PIPA_ACT_I, PIPA_ACT_W, PIPA_ACT_STEP};
                 for (int k = 0; k < 5; k++) {
@@ -330,7 +330,7 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
     for (int s = 0; s < o->n_sched; s++) {
         if (o->sched[s] == PIPA_SCHED_1F1B) s1 = s;
         if (o->sched[s] == PIPA_SCHED_ZB1) sz = s;
-        if (o->sched[s] == PIPA_SCHED_INTERLEAVED) si = s;
+        if (pipa_sched_interleaves(o->sched[s])) si = s;
     }
     if (i8 < 0 || s1 < 0) return;
     const train_result_t *a = res[i8][s1];

@@ -1,4 +1,4 @@
-/* plan.c: plan storage (init, append, insert, remove, find), the names of kinds and schedules,
+/* plan.c: plan storage (init, append, insert, remove, find), the names of action kinds,
  * the shared pass that inserts sends and receives, and the text form (write, read).
  * Leaves out the generators (plan_gen.c) and the checker and simulator (plan_check.c). */
 #include "plan.h"
@@ -11,7 +11,6 @@
 static const char *act_names[PIPA_ACT_COUNT] = {
     "F", "B", "I", "W", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "STEP",
 };
-static const char *sched_names[] = {"gpipe", "1f1b", "interleaved", "zb1", "forward"};
 
 const char *pipa_act_name(int kind)
 {
@@ -23,27 +22,6 @@ int pipa_act_is_busy(int kind)
 {
     return kind == PIPA_ACT_F || kind == PIPA_ACT_B || kind == PIPA_ACT_I || kind == PIPA_ACT_W ||
            kind == PIPA_ACT_STEP;
-}
-
-const char *pipa_sched_name(pipa_sched s)
-{
-    if ((int)s < 0 || (int)s >= (int)(sizeof sched_names / sizeof *sched_names)) return "?";
-    return sched_names[s];
-}
-
-pipa_status pipa_sched_parse(const char *name, pipa_sched *out)
-{
-    for (int i = 0; i < (int)(sizeof sched_names / sizeof *sched_names); i++)
-        if (!strcmp(name, sched_names[i])) {
-            *out = (pipa_sched)i;
-            return PIPA_OK;
-        }
-    /* Common spellings of the same schedules. */
-    if (!strcmp(name, "zbh1") || !strcmp(name, "zb-h1")) {
-        *out = PIPA_SCHED_ZB1;
-        return PIPA_OK;
-    }
-    return pipa__fail(PIPA_ERR_ARG, "unknown schedule '%s' (gpipe, 1f1b, interleaved, zb1, forward)", name);
 }
 
 /* ---- storage ---------------------------------------------------------------------------- */

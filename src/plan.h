@@ -71,6 +71,34 @@ const char *pipa_act_name(int kind);                 /* "F", "SEND_F", ... */
  * too), not sends and receives. The one definition of "busy" behind every bubble, measured
  * (runtime) or simulated (pipa_plan_simulate): bubble = 1 - sum(busy) / (P * span). */
 int pipa_act_is_busy(int kind);
+/* ---- schedules: the registry (plan_gen.c) ---------------------------------------------------
+ * A schedule is a generator of compute actions plus what it promises. How to add one (say ZB-V):
+ *   1. a value in pipa_sched (before PIPA_SCHED_FORWARD's row is fine: the enum indexes the table);
+ *   2. a generator in plan_gen.c writing each rank's F/B (or F/I/W) actions in order, nothing
+ *      else: STEP and the sends and receives are added for it, and the checker proves the plan;
+ *   3. one row in plan_gen.c's table: name, its V rule, training or not, generator, bubble formula.
+ * The runtime, the simulator, pipa-sim, pipa-train and the timelines then take it by name. */
+typedef enum {
+    PIPA_CHUNKS_ONE = 0,  /* V = 1 only */
+    PIPA_CHUNKS_MANY,     /* V >= 2 and P >= 2 (interleaved) */
+    PIPA_CHUNKS_ANY       /* any V >= 1 */
+} pipa_chunks_rule;
+
+typedef struct {
+    pipa_sched id;
+    const char *name;            /* "1f1b": what --schedule takes */
+    const char *alias[2];        /* other accepted spellings, or NULL */
+    pipa_chunks_rule chunks;
+    int training;                /* 1: has backward actions and ends with STEP */
+    pipa_status (*generate)(pipa_plan_t *p);  /* compute actions of every rank of p (P, M, V set) */
+    double (*bubble)(int P, int M, int V);    /* analytic bubble fraction, unit costs */
+    const char *summary;         /* one line for help texts */
+} pipa_sched_info_t;
+
+int pipa_sched_count(void);                        /* schedules registered: ids 0..count-1 */
+const pipa_sched_info_t *pipa_sched_info(pipa_sched s);  /* NULL if not registered */
+/* 1 if s runs several chunks per rank (needs V >= 2): the tools' default and check of --chunks. */
+int pipa_sched_interleaves(pipa_sched s);
 const char *pipa_sched_name(pipa_sched s);  /* "gpipe", "1f1b", "interleaved", "zb1", "forward" */
 pipa_status pipa_sched_parse(const char *name, pipa_sched *out);
 

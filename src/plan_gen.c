@@ -9,7 +9,9 @@
  * of its M * V forwards in warmup when they are fewer than its warmup count). */
 #include "plan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* GPipe (Huang et al. 2019): every forward, then every backward, both in microbatch order.
  * Peak live activations: M on every rank. */
@@ -155,38 +157,8 @@ static pipa_status gen_interleaved(pipa_plan_t *p)
     return s;
 }
 
-pipa_status pipa_plan_generate(pipa_plan_t *p, pipa_sched s, int P, int M, int V)
-{
-    const char *name = pipa_sched_name(s);
-    if (s == PIPA_SCHED_INTERLEAVED) {
-        if (V < 2)
-            return pipa__fail(PIPA_ERR_ARG, "interleaved: V = %d chunks per rank, needs V >= 2 "
-                              "(V = 1 is plain 1f1b)", V);
-        if (P < 2)
-            return pipa__fail(PIPA_ERR_ARG, "interleaved: P = %d, needs P >= 2 ranks (with one "
-                              "rank there is nothing to interleave; use 1f1b)", P);
-    } else if (V != 1 && s != PIPA_SCHED_FORWARD) {
-        return pipa__fail(PIPA_ERR_ARG, "%s: V = %d, but only interleaved and forward take V > 1 chunks per rank",
-                          name, V);
-    }
-    PIPA_TRY(pipa_plan_init(p, P, M, V));
-    pipa_status st;
-    switch (s) {
-    case PIPA_SCHED_GPIPE: st = gen_gpipe(p); break;
-    case PIPA_SCHED_1F1B: st = gen_1f1b(p); break;
-    case PIPA_SCHED_INTERLEAVED: st = gen_interleaved(p); break;
-    case PIPA_SCHED_ZB1: st = gen_zb1(p); break;
-    case PIPA_SCHED_FORWARD: st = gen_forward(p); break;
-    default: st = pipa__fail(PIPA_ERR_ARG, "unknown schedule %d", (int)s); break;
-    }
-    for (int r = 0; st == PIPA_OK && s != PIPA_SCHED_FORWARD && r < P; r++)
-        st = pipa_plan_append(p, r, PIPA_ACT_STEP, -1, -1);
-    if (st == PIPA_OK) st = pipa_plan_insert_comms(p);
-    if (st != PIPA_OK) pipa_plan_free(p);
-    return st;
-}
-
-/* Bubble fractions, bubble = idle / (P * makespan), with comms free and costs F = 1, B = 2:
+/* ---- the registry ---------------------------------------------------------------------------
+ * Bubble fractions, bubble = idle / (P * makespan), with comms free and costs F = 1, B = 2:
  *  - GPipe and 1F1B: every rank idles (P - 1)(F + B) of a makespan (M + P - 1)(F + B), so
  *    (P - 1) / (M + P - 1); the B = 2F ratio cancels out.
  *  - Interleaved: Narayanan et al. (2021) show the bubble time shrinks by V, (P - 1)(F + B) / V,
@@ -201,15 +173,94 @@ pipa_status pipa_plan_generate(pipa_plan_t *p, pipa_sched s, int P, int M, int V
  *  - Forward-only: each rank idles P - 1 forwards of a makespan M + P - 1 forwards (V = 1),
  *    so (P - 1) / (M + P - 1), GPipe's; with V chunks (P - 1) / (V M + P - 1), exact only when
  *    every chunk costs the same. */
+static double bubble_fill(int P, int M, int V) { return (double)(P - 1) / ((double)V * M + P - 1); }
+static double bubble_zb1(int P, int M, int V) { (void)V; return (double)(P - 1) / (3.0 * M + P - 1); }
+
+/* Every schedule, in pipa_sched order (the enum indexes this table). */
+static const pipa_sched_info_t scheds[] = {
+    {PIPA_SCHED_GPIPE, "gpipe", {NULL}, PIPA_CHUNKS_ONE, 1, gen_gpipe, bubble_fill,
+     "all forwards, then all backwards: M activations live"},
+    {PIPA_SCHED_1F1B, "1f1b", {NULL}, PIPA_CHUNKS_ONE, 1, gen_1f1b, bubble_fill,
+     "one forward, one backward: at most P activations live"},
+    {PIPA_SCHED_INTERLEAVED, "interleaved", {NULL}, PIPA_CHUNKS_MANY, 1, gen_interleaved, bubble_fill,
+     "V chunks per rank: the bubble shrinks by V, for V times the messages"},
+    {PIPA_SCHED_ZB1, "zb1", {"zbh1", "zb-h1"}, PIPA_CHUNKS_ONE, 1, gen_zb1, bubble_zb1,
+     "ZB-H1: backward split into I and W, deferred W's fill the bubble"},
+    {PIPA_SCHED_FORWARD, "forward", {NULL}, PIPA_CHUNKS_ANY, 0, gen_forward, bubble_fill,
+     "forward only (inference): no backward, no optimizer step"},
+};
+enum { N_SCHEDS = sizeof scheds / sizeof *scheds };
+
+int pipa_sched_count(void) { return N_SCHEDS; }
+
+const pipa_sched_info_t *pipa_sched_info(pipa_sched s)
+{
+    if ((int)s < 0 || (int)s >= N_SCHEDS) return NULL;
+    return &scheds[s];
+}
+
+int pipa_sched_interleaves(pipa_sched s)
+{
+    const pipa_sched_info_t *d = pipa_sched_info(s);
+    return d && d->chunks == PIPA_CHUNKS_MANY;
+}
+
+const char *pipa_sched_name(pipa_sched s)
+{
+    const pipa_sched_info_t *d = pipa_sched_info(s);
+    return d ? d->name : "?";
+}
+
+pipa_status pipa_sched_parse(const char *name, pipa_sched *out)
+{
+    char list[128] = "";
+    for (int i = 0; i < N_SCHEDS; i++) {
+        const pipa_sched_info_t *d = &scheds[i];
+        int alias = (d->alias[0] && !strcmp(name, d->alias[0])) ||
+                    (d->alias[1] && !strcmp(name, d->alias[1]));
+        if (!strcmp(name, d->name) || alias) {
+            *out = d->id;
+            return PIPA_OK;
+        }
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", d->name);
+    }
+    return pipa__fail(PIPA_ERR_ARG, "unknown schedule '%s' (%s)", name, list);
+}
+
+/* V's rule of schedule d, or an error naming it. */
+static pipa_status check_chunks(const pipa_sched_info_t *d, int P, int V)
+{
+    if (d->chunks == PIPA_CHUNKS_MANY) {
+        if (V < 2)
+            return pipa__fail(PIPA_ERR_ARG, "%s: V = %d chunks per rank, needs V >= 2 "
+                              "(V = 1 is plain 1f1b)", d->name, V);
+        if (P < 2)
+            return pipa__fail(PIPA_ERR_ARG, "%s: P = %d, needs P >= 2 ranks (with one "
+                              "rank there is nothing to interleave; use 1f1b)", d->name, P);
+    } else if (d->chunks == PIPA_CHUNKS_ONE && V != 1) {
+        return pipa__fail(PIPA_ERR_ARG, "%s: V = %d, but only interleaved and forward take V > 1 chunks per rank",
+                          d->name, V);
+    }
+    return PIPA_OK;
+}
+
+pipa_status pipa_plan_generate(pipa_plan_t *p, pipa_sched s, int P, int M, int V)
+{
+    const pipa_sched_info_t *d = pipa_sched_info(s);
+    if (!d) return pipa__fail(PIPA_ERR_ARG, "unknown schedule %d", (int)s);
+    PIPA_TRY(check_chunks(d, P, V));
+    PIPA_TRY(pipa_plan_init(p, P, M, V));
+    pipa_status st = d->generate(p);
+    for (int r = 0; st == PIPA_OK && d->training && r < P; r++)
+        st = pipa_plan_append(p, r, PIPA_ACT_STEP, -1, -1);
+    if (st == PIPA_OK) st = pipa_plan_insert_comms(p);
+    if (st != PIPA_OK) pipa_plan_free(p);
+    return st;
+}
+
 double pipa_plan_bubble_theory(pipa_sched s, int P, int M, int V)
 {
-    if (P < 1 || M < 1 || V < 1) return 0.0;
-    switch (s) {
-    case PIPA_SCHED_GPIPE:
-    case PIPA_SCHED_1F1B: return (double)(P - 1) / (M + P - 1);
-    case PIPA_SCHED_INTERLEAVED: return (double)(P - 1) / ((double)V * M + P - 1);
-    case PIPA_SCHED_ZB1: return (double)(P - 1) / (3.0 * M + P - 1);
-    case PIPA_SCHED_FORWARD: return (double)(P - 1) / ((double)V * M + P - 1);
-    }
-    return 0.0;
+    const pipa_sched_info_t *d = pipa_sched_info(s);
+    if (!d || P < 1 || M < 1 || V < 1) return 0.0;
+    return d->bubble(P, M, V);
 }

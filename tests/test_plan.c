@@ -538,6 +538,41 @@ static void test_forward_only(void)
     expect_reject(&p, "forward with a STEP", "no backward", NULL);
 }
 
+/* The registry: each row at its id, names and spellings parse back to it, unknown names are
+ * refused listing every schedule, the V rule and training flag drive generation. */
+static void test_registry(void)
+{
+    const char *expect[] = {"gpipe", "1f1b", "interleaved", "zb1", "forward"};
+    CHECK(pipa_sched_count() == 5);
+    for (int k = 0; k < pipa_sched_count(); k++) {
+        const pipa_sched_info_t *d = pipa_sched_info((pipa_sched)k);
+        pipa_sched back = (pipa_sched)-1;
+        CHECK(d && (int)d->id == k && !strcmp(d->name, expect[k]) && d->generate && d->bubble);
+        CHECK(pipa_sched_parse(d->name, &back) == PIPA_OK && back == d->id);
+        for (int a = 0; a < 2 && d->alias[a]; a++)
+            CHECK(pipa_sched_parse(d->alias[a], &back) == PIPA_OK && back == d->id);
+        CHECK(d->training == (k != PIPA_SCHED_FORWARD));
+        CHECK(pipa_sched_interleaves(d->id) == (k == PIPA_SCHED_INTERLEAVED));
+    }
+    CHECK(pipa_sched_info((pipa_sched)5) == NULL && pipa_sched_info((pipa_sched)-1) == NULL);
+    pipa_sched z;
+    CHECK(pipa_sched_parse("zb-h1", &z) == PIPA_OK && z == PIPA_SCHED_ZB1);
+    CHECK(pipa_sched_parse("zbh1", &z) == PIPA_OK && z == PIPA_SCHED_ZB1);
+    CHECK(pipa_sched_parse("1F1B", &z) != PIPA_OK &&
+          strstr(pipa_last_error(), "(gpipe, 1f1b, interleaved, zb1, forward)"));
+    /* Training plans end with STEP on every rank; forward-only ones have none. */
+    pipa_plan_t p;
+    CHECK(pipa_plan_generate(&p, PIPA_SCHED_GPIPE, 2, 3, 1) == PIPA_OK);
+    CHECK(p.act[1][p.len[1] - 1].kind == PIPA_ACT_STEP);
+    pipa_plan_free(&p);
+    CHECK(pipa_plan_generate(&p, PIPA_SCHED_FORWARD, 2, 3, 2) == PIPA_OK);
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < p.len[r]; i++) CHECK(p.act[r][i].kind != PIPA_ACT_STEP);
+    pipa_plan_free(&p);
+    CHECK(pipa_plan_generate(&p, PIPA_SCHED_1F1B, 2, 3, 2) != PIPA_OK);
+    CHECK(pipa_plan_generate(&p, PIPA_SCHED_INTERLEAVED, 2, 3, 1) != PIPA_OK);
+}
+
 int main(void)
 {
     test_generate_all();
@@ -547,5 +582,6 @@ int main(void)
     test_broken();
     test_insert_comms();
     test_forward_only();
+    test_registry();
     return check_done("test_plan");
 }

@@ -76,7 +76,7 @@ static int bits_equal(double a, double b) { return memcmp(&a, &b, sizeof a) == 0
 /* Whether the schedule runs here; if not, why (the same verdict on every rank). */
 static int sched_possible(const demo_setup_t *su, pipa_sched s, char *why, size_t len)
 {
-    if (s != PIPA_SCHED_INTERLEAVED) return 1;
+    if (!pipa_sched_interleaves(s)) return 1;
     if (su->P < 2) {
         snprintf(why, len, "needs P >= 2 ranks (with one rank there is nothing to interleave)");
         return 0;
@@ -324,7 +324,7 @@ int demo_schedules(demo_ctx_t *ctx, const demo_setup_t *su)
     for (int i = 0; i < SCHED_COUNT && rc == 0; i++) {
         sched_row_t *w = &rows[i];
         w->sched = sched_order[i];
-        w->V = w->sched == PIPA_SCHED_INTERLEAVED ? SCHED_V : 1;
+        w->V = pipa_sched_interleaves(w->sched) ? SCHED_V : 1;
         w->ranks = ranks + (size_t)i * ctx->P;
         w->ranks_agree = 1;
         if (!sched_possible(su, w->sched, w->why, sizeof w->why)) w->skipped = 1;

@@ -52,7 +52,7 @@ static pipa_status check_applies(const sim_opts_t *o)
     if (o->plan_path && (o->sched_given || o->shape_given))
         return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with --plan (the plan file says "
                                      "what runs)", o->sched_given ? "--schedule" : o->shape_given);
-    if (o->V_given && o->sched_given && o->sched != PIPA_SCHED_INTERLEAVED)
+    if (o->V_given && o->sched_given && !pipa_sched_interleaves(o->sched))
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks applies to --schedule interleaved only, not %s",
                                      pipa_sched_name(o->sched));
     if (o->print_plan && (o->svg_path || o->trace_path || o->costs_given))
@@ -108,7 +108,7 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
         return pipa_status_set_error(PIPA_ERR_ARG, "--print-plan prints one plan: give --schedule or --plan");
     PIPA_TRY(check_applies(o));
     /* The plan limits, before any work: only interleaved uses --chunks. */
-    int V = o->all || o->sched == PIPA_SCHED_INTERLEAVED ? o->V : 1;
+    int V = o->all || pipa_sched_interleaves(o->sched) ? o->V : 1;
     if (!o->plan_path) PIPA_TRY(pipa_plan_check_size(o->P, o->M, V, int_names));
     double c[PIPA_ACT_COUNT] = {[PIPA_ACT_F] = f, [PIPA_ACT_B] = b, [PIPA_ACT_I] = i1,
                                 [PIPA_ACT_W] = w, [PIPA_ACT_STEP] = step,
@@ -122,7 +122,7 @@ static pipa_status make_plan(const sim_opts_t *o, pipa_sched s, pipa_plan_t *p, 
                              size_t len)
 {
     if (!o->plan_path) {
-        int V = s == PIPA_SCHED_INTERLEAVED ? o->V : 1;
+        int V = pipa_sched_interleaves(s) ? o->V : 1;
         if (V > 1) snprintf(label, len, "%s P=%d M=%d V=%d", pipa_sched_name(s), o->P, o->M, V);
         else snprintf(label, len, "%s P=%d M=%d", pipa_sched_name(s), o->P, o->M);
         return pipa_plan_generate(p, s, o->P, o->M, V);
@@ -246,9 +246,12 @@ int main(int argc, char **argv)
     /* pipa-sim starts no ranks, but PIPA_LOG and the rest mean the same here: refused alike. */
     if (pipa_env_check() != PIPA_OK || parse(argc, argv, &o) != PIPA_OK)
         return fprintf(stderr, "pipa-sim: %s\n", pipa_last_error()), 2;
-    pipa_sched list[4] = {PIPA_SCHED_GPIPE, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1};
-    int n = o.all ? 4 : 1, rc = 0;
-    if (!o.all) list[0] = o.sched;
+    /* Side by side: every training schedule of the registry; else the one asked for. */
+    pipa_sched list[PIPA_SCHED_FORWARD + 1];
+    int n = 0, rc = 0;
+    for (int k = 0; o.all && k < pipa_sched_count(); k++)
+        if (pipa_sched_info((pipa_sched)k)->training) list[n++] = (pipa_sched)k;
+    if (!o.all) list[n++] = o.sched;
     if (!o.print_plan) printf("# costs: F %g, B %g, I %g, W %g, STEP %g, send %g (interleaved chunks: "
                               "F, B, I, W / V)\n",
            o.costs.cost[PIPA_ACT_F], o.costs.cost[PIPA_ACT_B], o.costs.cost[PIPA_ACT_I],
@@ -257,8 +260,9 @@ int main(int argc, char **argv)
     sim_rows_t rows = {.n = 0};
     for (int k = 0; k < n; k++) {
         /* Side by side, interleaved joins only where it applies; asked for alone, it fails. */
-        if (o.all && list[k] == PIPA_SCHED_INTERLEAVED && (o.P < 2 || o.V < 2)) {
-            printf("# interleaved: skipped, it needs --pp 2 or more and --chunks 2 or more\n");
+        if (o.all && pipa_sched_interleaves(list[k]) && (o.P < 2 || o.V < 2)) {
+            printf("# %s: skipped, it needs --pp 2 or more and --chunks 2 or more\n",
+                   pipa_sched_name(list[k]));
             continue;
         }
         rc |= run_row(&o, list[k], &rows);

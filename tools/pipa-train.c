@@ -147,7 +147,7 @@ static int parse_options(int argc, char **argv, train_opts_t *o, char *err, size
         else snprintf(err, errlen, "unknown option '%s' (try --help)", a);
         return -1;
     }
-    if (!o->V_given) o->V = o->sched == PIPA_SCHED_INTERLEAVED ? 2 : 1;
+    if (!o->V_given) o->V = pipa_sched_interleaves(o->sched) ? 2 : 1;
     return 0;
 }
 
@@ -175,10 +175,10 @@ static pipa_status check_combinations(const train_opts_t *o, int P)
     if (o->pp && o->pp != P)
         return pipa_status_set_error(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
                                      "(start %d ranks, e.g. pipa-run -n %d)", o->pp, P, o->pp, o->pp);
-    if (o->V > 1 && o->sched != PIPA_SCHED_INTERLEAVED && !o->plan_path)
+    if (o->V > 1 && !pipa_sched_interleaves(o->sched) && !o->plan_path)
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d needs --schedule interleaved (%s runs one "
                                      "chunk per rank)", o->V, pipa_sched_name(o->sched));
-    if (o->V == 1 && o->sched == PIPA_SCHED_INTERLEAVED && !o->plan_path)
+    if (o->V == 1 && pipa_sched_interleaves(o->sched) && !o->plan_path)
         return pipa_status_set_error(PIPA_ERR_ARG, "--schedule interleaved needs --chunks 2 or more");
     if (o->V > PIPA_MAX_CHUNKS)
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d: at most %d chunks per rank", o->V,

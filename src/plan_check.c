@@ -17,12 +17,12 @@
  * action ran on the owning rank, -1 if not (yet). Index vs * M + mb. */
 typedef struct {
     int f, b, i, w, send_f, recv_f, send_b, recv_b;
-} slot_t;
+} seen_t;
 
 typedef struct {
     const pipa_plan_t *p;
     int forward_only; /* pipa_plan_forward_only: one F each, no backward, no STEP, nothing live */
-    slot_t *slot;     /* (P*V*M) */
+    seen_t *seen;     /* (P*V*M) */
     int *last_wgrad;  /* (V) per chunk of the rank being scanned: latest microbatch whose weight
                        * gradient ran */
 } checker_t;
@@ -63,7 +63,7 @@ int pipa_plan_forward_only(const pipa_plan_t *p)
     return 1;
 }
 
-/* Scans rank r's list in order; fills the slots of its virtual stages and its peak live count. */
+/* Scans rank r's list in order; fills the records of its virtual stages and its peak live count. */
 static pipa_status scan_rank(checker_t *ck, int r, int *peak)
 {
     const pipa_plan_t *p = ck->p;
@@ -93,7 +93,7 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
         if (a->chunk < 0 || a->chunk >= V)
             return bad(r, i, a, "chunk %d out of range 0..%d", a->chunk, V - 1);
         int vs = pipa_vstage(p, r, a->chunk);
-        slot_t *s = &ck->slot[(size_t)vs * M + a->mb];
+        seen_t *s = &ck->seen[(size_t)vs * M + a->mb];
         switch (a->kind) {
         case PIPA_ACT_F:
             if (s->f >= 0) return bad(r, i, a, "second forward (first at step %d)", s->f);
@@ -170,7 +170,7 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
     for (int c = 0; c < V; c++)
         for (int m = 0; m < M; m++) {
             int vs = pipa_vstage(p, r, c);
-            const slot_t *s = &ck->slot[(size_t)vs * M + m];
+            const seen_t *s = &ck->seen[(size_t)vs * M + m];
             pipa_action_t f = {PIPA_ACT_F, m, c};
             if (s->f < 0) return bad(r, n, NULL, "F %d %d missing (microbatch %d chunk %d never runs "
                                      "forward)", m, c, m, c);
@@ -273,7 +273,7 @@ static pipa_status execute(const checker_t *ck, const pipa_plan_costs_t *c, pipa
         int f = a->kind == PIPA_ACT_RECV_F;
         int vs = pipa_vstage(p, r, a->chunk), from = f ? vs - 1 : vs + 1;
         int sr = owner(p, from);
-        const slot_t *s = &ck->slot[(size_t)from * M + a->mb];
+        const seen_t *s = &ck->seen[(size_t)from * M + a->mb];
         int ss = f ? s->send_f : s->send_b;
         char what[64], sw[64], bw[64];
         act_str(a, what, sizeof what);
@@ -322,22 +322,22 @@ static pipa_status run(const pipa_plan_t *p, pipa_plan_report_t *rep, const pipa
                 return pipa__fail(PIPA_ERR_ARG, "plan simulate: cost of %s is %g, must be finite "
                                   "and >= 0", pipa_act_name(k), c->cost[k]);
     size_t n = (size_t)p->P * p->V * p->M;
-    checker_t ck = {p, pipa_plan_forward_only(p), malloc(n * sizeof(slot_t)),
+    checker_t ck = {p, pipa_plan_forward_only(p), malloc(n * sizeof(seen_t)),
                     malloc((size_t)p->V * sizeof(int))};
-    if (!ck.slot || !ck.last_wgrad) {
-        free(ck.slot);
+    if (!ck.seen || !ck.last_wgrad) {
+        free(ck.seen);
         free(ck.last_wgrad);
         return pipa__fail(PIPA_ERR_NOMEM, "plan check: out of memory");
     }
     for (size_t k = 0; k < n; k++)
-        ck.slot[k] = (slot_t){-1, -1, -1, -1, -1, -1, -1, -1};
+        ck.seen[k] = (seen_t){-1, -1, -1, -1, -1, -1, -1, -1};
     pipa_status st = PIPA_OK;
     pipa_plan_report_t local;
     if (!rep) rep = &local;
     memset(rep, 0, sizeof *rep);
     for (int r = 0; st == PIPA_OK && r < p->P; r++) st = scan_rank(&ck, r, &rep->peak_live[r]);
     if (st == PIPA_OK) st = execute(&ck, c, out, start, end);
-    free(ck.slot);
+    free(ck.seen);
     free(ck.last_wgrad);
     return st;
 }

@@ -14,20 +14,21 @@
 PIPA_BACKENDS(DECLARE)
 static const pipa_backend_t *const backends[] = {PIPA_BACKENDS(ENTRY)};
 
-static const pipa_backend_t *current = backends[0];
+/* NULL until a backend is used: the default (an array element is no constant initialiser). */
+static const pipa_backend_t *current;
 /* Blocks allocated and not yet freed: a switch with any live would free them with the wrong
  * backend. Atomic only so that a stray thread cannot tear it; allocation is not hot. */
 static atomic_long live;
 
-const pipa_backend_t *pipa_backend(void) { return current; }
+const pipa_backend_t *pipa_backend(void) { return current ? current : backends[0]; }
 
 pipa_status pipa_backend_use(const pipa_backend_t *b)
 {
     PIPA_ASSERT(b != NULL);
     long n = atomic_load(&live);
-    if (n != 0 && b != current)
+    if (n != 0 && b != pipa_backend())
         return pipa__fail(PIPA_ERR_STATE, "backend %s: %ld buffer(s) of backend %s still live",
-                          b->name, n, current->name);
+                          b->name, n, pipa_backend()->name);
     current = b;
     return PIPA_OK;
 }
@@ -51,10 +52,11 @@ pipa_status pipa_backend_alloc(void **out, size_t elems, int zero, const char *w
 {
     *out = NULL;
     if (elems == 0) return PIPA_OK;
-    *out = current->mem.alloc(elems, zero);
+    const pipa_backend_t *b = pipa_backend();
+    *out = b->mem.alloc(elems, zero);
     if (!*out)
         return pipa__fail(PIPA_ERR_NOMEM, "%s: cannot allocate %zu bytes on %s", what, elems * 4,
-                          current->name);
+                          b->name);
     atomic_fetch_add(&live, 1);
     return PIPA_OK;
 }
@@ -63,5 +65,5 @@ void pipa_backend_free(void *p)
 {
     if (!p) return;
     atomic_fetch_sub(&live, 1);
-    current->mem.free(p);
+    pipa_backend()->mem.free(p);
 }

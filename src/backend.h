@@ -27,7 +27,8 @@
 #include "status.h"
 
 /* AdamW's per-step coefficients, computed once per step by optim.c (see optim.h):
- *   p *= decay; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= step * m / (sqrt(v)/bc2_sqrt + eps) */
+ *   p *= decay;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *   p -= step * m / (sqrt(v) / bc2_sqrt + eps) */
 typedef struct {
     float beta1, beta2, eps;
     float step;      /* lr / (1 - beta1^t) */

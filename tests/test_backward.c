@@ -1,7 +1,7 @@
 /* test_backward.c: proves the backward passes right and the training passes consistent.
  *   1. every backward op of every registered backend (backend.h, "fast") and every reference
- *      (pipa_ref_*_bwd), input and weight parts, against PyTorch autograd in float64 (tests/ref/grads.bin, from
- *      tests/ref/gen_grad_ref.py): relative error <= 1e-5 (TOL);
+ *      (pipa_ref_*_bwd), input and weight parts, against PyTorch autograd in float64
+ *      (tests/ref/grads.bin, from tests/ref/gen_grad_ref.py): relative error <= 1e-5 (TOL);
  *   2. two whole blocks (loss sum(out * r)) and the whole model (tokens -> embedding -> blocks ->
  *      final norm -> LM head -> mean cross-entropy) against PyTorch: loss and every gradient;
  *   3. the whole model's float gradients against central finite differences of an independent

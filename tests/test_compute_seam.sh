@@ -25,10 +25,10 @@ check "CPU kernels named only by the CPU backend's files" $? \
 none '#include "ops_cpu.h"' src tools bench tests --include=*.c --include=*.h $CPU_FILES
 check "ops_cpu.h included only by the CPU backend's files" $? \
     "$(show '#include "ops_cpu.h"' src tools bench tests --include=*.c --include=*.h $CPU_FILES)"
-none -E 'cblas_|<cblas.h>|<blis.h>' src tools --include=*.c --include=*.h --exclude=ops*.c \
-    --exclude=blas.c
+BLAS_FILES="--include=*.c --include=*.h --exclude=ops*.c --exclude=blas.c"
+none -E 'cblas_|<cblas.h>|<blis.h>' src tools $BLAS_FILES
 check "CBLAS called only by the CPU kernels and blas.c" $? \
-    "$(show -E 'cblas_|<cblas.h>|<blis.h>' src tools --include=*.c --include=*.h --exclude=ops*.c --exclude=blas.c)"
+    "$(show -E 'cblas_|<cblas.h>|<blis.h>' src tools $BLAS_FILES)"
 none 'aligned_alloc' src tools --include=*.c --exclude=backend_cpu*.c
 check "aligned blocks allocated only by the CPU backend" $? \
     "$(show 'aligned_alloc' src tools --include=*.c --exclude=backend_cpu*.c)"

@@ -7,6 +7,7 @@
  *   - every buffer from its allocator, and every one given back to it;
  *   - the loss, the input gradient, the updated parameters and the moments equal to the CPU
  *     backend's bit for bit.
+ * And the same for inference (the forward saving nothing).
  * Also: the registry (find, count, the default), and that the backend cannot be switched while
  * buffers of the current one are live.
  *   usage: test_backend */
@@ -216,6 +217,43 @@ static void test_step_through_counting(void)
     result_free(&want), result_free(&got);
 }
 
+/* Inference: the same forward saving nothing. Per layer 7 linears, 2 norms, 2 ropes, 1
+ * attention, 2 adds, 1 SwiGLU, and nothing else (no rstd, no copies); allocations: weights,
+ * scratch, x. */
+static void infer(float out[B * T * C])
+{
+    pipa_layers_t w;
+    pipa_scratch_t s;
+    void *x;
+    CHECK(pipa_layers_build(&w, &cfg, 0, L) == PIPA_OK);
+    CHECK(pipa_scratch_init(&s, &cfg, B, T) == PIPA_OK);
+    CHECK(pipa_backend_alloc(&x, (size_t)B * T * C, 0, "x") == PIPA_OK);
+    pipa_model_input(x, &cfg, 0, B, T);
+    pipa_layers_forward(&w, x, B, T, NULL, &s);
+    memcpy(out, x, (size_t)B * T * C * sizeof(float));
+    pipa_backend_free(x);
+    pipa_scratch_free(&s);
+    pipa_layers_free(&w);
+}
+
+static void test_infer_through_counting(void)
+{
+    static float want[B * T * C], got[B * T * C];
+    infer(want);
+    memset(calls, 0, sizeof calls);
+    CHECK(pipa_backend_use(&counting) == PIPA_OK);
+    infer(got);
+    CHECK(pipa_backend_use(cpu) == PIPA_OK);
+    static const long per_layer[N_K] = {[K_NORM] = 2, [K_LIN] = 7, [K_ROPE] = 2, [K_ATT] = 1,
+                                        [K_ADD] = 2, [K_SWIGLU] = 1};
+    for (int k = 0; k < N_K; k++) {
+        long e = L * per_layer[k] + (k == K_ALLOC || k == K_FREE ? 3 : 0);
+        CHECKF(calls[k] == e, "inference: %s: %ld calls through the backend, expected %ld",
+               k_name[k], calls[k], e);
+    }
+    CHECK(memcmp(got, want, sizeof got) == 0);
+}
+
 /* ---- the registry and the switch ----------------------------------------------------------- */
 
 static void test_registry(void)
@@ -241,6 +279,7 @@ static void test_registry(void)
 int main(void)
 {
     test_step_through_counting();
+    test_infer_through_counting();
     test_registry();
     return check_done("test_backend");
 }

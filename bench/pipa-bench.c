@@ -13,7 +13,7 @@
 
 #include "bench.h"
 #include "cli.h"
-#include "ops.h"
+#include "blas.h"
 
 static void usage(FILE *f)
 {

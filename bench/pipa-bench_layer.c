@@ -5,10 +5,10 @@
  *   gate, up       2 x 2*N*C*I
  *   down           1 x 2*N*I*C
  *   attention      2 x 2*B*NH*T*T*HS   (q k^T and att v, the FULL T x T square: that is what
- *                                      pipa_op_attention executes; the causal half is printed too)
+ *                                      the CPU attention executes; the causal half is printed too)
  * RMSNorm, rotary, softmax, SwiGLU and the residual adds count 0 FLOPs: their time is overhead.
- * The sgemm reference times pipa_op_linear (linears) and cblas_sgemm with the same strides as
- * pipa_op_attention (attention), each shape alone, median over reps; its total is the time the
+ * The sgemm reference times the backend's linear (linears) and cblas_sgemm with the same strides
+ * as the CPU attention (attention), each shape alone, median over reps; its total is the time the
  * layer would take if it were nothing but those products. ratio = layer rate / sgemm rate.
  * Each rep times the layer and every shape once, interleaved, so drifting load hits both alike.
  * Runs on rank 0; other ranks of a launched run wait at a barrier.
@@ -20,10 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
+#include "blas.h"
 #include "bench.h"
 #include "layer.h"
 #include "model.h"
-#include "ops.h"
 
 typedef struct {
     pipa_model_config_t cfg;
@@ -72,7 +73,7 @@ static void make_shapes(const layer_opts_t *o, shape_t *sh)
         sh[i].flops = 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].calls;
 }
 
-/* All B*NH products of one attention sgemm, laid out as pipa_op_attention lays them out. */
+/* All B*NH products of one attention sgemm, laid out as the CPU attention lays them out. */
 static void attn_products(int which, float *out, float *att, const float *q, const float *k,
                           const layer_opts_t *o)
 {
@@ -101,7 +102,7 @@ static double time_shape(int i, const shape_t *s, gemm_bufs_t *g, const layer_op
 {
     double t0 = pipa_now();
     if (i == SH_SCORES || i == SH_VALUES) attn_products(i, g->out, g->att, g->q, g->k, o);
-    else pipa_op_linear(g->out, g->x, g->w, s->m, s->k, s->n);
+    else pipa_backend()->linear.fwd(g->out, g->x, g->w, s->m, s->k, s->n);
     return pipa_now() - t0;
 }
 
@@ -229,13 +230,14 @@ static void other_bufs_free(other_bufs_t *b)
 static double time_other_op(int i, other_bufs_t *b, const layer_opts_t *o)
 {
     int N = o->B * o->T, C = o->cfg.C, NH = o->cfg.NH, HS = C / NH;
+    const pipa_backend_t *be = pipa_backend();
     double t0 = pipa_now();
     switch (i) {
-    case OT_RMSNORM: pipa_op_rmsnorm(b->y, b->x, b->w, N, C, o->cfg.eps); break;
-    case OT_ROPE: pipa_op_rope(b->q, o->B, o->T, NH, HS, o->cfg.rope_theta); break;
-    case OT_ATTENTION: pipa_op_attention(b->y, b->att, b->q, b->k, b->v, o->B, o->T, NH, HS); break;
-    case OT_SWIGLU: pipa_op_swiglu(b->gate, b->gate, b->up, (size_t)N * o->cfg.I); break;
-    default: pipa_op_add(b->y, b->x, (size_t)N * C); break;
+    case OT_RMSNORM: be->norm.fwd(b->y, b->x, b->w, N, C, o->cfg.eps); break;
+    case OT_ROPE: be->rope.fwd(b->q, o->B, o->T, NH, HS, o->cfg.rope_theta); break;
+    case OT_ATTENTION: be->attention.fwd(b->y, b->att, b->q, b->k, b->v, o->B, o->T, NH, HS); break;
+    case OT_SWIGLU: be->elem.swiglu(b->gate, b->gate, b->up, (size_t)N * o->cfg.I); break;
+    default: be->elem.add(b->y, b->x, (size_t)N * C); break;
     }
     return pipa_now() - t0;
 }

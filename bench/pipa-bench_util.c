@@ -17,7 +17,7 @@
 #include "bench.h"
 #include "cli.h"
 #include "json.h"
-#include "ops.h"
+#include "blas.h"
 
 #if defined(PIPA_BLAS_BLIS)
 #include <blis.h>

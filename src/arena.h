@@ -3,16 +3,12 @@
  * its fields at base + offsets[i]. Weights, gradients, activations, scratch and the model's ends
  * are all carved this way, so "one allocation carved by a size table" is written once.
  *
- * The allocation is 64-byte aligned and its byte size rounded up to 64, so with align 16 every
- * piece starts on a cache line and BLAS sees the same alignments wherever a buffer comes from.
- * Left out: other element sizes, device memory (a GPU backend would bring its own allocator
- * behind the same table). */
+ * The allocation itself is the backend's (pipa_backend_alloc, backend.h): 64-byte aligned, so with
+ * align 16 every piece starts on a cache line. Left out: other element sizes. */
 #ifndef PIPA_ARENA_H
 #define PIPA_ARENA_H
 
 #include <stddef.h>
-
-#include "status.h"
 
 typedef struct {
     const char *name;   /* for messages: what the piece holds */
@@ -23,10 +19,6 @@ typedef struct {
  * multiple of align (>= 1) elements; returns the elements of the whole table, also a multiple of
  * align. */
 size_t pipa_arena_layout(const pipa_piece_t *pieces, int n, size_t align, size_t *offsets);
-
-/* *out = a 64-byte aligned block of `elems` 4-byte elements, uninitialised (zeroed when zero is
- * set); NULL with PIPA_OK when elems is 0. Error PIPA_ERR_NOMEM names `what`. Free with free(). */
-pipa_status pipa_arena_alloc(void **out, size_t elems, int zero, const char *what);
 
 /* fields[i] = base + offsets[i] for the n pieces: the carving of a float table. */
 void pipa_arena_point(float *base, const size_t *offsets, float **const *fields, int n);

@@ -4,7 +4,7 @@
  *
  * Ranks are processes, often several per machine, so each rank's BLAS gets 1 thread unless told
  * otherwise: a library that starts one thread per core in every rank oversubscribes the machine. */
-#include "ops.h"
+#include "blas.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -11,8 +11,7 @@
 #include "ends.h"
 
 #include "arena.h"
-#include "ops.h"
-#include "ops_bwd.h"
+#include "backend.h"
 
 /* ---- parameters --------------------------------------------------------------------------- */
 
@@ -44,7 +43,7 @@ static pipa_status ends_alloc(pipa_ends_t *e, const pipa_model_config_t *cfg, in
     e->n_params = pipa_arena_layout(t, N_ENDS, 1, off);
     PIPA_ASSERT(e->n_params == pipa_ends_param_count(cfg, vocab, has_embedding, has_head));
     void *buf;
-    PIPA_TRY(pipa_arena_alloc(&buf, e->n_params, zero, "ends' parameters"));
+    PIPA_TRY(pipa_backend_alloc(&buf, e->n_params, zero, "ends' parameters"));
     e->params = buf;
     if (e->has_embedding) e->wte = e->params + off[E_WTE];
     if (e->has_head) e->final_norm = e->params + off[E_FINAL_NORM];
@@ -76,7 +75,7 @@ pipa_status pipa_ends_alloc_zero(pipa_ends_t *g, const pipa_model_config_t *cfg,
 
 void pipa_ends_free(pipa_ends_t *e)
 {
-    free(e->params);
+    pipa_backend_free(e->params);
     memset(e, 0, sizeof *e);
 }
 
@@ -97,7 +96,7 @@ pipa_status pipa_ends_embed_forward(const pipa_ends_t *e, const int32_t *tokens,
 {
     PIPA_ASSERT(e->wte != NULL);
     PIPA_TRY(check_ids("token", tokens, (size_t)B * T, e->V));
-    pipa_op_embedding(x, e->wte, tokens, B * T, e->cfg.C);
+    pipa_backend()->ends.embed(x, e->wte, tokens, B * T, e->cfg.C);
     return PIPA_OK;
 }
 
@@ -105,7 +104,7 @@ void pipa_ends_embed_backward_weight(pipa_ends_t *grads, const int32_t *tokens, 
                                      int B, int T)
 {
     PIPA_ASSERT(grads->wte != NULL);
-    pipa_op_embedding_bwd_w(grads->wte, dx, tokens, B * T, grads->cfg.C);
+    pipa_backend()->ends.embed_bwd_w(grads->wte, dx, tokens, B * T, grads->cfg.C);
 }
 
 /* ---- head: saved activations -------------------------------------------------------------- */
@@ -137,7 +136,7 @@ pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_model_config_t *
                           vocab, B, T);
     _Static_assert(sizeof(float) == 4 && sizeof(int32_t) == 4, "slots hold 4-byte elements");
     size_t off[N_HSLOTS], total = head_table(cfg, vocab, B, T, off);
-    PIPA_TRY(pipa_arena_alloc(&h->buf, total, 0, "head activations"));
+    PIPA_TRY(pipa_backend_alloc(&h->buf, total, 0, "head activations"));
     /* The allocation has no declared type: each slot is used as one type only. */
     float **const fields[N_HSLOTS - 1] = {&h->x, &h->xn, &h->rstd, &h->probs, &h->dxn};
     pipa_arena_point(h->buf, off, fields, N_HSLOTS - 1);
@@ -148,7 +147,7 @@ pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_model_config_t *
 
 void pipa_head_acts_free(pipa_head_acts_t *h)
 {
-    free(h->buf);
+    pipa_backend_free(h->buf);
     memset(h, 0, sizeof *h);
 }
 
@@ -167,12 +166,13 @@ pipa_status pipa_ends_head_forward(const pipa_ends_t *e, const float *x, const i
     check_head(e, h, B, T);
     const int N = B * T, C = e->cfg.C, V = e->V;
     PIPA_TRY(check_ids("target", targets, (size_t)N, V));
-    memcpy(h->x, x, (size_t)N * C * sizeof *x);
-    memcpy(h->targets, targets, (size_t)N * sizeof *targets);
-    pipa_op_rmsnorm(h->xn, x, e->final_norm, N, C, e->cfg.eps);
-    pipa_op_rmsnorm_rstd(h->rstd, x, N, C, e->cfg.eps);
-    pipa_op_linear(h->probs, h->xn, e->lm_head, N, C, V);  // logits (B, T, V)
-    *loss_sum = pipa_op_cross_entropy(h->probs, h->probs, h->targets, N, V);
+    const pipa_backend_t *be = pipa_backend();
+    be->mem.copy(h->x, x, (size_t)N * C);
+    be->mem.copy(h->targets, targets, (size_t)N);
+    be->norm.fwd(h->xn, x, e->final_norm, N, C, e->cfg.eps);
+    be->norm.rstd(h->rstd, x, N, C, e->cfg.eps);
+    be->linear.fwd(h->probs, h->xn, e->lm_head, N, C, V);  // logits (B, T, V)
+    *loss_sum = be->ends.xent(h->probs, h->probs, h->targets, N, V);
     h->phase = PIPA_ACTS_FORWARD;
     return PIPA_OK;
 }
@@ -183,9 +183,10 @@ void pipa_ends_head_backward_input(const pipa_ends_t *e, pipa_head_acts_t *h, fl
     check_head(e, h, B, T);
     PIPA_ASSERT(h->phase == PIPA_ACTS_FORWARD);  // probs become dlogits: once per forward
     const int N = B * T, C = e->cfg.C, V = e->V;
-    pipa_op_cross_entropy_bwd(h->probs, h->probs, h->targets, N, V, scale);
-    pipa_op_linear_bwd_x(h->dxn, h->probs, e->lm_head, N, C, V, 0);
-    pipa_op_rmsnorm_bwd_x(dx, h->dxn, h->x, e->final_norm, h->rstd, N, C, 0);
+    const pipa_backend_t *be = pipa_backend();
+    be->ends.xent_bwd(h->probs, h->probs, h->targets, N, V, scale);
+    be->linear.bwd_x(h->dxn, h->probs, e->lm_head, N, C, V, 0);
+    be->norm.bwd_x(dx, h->dxn, h->x, e->final_norm, h->rstd, N, C, 0);
     h->phase = PIPA_ACTS_INPUT_DONE;
 }
 
@@ -195,6 +196,7 @@ void pipa_ends_head_backward_weight(pipa_ends_t *grads, const pipa_head_acts_t *
     PIPA_ASSERT(h->phase == PIPA_ACTS_INPUT_DONE && h->C == grads->cfg.C && h->V == grads->V);
     PIPA_ASSERT(B >= 1 && T >= 1 && B <= h->B && T <= h->T);
     const int N = B * T, C = grads->cfg.C, V = grads->V;
-    pipa_op_rmsnorm_bwd_w(grads->final_norm, h->dxn, h->x, h->rstd, N, C);
-    pipa_op_linear_bwd_w(grads->lm_head, h->probs, h->xn, N, C, V);
+    const pipa_backend_t *be = pipa_backend();
+    be->norm.bwd_w(grads->final_norm, h->dxn, h->x, h->rstd, N, C);
+    be->linear.bwd_w(grads->lm_head, h->probs, h->xn, N, C, V);
 }

@@ -14,8 +14,7 @@
 #include <string.h>
 
 #include "arena.h"
-#include "ops.h"
-#include "ops_bwd.h"
+#include "backend.h"
 
 /* ---- scratch ------------------------------------------------------------------------------ */
 
@@ -33,7 +32,7 @@ pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg,
         {"y", N * C}, {"gate", N * I}, {"up", N * I}};  // (B, T, C), att (B, NH, T, T), (B, T, I)
     size_t off[N_SCRATCH], total = pipa_arena_layout(t, N_SCRATCH, 16, off);  // 64-byte aligned
     void *buf;
-    PIPA_TRY(pipa_arena_alloc(&buf, total, 0, "forward scratch"));
+    PIPA_TRY(pipa_backend_alloc(&buf, total, 0, "forward scratch"));
     s->buf = buf;
     float **const fields[N_SCRATCH] = {&s->xn, &s->q, &s->k, &s->v, &s->att, &s->y, &s->gate,
                                        &s->up};
@@ -45,7 +44,7 @@ pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg,
 
 void pipa_scratch_free(pipa_scratch_t *s)
 {
-    free(s->buf);
+    pipa_backend_free(s->buf);
     memset(s, 0, sizeof *s);
 }
 
@@ -103,7 +102,7 @@ pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int c
     a->n_floats = per_layer * (size_t)count;
     if (count == 0) return PIPA_OK;
     void *buf;
-    pipa_status s = pipa_arena_alloc(&buf, a->n_floats, 0, "saved activations");
+    pipa_status s = pipa_backend_alloc(&buf, a->n_floats, 0, "saved activations");
     a->buf = buf;
     a->layers = calloc((size_t)count, sizeof *a->layers);
     if (s != PIPA_OK || !a->layers) {
@@ -117,7 +116,7 @@ pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int c
 
 void pipa_acts_free(pipa_acts_t *a)
 {
-    free(a->buf);
+    pipa_backend_free(a->buf);
     free(a->layers);
     memset(a, 0, sizeof *a);
 }
@@ -142,17 +141,18 @@ static void attn_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, 
     const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
     float *xn = a ? a->xn_attn : s->xn, *q = a ? a->q : s->q, *k = a ? a->k : s->k;
     float *v = a ? a->v : s->v, *att = a ? a->att : s->att, *y = a ? a->y : s->y;
-    if (a) memcpy(a->x, x, (size_t)N * C * sizeof *x);
-    pipa_op_rmsnorm(xn, x, l->attn_norm, N, C, cfg->eps);  // (B, T, C)
-    if (a) pipa_op_rmsnorm_rstd(a->rstd_attn, x, N, C, cfg->eps);
-    pipa_op_linear(q, xn, l->wq, N, C, C);  // (B, T, NH, HS)
-    pipa_op_linear(k, xn, l->wk, N, C, C);  // (B, T, NH, HS)
-    pipa_op_linear(v, xn, l->wv, N, C, C);  // (B, T, NH, HS)
-    pipa_op_rope(q, B, T, NH, HS, cfg->rope_theta);
-    pipa_op_rope(k, B, T, NH, HS, cfg->rope_theta);
-    pipa_op_attention(y, att, q, k, v, B, T, NH, HS);  // (B, T, C)
-    pipa_op_linear(s->xn, y, l->wo, N, C, C);  // (B, T, C); the scratch's xn is free again
-    pipa_op_add(x, s->xn, (size_t)N * C);
+    const pipa_backend_t *be = pipa_backend();
+    if (a) be->mem.copy(a->x, x, (size_t)N * C);
+    be->norm.fwd(xn, x, l->attn_norm, N, C, cfg->eps);  // (B, T, C)
+    if (a) be->norm.rstd(a->rstd_attn, x, N, C, cfg->eps);
+    be->linear.fwd(q, xn, l->wq, N, C, C);  // (B, T, NH, HS)
+    be->linear.fwd(k, xn, l->wk, N, C, C);  // (B, T, NH, HS)
+    be->linear.fwd(v, xn, l->wv, N, C, C);  // (B, T, NH, HS)
+    be->rope.fwd(q, B, T, NH, HS, cfg->rope_theta);
+    be->rope.fwd(k, B, T, NH, HS, cfg->rope_theta);
+    be->attention.fwd(y, att, q, k, v, B, T, NH, HS);  // (B, T, C)
+    be->linear.fwd(s->xn, y, l->wo, N, C, C);  // (B, T, C); the scratch's xn is free again
+    be->elem.add(x, s->xn, (size_t)N * C);
 }
 
 /* x (B, T, C) += w_down(silu(w_gate(h)) * w_up(h)), h = rmsnorm(x). Saving keeps gate and up
@@ -164,14 +164,15 @@ static void mlp_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, f
     const int N = B * T, C = cfg->C, I = cfg->I;
     float *xn = a ? a->xn_mlp : s->xn, *gate = a ? a->gate : s->gate, *up = a ? a->up : s->up;
     float *h = a ? a->h : s->gate;
-    if (a) memcpy(a->x_mid, x, (size_t)N * C * sizeof *x);
-    pipa_op_rmsnorm(xn, x, l->mlp_norm, N, C, cfg->eps);  // (B, T, C)
-    if (a) pipa_op_rmsnorm_rstd(a->rstd_mlp, x, N, C, cfg->eps);
-    pipa_op_linear(gate, xn, l->w_gate, N, C, I);  // (B, T, I)
-    pipa_op_linear(up, xn, l->w_up, N, C, I);      // (B, T, I)
-    pipa_op_swiglu(h, gate, up, (size_t)N * I);    // (B, T, I)
-    pipa_op_linear(s->y, h, l->w_down, N, I, C);   // (B, T, C)
-    pipa_op_add(x, s->y, (size_t)N * C);
+    const pipa_backend_t *be = pipa_backend();
+    if (a) be->mem.copy(a->x_mid, x, (size_t)N * C);
+    be->norm.fwd(xn, x, l->mlp_norm, N, C, cfg->eps);  // (B, T, C)
+    if (a) be->norm.rstd(a->rstd_mlp, x, N, C, cfg->eps);
+    be->linear.fwd(gate, xn, l->w_gate, N, C, I);  // (B, T, I)
+    be->linear.fwd(up, xn, l->w_up, N, C, I);      // (B, T, I)
+    be->elem.swiglu(h, gate, up, (size_t)N * I);   // (B, T, I)
+    be->linear.fwd(s->y, h, l->w_down, N, I, C);   // (B, T, C)
+    be->elem.add(x, s->y, (size_t)N * C);
 }
 
 void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_acts_t *save,
@@ -216,12 +217,13 @@ static void mlp_backward_input(const pipa_model_config_t *cfg, const pipa_layer_
                                int T, pipa_act_layer_t *a, pipa_scratch_t *s)
 {
     const int N = B * T, C = cfg->C, I = cfg->I;
-    memcpy(a->dy_down, dx, (size_t)N * C * sizeof *dx);
-    pipa_op_linear_bwd_x(s->gate, dx, l->w_down, N, I, C, 0);  // dLoss/dh (B, T, I)
-    pipa_op_swiglu_bwd(a->gate, a->up, s->gate, a->gate, a->up, (size_t)N * I);
-    pipa_op_linear_bwd_x(a->dxn_mlp, a->gate, l->w_gate, N, C, I, 0);
-    pipa_op_linear_bwd_x(a->dxn_mlp, a->up, l->w_up, N, C, I, 1);
-    pipa_op_rmsnorm_bwd_x(dx, a->dxn_mlp, a->x_mid, l->mlp_norm, a->rstd_mlp, N, C, 1);
+    const pipa_backend_t *be = pipa_backend();
+    be->mem.copy(a->dy_down, dx, (size_t)N * C);
+    be->linear.bwd_x(s->gate, dx, l->w_down, N, I, C, 0);  // dLoss/dh (B, T, I)
+    be->elem.swiglu_bwd(a->gate, a->up, s->gate, a->gate, a->up, (size_t)N * I);
+    be->linear.bwd_x(a->dxn_mlp, a->gate, l->w_gate, N, C, I, 0);
+    be->linear.bwd_x(a->dxn_mlp, a->up, l->w_up, N, C, I, 1);
+    be->norm.bwd_x(dx, a->dxn_mlp, a->x_mid, l->mlp_norm, a->rstd_mlp, N, C, 1);
 }
 
 /* dx (B, T, C): in, dLoss/d(x_mid); out, dLoss/d(layer input). */
@@ -230,19 +232,20 @@ static void attn_backward_input(const pipa_model_config_t *cfg, const pipa_layer
 {
     const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
     const size_t NC = (size_t)N * C;
-    memcpy(a->dy_o, dx, NC * sizeof *dx);
-    pipa_op_linear_bwd_x(s->y, dx, l->wo, N, C, C, 0);  // dLoss/d(attention output)
+    const pipa_backend_t *be = pipa_backend();
+    be->mem.copy(a->dy_o, dx, NC);
+    be->linear.bwd_x(s->y, dx, l->wo, N, C, C, 0);  // dLoss/d(attention output)
     /* Into the scratch first: q, k, v are read until the end of the attention backward. */
-    pipa_op_attention_bwd(s->q, s->k, s->v, s->att, s->y, a->att, a->q, a->k, a->v, B, T, NH, HS);
-    pipa_op_rope_bwd(s->q, B, T, NH, HS, cfg->rope_theta);
-    pipa_op_rope_bwd(s->k, B, T, NH, HS, cfg->rope_theta);
-    memcpy(a->q, s->q, NC * sizeof(float));
-    memcpy(a->k, s->k, NC * sizeof(float));
-    memcpy(a->v, s->v, NC * sizeof(float));
-    pipa_op_linear_bwd_x(a->dxn_attn, a->q, l->wq, N, C, C, 0);
-    pipa_op_linear_bwd_x(a->dxn_attn, a->k, l->wk, N, C, C, 1);
-    pipa_op_linear_bwd_x(a->dxn_attn, a->v, l->wv, N, C, C, 1);
-    pipa_op_rmsnorm_bwd_x(dx, a->dxn_attn, a->x, l->attn_norm, a->rstd_attn, N, C, 1);
+    be->attention.bwd(s->q, s->k, s->v, s->att, s->y, a->att, a->q, a->k, a->v, B, T, NH, HS);
+    be->rope.bwd(s->q, B, T, NH, HS, cfg->rope_theta);
+    be->rope.bwd(s->k, B, T, NH, HS, cfg->rope_theta);
+    be->mem.copy(a->q, s->q, NC);
+    be->mem.copy(a->k, s->k, NC);
+    be->mem.copy(a->v, s->v, NC);
+    be->linear.bwd_x(a->dxn_attn, a->q, l->wq, N, C, C, 0);
+    be->linear.bwd_x(a->dxn_attn, a->k, l->wk, N, C, C, 1);
+    be->linear.bwd_x(a->dxn_attn, a->v, l->wv, N, C, C, 1);
+    be->norm.bwd_x(dx, a->dxn_attn, a->x, l->attn_norm, a->rstd_attn, N, C, 1);
 }
 
 void pipa_layers_backward_input(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, int B, int T,
@@ -268,19 +271,20 @@ void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
     PIPA_ASSERT(grads->first == ls->first && grads->count == ls->count &&
                 grads->n_params == ls->n_params);
     const int N = B * T, C = ls->cfg.C, I = ls->cfg.I;
+    const pipa_backend_t *be = pipa_backend();
     /* Layers and tensors in memory order; each tensor's += is one kernel call. */
     for (int i = 0; i < ls->count; i++) {
         const pipa_act_layer_t *al = &a->layers[i];
         pipa_layer_t *g = &grads->layers[i];
-        pipa_op_rmsnorm_bwd_w(g->attn_norm, al->dxn_attn, al->x, al->rstd_attn, N, C);
-        pipa_op_linear_bwd_w(g->wq, al->q, al->xn_attn, N, C, C);
-        pipa_op_linear_bwd_w(g->wk, al->k, al->xn_attn, N, C, C);
-        pipa_op_linear_bwd_w(g->wv, al->v, al->xn_attn, N, C, C);
-        pipa_op_linear_bwd_w(g->wo, al->dy_o, al->y, N, C, C);
-        pipa_op_rmsnorm_bwd_w(g->mlp_norm, al->dxn_mlp, al->x_mid, al->rstd_mlp, N, C);
-        pipa_op_linear_bwd_w(g->w_gate, al->gate, al->xn_mlp, N, C, I);
-        pipa_op_linear_bwd_w(g->w_up, al->up, al->xn_mlp, N, C, I);
-        pipa_op_linear_bwd_w(g->w_down, al->dy_down, al->h, N, I, C);
+        be->norm.bwd_w(g->attn_norm, al->dxn_attn, al->x, al->rstd_attn, N, C);
+        be->linear.bwd_w(g->wq, al->q, al->xn_attn, N, C, C);
+        be->linear.bwd_w(g->wk, al->k, al->xn_attn, N, C, C);
+        be->linear.bwd_w(g->wv, al->v, al->xn_attn, N, C, C);
+        be->linear.bwd_w(g->wo, al->dy_o, al->y, N, C, C);
+        be->norm.bwd_w(g->mlp_norm, al->dxn_mlp, al->x_mid, al->rstd_mlp, N, C);
+        be->linear.bwd_w(g->w_gate, al->gate, al->xn_mlp, N, C, I);
+        be->linear.bwd_w(g->w_up, al->up, al->xn_mlp, N, C, I);
+        be->linear.bwd_w(g->w_down, al->dy_down, al->h, N, I, C);
     }
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "backend.h"
 
 /* ---- configuration ------------------------------------------------------------------------ */
 
@@ -129,7 +130,7 @@ static pipa_status layers_alloc(pipa_layers_t *ls, const pipa_model_config_t *cf
     /* 64-byte aligned so that, when per_layer is a multiple of 16 floats, a layer's tensors sit
      * at the same alignment whatever the range: BLAS then sees the same addresses mod 64. */
     void *buf;
-    pipa_status s = pipa_arena_alloc(&buf, ls->n_params, zero, "layer parameters");
+    pipa_status s = pipa_backend_alloc(&buf, ls->n_params, zero, "layer parameters");
     ls->params = buf;
     ls->layers = calloc((size_t)count, sizeof *ls->layers);
     if (s != PIPA_OK || !ls->layers) {
@@ -164,7 +165,7 @@ pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config
 
 void pipa_layers_free(pipa_layers_t *ls)
 {
-    free(ls->params);
+    pipa_backend_free(ls->params);
     free(ls->layers);
     ls->params = NULL;
     ls->layers = NULL;

@@ -1,11 +1,11 @@
-/* ops.c: the fast forward ops of a Llama-style block (see ops.h for the contracts).
+/* ops.c: the fast forward ops of a Llama-style block (see ops_cpu.h for the contracts).
  *
  * Matrix products go to CBLAS (OpenBLAS or BLIS, see blas.c); the rest are plain loops in a
  * fixed order, so the same call on the same data gives the same bits every time. No op
  * allocates: callers own every buffer, including attention's score scratch.
  * Also the forward ops of the model's ends (embedding, cross-entropy).
  * Left out: backward passes (ops_bwd.c), other dtypes, fused kernels. */
-#include "ops.h"
+#include "ops_cpu.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -24,7 +24,7 @@ static float row_rstd(const float *xr, int C, float eps)
     return (float)(1.0 / sqrt(ss / C + eps));
 }
 
-void pipa_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps)
+void pipa__cpu_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps)
 {
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;  // (C)
@@ -34,12 +34,12 @@ void pipa_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, f
     }
 }
 
-void pipa_op_rmsnorm_rstd(float *rstd, const float *x, int N, int C, float eps)
+void pipa__cpu_rmsnorm_rstd(float *rstd, const float *x, int N, int C, float eps)
 {
     for (int n = 0; n < N; n++) rstd[n] = row_rstd(x + (size_t)n * C, C, eps);
 }
 
-void pipa_op_linear(float *out, const float *x, const float *w, int N, int IC, int OC)
+void pipa__cpu_linear(float *out, const float *x, const float *w, int N, int IC, int OC)
 {
     /* out (N, OC) = x (N, IC) @ w^T, w (OC, IC) read transposed in place by BLAS. */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, x, IC, w, IC, 0.0f,
@@ -50,7 +50,7 @@ void pipa_op_linear(float *out, const float *x, const float *w, int N, int IC, i
  * which is the backward). cos/sin depend only on (t, i): computed once per pair, in double so
  * positions far down a long sequence keep an accurate angle, then applied to every (b, h).
  * Negating sin is exact, so both directions use the very same cos and sin bits. */
-void pipa__rope_rotate(float *x, int B, int T, int NH, int HS, float theta, float sign)
+void pipa__cpu_rope_rotate(float *x, int B, int T, int NH, int HS, float theta, float sign)
 {
     PIPA_ASSERT(HS % 2 == 0);
     const int half = HS / 2;
@@ -72,9 +72,9 @@ void pipa__rope_rotate(float *x, int B, int T, int NH, int HS, float theta, floa
     }
 }
 
-void pipa_op_rope(float *x, int B, int T, int NH, int HS, float theta)
+void pipa__cpu_rope(float *x, int B, int T, int NH, int HS, float theta)
 {
-    pipa__rope_rotate(x, B, T, NH, HS, theta, 1.0f);
+    pipa__cpu_rope_rotate(x, B, T, NH, HS, theta, 1.0f);
 }
 
 /* In place on one row of scores: causal softmax over s <= t, zeros after t (so the following
@@ -93,7 +93,7 @@ static void softmax_causal_row(float *a, int t, int T)
     for (int s = t + 1; s < T; s++) a[s] = 0.0f;
 }
 
-void pipa_op_attention(float *out, float *att, const float *q, const float *k, const float *v,
+void pipa__cpu_attention(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int NH, int HS)
 {
     /* Head h of token t lives at row (b*T + t), column h*HS of a (B*T, C) matrix, so each
@@ -118,23 +118,23 @@ void pipa_op_attention(float *out, float *att, const float *q, const float *k, c
     }
 }
 
-void pipa_op_swiglu(float *out, const float *gate, const float *up, size_t n)
+void pipa__cpu_swiglu(float *out, const float *gate, const float *up, size_t n)
 {
-    /* Element by element, so out may be gate or up (see ops.h). */
+    /* Element by element, so out may be gate or up (see ops_cpu.h). */
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         out[i] = g / (1.0f + expf(-g)) * up[i];
     }
 }
 
-void pipa_op_add(float *x, const float *y, size_t n)
+void pipa__cpu_add(float *x, const float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
 /* ---- the ends' forward ops -------------------------------------------------------------- */
 
-double pipa_op_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,
+double pipa__cpu_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,
                              int V)
 {
     double loss = 0.0;
@@ -158,7 +158,7 @@ double pipa_op_cross_entropy(float *probs, const float *logits, const int32_t *t
     return loss;
 }
 
-void pipa_op_embedding(float *x, const float *wte, const int32_t *tokens, int N, int C)
+void pipa__cpu_embedding(float *x, const float *wte, const int32_t *tokens, int N, int C)
 {
     for (int n = 0; n < N; n++)
         memcpy(x + (size_t)n * C, wte + (size_t)tokens[n] * C, (size_t)C * sizeof *x);

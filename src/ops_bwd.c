@@ -1,11 +1,10 @@
-/* ops_bwd.c: the fast backward ops (see ops_bwd.h for the contracts), those of the block and
+/* ops_bwd.c: the fast backward ops (see ops_cpu.h for the contracts), those of the block and
  * those of the model's ends (embedding, cross-entropy); their forward ops are in ops.c.
  *
  * Matrix products go to CBLAS; the rest are plain loops in a fixed order, so the same call on the
  * same data gives the same bits every time. No op allocates: callers own every buffer.
  * Left out: fused kernels, recomputation (attention backward reads the saved probabilities). */
-#include "ops_bwd.h"
-#include "ops.h"
+#include "ops_cpu.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -15,7 +14,7 @@
 
 /* ---- rmsnorm ------------------------------------------------------------------------------ */
 
-void pipa_op_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const float *w,
+void pipa__cpu_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const float *w,
                            const float *rstd, int N, int C, int accumulate)
 {
     for (int n = 0; n < N; n++) {
@@ -32,7 +31,7 @@ void pipa_op_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const flo
     }
 }
 
-void pipa_op_rmsnorm_bwd_w(float *dw, const float *dy, const float *x, const float *rstd, int N,
+void pipa__cpu_rmsnorm_bwd_w(float *dw, const float *dy, const float *x, const float *rstd, int N,
                            int C)
 {
     /* Columns in blocks of 64, rows in order inside: row-major reads stay sequential, and each
@@ -52,14 +51,14 @@ void pipa_op_rmsnorm_bwd_w(float *dw, const float *dy, const float *x, const flo
 
 /* ---- linear ------------------------------------------------------------------------------- */
 
-void pipa_op_linear_bwd_x(float *dx, const float *dy, const float *w, int N, int IC, int OC,
+void pipa__cpu_linear_bwd_x(float *dx, const float *dy, const float *w, int N, int IC, int OC,
                           int accumulate)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dy, OC, w, IC,
                 accumulate ? 1.0f : 0.0f, dx, IC);
 }
 
-void pipa_op_linear_bwd_w(float *dw, const float *dy, const float *x, int N, int IC, int OC)
+void pipa__cpu_linear_bwd_w(float *dw, const float *dy, const float *x, int N, int IC, int OC)
 {
     /* dy read transposed in place; beta 1 accumulates. */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dy, OC, x, IC, 1.0f,
@@ -68,14 +67,14 @@ void pipa_op_linear_bwd_w(float *dw, const float *dy, const float *x, int N, int
 
 /* ---- rope --------------------------------------------------------------------------------- */
 
-void pipa_op_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
+void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
 {
-    pipa__rope_rotate(d, B, T, NH, HS, theta, -1.0f); /* the forward's rotation, transposed */
+    pipa__cpu_rope_rotate(d, B, T, NH, HS, theta, -1.0f); /* the forward's rotation, transposed */
 }
 
 /* ---- attention ---------------------------------------------------------------------------- */
 
-void pipa_op_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout,
+void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout,
                            const float *att, const float *q, const float *k, const float *v,
                            int B, int T, int NH, int HS)
 {
@@ -110,7 +109,7 @@ void pipa_op_attention_bwd(float *dq, float *dk, float *dv, float *datt, const f
 
 /* ---- swiglu ------------------------------------------------------------------------------- */
 
-void pipa_op_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
+void pipa__cpu_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
                         const float *up, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -124,7 +123,7 @@ void pipa_op_swiglu_bwd(float *dgate, float *dup, const float *dout, const float
 
 /* ---- cross-entropy ------------------------------------------------------------------------ */
 
-void pipa_op_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t *targets, int N,
+void pipa__cpu_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t *targets, int N,
                                int V, float scale)
 {
     for (int n = 0; n < N; n++) {
@@ -136,7 +135,7 @@ void pipa_op_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t
 
 /* ---- embedding ---------------------------------------------------------------------------- */
 
-void pipa_op_embedding_bwd_w(float *dwte, const float *dx, const int32_t *tokens, int N, int C)
+void pipa__cpu_embedding_bwd_w(float *dwte, const float *dx, const int32_t *tokens, int N, int C)
 {
     for (int n = 0; n < N; n++) {
         float *row = dwte + (size_t)tokens[n] * C;

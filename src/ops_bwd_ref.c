@@ -1,8 +1,8 @@
-/* ops_bwd_ref.c: plain-loop references of the backward ops (ops_bwd.h), for tests only.
+/* ops_bwd_ref.c: plain-loop references of the backward ops (ops_ref.h), for tests only.
  *
  * Independent of ops_bwd.c: no BLAS, everything in double, rstd and attention probabilities
  * recomputed from the inputs rather than taken from a forward. Allocates (attention only). */
-#include "ops_bwd.h"
+#include "ops_ref.h"
 
 #include <math.h>
 #include <stdlib.h>

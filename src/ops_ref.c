@@ -1,9 +1,9 @@
-/* ops_ref.c: plain-loop references of the forward ops (ops.h), for tests only.
+/* ops_ref.c: plain-loop references of the forward ops (ops_ref.h), for tests only.
  *
  * Written to be obviously right rather than fast, and independent of ops.c: no BLAS, sums and
  * transcendentals in double, the textbook formula of each op. Tests compare both these and the
  * fast ops against PyTorch dumps, and the fast ops against these on shapes the dumps lack. */
-#include "ops.h"
+#include "ops_ref.h"
 
 #include <math.h>
 
@@ -65,7 +65,7 @@ void pipa_ref_attention(float *out, const float *q, const float *k, const float 
                         int NH, int HS)
 {
     /* No scratch in the signature, so each score is recomputed in each of three passes (max,
-     * normaliser, weighted sum): slow, allocation-free, and obviously the formula of ops.h. */
+     * normaliser, weighted sum): slow, allocation-free, and obviously the formula of ops_cpu.h. */
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)
             for (int h = 0; h < NH; h++) {

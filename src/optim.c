@@ -1,9 +1,11 @@
-/* optim.c: SGD and AdamW steps (see optim.h). */
+/* optim.c: SGD and AdamW steps (see optim.h): the configuration, the state and the per-step
+ * coefficients; the element loops are the backend's (backend.h), the state from its allocator. */
 #include "optim.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "backend.h"
 
 pipa_opt_config_t pipa_opt_defaults(void)
 {
@@ -25,20 +27,16 @@ pipa_status pipa_optim_init(pipa_optim_t *o, const pipa_opt_config_t *cfg, size_
     o->cfg = *cfg;
     o->n = n;
     if (cfg->kind != PIPA_OPT_ADAMW) return PIPA_OK;
-    o->state = calloc(2 * n + 1, sizeof(float));
-    if (!o->state) return pipa__fail(PIPA_ERR_NOMEM, "out of memory for optimizer state");
-    return PIPA_OK;
+    void *state;  // one more than the moments: never NULL, even for n = 0
+    pipa_status s = pipa_backend_alloc(&state, 2 * n + 1, 1, "optimizer state");
+    o->state = state;
+    return s;
 }
 
 void pipa_optim_free(pipa_optim_t *o)
 {
-    free(o->state);
+    pipa_backend_free(o->state);
     o->state = NULL;
-}
-
-static void sgd_step(const pipa_optim_t *o, float *p, const float *g)
-{
-    for (size_t i = 0; i < o->n; i++) p[i] -= o->cfg.lr * g[i];
 }
 
 /* The bias corrections are computed in double once per step, as PyTorch computes them in
@@ -46,24 +44,17 @@ static void sgd_step(const pipa_optim_t *o, float *p, const float *g)
 static void adamw_step(pipa_optim_t *o, float *p, const float *g)
 {
     const pipa_opt_config_t *c = &o->cfg;
-    float *m = o->state, *v = o->state + o->n;
     double bc1 = 1.0 - pow(c->beta1, (double)o->t);
     double bc2 = 1.0 - pow(c->beta2, (double)o->t);
-    float step = (float)(c->lr / bc1);
-    float bc2_sqrt = (float)sqrt(bc2);
-    float decay = 1.0f - c->lr * c->weight_decay;
-    for (size_t i = 0; i < o->n; i++) {
-        p[i] *= decay;
-        m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * g[i];
-        v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * g[i] * g[i];
-        float denom = sqrtf(v[i]) / bc2_sqrt + c->eps;
-        p[i] -= step * (m[i] / denom);
-    }
+    const pipa_adamw_coef_t k = {.beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps,
+                                 .step = (float)(c->lr / bc1), .bc2_sqrt = (float)sqrt(bc2),
+                                 .decay = 1.0f - c->lr * c->weight_decay};
+    pipa_backend()->optim.adamw(p, g, o->state, o->state + o->n, o->n, &k);
 }
 
 void pipa_optim_step(pipa_optim_t *o, float *params, const float *grads)
 {
     o->t++;
-    if (o->cfg.kind == PIPA_OPT_SGD) sgd_step(o, params, grads);
+    if (o->cfg.kind == PIPA_OPT_SGD) pipa_backend()->optim.sgd(params, grads, o->n, o->cfg.lr);
     else adamw_step(o, params, grads);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "backend.h"
 #include "hash.h"
 #include "split.h"
 
@@ -96,7 +97,7 @@ static pipa_status slot_init(pipa_trainer_t *tr, pipa_slot_t *s, int max_count, 
     const pipa_piece_t t[N_BUFS] = {{"x", act}, {"dx", grads ? act : 0},
                                     {"tokens", tokens ? tok : 0}, {"targets", tokens ? tok : 0}};
     size_t off[N_BUFS], total = pipa_arena_layout(t, N_BUFS, 16, off);
-    PIPA_TRY(pipa_arena_alloc(&s->buf, total, 0, "activation slot"));
+    PIPA_TRY(pipa_backend_alloc(&s->buf, total, 0, "activation slot"));
     s->x = (float *)s->buf + off[S_X];
     s->dx = grads ? (float *)s->buf + off[S_DX] : NULL;
     s->tokens = tokens ? (int32_t *)s->buf + off[S_TOKENS] : NULL;
@@ -179,7 +180,7 @@ static void slots_free(pipa_trainer_t *tr)
         /* a failed step may leave sends under way: they go on from copies (best effort, the run
          * ends anyway), never from freed buffers */
         (void)slot_detach(tr, s);
-        free(s->buf);
+        pipa_backend_free(s->buf);
         pipa_acts_free(&s->acts);
         if (head) pipa_head_acts_free(&s->head);
     }

@@ -1,12 +1,13 @@
 /* test_backward.c: proves the backward passes right and the training passes consistent.
- *   1. every backward op (fast pipa_op_*_bwd and reference pipa_ref_*_bwd), input and weight
- *      parts, against PyTorch autograd in float64 (tests/ref/grads.bin, from
- *      tests/ref/gen_grad_ref.py): relative error <= 1e-5 (TOL);
+ *   1. every backward op of every registered backend (backend.h, "fast") and every reference
+ *      (pipa_ref_*_bwd), input and weight parts, against PyTorch autograd in float64
+ *      (tests/ref/grads.bin, from tests/ref/gen_grad_ref.py): relative error <= 1e-5 (TOL);
  *   2. two whole blocks (loss sum(out * r)) and the whole model (tokens -> embedding -> blocks ->
  *      final norm -> LM head -> mean cross-entropy) against PyTorch: loss and every gradient;
  *   3. the whole model's float gradients against central finite differences of an independent
  *      double-precision forward written here (pipa's own seeded weights, another shape);
  *   4. fast against reference on shapes the file lacks;
+ * Parts 1, 2, 4 and 5 run once per registered backend (made current for the model's passes).
  *   5. exactness: the forward saving activations gives the bits of the one saving none; I then W (zero-bubble order,
  *      I of two microbatches before either W) gives the bits of B; a second backward_weight on
  *      the same activations gives exactly twice the first; bad tokens and targets are refused.
@@ -17,10 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
+#include "blas.h"
 #include "check.h"
 #include "model.h"
-#include "ops.h"
-#include "ops_bwd.h"
+#include "ops_ref.h"
 #include "ref_load.h"
 #include "ends.h"
 #include "layer.h"
@@ -30,6 +32,7 @@
 #define TOL 1e-5
 
 static ref_file_t ref;
+static const pipa_backend_t *be;  /* the backend under test */
 
 #define GET(var, name)                                                                         \
     const ref_tensor_t *var = ref_get(&ref, name, 0);                                          \
@@ -122,13 +125,13 @@ static void test_rmsnorm_bwd_on(const char *prefix, float eps)
     GET(want_dw, n[4]);
     int N = x->dims[0], C = x->dims[1];
     float *rstd = zeros(N), *dx = zeros(x->n), *dw = zeros(C);
-    pipa_op_rmsnorm_rstd(rstd, x->data, N, C, eps);
-    pipa_op_rmsnorm_bwd_x(dx, dy->data, x->data, w->data, rstd, N, C, 0);
+    be->norm.rstd(rstd, x->data, N, C, eps);
+    be->norm.bwd_x(dx, dy->data, x->data, w->data, rstd, N, C, 0);
     expect_close(label(what, prefix, "dx fast vs torch"), dx, want_dx->data, x->n);
-    pipa_op_rmsnorm_bwd_w(dw, dy->data, x->data, rstd, N, C);
+    be->norm.bwd_w(dw, dy->data, x->data, rstd, N, C);
     expect_close(label(what, prefix, "dw fast vs torch"), dw, want_dw->data, (size_t)C);
     float *twice = copy_of(dx, x->n);  // accumulate: d + d, exactly 2d
-    pipa_op_rmsnorm_bwd_x(twice, dy->data, x->data, w->data, rstd, N, C, 1);
+    be->norm.bwd_x(twice, dy->data, x->data, w->data, rstd, N, C, 1);
     int same = 1;
     for (size_t i = 0; i < x->n; i++) same &= twice[i] == 2.0f * dx[i];
     CHECKF(same, "rmsnorm_bwd_x with accumulate is not dx + dx");
@@ -155,9 +158,9 @@ static void test_linear_bwd(void)
     GET(want_dw, "linear.dw");
     int N = x->dims[0], IC = x->dims[1], OC = w->dims[0];
     float *dx = zeros(x->n), *dw = zeros(w->n);
-    pipa_op_linear_bwd_x(dx, dy->data, w->data, N, IC, OC, 0);
+    be->linear.bwd_x(dx, dy->data, w->data, N, IC, OC, 0);
     expect_close("linear dx fast vs torch", dx, want_dx->data, x->n);
-    pipa_op_linear_bwd_w(dw, dy->data, x->data, N, IC, OC);
+    be->linear.bwd_w(dw, dy->data, x->data, N, IC, OC);
     expect_close("linear dw fast vs torch", dw, want_dw->data, w->n);
     pipa_ref_linear_bwd_x(dx, dy->data, w->data, N, IC, OC);
     expect_close("linear dx ref vs torch", dx, want_dx->data, x->n);
@@ -173,7 +176,7 @@ static void test_rope_bwd(float theta)
     GET(want, "rope.dx");
     int B = dy->dims[0], T = dy->dims[1], NH = dy->dims[2], HS = dy->dims[3];
     float *d = copy_of(dy->data, dy->n);
-    pipa_op_rope_bwd(d, B, T, NH, HS, theta);
+    be->rope.bwd(d, B, T, NH, HS, theta);
     expect_close("rope dx fast vs torch", d, want->data, dy->n);
     memcpy(d, dy->data, dy->n * sizeof *d);
     pipa_ref_rope_bwd(d, B, T, NH, HS, theta);
@@ -194,8 +197,8 @@ static void test_attention_bwd(void)
     size_t n = q->n;
     float *out = zeros(n), *att = zeros((size_t)B * NH * T * T), *datt = zeros((size_t)T * T);
     float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n);
-    pipa_op_attention(out, att, q->data, k->data, v->data, B, T, NH, HS);
-    pipa_op_attention_bwd(dq, dk, dv, datt, dy->data, att, q->data, k->data, v->data, B, T, NH,
+    be->attention.fwd(out, att, q->data, k->data, v->data, B, T, NH, HS);
+    be->attention.bwd(dq, dk, dv, datt, dy->data, att, q->data, k->data, v->data, B, T, NH,
                           HS);
     expect_close("attention dq fast vs torch", dq, want_dq->data, n);
     expect_close("attention dk fast vs torch", dk, want_dk->data, n);
@@ -216,11 +219,11 @@ static void test_swiglu_bwd(void)
     GET(want_du, "swiglu.dup");
     size_t n = gate->n;
     float *dg = zeros(n), *du = zeros(n);
-    pipa_op_swiglu_bwd(dg, du, dy->data, gate->data, up->data, n);
+    be->elem.swiglu_bwd(dg, du, dy->data, gate->data, up->data, n);
     expect_close("swiglu dgate fast vs torch", dg, want_dg->data, n);
     expect_close("swiglu dup fast vs torch", du, want_du->data, n);
     float *g = copy_of(gate->data, n), *u = copy_of(up->data, n);  // in place, as layers do
-    pipa_op_swiglu_bwd(g, u, dy->data, g, u, n);
+    be->elem.swiglu_bwd(g, u, dy->data, g, u, n);
     CHECK(memcmp(g, dg, n * sizeof *g) == 0 && memcmp(u, du, n * sizeof *u) == 0);
     pipa_ref_swiglu_bwd(dg, du, dy->data, gate->data, up->data, n);
     expect_close("swiglu dgate ref vs torch", dg, want_dg->data, n);
@@ -237,9 +240,9 @@ static void test_cross_entropy(void)
     int N = logits->dims[0], V = logits->dims[1];
     int32_t *targets = ids_of(tg);
     float *p = copy_of(logits->data, logits->n);  // in place
-    float loss = (float)pipa_op_cross_entropy(p, p, targets, N, V);
+    float loss = (float)be->ends.xent(p, p, targets, N, V);
     expect_close("cross-entropy loss (sum) vs torch", &loss, want_loss->data, 1);
-    pipa_op_cross_entropy_bwd(p, p, targets, N, V, 1.0f);
+    be->ends.xent_bwd(p, p, targets, N, V, 1.0f);
     expect_close("cross-entropy dlogits vs torch", p, want_d->data, logits->n);
     free(targets), free(p);
 }
@@ -377,7 +380,7 @@ static void test_model(void)
 /* ---- 3. finite differences of a double-precision forward ------------------------------------- */
 
 /* A plain-loop, double-precision forward of the whole model, written from the formulas of
- * ops.h, layer.h and ends.h, sharing no code with the library. Parameters P are one flat vector:
+ * ops_cpu.h, layer.h and ends.h, sharing no code with the library. Parameters P are one flat vector:
  * wte (V, C), then per layer the 9 tensors in pipa_layer_t order, then final_norm (C) and
  * lm_head (V, C). Returns the mean cross-entropy over the B*T tokens. */
 typedef struct {
@@ -600,10 +603,10 @@ static void test_fast_vs_ref(void)
     float *dy = random_of((size_t)N * OC, 3, 1.0f);
     float *a = zeros((size_t)N * IC), *b = zeros((size_t)N * IC);
     float *wa = zeros((size_t)OC * IC), *wb = zeros((size_t)OC * IC);
-    pipa_op_linear_bwd_x(a, dy, w, N, IC, OC, 0);
+    be->linear.bwd_x(a, dy, w, N, IC, OC, 0);
     pipa_ref_linear_bwd_x(b, dy, w, N, IC, OC);
     expect_close("linear dx fast vs ref (37x50 -> 29)", a, b, (size_t)N * IC);
-    pipa_op_linear_bwd_w(wa, dy, x, N, IC, OC);
+    be->linear.bwd_w(wa, dy, x, N, IC, OC);
     pipa_ref_linear_bwd_w(wb, dy, x, N, IC, OC);
     expect_close("linear dw fast vs ref (37x50 -> 29)", wa, wb, (size_t)OC * IC);
     free(x), free(w), free(dy), free(a), free(b), free(wa), free(wb);
@@ -611,11 +614,11 @@ static void test_fast_vs_ref(void)
     float *xr = random_of((size_t)13 * C, 4, 50.0f), *wr = random_of(C, 5, 1.0f);
     float *dr = random_of((size_t)13 * C, 6, 1.0f), *rstd = zeros(13);
     float *ar = zeros((size_t)13 * C), *br = zeros((size_t)13 * C), *ga = zeros(C), *gb = zeros(C);
-    pipa_op_rmsnorm_rstd(rstd, xr, 13, C, 1e-5f);
-    pipa_op_rmsnorm_bwd_x(ar, dr, xr, wr, rstd, 13, C, 0);
+    be->norm.rstd(rstd, xr, 13, C, 1e-5f);
+    be->norm.bwd_x(ar, dr, xr, wr, rstd, 13, C, 0);
     pipa_ref_rmsnorm_bwd_x(br, dr, xr, wr, 13, C, 1e-5f);
     expect_close("rmsnorm dx fast vs ref (C 1000)", ar, br, (size_t)13 * C);
-    pipa_op_rmsnorm_bwd_w(ga, dr, xr, rstd, 13, C);
+    be->norm.bwd_w(ga, dr, xr, rstd, 13, C);
     pipa_ref_rmsnorm_bwd_w(gb, dr, xr, 13, C, 1e-5f);
     expect_close("rmsnorm dw fast vs ref (C 1000)", ga, gb, (size_t)C);
     free(xr), free(wr), free(dr), free(rstd), free(ar), free(br), free(ga), free(gb);
@@ -623,10 +626,10 @@ static void test_fast_vs_ref(void)
     const int RB = 2, RT = 512, RNH = 3, RHS = 64;  // angles up to 511 radians
     size_t rn = (size_t)RB * RT * RNH * RHS;
     float *ra = random_of(rn, 7, 1.0f), *rb = copy_of(ra, rn);
-    pipa_op_rope_bwd(ra, RB, RT, RNH, RHS, 10000.0f);
+    be->rope.bwd(ra, RB, RT, RNH, RHS, 10000.0f);
     pipa_ref_rope_bwd(rb, RB, RT, RNH, RHS, 10000.0f);
     expect_close("rope dx fast vs ref (T 512, HS 64)", ra, rb, rn);
-    pipa_op_rope(ra, RB, RT, RNH, RHS, 10000.0f);  // backward undoes forward: orthogonal
+    be->rope.fwd(ra, RB, RT, RNH, RHS, 10000.0f);  // backward undoes forward: orthogonal
     float *orig = random_of(rn, 7, 1.0f);
     expect_close("rope forward(backward(x)) vs x", ra, orig, rn);
     free(ra), free(rb), free(orig);
@@ -638,8 +641,8 @@ static void test_fast_vs_ref(void)
     float *att = zeros((size_t)AB * ANH * AT * AT);
     float *datt = zeros((size_t)AT * AT), *g1[3], *g2[3];
     for (int i = 0; i < 3; i++) g1[i] = zeros(an), g2[i] = zeros(an);
-    pipa_op_attention(out, att, q, k, v, AB, AT, ANH, AHS);
-    pipa_op_attention_bwd(g1[0], g1[1], g1[2], datt, dout, att, q, k, v, AB, AT, ANH, AHS);
+    be->attention.fwd(out, att, q, k, v, AB, AT, ANH, AHS);
+    be->attention.bwd(g1[0], g1[1], g1[2], datt, dout, att, q, k, v, AB, AT, ANH, AHS);
     pipa_ref_attention_bwd(g2[0], g2[1], g2[2], dout, q, k, v, AB, AT, ANH, AHS);
     expect_close("attention dq fast vs ref (T 64, HS 16)", g1[0], g2[0], an);
     expect_close("attention dk fast vs ref (T 64, HS 16)", g1[1], g2[1], an);
@@ -650,7 +653,7 @@ static void test_fast_vs_ref(void)
     float gate[8] = {-200.0f, -100.0f, -88.0f, -1.0f, 0.0f, 1.0f, 88.0f, 200.0f};
     float up[8] = {1, 2, 3, 4, 5, 6, 7, 8}, d[8] = {1, -1, 2, -2, 3, -3, 4, -4};
     float dga[8], dua[8], dgb[8], dub[8];
-    pipa_op_swiglu_bwd(dga, dua, d, gate, up, 8);
+    be->elem.swiglu_bwd(dga, dua, d, gate, up, 8);
     pipa_ref_swiglu_bwd(dgb, dub, d, gate, up, 8);
     expect_close("swiglu dgate fast vs ref (tails)", dga, dgb, 8);
     expect_close("swiglu dup fast vs ref (tails)", dua, dub, 8);
@@ -744,29 +747,40 @@ static void report_memory(void)
     CHECK(pipa_acts_bytes(&cfg, 3, B, T) == 3 * pipa_acts_bytes(&cfg, 1, B, T));
 }
 
+/* Part 1 and 2: each op, two blocks and the whole model against PyTorch. */
+static void test_against_torch(void)
+{
+    const ref_tensor_t *c = ref_get(&ref, "config", 8);
+    CHECK(c != NULL);
+    if (c) {
+        test_rmsnorm_bwd(c->data[6]);
+        test_rope_bwd(c->data[7]);
+    }
+    test_linear_bwd();
+    test_attention_bwd();
+    test_swiglu_bwd();
+    test_cross_entropy();
+    test_blocks();
+    test_model();
+}
+
 int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "tests/ref/grads.bin";
     pipa_blas_init(0);
     printf("# %s, %d thread(s); reference %s\n", pipa_blas_name(), pipa_blas_threads(), path);
     CHECK(ref_load(&ref, path) == 0);
-    if (ref.count > 0) {
-        const ref_tensor_t *c = ref_get(&ref, "config", 8);
-        CHECK(c != NULL);
-        if (c) {
-            test_rmsnorm_bwd(c->data[6]);
-            test_rope_bwd(c->data[7]);
-        }
-        test_linear_bwd();
-        test_attention_bwd();
-        test_swiglu_bwd();
-        test_cross_entropy();
-        test_blocks();
-        test_model();
+    for (int i = 0; i < pipa_backend_count(); i++) {
+        be = pipa_backend_at(i);
+        printf("# backend %s\n", be->name);
+        CHECK(pipa_backend_use(be) == PIPA_OK);  // the model's buffers and passes
+        if (ref.count > 0) test_against_torch();
+        test_fast_vs_ref();
+        test_exactness();
     }
+    be = pipa_backend_at(0);
+    CHECK(pipa_backend_use(be) == PIPA_OK);
     test_finite_differences();
-    test_fast_vs_ref();
-    test_exactness();
     report_memory();
     ref_free(&ref);
     return check_done("test_backward");

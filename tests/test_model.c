@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "arena.h"
+#include "backend.h"
 #include "check.h"
 #include "layer.h"
 #include "model.h"
-#include "ops.h"
+#include "blas.h"
 
 static pipa_model_config_t small_config(void)
 {
@@ -215,11 +216,11 @@ static void test_arena(void)
     CHECK(pipa_arena_layout(t, 4, 1, off) == 34);
     CHECK(off[0] == 0 && off[1] == 1 && off[2] == 17 && off[3] == 34);
     void *buf;
-    CHECK(pipa_arena_alloc(&buf, 0, 1, "nothing") == PIPA_OK && buf == NULL);
-    CHECK(pipa_arena_alloc(&buf, 34, 1, "test") == PIPA_OK && buf != NULL);
+    CHECK(pipa_backend_alloc(&buf, 0, 1, "nothing") == PIPA_OK && buf == NULL);
+    CHECK(pipa_backend_alloc(&buf, 34, 1, "test") == PIPA_OK && buf != NULL);
     CHECK((uintptr_t)buf % 64 == 0);
     for (int i = 0; buf && i < 34; i++) CHECK(((float *)buf)[i] == 0.0f);
-    free(buf);
+    pipa_backend_free(buf);
     pipa_model_config_t c = small_config();
     pipa_layers_t w, g;
     CHECK(pipa_layers_build(&w, &c, 1, 2) == PIPA_OK);

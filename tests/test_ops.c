@@ -1,8 +1,8 @@
-/* test_ops.c: proves that every forward op, fast (pipa_op_*) and reference (pipa_ref_*),
- * matches PyTorch's float64 answer (tests/ref/ops.bin, from tests/ref/gen_ref.py) to a relative
- * error of 1e-5, and that one and two whole blocks run through pipa_layers_forward do too. Then
- * it checks fast against reference on larger shapes the file lacks (odd sizes, strides, long
- * sequences, extreme activations).
+/* test_ops.c: proves that every forward op of every registered backend (backend.h, "fast") and
+ * every reference (pipa_ref_*) matches PyTorch's float64 answer (tests/ref/ops.bin, from
+ * tests/ref/gen_ref.py) to a relative error of 1e-5, and that one and two whole blocks run through
+ * pipa_layers_forward on each backend do too. Then it checks each backend against the references
+ * on larger shapes the file lacks (odd sizes, strides, long sequences, extreme activations).
  *   usage: test_ops [path/to/ops.bin]     (default tests/ref/ops.bin, from the repo root)
  * Relative error: max|got - want| / max(max|want|, 1e-30), over the whole tensor. */
 #include <math.h>
@@ -10,15 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
+#include "blas.h"
 #include "check.h"
 #include "layer.h"
 #include "model.h"
-#include "ops.h"
+#include "ops_ref.h"
 #include "ref_load.h"
 
 #define TOL 1e-5
 
 static ref_file_t ref;
+static const pipa_backend_t *be;  /* the backend under test */
 
 /* Looks a tensor up in the reference file; a missing one fails the test and returns. */
 #define GET(var, name)                                                                         \
@@ -78,7 +81,7 @@ static void test_rmsnorm_on(const char *prefix)
     GET(want, nout);
     int N = x->dims[0], C = x->dims[1];  // x (N, C)
     float *out = zeros(x->n);
-    pipa_op_rmsnorm(out, x->data, w->data, N, C, ref_eps());
+    be->norm.fwd(out, x->data, w->data, N, C, ref_eps());
     snprintf(what, sizeof what, "%s fast vs torch", prefix);
     expect_close(what, out, want->data, want->n);
     pipa_ref_rmsnorm(out, x->data, w->data, N, C, ref_eps());
@@ -100,7 +103,7 @@ static void test_linear(void)
     GET(want, "linear.out");
     int N = x->dims[0], IC = x->dims[1], OC = w->dims[0];  // x (N, IC), w (OC, IC)
     float *out = zeros(want->n);
-    pipa_op_linear(out, x->data, w->data, N, IC, OC);
+    be->linear.fwd(out, x->data, w->data, N, IC, OC);
     expect_close("linear fast vs torch", out, want->data, want->n);
     pipa_ref_linear(out, x->data, w->data, N, IC, OC);
     expect_close("linear ref vs torch", out, want->data, want->n);
@@ -114,7 +117,7 @@ static void test_rope(void)
     GET(cfg, "config");
     int B = x->dims[0], T = x->dims[1], NH = x->dims[2], HS = x->dims[3];  // (B, T, NH, HS)
     float *y = copy_of(x->data, x->n);
-    pipa_op_rope(y, B, T, NH, HS, cfg->data[6]);
+    be->rope.fwd(y, B, T, NH, HS, cfg->data[6]);
     expect_close("rope fast vs torch", y, want->data, want->n);
     memcpy(y, x->data, x->n * sizeof *y);
     pipa_ref_rope(y, B, T, NH, HS, cfg->data[6]);
@@ -130,7 +133,7 @@ static void test_attention(void)
     GET(want, "attn.out");
     int B = q->dims[0], T = q->dims[1], NH = q->dims[2], HS = q->dims[3];  // (B, T, NH, HS)
     float *out = zeros(q->n), *att = zeros((size_t)B * NH * T * T);
-    pipa_op_attention(out, att, q->data, k->data, v->data, B, T, NH, HS);
+    be->attention.fwd(out, att, q->data, k->data, v->data, B, T, NH, HS);
     expect_close("attention fast vs torch", out, want->data, want->n);
     pipa_ref_attention(out, q->data, k->data, v->data, B, T, NH, HS);
     expect_close("attention ref vs torch", out, want->data, want->n);
@@ -144,12 +147,12 @@ static void test_swiglu(void)
     GET(up, "swiglu.up");
     GET(want, "swiglu.out");
     float *out = zeros(gate->n);
-    pipa_op_swiglu(out, gate->data, up->data, gate->n);
+    be->elem.swiglu(out, gate->data, up->data, gate->n);
     expect_close("swiglu fast vs torch", out, want->data, want->n);
     pipa_ref_swiglu(out, gate->data, up->data, gate->n);
     expect_close("swiglu ref vs torch", out, want->data, want->n);
     float *g = copy_of(gate->data, gate->n);  // the model writes the result over gate
-    pipa_op_swiglu(g, g, up->data, gate->n);
+    be->elem.swiglu(g, g, up->data, gate->n);
     expect_close("swiglu fast in place vs torch", g, want->data, want->n);
     free(g);
     free(out);
@@ -162,7 +165,7 @@ static void test_add(void)
     CHECK(a->n == b->n);
     if (a->n != b->n) return;
     float *x = copy_of(a->data, a->n);
-    pipa_op_add(x, b->data, a->n);
+    be->elem.add(x, b->data, a->n);
     int same = 1;  // one rounding per element: the float sum itself, bit for bit
     for (size_t i = 0; i < a->n; i++) same &= x[i] == a->data[i] + b->data[i];
     CHECK(same);
@@ -233,14 +236,14 @@ static void test_fast_vs_ref_linear_rmsnorm(void)
     const int N = 37, IC = 50, OC = 29, C = 1000;
     float *x = random_of((size_t)N * IC, 1, 1.0f), *w = random_of((size_t)OC * IC, 2, 0.2f);
     float *a = zeros((size_t)N * OC), *b = zeros((size_t)N * OC);
-    pipa_op_linear(a, x, w, N, IC, OC);
+    be->linear.fwd(a, x, w, N, IC, OC);
     pipa_ref_linear(b, x, w, N, IC, OC);
     expect_close("linear fast vs ref (37x50 -> 29)", a, b, (size_t)N * OC);
     free(x), free(w), free(a), free(b);
 
     float *xr = random_of((size_t)13 * C, 3, 50.0f), *wr = random_of(C, 4, 1.0f);
     float *ar = zeros((size_t)13 * C), *br = zeros((size_t)13 * C);
-    pipa_op_rmsnorm(ar, xr, wr, 13, C, 1e-5f);
+    be->norm.fwd(ar, xr, wr, 13, C, 1e-5f);
     pipa_ref_rmsnorm(br, xr, wr, 13, C, 1e-5f);
     expect_close("rmsnorm fast vs ref (C 1000)", ar, br, (size_t)13 * C);
     free(xr), free(wr), free(ar), free(br);
@@ -251,7 +254,7 @@ static void test_fast_vs_ref_rope_attention(void)
     const int B = 2, T = 512, NH = 3, HS = 64;  // long sequence: angles up to 511 radians
     size_t n = (size_t)B * T * NH * HS;
     float *a = random_of(n, 5, 1.0f), *b = copy_of(a, n);
-    pipa_op_rope(a, B, T, NH, HS, 10000.0f);
+    be->rope.fwd(a, B, T, NH, HS, 10000.0f);
     pipa_ref_rope(b, B, T, NH, HS, 10000.0f);
     expect_close("rope fast vs ref (T 512, HS 64)", a, b, n);
     free(a), free(b);
@@ -260,7 +263,7 @@ static void test_fast_vs_ref_rope_attention(void)
     size_t an = (size_t)AB * AT * ANH * AHS;
     float *q = random_of(an, 6, 2.0f), *k = random_of(an, 7, 2.0f), *v = random_of(an, 8, 1.0f);
     float *o1 = zeros(an), *o2 = zeros(an), *att = zeros((size_t)AB * ANH * AT * AT);
-    pipa_op_attention(o1, att, q, k, v, AB, AT, ANH, AHS);
+    be->attention.fwd(o1, att, q, k, v, AB, AT, ANH, AHS);
     pipa_ref_attention(o2, q, k, v, AB, AT, ANH, AHS);
     expect_close("attention fast vs ref (T 64, HS 16)", o1, o2, an);
     free(q), free(k), free(v), free(o1), free(o2), free(att);
@@ -271,7 +274,7 @@ static void test_fast_vs_ref_swiglu_tails(void)
     /* Far tails: expf(-g) overflows to inf for g < -88, and silu must still be -0, not NaN. */
     float gate[8] = {-200.0f, -100.0f, -88.0f, -1.0f, 0.0f, 1.0f, 88.0f, 200.0f};
     float up[8] = {1, 2, 3, 4, 5, 6, 7, 8}, a[8], b[8];
-    pipa_op_swiglu(a, gate, up, 8);
+    be->elem.swiglu(a, gate, up, 8);
     pipa_ref_swiglu(b, gate, up, 8);
     expect_close("swiglu fast vs ref (tails)", a, b, 8);
     for (int i = 0; i < 8; i++) CHECKF(isfinite(a[i]), "swiglu(%g) is %g", gate[i], a[i]);
@@ -283,18 +286,24 @@ int main(int argc, char **argv)
     pipa_blas_init(0);
     printf("# %s, %d thread(s); reference %s\n", pipa_blas_name(), pipa_blas_threads(), path);
     CHECK(ref_load(&ref, path) == 0);
-    if (ref.count > 0) {
-        test_rmsnorm();
-        test_linear();
-        test_rope();
-        test_attention();
-        test_swiglu();
-        test_add();
-        test_blocks();
+    for (int i = 0; i < pipa_backend_count(); i++) {
+        be = pipa_backend_at(i);
+        printf("# backend %s\n", be->name);
+        CHECK(pipa_backend_use(be) == PIPA_OK);  // the blocks' buffers and ops
+        if (ref.count > 0) {
+            test_rmsnorm();
+            test_linear();
+            test_rope();
+            test_attention();
+            test_swiglu();
+            test_add();
+            test_blocks();
+        }
+        test_fast_vs_ref_linear_rmsnorm();
+        test_fast_vs_ref_rope_attention();
+        test_fast_vs_ref_swiglu_tails();
     }
-    test_fast_vs_ref_linear_rmsnorm();
-    test_fast_vs_ref_rope_attention();
-    test_fast_vs_ref_swiglu_tails();
+    CHECK(pipa_backend_count() >= 1 && pipa_backend_find("cpu") == pipa_backend_at(0));
     ref_free(&ref);
     return check_done("test_ops");
 }

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "ops.h"
+#include "blas.h"
 #include "split.h"
 
 /* ---- options ------------------------------------------------------------------------- */

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ops.h"
+#include "blas.h"
 #include "pipa-demo.h"
 #include "rss.h"
 

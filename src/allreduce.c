@@ -15,6 +15,7 @@
  * A member that does not call makes the others' waits end in the communicator's deadline error.
  * Left out: recursive doubling and trees (their orders differ between members unless made to
  * agree), other reductions than the sum, other dtypes. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,9 +67,27 @@ static int ring_mod(int i, int n) { return ((i % n) + n) % n; }
 
 /* ---- ring ----------------------------------------------------------------------------------- */
 
-/* One step: receive chunk `rc` from the previous member (into tmp when adding, else into its
- * place in buf) while sending chunk `sc` to the next, segment by segment; adds each received
- * segment into buf as it lands. phase 0 is the reduce-scatter, 1 the all-gather. */
+/* Segment j of a chunk of len elements: its offset and length (an empty chunk is one empty
+ * segment, so that every step is one message at least and the members stay in step). */
+static size_t seg_count(const ring_t *r, size_t len) { return len ? (len + r->seg - 1) / r->seg : 1; }
+static size_t seg_len(const ring_t *r, size_t len, size_t j)
+{
+    return len - j * r->seg < r->seg ? len - j * r->seg : r->seg;
+}
+
+/* After a failed wait: the step's sends may still read buf, which is the caller's again once
+ * we return; detached, they send from the communicator's copy. The first error is kept. */
+static pipa_status drop_sends(ring_t *r, pipa_req_t *sreq, size_t nsend, pipa_status s)
+{
+    char why[512];
+    snprintf(why, sizeof why, "%s", pipa_last_error());
+    for (size_t j = 0; j < nsend; j++) (void)pipa_detach(r->g->comm, &sreq[j]);
+    return pipa__fail(s, "%s", why);
+}
+
+/* One step: receives chunk rc from the previous member (into tmp when adding, else into its
+ * place in buf) while sending chunk sc to the next, segment by segment, all posted at once;
+ * adds each received segment into buf as it lands. phase 0: reduce-scatter, 1: all-gather. */
 static pipa_status ring_step(ring_t *r, int phase, int step, int sc, int rc)
 {
     pipa_group_t *g = r->g;
@@ -77,29 +96,30 @@ static pipa_status ring_step(ring_t *r, int phase, int step, int sc, int rc)
     pipa_allreduce_ring_chunk(r->n, n, sc, &s0, &slen);
     pipa_allreduce_ring_chunk(r->n, n, rc, &r0, &rlen);
     uint64_t tag = r->tag0 + ((uint64_t)phase * (uint64_t)(n - 1) + (uint64_t)step) * r->max_segs;
-    size_t nrecv = (rlen + r->seg - 1) / r->seg, nsend = (slen + r->seg - 1) / r->seg;
-    if (nrecv == 0) nrecv = 1; /* an empty chunk is one empty message: the members stay in step */
-    if (nsend == 0) nsend = 1;
-    char *rdst = phase == 0 ? r->tmp : r->buf + r0 * r->esize;
-    for (size_t j = 0; j < nrecv; j++) {
-        size_t off = j * r->seg, len = rlen - off < r->seg ? rlen - off : r->seg;
-        pipa_desc_t d = pipa_desc_1d(r->t, (int64_t)len);
-        PIPA_TRY(pipa_irecv(g->comm, prev, tag + j, &d, rdst + off * r->esize, &r->req[j]));
-    }
+    size_t nrecv = seg_count(r, rlen), nsend = seg_count(r, slen), es = r->esize;
+    char *rdst = phase == 0 ? r->tmp : r->buf + r0 * es;
     pipa_req_t *sreq = r->req + r->max_segs;
+    for (size_t j = 0; j < nrecv; j++) {
+        pipa_desc_t d = pipa_desc_1d(r->t, (int64_t)seg_len(r, rlen, j));
+        PIPA_TRY(pipa_irecv(g->comm, prev, tag + j, &d, rdst + j * r->seg * es, &r->req[j]));
+    }
     for (size_t j = 0; j < nsend; j++) {
-        size_t off = j * r->seg, len = slen - off < r->seg ? slen - off : r->seg;
-        pipa_desc_t d = pipa_desc_1d(r->t, (int64_t)len);
-        const char *src = r->buf + (s0 + off) * r->esize;
-        PIPA_TRY(pipa_isend(g->comm, next, tag + j, &d, src, &sreq[j]));
+        pipa_desc_t d = pipa_desc_1d(r->t, (int64_t)seg_len(r, slen, j));
+        pipa_status s = pipa_isend(g->comm, next, tag + j, &d, r->buf + (s0 + j * r->seg) * es,
+                                   &sreq[j]);
+        if (s != PIPA_OK) return drop_sends(r, sreq, j, s);
     }
     for (size_t j = 0; j < nrecv; j++) {
-        PIPA_TRY(pipa_wait(g->comm, &r->req[j]));
-        size_t off = j * r->seg, len = rlen - off < r->seg ? rlen - off : r->seg;
+        pipa_status s = pipa_wait(g->comm, &r->req[j]);
+        if (s != PIPA_OK) return drop_sends(r, sreq, nsend, s);
+        size_t off = j * r->seg;
         if (phase == 0)
-            add_into(r->t, r->buf + (r0 + off) * r->esize, r->tmp + off * r->esize, len);
+            add_into(r->t, r->buf + (r0 + off) * es, r->tmp + off * es, seg_len(r, rlen, j));
     }
-    for (size_t j = 0; j < nsend; j++) PIPA_TRY(pipa_wait(g->comm, &sreq[j]));
+    for (size_t j = 0; j < nsend; j++) {
+        pipa_status s = pipa_wait(g->comm, &sreq[j]);
+        if (s != PIPA_OK) return drop_sends(r, sreq, nsend, s);
+    }
     return PIPA_OK;
 }
 

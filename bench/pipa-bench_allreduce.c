@@ -18,7 +18,6 @@
  * The arrays hold zeros: the sum stays zero, call after call, and the work does not depend on the
  * values (no overflow, no denormals); refilling between calls would warm the caches.
  * Left out: other dtypes, in-place vs out-of-place, sub-groups. */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -189,10 +188,9 @@ static int alloc_bufs(const bench_ctx_t *ctx, const ar_opts_t *o, ar_bufs_t *b)
         b->copy_dst = calloc(o->max_bytes, 1);
         if (!b->copy_src || !b->copy_dst) return -1;
     }
-    cpu_set_t set;
-    int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (online > 0 && online < cores) cores = (int)online;
+    /* the machine's cores, not this rank's affinity: pipa-run --bind pins each rank to one */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) cores = 1;
     b->share = cores >= ctx->size ? 1.0 : (double)cores / ctx->size;
     return b->buf && b->t && b->all ? 0 : -1;
 }

@@ -100,7 +100,10 @@ typedef enum {
     PIPA_ALLREDUCE_DIRECT,
     PIPA_ALLREDUCE_RING,
 } pipa_allreduce_algo_t;
-/* The crossover, chosen from pipa-bench allreduce at 2, 4 and 8 ranks (BENCHMARKS.md). */
+/* The crossover, measured with pipa-bench allreduce (BENCHMARKS.md, "allreduce"): on the 2-core
+ * development machine ring overtook direct at ~4 KiB with 2 ranks and ~128 KiB with 4 ranks
+ * (oversubscribed); 64 KiB lies between, costing at most ~1.5x against the better one either way.
+ * Byte count only: every member must make the same choice. */
 #define PIPA_ALLREDUCE_RING_MIN_BYTES ((size_t)64 * 1024)
 pipa_status pipa_allreduce_sum(pipa_group_t *g, pipa_allreduce_algo_t algo, pipa_dtype t,
                                void *buf, size_t n);

@@ -14,7 +14,8 @@
  * receives, then its sends, then waits, so it sends and receives at once (sends never block).
  * A member that does not call makes the others' waits end in the communicator's deadline error.
  * Left out: recursive doubling and trees (their orders differ between members unless made to
- * agree), other reductions than the sum, other dtypes. */
+ * agree), other reductions than the sum, other dtypes, a caller-owned workspace (each call
+ * allocates its receive buffer: one chunk for ring, one array at member 0 for direct). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,8 +151,9 @@ static pipa_status ring(pipa_group_t *g, pipa_dtype t, void *buf, size_t n)
     r.req = calloc(2 * r.max_segs, sizeof *r.req);
     pipa_status s = r.tmp && r.req ? ring_run(&r)
                                    : pipa__fail(PIPA_ERR_NOMEM, "out of memory in all-reduce");
-    /* shm matches receives only when they are waited on, so an abandoned one (after an error)
-     * never writes into tmp once it is freed; failed sends were cancelled by pipa_wait */
+    /* after an error: sends under way were detached (drop_sends); shm matches a receive only
+     * when it is waited on, so an abandoned one never writes into tmp once freed (a transport
+     * that posts receives ahead, MPI, will need a receive cancel here) */
     free(r.tmp);
     free(r.req);
     return s;

@@ -50,6 +50,10 @@ void bench_print_header(const bench_ctx_t *ctx, const char *title);
 /* Median of v[0..n) (sorts v in place). n >= 1. */
 double bench_median(double *v, int n);
 
+/* Single-thread memcpy(dst, src, bytes) rate in GB/s (1e9 bytes copied per second), median over
+ * samples; small sizes time a block of copies per sample (up to 1 MiB or 4096 copies). */
+double bench_memcpy_rate(void *dst, const void *src, size_t bytes, int samples);
+
 /* ---- JSON rows --------------------------------------------------------------------------- */
 /* Writes {"bench": ..., "row": row, key: value, ...} as one line ("row" left out when row is
  * NULL). Pairs are (const char *key, double value), ended by a NULL key; pass values as double.
@@ -65,5 +69,6 @@ int bench_p2p(bench_ctx_t *ctx, int argc, char **argv);
 int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv);
 int bench_layer(bench_ctx_t *ctx, int argc, char **argv);
 int bench_train(bench_ctx_t *ctx, int argc, char **argv);
+int bench_allreduce(bench_ctx_t *ctx, int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
  *   pipa-run -n 2 pipa-bench pipeline  forward tokens/s at P = 1 and 2 vs the ideal speedup
  *   pipa-bench layer                   one layer's forward GFLOP/s vs sgemm on the same shapes
  *   pipa-run -n 2 pipa-bench train     training step tokens/s per schedule at P = 1, 2 vs ideal
+ *   pipa-run -n N pipa-bench allreduce all-reduce time and bus bandwidth, ring vs direct vs memcpy
  *
  * This file joins the run and dispatches; each subcommand lives in pipa-bench_<name>.c and the
  * shared header, options and JSON output in pipa-bench_util.c. Every subcommand takes --help and
@@ -23,6 +24,7 @@ static void usage(FILE *f)
             "  pipeline  pipelined forward tokens/s at P = 1, 2 vs ideal (needs pipa-run -n 2)\n"
             "  layer     one layer's forward FLOP rate vs sgemm on the same shapes (alias: gemm)\n"
             "  train     training step tokens/s per schedule at P = 1, 2 vs ideal (pipa-run -n 2)\n"
+            "  allreduce all-reduce latency and bus bandwidth, ring vs direct, vs memcpy (any -n)\n"
             "Common options: --json FILE (one JSON object per row), --help,\n"
             "  --force-cpu (accepted; pipa runs on the CPU in this build: it changes nothing)\n");
 }
@@ -35,6 +37,7 @@ static bench_fn find_bench(const char *name)
     if (strcmp(name, "pipeline") == 0) return bench_pipeline;
     if (strcmp(name, "layer") == 0 || strcmp(name, "gemm") == 0) return bench_layer;
     if (strcmp(name, "train") == 0) return bench_train;
+    if (strcmp(name, "allreduce") == 0) return bench_allreduce;
     return NULL;
 }
 

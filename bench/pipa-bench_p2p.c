@@ -163,27 +163,6 @@ static pipa_status run_bandwidth(bench_ctx_t *ctx, const p2p_size_t *s, int n_wi
     return PIPA_OK;
 }
 
-/* Single-thread memcpy rate of `bytes` in GB/s, median over samples; src and dst hold bytes. */
-static double memcpy_rate(uint8_t *dst, const uint8_t *src, size_t bytes, int samples)
-{
-    int per = bytes >= MiB ? 1 : (int)(MiB / bytes);
-    if (per > 4096) per = 4096;
-    double *v = malloc(sizeof(double) * (size_t)samples);
-    if (!v) return 0.0;
-    memcpy(dst, src, bytes); /* fault the pages in */
-    for (int i = 0; i < samples; i++) {
-        double t0 = pipa_now();
-        for (int k = 0; k < per; k++) {
-            memcpy(dst, src, bytes);
-            __asm__ __volatile__("" : : "r"(dst) : "memory"); /* keep every copy */
-        }
-        v[i] = (double)bytes * per / (pipa_now() - t0) * 1e-9;
-    }
-    double m = bench_median(v, samples);
-    free(v);
-    return m;
-}
-
 /* ---- the benchmark ------------------------------------------------------------------------- */
 
 static int parse_p2p(bench_ctx_t *ctx, int argc, char **argv, p2p_opts_t *o, int *help)
@@ -231,7 +210,7 @@ static pipa_status p2p_one(bench_ctx_t *ctx, const p2p_opts_t *o, const p2p_size
     if (st == PIPA_OK)
         st = run_bandwidth(ctx, s, n_windows, 2, o->validate, buf, rb, v, bad);
     if (st == PIPA_OK && ctx->rank == 0) bw = bench_median(v, n_windows);
-    if (st == PIPA_OK && ctx->rank == 0) mc = memcpy_rate(copy, buf, s->bytes, 21);
+    if (st == PIPA_OK && ctx->rank == 0) mc = bench_memcpy_rate(copy, buf, s->bytes, 21);
     if (st == PIPA_OK) st = pipa_barrier(&ctx->world); /* rank 1 waits while rank 0 copies */
     free(v);
     if (st != PIPA_OK || ctx->rank != 0) return st;

@@ -263,6 +263,29 @@ double bench_median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* ---- copy rate --------------------------------------------------------------------------- */
+
+double bench_memcpy_rate(void *dst, const void *src, size_t bytes, int samples)
+{
+    const size_t MiB = 1024 * 1024;
+    int per = bytes >= MiB ? 1 : (int)(MiB / (bytes ? bytes : 1));
+    if (per > 4096) per = 4096;
+    double *v = malloc(sizeof(double) * (size_t)samples);
+    if (!v) return 0.0;
+    memcpy(dst, src, bytes); /* fault the pages in */
+    for (int i = 0; i < samples; i++) {
+        double t0 = pipa_now();
+        for (int k = 0; k < per; k++) {
+            memcpy(dst, src, bytes);
+            __asm__ __volatile__("" : : "r"(dst) : "memory"); /* keep every copy */
+        }
+        v[i] = (double)bytes * per / (pipa_now() - t0) * 1e-9;
+    }
+    double m = bench_median(v, samples);
+    free(v);
+    return m;
+}
+
 /* ---- JSON -------------------------------------------------------------------------------- */
 
 void bench_json_begin(const bench_ctx_t *ctx, pipa_json_t *j)

@@ -1,8 +1,8 @@
 /* coll.c: groups of ranks and the collectives on them, written once over point-to-point.
  *
- * Every collective goes through the group's root in group order, so a sum is always
- * ((a0 + a1) + a2) + ... whatever the timing: every rank and every run gets identical bits.
- * Linear algorithms: pipa's groups are small (the stages of one pipeline); trees can come later. */
+ * Every collective here goes through the group's root in group order, whatever the timing.
+ * Linear algorithms: pipa's groups are small (the stages of one pipeline); trees can come later.
+ * The all-reduce, with its two algorithms and their fixed orders, is in allreduce.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,13 @@
 #define COLL_TAG_BIT (1ull << 63)
 
 static uint64_t coll_tag(pipa_group_t *g) { return COLL_TAG_BIT | ((uint64_t)g->id << 40) | g->seq; }
+
+uint64_t pipa__coll_tags(pipa_group_t *g, uint64_t count)
+{
+    uint64_t first = coll_tag(g);
+    g->seq += (uint32_t)count;
+    return first;
+}
 
 pipa_status pipa_group_init(pipa_group_t *g, pipa_comm_t *c, int id, const int *ranks, int n)
 {
@@ -39,7 +46,7 @@ void pipa_group_world(pipa_group_t *g, pipa_comm_t *c)
     PIPA_ASSERT(s == PIPA_OK);
 }
 
-static pipa_status check_member(pipa_group_t *g, int root)
+pipa_status pipa__coll_check_member(pipa_group_t *g, int root)
 {
     if (g->me < 0)
         return pipa__fail(PIPA_ERR_STATE, "rank %d called a collective of a group it is not in",
@@ -52,7 +59,7 @@ static pipa_status check_member(pipa_group_t *g, int root)
 /* One step of a collective: root receives from / sends to every other member, in group order. */
 pipa_status pipa_bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *buf)
 {
-    PIPA_TRY(check_member(g, root));
+    PIPA_TRY(pipa__coll_check_member(g, root));
     uint64_t tag = coll_tag(g);
     g->seq++;
     if (g->me != root) return pipa_recv(g->comm, g->ranks[root], tag, d, buf);
@@ -63,7 +70,7 @@ pipa_status pipa_bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *bu
 
 pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t bytes, void *recvbuf)
 {
-    PIPA_TRY(check_member(g, root));
+    PIPA_TRY(pipa__coll_check_member(g, root));
     uint64_t tag = coll_tag(g);
     g->seq++;
     pipa_desc_t d = pipa_desc_1d(PIPA_U8, (int64_t)bytes);
@@ -82,42 +89,6 @@ pipa_status pipa_barrier(pipa_group_t *g)
     PIPA_TRY(pipa_gather(g, 0, &none, 0, &none));
     pipa_desc_t d = pipa_desc_1d(PIPA_U8, 0);
     return pipa_bcast(g, 0, &d, &none);
-}
-
-/* Root adds the members' arrays in group order into buf, then broadcasts the sum. */
-static pipa_status allreduce(pipa_group_t *g, void *buf, size_t n, pipa_dtype t)
-{
-    PIPA_TRY(check_member(g, 0));
-    uint64_t tag = coll_tag(g);
-    g->seq++;
-    pipa_desc_t d = pipa_desc_1d(t, (int64_t)n);
-    if (g->me != 0) {
-        PIPA_TRY(pipa_send(g->comm, g->ranks[0], tag, &d, buf));
-    } else if (g->size > 1) {
-        void *tmp = malloc(pipa_desc_bytes(&d) + 1);
-        if (!tmp) return pipa__fail(PIPA_ERR_NOMEM, "out of memory in all-reduce");
-        for (int i = 1; i < g->size; i++) {
-            pipa_status s = pipa_recv(g->comm, g->ranks[i], tag, &d, tmp);
-            if (s != PIPA_OK) {
-                free(tmp);
-                return s;
-            }
-            if (t == PIPA_F32) for (size_t j = 0; j < n; j++) ((float *)buf)[j] += ((float *)tmp)[j];
-            else for (size_t j = 0; j < n; j++) ((double *)buf)[j] += ((double *)tmp)[j];
-        }
-        free(tmp);
-    }
-    return pipa_bcast(g, 0, &d, buf);
-}
-
-pipa_status pipa_allreduce_sum_f32(pipa_group_t *g, float *buf, size_t n)
-{
-    return allreduce(g, buf, n, PIPA_F32);
-}
-
-pipa_status pipa_allreduce_sum_f64(pipa_group_t *g, double *buf, size_t n)
-{
-    return allreduce(g, buf, n, PIPA_F64);
 }
 
 /* Root prints its own text, then each member's, in group order, then flushes stdout. */
@@ -159,7 +130,7 @@ typedef struct {
  * one at a time: no allocation that could fail on one rank only) and broadcast to all. */
 static pipa_status agree_exchange(pipa_group_t *g, agree_rec_t *rec)
 {
-    PIPA_TRY(check_member(g, 0));
+    PIPA_TRY(pipa__coll_check_member(g, 0));
     uint64_t tag = coll_tag(g);
     g->seq++;
     pipa_desc_t d = pipa_desc_1d(PIPA_U8, sizeof *rec);

@@ -79,10 +79,44 @@ pipa_status pipa_barrier(pipa_group_t *g);
 pipa_status pipa_bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *buf);
 /* Each member sends bytes from sendbuf; root receives size*bytes into recvbuf in group order. */
 pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t bytes, void *recvbuf);
-/* Sum of f32 or f64 arrays, summed in group order (rank 0 first) so every rank and run gets
- * identical bits. In place. */
+
+/* ---- all-reduce (allreduce.c) ---------------------------------------------------------------
+ * The sum of every member's f32 or f64 array, in place, with a fixed order of additions per
+ * algorithm, so every member and every run gets identical bits (a+b == b+a to the bit; only the
+ * grouping matters, and it is fixed):
+ *   DIRECT  member 0 adds the arrays in group order, ((a0 + a1) + a2) + ... + a[n-1], and
+ *           broadcasts the sum. Two message latencies; member 0 moves (n-1) arrays.
+ *   RING    the array is cut into n chunks (pipa_allreduce_ring_chunk); a reduce-scatter round
+ *           the ring of members in group order (i sends to i+1) leaves chunk k summed at member k
+ *           as (((a[k+1] + a[k+2]) + ...) + a[k+n-1]) + a[k] (indices mod n), and an all-gather
+ *           copies each owner's chunk to all. Each member sends 2(n-1)/n of the array.
+ *   AUTO    DIRECT up to PIPA_ALLREDUCE_RING_MIN_BYTES (n * element size), RING above: by byte
+ *           count only, so every member picks the same. (For n <= 2 both orders give the same
+ *           bits.)
+ * A member that does not call makes the others fail with the deadline error (comm.h's timeout).
+ * Every member must pass the same algorithm, dtype and count. */
+typedef enum {
+    PIPA_ALLREDUCE_AUTO = 0,
+    PIPA_ALLREDUCE_DIRECT,
+    PIPA_ALLREDUCE_RING,
+} pipa_allreduce_algo_t;
+/* The crossover, measured with pipa-bench allreduce (BENCHMARKS.md, "allreduce"): on the 2-core
+ * development machine ring overtook direct at ~4 KiB with 2 ranks and ~128 KiB with 4 ranks
+ * (oversubscribed); 64 KiB lies between, costing at most ~1.5x against the better one either way.
+ * Byte count only: every member must make the same choice. */
+#define PIPA_ALLREDUCE_RING_MIN_BYTES ((size_t)64 * 1024)
+pipa_status pipa_allreduce_sum(pipa_group_t *g, pipa_allreduce_algo_t algo, pipa_dtype t,
+                               void *buf, size_t n);
+/* AUTO's choice for an array of that many bytes: DIRECT or RING. */
+pipa_allreduce_algo_t pipa_allreduce_pick(size_t bytes);
+const char *pipa_allreduce_algo_name(pipa_allreduce_algo_t a);
+/* RING's chunk k of an array of n elements over `members`: the first n % members chunks hold
+ * n / members + 1 elements, the rest n / members, in order. */
+void pipa_allreduce_ring_chunk(size_t n, int members, int k, size_t *start, size_t *len);
+/* pipa_allreduce_sum with AUTO. */
 pipa_status pipa_allreduce_sum_f32(pipa_group_t *g, float *buf, size_t n);
 pipa_status pipa_allreduce_sum_f64(pipa_group_t *g, double *buf, size_t n);
+
 /* Every member brings its status (with its message in pipa_last_error when it failed); every
  * member gets the same verdict: PIPA_OK when all succeeded, else the first failing member's
  * status and message, and *who its world rank. When the agreement itself fails (a peer died),
@@ -91,5 +125,11 @@ pipa_status pipa_allreduce_sum_f64(pipa_group_t *g, double *buf, size_t n);
 pipa_status pipa_agree(pipa_group_t *g, pipa_status mine, int *who);
 /* Every member's text, printed by the member at root in group order (one block per member). */
 pipa_status pipa_print_ordered(pipa_group_t *g, const char *text);
+
+/* Internal to the collectives (coll.c, allreduce.c): reserves `count` consecutive tags of the
+ * group's tag space for one call (the same on every member) and returns the first; PIPA_OK if
+ * this rank is a member and root a member index, else the error. */
+uint64_t pipa__coll_tags(pipa_group_t *g, uint64_t count);
+pipa_status pipa__coll_check_member(pipa_group_t *g, int root);
 
 #endif

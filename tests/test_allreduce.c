@@ -1,0 +1,270 @@
+/* test_allreduce: the two all-reduce algorithms (allreduce.c) and AUTO's choice, run through
+ * pipa-run on 1..8 ranks (or alone). Every rank makes its array from its world rank and the index
+ * alone, with magnitudes from 1e-3 to 1e7 so that the grouping of the additions shows in the bits.
+ * For each algorithm the test computes, from those inputs, the sum in the order comm.h documents
+ * for it and demands `==` on every element (f32 and f64), checks it against a sum in double within
+ * rounding, gathers every member's hash (all equal), and calls again (the same bits):
+ *   sizes       0, 1, n-1, n, n+1 and 100003 elements, n the group size
+ *   auto        AUTO gives direct's bits at PIPA_ALLREDUCE_RING_MIN_BYTES and ring's just above
+ *   subgroups   (4 ranks and up) ranks {1,3}; {3,0,2} in that order; {0,2} and {1,3} at once
+ *   missing     (2 ranks and up) rank 1 does not call: rank 0 ends in the deadline error, for
+ *               both algorithms, its sends still under way no longer read its buffer (run under
+ *               ASan with a small shm ring: allreduce_3_smallring), and the world still works */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "comm.h"
+#include "hash.h"
+
+static pipa_comm_t *comm;
+static int rank, world;
+
+/* ---- inputs and the expected sums ----------------------------------------------------------- */
+
+/* Element i of world rank r's array: a value in [-1, 1) times one of 1e-3, 1, 1e3, 1e7. */
+static double input(int r, size_t i)
+{
+    uint32_t u = (uint32_t)(r + 1) * 2654435761u ^ (uint32_t)(i * 2246822519u + 12345u);
+    u ^= u >> 15;
+    u *= 2246822519u;
+    u ^= u >> 13;
+    static const double scale[4] = {1e-3, 1.0, 1e3, 1e7};
+    return ((double)(u >> 8) / 8388608.0 - 1.0) * scale[u & 3];
+}
+
+/* The member whose value is added j-th (j = 0 first) to element i under algorithm a: direct adds
+ * in group order; ring adds chunk k's members k+1, k+2, ..., k+n-1, then k. */
+static int adder(const pipa_group_t *g, pipa_allreduce_algo_t a, size_t count, size_t i, int j)
+{
+    int n = g->size;
+    if (a == PIPA_ALLREDUCE_DIRECT) return j;
+    /* chunk of i, found by walking the sizes comm.h states: the first count % n hold one more */
+    size_t base = count / (size_t)n, rem = count % (size_t)n, end = 0;
+    int k = 0;
+    for (; k < n; k++) {
+        end += base + ((size_t)k < rem);
+        if (i < end) break;
+    }
+    return j == n - 1 ? k : (k + 1 + j) % n;
+}
+
+/* want[i]: the sum in a's order, rounded as the dtype rounds every addition. */
+static void expected(const pipa_group_t *g, pipa_allreduce_algo_t a, pipa_dtype t, size_t count,
+                     void *want)
+{
+    for (size_t i = 0; i < count; i++) {
+        float f = 0;
+        double d = 0;
+        for (int j = 0; j < g->size; j++) {
+            double v = input(g->ranks[adder(g, a, count, i, j)], i);
+            f = j == 0 ? (float)v : f + (float)v;
+            d = j == 0 ? v : d + v;
+        }
+        if (t == PIPA_F32) ((float *)want)[i] = f;
+        else ((double *)want)[i] = d;
+    }
+}
+
+static void *make_input(pipa_dtype t, size_t count)
+{
+    void *x = malloc(count * pipa_dtype_size(t) + 8);
+    for (size_t i = 0; i < count; i++) {
+        if (t == PIPA_F32) ((float *)x)[i] = (float)input(rank, i);
+        else ((double *)x)[i] = input(rank, i);
+    }
+    return x;
+}
+
+/* Elements of got outside rounding of the exact sum (taken in long double, all members). */
+static size_t off_exact(const pipa_group_t *g, pipa_dtype t, const void *got, size_t count)
+{
+    size_t bad = 0;
+    double eps = t == PIPA_F32 ? 6e-8 : 1.2e-16;
+    for (size_t i = 0; i < count; i++) {
+        long double sum = 0, mag = 0;
+        for (int m = 0; m < g->size; m++) {
+            double v = input(g->ranks[m], i);
+            if (t == PIPA_F32) v = (float)v;
+            sum += v;
+            mag += fabsl((long double)v);
+        }
+        double x = t == PIPA_F32 ? ((const float *)got)[i] : ((const double *)got)[i];
+        bad += fabsl((long double)x - sum) > (long double)(g->size * eps) * mag * 2;
+    }
+    return bad;
+}
+
+/* ---- one call, checked ---------------------------------------------------------------------- */
+
+/* Members agree on got's bits: member 0 compares every member's hash with its own. */
+static void check_same_everywhere(pipa_group_t *g, const void *got, size_t bytes, const char *what)
+{
+    uint64_t h = pipa_hash_fnv1a(PIPA_HASH_INIT, got, bytes), all[PIPA_MAX_RANKS];
+    CHECKF(pipa_gather(g, 0, &h, sizeof h, all) == PIPA_OK, "%s", pipa_last_error());
+    for (int m = 1; g->me == 0 && m < g->size; m++)
+        CHECKF(all[m] == all[0], "%s: member %d's sum differs from member 0's", what, m);
+}
+
+/* Runs algorithm a (AUTO: expects `as`'s bits) twice on count elements and checks all. */
+static void check_call(pipa_group_t *g, pipa_allreduce_algo_t a, pipa_allreduce_algo_t as,
+                       pipa_dtype t, size_t count)
+{
+    size_t bytes = count * pipa_dtype_size(t);
+    char what[128];
+    snprintf(what, sizeof what, "group %d (%d members) %s %s n=%zu", g->id, g->size,
+             pipa_allreduce_algo_name(a), pipa_dtype_name(t), count);
+    void *x = make_input(t, count), *y = make_input(t, count), *want = malloc(bytes + 8);
+    expected(g, as, t, count, want);
+    if (pipa_allreduce_sum(g, a, t, x, count) != PIPA_OK) {
+        /* the members are out of step now: stop at once (pipa-run ends the others) rather than
+         * wait out every later call's deadline */
+        fprintf(stderr, "%s: %s\n", what, pipa_last_error());
+        exit(1);
+    }
+    CHECKF(memcmp(x, want, bytes) == 0, "%s: rank %d differs from the documented order", what,
+           rank);
+    CHECKF(off_exact(g, t, x, count) == 0, "%s: not the sum", what);
+    check_same_everywhere(g, x, bytes, what);
+    CHECKF(pipa_allreduce_sum(g, a, t, y, count) == PIPA_OK, "%s: %s", what, pipa_last_error());
+    CHECKF(memcmp(x, y, bytes) == 0, "%s: a second call gave other bits", what);
+    free(x);
+    free(y);
+    free(want);
+}
+
+static void check_sizes(pipa_group_t *g)
+{
+    size_t n = (size_t)g->size, sizes[] = {0, 1, n - 1, n, n + 1, 100003};
+    pipa_dtype types[] = {PIPA_F32, PIPA_F64};
+    for (int ti = 0; ti < 2; ti++)
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+            check_call(g, PIPA_ALLREDUCE_DIRECT, PIPA_ALLREDUCE_DIRECT, types[ti], sizes[k]);
+            check_call(g, PIPA_ALLREDUCE_RING, PIPA_ALLREDUCE_RING, types[ti], sizes[k]);
+        }
+}
+
+/* The inputs tell the orders apart: with 3 members or more, ring and direct differ somewhere. */
+static void check_orders_differ(pipa_group_t *g, size_t count)
+{
+    if (g->size < 3) return;
+    float *a = malloc(count * sizeof *a), *b = malloc(count * sizeof *b);
+    expected(g, PIPA_ALLREDUCE_DIRECT, PIPA_F32, count, a);
+    expected(g, PIPA_ALLREDUCE_RING, PIPA_F32, count, b);
+    CHECKF(memcmp(a, b, count * sizeof *a) != 0, "%zu elements: the orders give the same bits",
+           count);
+    free(a);
+    free(b);
+}
+
+/* AUTO: direct up to the threshold, ring above, by bytes alone. */
+static void check_auto(pipa_group_t *g)
+{
+    size_t T = PIPA_ALLREDUCE_RING_MIN_BYTES;
+    CHECK(pipa_allreduce_pick(0) == PIPA_ALLREDUCE_DIRECT);
+    CHECK(pipa_allreduce_pick(T) == PIPA_ALLREDUCE_DIRECT);
+    CHECK(pipa_allreduce_pick(T + 1) == PIPA_ALLREDUCE_RING);
+    CHECK(pipa_allreduce_pick(SIZE_MAX) == PIPA_ALLREDUCE_RING);
+    check_orders_differ(g, T / 4);
+    check_orders_differ(g, T / 4 + 1);
+    check_call(g, PIPA_ALLREDUCE_AUTO, PIPA_ALLREDUCE_DIRECT, PIPA_F32, T / 4);
+    check_call(g, PIPA_ALLREDUCE_AUTO, PIPA_ALLREDUCE_RING, PIPA_F32, T / 4 + 1);
+    check_call(g, PIPA_ALLREDUCE_AUTO, PIPA_ALLREDUCE_DIRECT, PIPA_F64, T / 8);
+    check_call(g, PIPA_ALLREDUCE_AUTO, PIPA_ALLREDUCE_RING, PIPA_F64, T / 8 + 1);
+    /* the public entry points are AUTO */
+    size_t count = T / 4 + 1;
+    float *x = make_input(PIPA_F32, count), *want = malloc(count * sizeof *want);
+    expected(g, PIPA_ALLREDUCE_RING, PIPA_F32, count, want);
+    CHECKF(pipa_allreduce_sum_f32(g, x, count) == PIPA_OK, "%s", pipa_last_error());
+    CHECK(memcmp(x, want, count * sizeof *x) == 0);
+    free(x);
+    free(want);
+}
+
+/* ---- groups --------------------------------------------------------------------------------- */
+
+static void check_group(int id, const int *ranks, int n)
+{
+    pipa_group_t g;
+    CHECK(pipa_group_init(&g, comm, id, ranks, n) == PIPA_OK);
+    if (g.me < 0) {
+        float x = 1;
+        CHECK(pipa_allreduce_sum(&g, PIPA_ALLREDUCE_RING, PIPA_F32, &x, 1) == PIPA_ERR_STATE);
+        return;
+    }
+    check_orders_differ(&g, 100003);
+    check_call(&g, PIPA_ALLREDUCE_RING, PIPA_ALLREDUCE_RING, PIPA_F32, 100003);
+    check_call(&g, PIPA_ALLREDUCE_DIRECT, PIPA_ALLREDUCE_DIRECT, PIPA_F64, 100003);
+    check_call(&g, PIPA_ALLREDUCE_RING, PIPA_ALLREDUCE_RING, PIPA_F64, (size_t)n + 1);
+}
+
+static void check_subgroups(pipa_group_t *w)
+{
+    if (world < 4) return;
+    check_group(7, (int[]){1, 3}, 2);
+    CHECK(pipa_barrier(w) == PIPA_OK);
+    check_group(8, (int[]){3, 0, 2}, 3);
+    CHECK(pipa_barrier(w) == PIPA_OK);
+    /* two disjoint groups at the same time, each rank in one */
+    if (rank < 4 && rank % 2 == 0) check_group(9, (int[]){0, 2}, 2);
+    if (rank < 4 && rank % 2 == 1) check_group(10, (int[]){1, 3}, 2);
+    CHECK(pipa_barrier(w) == PIPA_OK);
+}
+
+/* Rank 1 stays away from group {0, 1}: rank 0's call must end in the deadline error. */
+static void check_missing(pipa_group_t *w)
+{
+    if (world < 2) return;
+    pipa_group_t g;
+    CHECK(pipa_group_init(&g, comm, 11, (int[]){0, 1}, 2) == PIPA_OK);
+    pipa_allreduce_algo_t algos[] = {PIPA_ALLREDUCE_RING, PIPA_ALLREDUCE_DIRECT};
+    for (int k = 0; rank == 0 && k < 2; k++) {
+        size_t count = (size_t)1 << 21; /* 8 MiB: more than the transport takes in at once */
+        float *x = make_input(PIPA_F32, count);
+        double t0 = pipa_now();
+        pipa_comm_set_timeout(comm, 0.5);
+        pipa_status s = pipa_allreduce_sum(&g, algos[k], PIPA_F32, x, count);
+        pipa_comm_set_timeout(comm, 120);
+        double took = pipa_now() - t0;
+        CHECKF(s == PIPA_ERR_TIMEOUT && strstr(pipa_last_error(), "deadline"),
+               "%s with a member missing: status %d (%s)", pipa_allreduce_algo_name(algos[k]), s,
+               pipa_last_error());
+        CHECKF(took < 30, "the deadline error took %.1f s", took);
+        memset(x, 0, count * sizeof *x); /* the buffer is ours again: nothing may still read it */
+        free(x);
+    }
+    /* rank 1 polls nothing until rank 0 has given up, so rank 0's sends are still under way
+     * when its call fails: they must not read its buffer (or requests) after it returns */
+    if (rank == 1) nanosleep(&(struct timespec){.tv_sec = 1, .tv_nsec = 500000000}, NULL);
+    CHECKF(pipa_barrier(w) == PIPA_OK, "%s", pipa_last_error());
+    float one = 1;
+    CHECK(pipa_allreduce_sum(w, PIPA_ALLREDUCE_RING, PIPA_F32, &one, 1) == PIPA_OK);
+    CHECK(one == (float)world);
+}
+
+int main(void)
+{
+    if (pipa_comm_init(&comm) != PIPA_OK) {
+        fprintf(stderr, "test_allreduce: %s\n", pipa_last_error());
+        return 1;
+    }
+    rank = pipa_comm_rank(comm);
+    world = pipa_comm_size(comm);
+    pipa_comm_set_timeout(comm, 120);
+    pipa_group_t w;
+    pipa_group_world(&w, comm);
+    check_sizes(&w);
+    check_auto(&w);
+    check_subgroups(&w);
+    check_missing(&w);
+    CHECK(pipa_allreduce_sum(&w, (pipa_allreduce_algo_t)9, PIPA_F32, NULL, 0) == PIPA_ERR_ARG);
+    CHECK(pipa_allreduce_sum(&w, PIPA_ALLREDUCE_RING, PIPA_I32, NULL, 0) == PIPA_ERR_ARG);
+    CHECK(pipa_flush(comm) == PIPA_OK);
+    pipa_comm_free(comm);
+    char name[64];
+    snprintf(name, sizeof name, "test_allreduce rank %d of %d", rank, world);
+    return check_done(name);
+}

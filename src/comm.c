@@ -52,7 +52,9 @@ static pipa_status rank_from_env(int *rank, int *world)
 
 pipa_status pipa_comm_init(pipa_comm_t **out)
 {
-    return pipa__comm_init_on(pipa__transport_default(), out);
+    const pipa_transport_ops_t *ops;
+    PIPA_TRY(pipa__transport_from_env(&ops));
+    return pipa__comm_init_on(ops, out);
 }
 
 pipa_status pipa__comm_init_on(const pipa_transport_ops_t *ops, pipa_comm_t **out)

@@ -506,14 +506,6 @@ static pipa_status shm_progress(void *state, pipa_req_t *req)
     return drain(t, recv ? req->peer : -1);
 }
 
-/* Receives match in place, in the sender's ring, when polled: nothing to announce. */
-static pipa_status shm_post_recv(void *state, pipa_req_t *req)
-{
-    (void)state;
-    (void)req;
-    return PIPA_OK;
-}
-
 /* Only a header header_found reported comes here (the communicator accepted it after all). */
 static pipa_status shm_accept(void *state, pipa_req_t *req) { return poll_recv(state, req); }
 
@@ -526,7 +518,7 @@ const pipa_transport_ops_t pipa__transport_shm = {
     .join = shm_join,
     .leave = shm_leave,
     .post_send = shm_post_send,
-    .post_recv = shm_post_recv,
+    .post_recv = NULL, /* receives match in place, in the sender's ring, when polled */
     .progress = shm_progress,
     .accept = shm_accept,
     .oldest_send = shm_oldest_send,

@@ -8,7 +8,7 @@
  *
  * How to add a transport (say "mpi"):
  *   1. Write src/transport_mpi.c defining `const pipa_transport_ops_t pipa__transport_mpi = {...}`
- *      with every function below (contracts next to each). Messages are matched by (peer, tag);
+ *      with every function below (contracts next to each; post_recv may be NULL). Messages are matched by (peer, tag);
  *      arrival order must not matter; sends must never block (a send that cannot leave now is
  *      queued and pushed on by later calls); a receive moves the payload only of a message whose
  *      header is identical to the one expected, or that the communicator accepted once reported
@@ -39,7 +39,9 @@ typedef struct pipa_transport_ops {
      * req->complete once every byte has left (the caller may reuse the buffer). */
     void (*post_send)(void *state, pipa_req_t *req);
     /* Announces a receive (kind PIPA_REQ_RECV, fields set; match NONE): a transport that must post
-     * receives ahead (MPI) does it here; shm matches in place when polled and does nothing. */
+     * receives ahead (MPI) does it here. NULL when there is nothing to announce (shm matches in
+     * place when polled): the communicator then makes no call, which on the latency path
+     * matters (transport.h's one optional entry). */
     pipa_status (*post_recv)(void *state, pipa_req_t *req);
     /* One poll, never blocking: moves queued sends on; if req is an unfinished receive, looks for
      * its message: while nothing matched, for its header: sets req->got, and then either accepts

@@ -37,7 +37,10 @@ pipa_status pipa_launch_begin(int world, pipa_launch_t **out)
 
 const char *pipa_launch_transport_name(const pipa_launch_t *l) { return l->ops->name; }
 
-void pipa_launch_set_rank_env(const pipa_launch_t *l, int rank) { l->ops->launch_rank_env(l->run, rank); }
+void pipa_launch_set_rank_env(const pipa_launch_t *l, int rank)
+{
+    l->ops->launch_rank_env(l->run, rank);
+}
 
 void pipa_launch_rank_ended(pipa_launch_t *l, int rank, int failed)
 {

@@ -8,11 +8,12 @@
  *
  * How to add a transport (say "mpi"):
  *   1. Write src/transport_mpi.c defining `const pipa_transport_ops_t pipa__transport_mpi = {...}`
- *      with every function below (contracts next to each; post_recv may be NULL). Messages are matched by (peer, tag);
- *      arrival order must not matter; sends must never block (a send that cannot leave now is
- *      queued and pushed on by later calls); a receive moves the payload only of a message whose
- *      header is identical to the one expected, or that the communicator accepted once reported
- *      (PIPA_MATCH_HEADER): judging a header and naming a mismatch are the communicator's.
+ *      with every function below (contracts next to each; post_recv may be NULL), the
+ *      launcher's four included. Messages are matched by (peer, tag); arrival order must not
+ *      matter; sends must never block (a send that cannot leave now is queued and pushed on by
+ *      later calls); a receive moves the payload only of a message whose header is identical to
+ *      the one expected, or that the communicator accepted once reported (PIPA_MATCH_HEADER):
+ *      judging a header and naming a mismatch are the communicator's.
  *   2. Add X(mpi) to PIPA_TRANSPORTS in transport.c: that is the registration line.
  * Nothing else changes: not comm.c, not coll.c, not the runtime, not pipa-run. The run header's
  * "transport" field is the table's name; PIPA_TRANSPORT=mpi selects it (default: the first

@@ -264,7 +264,8 @@ static _Noreturn void watchdog_main(int fd)
 
 /* Starts the watchdog in a process group of its own (a signal to pipa-run's group, from the
  * terminal or from `timeout`, must not take it down with pipa-run), before the run is prepared
- * (pipa_launch_begin) so that it holds none of what the ranks share. Returns 0, or -1 with the reason printed. */
+ * (pipa_launch_begin) so that it holds none of what the ranks share. Returns 0, or -1 with the
+ * reason printed. */
 static int start_watchdog(launcher_t *L)
 {
     int sv[2];

@@ -64,7 +64,7 @@ pipa_status pipa_env_choice(const char *name, const char *const *choices, int n,
     const char *v = env_value(name);
     char list[256];
     int i = v ? choice_index(v, choices, n, list, sizeof list) : fallback;
-    if (i >= 0) {
+    if (!v || i >= 0) {  // unset: the fallback, whatever it is
         *out = i;
         return PIPA_OK;
     }
@@ -100,7 +100,7 @@ pipa_status pipa_env_transport(const char *const *built, int n, int *index)
     const char *v = env_value("PIPA_TRANSPORT");
     char list[256];
     int i = v ? choice_index(v, built, n, list, sizeof list) : 0;
-    if (i >= 0) {
+    if (!v || i >= 0) {
         *index = i;
         return PIPA_OK;
     }

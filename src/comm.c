@@ -52,7 +52,9 @@ static pipa_status rank_from_env(int *rank, int *world)
 
 pipa_status pipa_comm_init(pipa_comm_t **out)
 {
-    return pipa__comm_init_on(pipa__transport_default(), out);
+    const pipa_transport_ops_t *ops;
+    PIPA_TRY(pipa__transport_from_env(&ops));
+    return pipa__comm_init_on(ops, out);
 }
 
 pipa_status pipa__comm_init_on(const pipa_transport_ops_t *ops, pipa_comm_t **out)
@@ -126,7 +128,9 @@ pipa_status pipa_irecv(pipa_comm_t *c, int src, uint64_t tag, const pipa_desc_t 
                        pipa_req_t *req)
 {
     PIPA_TRY(req_start(c, PIPA_REQ_RECV, src, tag, d, buf, req));
-    return c->ops->post_recv(c->t, req);
+    /* No call at all where there is nothing to announce (shm): an indirect call to a function
+     * that did nothing cost ~0.05 us of a 0.5 us ping-pong hand-off on this machine. */
+    return c->ops->post_recv ? c->ops->post_recv(c->t, req) : PIPA_OK;
 }
 
 /* The header check, for a header the transport reported rather than accepted (transport.h): a

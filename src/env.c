@@ -44,24 +44,29 @@ pipa_status pipa_env_number(const char *name, double fallback, double lo, double
     return PIPA_OK;
 }
 
+/* The index of v in choices, or -1 after writing them into list as "a, b, c" (for the refusal). */
+static int choice_index(const char *v, const char *const *choices, int n, char *list, size_t size)
+{
+    list[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(v, choices[i])) return i;
+        if (strlen(list) + strlen(choices[i]) + 3 < size) {
+            if (i) strcat(list, ", ");
+            strcat(list, choices[i]);
+        }
+    }
+    return -1;
+}
+
 pipa_status pipa_env_choice(const char *name, const char *const *choices, int n, int fallback,
                             int *out)
 {
     const char *v = env_value(name);
-    if (!v) {
-        *out = fallback;
+    char list[256];
+    int i = v ? choice_index(v, choices, n, list, sizeof list) : fallback;
+    if (!v || i >= 0) {  // unset: the fallback, whatever it is
+        *out = i;
         return PIPA_OK;
-    }
-    char list[256] = "";
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(v, choices[i])) {
-            *out = i;
-            return PIPA_OK;
-        }
-        if (strlen(list) + strlen(choices[i]) + 3 < sizeof list) {
-            if (i) strcat(list, ", ");
-            strcat(list, choices[i]);
-        }
     }
     return pipa__fail(PIPA_ERR_ARG, "bad environment variable: %s needs one of %s, got '%s'", name,
                       list, v);
@@ -88,6 +93,19 @@ pipa_status pipa_env_shm_ring_mb(int *mb) { return pipa_env_int("PIPA_SHM_RING_M
 pipa_status pipa_env_shm_frag_kb(int *kb)
 {
     return pipa_env_int("PIPA_SHM_FRAG_KB", 128, 1, 1 << 20, kb);
+}
+
+pipa_status pipa_env_transport(const char *const *built, int n, int *index)
+{
+    const char *v = env_value("PIPA_TRANSPORT");
+    char list[256];
+    int i = v ? choice_index(v, built, n, list, sizeof list) : 0;
+    if (!v || i >= 0) {
+        *index = i;
+        return PIPA_OK;
+    }
+    return pipa__fail(PIPA_ERR_ARG, "bad environment variable: PIPA_TRANSPORT=%s: no such "
+                      "transport in this build (built: %s)", v, list);
 }
 
 pipa_status pipa_env_check(void)

@@ -7,8 +7,8 @@
  * Each variable pipa reads has its getter here, with its range and default in one place; the
  * module that uses the value calls the getter. pipa_env_check tries them all, so a program (or
  * pipa-run, before it starts a rank) can refuse a bad setting before any work.
- * Left out: RANK / WORLD_SIZE / PIPA_SHM_FD, whose ranges depend on each other (comm.c reads
- * them with pipa_env_int). */
+ * Left out: RANK / WORLD_SIZE / PIPA_SHM_FD, whose ranges depend on each other (comm.c and shm.c
+ * read them with pipa_env_int). */
 #ifndef PIPA_ENV_H
 #define PIPA_ENV_H
 
@@ -29,7 +29,13 @@ pipa_status pipa_env_blas_threads(int *n);      /* PIPA_BLAS_THREADS: 1..4096; 0
 pipa_status pipa_env_shm_ring_mb(int *mb);      /* PIPA_SHM_RING_MB: 1..4096, default 16 */
 pipa_status pipa_env_shm_frag_kb(int *kb);      /* PIPA_SHM_FRAG_KB: 1..1048576, default 128 */
 
-/* Tries every setting above; the first bad one fails. */
+/* PIPA_TRANSPORT: the index of its value among the `n` transports built (`built`, the registry's
+ * names in transport.c, which calls this), or 0 (the default, the first registered) when unset or
+ * empty. Any other name is refused, naming the transports built. pipa_env_check cannot know the
+ * registry (it lives above this file): launch.h's pipa_launch_env_check checks everything. */
+pipa_status pipa_env_transport(const char *const *built, int n, int *index);
+
+/* Tries every setting above but PIPA_TRANSPORT; the first bad one fails. */
 pipa_status pipa_env_check(void);
 
 #endif

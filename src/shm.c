@@ -22,8 +22,6 @@
  * names the mismatch; the payload moves only once accepted.
  *
  * Left out: zero-copy transfers, thread safety (one thread per rank talks), multi-machine runs. */
-#include "shm.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,12 +41,17 @@
 #include "shm_seg.h"
 #include "transport.h"
 
-struct pipa_shm_run {
+/* ---- launcher side ------------------------------------------------------------------------ */
+
+/* pipa-run (launch.h, through the table's launch functions) creates one anonymous memory file
+ * (memfd) per run before it starts the ranks; the ranks inherit its descriptor (PIPA_SHM_FD).
+ * Nothing is ever named in /dev/shm, so nothing can be left there, however the run ends. The
+ * launcher also records in the segment when a rank exited, so waiting peers notice at once. */
+typedef struct {
     void *base;
     size_t bytes;
-};
-
-/* ---- launcher side ------------------------------------------------------------------------ */
+    int fd;  /* inheritable (no close-on-exec) */
+} shm_run_t;
 
 static pipa_status seg_map_new(int world, void **base, size_t *bytes, int *fd_out)
 {
@@ -79,34 +82,42 @@ static pipa_status seg_map_new(int world, void **base, size_t *bytes, int *fd_ou
     return PIPA_OK;
 }
 
-pipa_status pipa_shm_run_create(int world, pipa_shm_run_t **out, int *fd)
+static void shm_launch_end(void *run)
+{
+    shm_run_t *r = run;
+    if (!r) return;
+    if (r->base) munmap(r->base, r->bytes);
+    if (r->fd >= 0) close(r->fd);
+    free(r);
+}
+
+static pipa_status shm_launch(int world, void **run)
 {
     if (world < 1 || world > PIPA_MAX_RANKS)
         return pipa__fail(PIPA_ERR_ARG, "world size %d out of range 1..%d", world, PIPA_MAX_RANKS);
-    pipa_shm_run_t *r = calloc(1, sizeof *r);
+    shm_run_t *r = calloc(1, sizeof *r);
     if (!r) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
-    pipa_status s = seg_map_new(world, &r->base, &r->bytes, fd);
-    if (s != PIPA_OK) {
-        free(r);
-        return s;
-    }
-    *out = r;
-    return PIPA_OK;
+    r->fd = -1;
+    *run = r;
+    return seg_map_new(world, &r->base, &r->bytes, &r->fd);
 }
 
-void pipa_shm_run_mark_exited(pipa_shm_run_t *r, int rank, int failed)
+static void shm_launch_rank_env(void *run, int rank)
 {
+    const shm_run_t *r = run;
+    char fd[16];
+    (void)rank; /* every rank maps the same segment */
+    snprintf(fd, sizeof fd, "%d", r->fd);
+    setenv("PIPA_SHM_FD", fd, 1);
+}
+
+static void shm_launch_rank_ended(void *run, int rank, int failed)
+{
+    shm_run_t *r = run;
     seg_header_t *h = r->base;
     if (rank < 0 || rank >= h->world) return;
     atomic_store(&seg_slot(r->base, rank)->state, failed ? SLOT_FAILED : SLOT_EXITED);
     for (int i = 0; i < h->world; i++) bell_ring(seg_slot(r->base, i));
-}
-
-void pipa_shm_run_free(pipa_shm_run_t *r)
-{
-    if (!r) return;
-    munmap(r->base, r->bytes);
-    free(r);
 }
 
 /* ---- rank side: joining ------------------------------------------------------------------- */
@@ -495,14 +506,6 @@ static pipa_status shm_progress(void *state, pipa_req_t *req)
     return drain(t, recv ? req->peer : -1);
 }
 
-/* Receives match in place, in the sender's ring, when polled: nothing to announce. */
-static pipa_status shm_post_recv(void *state, pipa_req_t *req)
-{
-    (void)state;
-    (void)req;
-    return PIPA_OK;
-}
-
 /* Only a header header_found reported comes here (the communicator accepted it after all). */
 static pipa_status shm_accept(void *state, pipa_req_t *req) { return poll_recv(state, req); }
 
@@ -515,7 +518,7 @@ const pipa_transport_ops_t pipa__transport_shm = {
     .join = shm_join,
     .leave = shm_leave,
     .post_send = shm_post_send,
-    .post_recv = shm_post_recv,
+    .post_recv = NULL, /* receives match in place, in the sender's ring, when polled */
     .progress = shm_progress,
     .accept = shm_accept,
     .oldest_send = shm_oldest_send,
@@ -523,4 +526,8 @@ const pipa_transport_ops_t pipa__transport_shm = {
     .wait_change = shm_wait_change,
     .cancel = shm_cancel,
     .detach = shm_detach,
+    .launch = shm_launch,
+    .launch_rank_env = shm_launch_rank_env,
+    .launch_rank_ended = shm_launch_rank_ended,
+    .launch_end = shm_launch_end,
 };

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "env.h"
+
 /* The registered transports, default first: one X(name) each, defined in src/transport_NAME.c
  * or the transport's own files as `const pipa_transport_ops_t pipa__transport_NAME`. */
 #define PIPA_TRANSPORTS(X) X(shm)
@@ -20,3 +22,14 @@ const pipa_transport_ops_t *pipa__transport_find(const char *name)
 }
 
 const pipa_transport_ops_t *pipa__transport_default(void) { return transports[0]; }
+
+pipa_status pipa__transport_from_env(const pipa_transport_ops_t **out)
+{
+    enum { N = sizeof transports / sizeof *transports };
+    const char *names[N];
+    for (int i = 0; i < N; i++) names[i] = transports[i]->name;
+    int i;
+    PIPA_TRY(pipa_env_transport(names, N, &i));
+    *out = transports[i];
+    return PIPA_OK;
+}

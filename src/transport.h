@@ -8,15 +8,17 @@
  *
  * How to add a transport (say "mpi"):
  *   1. Write src/transport_mpi.c defining `const pipa_transport_ops_t pipa__transport_mpi = {...}`
- *      with every function below (contracts next to each). Messages are matched by (peer, tag);
- *      arrival order must not matter; sends must never block (a send that cannot leave now is
- *      queued and pushed on by later calls); a receive moves the payload only of a message whose
- *      header is identical to the one expected, or that the communicator accepted once reported
- *      (PIPA_MATCH_HEADER): judging a header and naming a mismatch are the communicator's.
+ *      with every function below (contracts next to each; post_recv may be NULL), the
+ *      launcher's four included. Messages are matched by (peer, tag); arrival order must not
+ *      matter; sends must never block (a send that cannot leave now is queued and pushed on by
+ *      later calls); a receive moves the payload only of a message whose header is identical to
+ *      the one expected, or that the communicator accepted once reported (PIPA_MATCH_HEADER):
+ *      judging a header and naming a mismatch are the communicator's.
  *   2. Add X(mpi) to PIPA_TRANSPORTS in transport.c: that is the registration line.
- * Nothing else changes: not comm.c, not coll.c, not the runtime. The run header's "transport"
- * field is the table's name. (The launcher's side, creating what the ranks join, is the
- * transport's own business: pipa-run creates shm's segment through shm.h.) */
+ * Nothing else changes: not comm.c, not coll.c, not the runtime, not pipa-run. The run header's
+ * "transport" field is the table's name; PIPA_TRANSPORT=mpi selects it (default: the first
+ * registered), in the ranks and in pipa-run, which prepares a run through the table's launch
+ * functions (launch.h) and never names a transport. */
 #ifndef PIPA_TRANSPORT_H
 #define PIPA_TRANSPORT_H
 
@@ -38,7 +40,9 @@ typedef struct pipa_transport_ops {
      * req->complete once every byte has left (the caller may reuse the buffer). */
     void (*post_send)(void *state, pipa_req_t *req);
     /* Announces a receive (kind PIPA_REQ_RECV, fields set; match NONE): a transport that must post
-     * receives ahead (MPI) does it here; shm matches in place when polled and does nothing. */
+     * receives ahead (MPI) does it here. NULL when there is nothing to announce (shm matches in
+     * place when polled): the communicator then makes no call, which on the latency path
+     * matters (transport.h's one optional entry). */
     pipa_status (*post_recv)(void *state, pipa_req_t *req);
     /* One poll, never blocking: moves queued sends on; if req is an unfinished receive, looks for
      * its message: while nothing matched, for its header: sets req->got, and then either accepts
@@ -69,6 +73,19 @@ typedef struct pipa_transport_ops {
     /* Takes over an unfinished send: copies what has not left and sends from the copy; req and
      * its buffer are the caller's again at once. A cancelled send is left alone. */
     pipa_status (*detach)(void *state, pipa_req_t *req);
+
+    /* The launcher's side (pipa-run through launch.h), in the launcher's process. */
+    /* Before any rank starts: prepares what the `world` ranks of a run will join (shm: the run's
+     * segment) and returns it in *run. On failure *run may be set; launch_end is called on it. */
+    pipa_status (*launch)(int world, void **run);
+    /* In rank `rank`'s own process, just before it starts the program: sets the environment the
+     * rank needs to join (shm: PIPA_SHM_FD). */
+    void (*launch_rank_env)(void *run, int rank);
+    /* Rank `rank` ended (failed: a non-zero exit or a signal): tells its peers at once (shm:
+     * marks its slot and rings every bell), so none waits for it until a deadline. */
+    void (*launch_rank_ended)(void *run, int rank, int failed);
+    /* Every rank has ended: lets go of what launch prepared; run may be NULL. */
+    void (*launch_end)(void *run);
 } pipa_transport_ops_t;
 
 /* No flush function: pipa_flush is progress until oldest_send is NULL, in the communicator's wait
@@ -78,5 +95,8 @@ typedef struct pipa_transport_ops {
 const pipa_transport_ops_t *pipa__transport_find(const char *name);
 /* The transport a run uses when none is named: the first registered. */
 const pipa_transport_ops_t *pipa__transport_default(void);
+/* The transport PIPA_TRANSPORT names (the default when unset); a name not registered is refused,
+ * naming those built (env.h). */
+pipa_status pipa__transport_from_env(const pipa_transport_ops_t **out);
 
 #endif

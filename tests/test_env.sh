@@ -44,6 +44,27 @@ run PIPA_LOG=nonsense -- "$B/pipa-sim" --schedule 1f1b --pp 2 --microbatches 2
 [ $rc -eq 2 ] && has "PIPA_LOG" && has "'nonsense'"
 check "PIPA_LOG=nonsense, pipa-sim: refused naming it" $? "(rc=$rc: $(cat "$T/err"))"
 
+# ---- PIPA_TRANSPORT: a transport by name among those built (the registry); others refused --------
+why='PIPA_TRANSPORT=mpi: no such transport in this build (built: shm)'
+run PIPA_TRANSPORT=mpi -- $DEMO
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 10000 ] && has "bad environment variable: $why"
+check "PIPA_TRANSPORT=mpi, program alone: refused naming the transports built" $? \
+    "(rc=$rc: $(cat "$T/err"))"
+run PIPA_TRANSPORT=mpi -- "$B/pipa-run" -n 2 $DEMO
+[ $rc -eq 2 ] && [ ! -s "$T/out" ] && has "pipa-run: bad environment variable: $why" &&
+    [ "$(grep -c . "$T/err")" -eq 1 ]
+check "PIPA_TRANSPORT=mpi, pipa-run: one message, exit 2, nothing started" $? \
+    "(rc=$rc: $(cat "$T/err"))"
+run PIPA_TRANSPORT=SHM -- "$B/pipa-sim" --schedule 1f1b --pp 2 --microbatches 2
+[ $rc -eq 2 ] && has "PIPA_TRANSPORT=SHM: no such transport"
+check "PIPA_TRANSPORT=SHM, pipa-sim: refused (names are exact)" $? "(rc=$rc: $(cat "$T/err"))"
+for v in shm ""; do
+    run "PIPA_TRANSPORT=$v" -- "$B/pipa-run" -n 2 "$B/pipa-bench" p2p --max-bytes 8 --reps 10
+    [ $rc -eq 0 ] && grep -q '^# world: .*transport shm$' "$T/out"
+    check "PIPA_TRANSPORT='$v': the run goes over shm" $? \
+        "(rc=$rc: $(cat "$T/err") $(grep world "$T/out"))"
+done
+
 # ---- the accepted ranges: a valid value works, an empty one means the default ---------------------
 run PIPA_TIMEOUT=2.5 PIPA_SHM_RING_MB=1 PIPA_SHM_FRAG_KB=4 PIPA_LOG=debug PIPA_BLAS_THREADS=1 \
     -- "$B/pipa-run" -n 2 $DEMO

@@ -3,8 +3,8 @@
 # memory transport (src/shm*) includes nothing above transport.h (not comm.h, the communicator
 # that calls it) and calls none of the communicator's functions; nothing but shm's own files knows
 # shm's internals; the communicator (comm.c) and the collectives (coll.c, allreduce.c) name no
-# transport; and a transport is registered by one line in transport.c. Reads the sources, runs
-# nothing.
+# transport; tools and benchmarks name none either (pipa-run prepares a run through launch.h);
+# and a transport is registered by one line in transport.c. Reads the sources, runs nothing.
 #   usage: sh tests/test_transport_layers.sh
 cd "$(dirname "$0")/.." || exit 1
 pass=0; fail=0
@@ -13,12 +13,12 @@ pass=0; fail=0
 # pipa headers a file includes, one a line
 incs() { sed -n 's/^#include "\(.*\)".*/\1/p' "$@"; }
 
-bad=$(incs src/shm*.c src/shm*.h | grep -v -x -e shm.h -e shm_internal.h -e shm_seg.h \
+bad=$(incs src/shm*.c src/shm*.h | grep -v -x -e shm_internal.h -e shm_seg.h \
       -e transport.h -e msg.h -e status.h -e env.h | sort -u | tr '\n' ' ')
 check "shm includes only what is below it" "$([ -z "$bad" ]; echo $?)" "(includes: $bad)"
 
 bad=$(incs src/transport.h src/transport.c src/msg.h src/msg.c | grep -v -x -e transport.h \
-      -e msg.h -e status.h | sort -u | tr '\n' ' ')
+      -e msg.h -e status.h -e env.h | sort -u | tr '\n' ' ')
 check "transport.h and msg.h include nothing above them" "$([ -z "$bad" ]; echo $?)" "($bad)"
 
 above='pipa__check_header|pipa_(comm_|isend|irecv|test|wait|send|recv|detach|flush|group_'
@@ -33,6 +33,17 @@ check "only shm's own files include shm_internal.h" "$([ -z "$bad" ]; echo $?)" 
 bad=$(grep -n -E 'shm|PIPA__REQ' src/comm.c src/comm.h src/coll.c src/allreduce.c src/runtime.c |
       grep -v -E '^[^:]+:[0-9]+:\s*(/\*|\*)' | head -3)
 check "comm.c, coll.c, allreduce.c and the runtime name no transport" "$([ -z "$bad" ]; echo $?)" "($bad)"
+
+# The launcher prepares a run through launch.h (the transport's table), and no tool or benchmark
+# knows a transport: none includes an shm header or calls an shm function (PIPA_SHM_* settings
+# are the user's to set, in the environment, and not named here either).
+bad=$(grep -n -E '#include "(shm|transport)|pipa_+shm_|PIPA_SHM_FD|memfd' tools/*.c tools/*.h \
+      bench/*.c bench/*.h | head -3)
+check "tools and benchmarks name no transport (pipa-run goes through launch.h)" \
+    "$([ -z "$bad" ]; echo $?)" "($bad)"
+check "pipa-run prepares the run through launch.h" \
+    "$(grep -q 'pipa_launch_begin' tools/pipa-run.c && grep -q 'pipa_launch_set_rank_env' \
+       tools/pipa-run.c; echo $?)"
 
 check "the request kind is an enum" "$(grep -q 'pipa_req_kind_t kind;' src/msg.h; echo $?)"
 check "shm registered by one line" \

@@ -57,12 +57,12 @@ int demo_measure_whole_model(const demo_opts_t *o)
 }
 
 /* The environment minus the variables that would make the child join this run: it must be a
- * world of one. NULL-terminated; the strings are the parent's. */
+ * world of one (without RANK and WORLD_SIZE no transport looks for the run it was launched in).
+ * NULL-terminated; the strings are the parent's. */
 static char **child_env(void)
 {
     extern char **environ;
-    static const char *const drop[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=",
-                                       "LOCAL_WORLD_SIZE=", "PIPA_SHM_FD="};
+    static const char *const drop[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE="};
     size_t n = 0;
     while (environ[n]) n++;
     char **env = calloc(n + 1, sizeof *env);

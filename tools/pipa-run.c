@@ -3,10 +3,11 @@
  *
  *   pipa-run [--nproc-per-node=N | -n N] [--timeout SECONDS] [--bind] PROGRAM [ARGS...]
  *
- * Before any rank starts it creates the run's shared memory (an anonymous memfd, so nothing is
- * ever named in /dev/shm) and passes it down as PIPA_SHM_FD, with RANK, WORLD_SIZE, LOCAL_RANK
- * and LOCAL_WORLD_SIZE (torchrun's names; local = global on one machine). pipa's settings in the
- * environment (PIPA_TIMEOUT, PIPA_LOG, ...) are checked first: a bad one is a usage error.
+ * Before any rank starts, the run's transport (PIPA_TRANSPORT, default the first built) prepares
+ * what the ranks will join, through launch.h: pipa-run names no transport. Each rank gets RANK,
+ * WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE (torchrun's names; local = global on one machine)
+ * and what the transport sets for it. pipa's settings in the environment (PIPA_TIMEOUT, PIPA_LOG,
+ * PIPA_TRANSPORT, ...) are checked first: a bad one is a usage error.
  *
  * Watching: SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGTSTP are blocked and taken with
  * sigtimedwait, so there are no signal handlers and no races between a child's exit and our sleep.
@@ -42,7 +43,7 @@
 
 #include "cli.h"
 #include "env.h"
-#include "shm.h"
+#include "launch.h"
 
 #define MAX_RANKS 256
 #define GRACE_MS 2000
@@ -62,7 +63,7 @@ typedef struct {
     int watch_fd;         /* write end of the watchdog's pipe; closing it kills the groups */
     pid_t watchdog;       /* the watchdog process, or 0 */
     int live;             /* ranks not yet reaped */
-    pipa_shm_run_t *shm;
+    pipa_launch_t *run;   /* the transport's side of the run */
     int stopping;         /* teardown begun: the survivors were sent a signal */
     int killed;           /* SIGKILL already sent to the survivors */
     long long deadline;   /* monotonic ms at which survivors get SIGKILL */
@@ -77,9 +78,11 @@ static void usage(FILE *f)
             "usage: pipa-run [--nproc-per-node=N | -n N] [--timeout SECONDS] [--bind] PROGRAM [ARGS...]\n"
             "\n"
             "Starts N ranks (1..%d, default 1) of PROGRAM on this machine with RANK, WORLD_SIZE,\n"
-            "LOCAL_RANK, LOCAL_WORLD_SIZE and PIPA_SHM_FD set. If one rank fails, the others get\n"
-            "SIGTERM, then SIGKILL after %d s; each rank runs in its own process group, and every\n"
-            "group is killed when pipa-run ends or dies. Options end at PROGRAM or at '--'.\n"
+            "LOCAL_RANK and LOCAL_WORLD_SIZE set, and what the run's transport needs to join it\n"
+            "(PIPA_TRANSPORT names one of those built; see README). If one rank fails, the\n"
+            "others get SIGTERM, then SIGKILL after %d s; each rank runs in its own process group,\n"
+            "and every group is killed when pipa-run ends or dies. Options end at PROGRAM or at\n"
+            "'--'.\n"
             "  -n N, --nproc-per-node N, --nproc_per_node N   number of ranks\n"
             "  --timeout SECONDS   deadline for receives, passed to the ranks as PIPA_TIMEOUT\n"
             "  --bind              pin rank r to the r-th CPU this launcher may use (round robin);\n"
@@ -195,8 +198,8 @@ static void bind_to_cpu(int rank)
  * it, not the launcher, so no group can exist that the watchdog does not know of), arranges to die
  * with the launcher, sets the rank's environment, restores the signal mask and execs the program.
  * Never returns; exits 127 if the exec fails. */
-static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, int watch_fd,
-                                pid_t launcher, const sigset_t *old_mask)
+static _Noreturn void rank_exec(const options_t *o, const pipa_launch_t *run, int rank,
+                                int watch_fd, pid_t launcher, const sigset_t *old_mask)
 {
     setpgid(0, 0);
     int32_t me = (int32_t)getpid();
@@ -208,7 +211,7 @@ static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, int wa
     set_env_int("WORLD_SIZE", o->nproc);
     set_env_int("LOCAL_RANK", rank);
     set_env_int("LOCAL_WORLD_SIZE", o->nproc);
-    set_env_int("PIPA_SHM_FD", shm_fd);
+    pipa_launch_set_rank_env(run, rank);
     if (o->bind) bind_to_cpu(rank);
     sigprocmask(SIG_SETMASK, old_mask, NULL);
     execvp(o->argv[0], o->argv);
@@ -218,7 +221,7 @@ static _Noreturn void rank_exec(const options_t *o, int rank, int shm_fd, int wa
 
 /* Forks the ranks one by one. Returns 0, or -1 after a fork failure (the ranks already started
  * are left in L for the caller to tear down). */
-static int start_ranks(launcher_t *L, const options_t *o, int shm_fd, const sigset_t *old_mask)
+static int start_ranks(launcher_t *L, const options_t *o, const sigset_t *old_mask)
 {
     pid_t self = getpid();
     fflush(NULL); /* so no buffered output is written twice */
@@ -228,7 +231,7 @@ static int start_ranks(launcher_t *L, const options_t *o, int shm_fd, const sigs
             fprintf(stderr, "pipa-run: cannot start rank %d: %s\n", r, strerror(errno));
             return -1;
         }
-        if (pid == 0) rank_exec(o, r, shm_fd, L->watch_fd, self, old_mask);
+        if (pid == 0) rank_exec(o, L->run, r, L->watch_fd, self, old_mask);
         setpgid(pid, pid); /* also here, so no signal can reach the group before it exists */
         L->pid[r] = pid;
         L->pgid[r] = pid;
@@ -261,8 +264,9 @@ static _Noreturn void watchdog_main(int fd)
 }
 
 /* Starts the watchdog in a process group of its own (a signal to pipa-run's group, from the
- * terminal or from `timeout`, must not take it down with pipa-run), before the shared memory
- * exists so that it holds none of it. Returns 0, or -1 with the reason printed. */
+ * terminal or from `timeout`, must not take it down with pipa-run), before the run is prepared
+ * (pipa_launch_begin) so that it holds none of what the ranks share. Returns 0, or -1 with the
+ * reason printed. */
 static int start_watchdog(launcher_t *L)
 {
     int sv[2];
@@ -333,7 +337,7 @@ static void begin_stop(launcher_t *L, int sig, int exit_code)
 static void rank_ended(launcher_t *L, int r, int status)
 {
     int failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    pipa_shm_run_mark_exited(L->shm, r, failed);
+    pipa_launch_rank_ended(L->run, r, failed);
     L->pid[r] = 0;
     L->live--;
     if (!failed || L->stopping) return;
@@ -429,7 +433,7 @@ int main(int argc, char **argv)
     if (rc >= 0) return rc;
     /* A bad PIPA_* setting would stop every rank with the same message: say it once, up front. */
     if (o.timeout) setenv("PIPA_TIMEOUT", o.timeout, 1);
-    if (pipa_env_check() != PIPA_OK) {
+    if (pipa_launch_env_check() != PIPA_OK) {
         fprintf(stderr, "pipa-run: %s\n", pipa_last_error());
         return EXIT_USAGE;
     }
@@ -448,17 +452,15 @@ int main(int argc, char **argv)
 
     static launcher_t L; /* static: pid tables are 2 KiB, and zeroed */
     if (start_watchdog(&L) != 0) return 1;
-    int fd = -1;
-    if (pipa_shm_run_create(o.nproc, &L.shm, &fd) != PIPA_OK) {
-        fprintf(stderr, "pipa-run: cannot create the run's shared memory: %s\n", pipa_last_error());
+    if (pipa_launch_begin(o.nproc, &L.run) != PIPA_OK) {
+        fprintf(stderr, "pipa-run: cannot prepare the run: %s\n", pipa_last_error());
         stop_watchdog(&L);
         return 1;
     }
-    if (start_ranks(&L, &o, fd, &old_mask) != 0) begin_stop(&L, SIGTERM, 1);
+    if (start_ranks(&L, &o, &old_mask) != 0) begin_stop(&L, SIGTERM, 1);
     watch(&L, &set);
     signal_all(&L, SIGKILL); /* whatever a rank started and left behind */
     stop_watchdog(&L);
-    pipa_shm_run_free(L.shm);
-    close(fd);
+    pipa_launch_end(L.run);
     return L.exit_code;
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "env.h"
+#include "launch.h"
 #include "plan.h"
 #include "trace.h"
 
@@ -244,7 +244,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
     /* pipa-sim starts no ranks, but PIPA_LOG and the rest mean the same here: refused alike. */
-    if (pipa_env_check() != PIPA_OK || parse(argc, argv, &o) != PIPA_OK)
+    if (pipa_launch_env_check() != PIPA_OK || parse(argc, argv, &o) != PIPA_OK)
         return fprintf(stderr, "pipa-sim: %s\n", pipa_last_error()), 2;
     /* Side by side: every training schedule of the registry; else the one asked for. */
     pipa_sched list[PIPA_SCHED_FORWARD + 1];

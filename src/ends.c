@@ -12,8 +12,8 @@
 
 #include "arena.h"
 #include "ops.h"
-#include "tensors.h"
 #include "ops_bwd.h"
+#include "tensors.h"
 
 /* ---- parameters --------------------------------------------------------------------------- */
 

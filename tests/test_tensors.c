@@ -3,7 +3,7 @@
  * (uneven) and P=4 with two interleaved chunks are partitions of it (each name once, same shape);
  * a stage's initialised tensors equal the one-process model's same-named ones bit for bit;
  * offsets are aligned, disjoint and add up; layers and ends built alone are views of their table.
- * A trainer's checkpoint shard lists the global names (read back with a reader written here) and
+ * A trainer's gradients are all zero after its STEP. A trainer's checkpoint shard lists the global names (read back with a reader written here) and
  * loads in any order; a shard with a renamed, duplicated, missing or reshaped tensor is refused
  * with a message naming the file and the tensor. */
 #include <stdlib.h>
@@ -218,7 +218,12 @@ static pipa_status make_trainer(pipa_comm_t *comm, pipa_plan_t *plan, pipa_train
     PIPA_TRY(pipa_trainer_init(tr, comm, &lay, &cfg, plan, (const int[]){CFG.L}));
     int64_t step = 0;
     pipa_step_stats_t st;
-    return pipa_trainer_step(tr, batch, &step, &st);
+    PIPA_TRY(pipa_trainer_step(tr, batch, &step, &st));
+    /* STEP consumed the gradients: the one gradient allocation is zero again, padding included */
+    size_t nonzero = 0;
+    for (size_t i = 0; i < tr->tensors.total; i++) nonzero += tr->grads[i] != 0.0f;
+    CHECKF(nonzero == 0 && tr->tensors.total > 0, "%zu gradients left after STEP", nonzero);
+    return PIPA_OK;
 }
 
 /* A shard in memory and where its tensors are (a reader of format 3 written from ckpt.c's

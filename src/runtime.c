@@ -26,6 +26,20 @@ static void chunk_place(pipa_trainer_t *tr, int c, const int *counts)
     ch->next = ch->vs < last_vs(tr) ? (ch->vs + 1) % tr->P : -1;
 }
 
+pipa_status pipa_trainer_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
+                                 int rank, const int *counts)
+{
+    PIPA_ASSERT(V >= 1 && V <= PIPA_MAX_CHUNKS && rank >= 0 && rank < P);
+    pipa_layer_range_t r[PIPA_MAX_CHUNKS];
+    for (int c = 0; c < V; c++) {
+        r[c].count = counts[c * P + rank];
+        pipa_split_first(counts, c * P + rank, &r[c].first);
+    }
+    int ends = cfg->vocab > 0;  // vocab 0: a model without ends
+    return pipa_tensors_build(tab, &cfg->model, cfg->vocab, r, V, ends && rank == 0,
+                              ends && rank == (P * V - 1) % P);
+}
+
 /* Points the chunks' and ends' fields at params (and grads, training) by name. */
 static pipa_status views_init(pipa_trainer_t *tr)
 {
@@ -35,9 +49,9 @@ static pipa_status views_init(pipa_trainer_t *tr)
         if (tr->grads)
             PIPA_TRY(pipa_tensors_view_layers(&tr->tensors, tr->grads, ch->first, ch->count, &ch->g));
     }
-    if (!tr->has_ends) return PIPA_OK;
     pipa_tensors_view_ends(&tr->tensors, tr->params, &tr->ends);
-    if (tr->grads) pipa_tensors_view_ends(&tr->tensors, tr->grads, &tr->ends_grad);
+    tr->has_ends = tr->ends.has_embedding || tr->ends.has_head;
+    if (tr->has_ends && tr->grads) pipa_tensors_view_ends(&tr->tensors, tr->grads, &tr->ends_grad);
     return PIPA_OK;
 }
 
@@ -45,15 +59,8 @@ static pipa_status views_init(pipa_trainer_t *tr)
  * gradients and optimizer state; forward-only plans need the weights alone. */
 static pipa_status params_init(pipa_trainer_t *tr, const int *counts)
 {
-    pipa_layer_range_t r[PIPA_MAX_CHUNKS];
-    for (int c = 0; c < tr->V; c++) {
-        chunk_place(tr, c, counts);
-        r[c] = (pipa_layer_range_t){tr->chunk[c].first, tr->chunk[c].count};
-    }
-    int emb = tr->rank == 0, head = tr->rank == last_vs(tr) % tr->P;
-    tr->has_ends = tr->cfg.vocab > 0 && (emb || head);  // vocab 0: a model without ends
-    PIPA_TRY(pipa_tensors_build(&tr->tensors, &tr->cfg.model, tr->cfg.vocab, r, tr->V,
-                                tr->has_ends && emb, tr->has_ends && head));
+    for (int c = 0; c < tr->V; c++) chunk_place(tr, c, counts);
+    PIPA_TRY(pipa_trainer_tensors(&tr->tensors, &tr->cfg, tr->P, tr->V, tr->rank, counts));
     PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->params, 1, "stage parameters"));
     if (!tr->forward_only) {  // inference: no gradients, no optimizer state
         PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->grads, 0, "stage gradients"));

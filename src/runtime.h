@@ -108,6 +108,12 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
                               const int *counts);
 void pipa_trainer_free(pipa_trainer_t *tr);
 
+/* The tensor table of pipeline rank `rank` of P, V chunks each over counts[P*V] (chunk c is
+ * virtual stage c*P + rank; the embedding on rank 0, the head on the last virtual stage's rank,
+ * with vocab >= 1): what pipa_trainer_init lays out on that rank. */
+pipa_status pipa_trainer_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
+                                 int rank, const int *counts);
+
 /* Runs another checked plan from now on, of the same P and V and kind (training or forward-only),
  * e.g. another number of microbatches; weights and optimizer state stay. The slots are made
  * again for it. On failure the trainer can only be freed. */

@@ -1,10 +1,14 @@
 /* ckpt.c: checkpoint shards (see ckpt.h); the sets of shards are in ckpt_set.c.
  * File layout, little-endian: "PIPACKPT", u32 version, u32 setting count, then per setting a
  * 32-byte name and u32 kind: 0 an i64 value follows, 1 a u32 length and that many text bytes;
- * i64 step; u32 tensor count, then per tensor a 32-byte name, u64 count and count float32
- * values; finally a u64 FNV-1a checksum of everything before it, and nothing after it.
+ * i64 step; u32 tensor count, then per tensor a u32 name length and the name (no terminator),
+ * u32 dtype (0: float32, msg.h's PIPA_F32), u32 ndim, ndim i64 dimensions and their product of float32 values;
+ * finally a u64 FNV-1a checksum of everything before it, and nothing after it.
+ * Version 3 stores tensors by name (global names, tensors.h) in any order; version 2 stored
+ * fixed 32-byte names ("chunk0.weights") in a fixed order and is refused.
  * The reader trusts no count in the file: each must equal what the caller expects before any
- * work proportional to it, so a crafted file costs at most the expected shard's size. */
+ * work proportional to it (each tensor read must be a distinct expected one), so a crafted file
+ * costs at most the expected shard's size. */
 #include "ckpt.h"
 
 #include <errno.h>
@@ -16,7 +20,7 @@
 #include "hash.h"
 
 #define CKPT_MAGIC "PIPACKPT"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 
 enum { KIND_NUMBER = 0, KIND_TEXT = 1 };
 
@@ -87,6 +91,33 @@ static void put_meta(writer_t *w, const pipa_ckpt_meta_t *meta)
     }
 }
 
+/* The shape a tensor is recorded with: ndim 0 is one dimension of count. */
+static int shape_of(const pipa_ckpt_tensor_t *t, int64_t *dims)
+{
+    if (t->ndim == 0) {
+        dims[0] = (int64_t)t->count;
+        return 1;
+    }
+    PIPA_ASSERT(t->ndim <= PIPA_CKPT_DIMS);
+    int64_t prod = 1;
+    for (int d = 0; d < t->ndim; d++) prod *= dims[d] = t->shape[d];
+    PIPA_ASSERT(prod == (int64_t)t->count);
+    return t->ndim;
+}
+
+static void put_tensor(writer_t *w, const pipa_ckpt_tensor_t *t)
+{
+    int64_t dims[PIPA_CKPT_DIMS];
+    uint32_t len = (uint32_t)strlen(t->name), dtype = 0, ndim = (uint32_t)shape_of(t, dims);
+    PIPA_ASSERT(len >= 1 && len < PIPA_CKPT_TENSOR_NAME);
+    put(w, &len, 4);
+    put(w, t->name, len);
+    put(w, &dtype, 4);
+    put(w, &ndim, 4);
+    put(w, dims, ndim * sizeof *dims);
+    put(w, t->data, t->count * sizeof(float));
+}
+
 static void write_body(writer_t *w, const pipa_ckpt_meta_t *meta, const pipa_ckpt_tensor_t *t,
                        int n, int64_t step)
 {
@@ -96,12 +127,7 @@ static void write_body(writer_t *w, const pipa_ckpt_meta_t *meta, const pipa_ckp
     put_meta(w, meta);
     put(w, &step, 8);
     put(w, &nt, 4);
-    for (int i = 0; i < n; i++) {
-        uint64_t count = t[i].count;
-        put_name(w, t[i].name);
-        put(w, &count, 8);
-        put(w, t[i].data, count * sizeof(float));
-    }
+    for (int i = 0; i < n; i++) put_tensor(w, &t[i]);
     uint64_t h = w->hash;
     put(w, &h, 8);
 }
@@ -212,24 +238,84 @@ static pipa_status read_header(reader_t *r, const pipa_ckpt_meta_t *meta)
     return PIPA_OK;
 }
 
+/* "(d0, d1, ...)" into buf. */
+static const char *shape_str(char *buf, size_t len, const int64_t *dims, int ndim)
+{
+    size_t at = (size_t)snprintf(buf, len, "(");
+    for (int d = 0; d < ndim && at < len; d++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%lld", d ? ", " : "", (long long)dims[d]);
+    if (at < len) snprintf(buf + at, len - at, ")");
+    return buf;
+}
+
+/* A tensor's name; *k = the expected tensor of that name (tried first at hint, the order the
+ * writer uses), which must not have been read yet. */
+static pipa_status read_tensor_name(reader_t *r, const pipa_ckpt_tensor_t *t, int n, char *seen,
+                                    uint32_t hint, int *k)
+{
+    char name[PIPA_CKPT_TENSOR_NAME];
+    uint32_t len;
+    PIPA_TRY(get(r, &len, 4, "tensor name"));
+    if (len == 0 || len >= PIPA_CKPT_TENSOR_NAME)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: tensor %u's name claims %u bytes, 1 to %d",
+                          r->path, hint, len, PIPA_CKPT_TENSOR_NAME - 1);
+    PIPA_TRY(get(r, name, len, "tensor name"));
+    name[len] = 0;
+    *k = -1;
+    if (hint < (uint32_t)n && strlen(name) == len && strcmp(name, t[hint].name) == 0) *k = (int)hint;
+    for (int i = 0; *k < 0 && i < n && strlen(name) == len; i++)
+        if (strcmp(name, t[i].name) == 0) *k = i;
+    if (*k < 0)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: tensor '%.*s' is not one this run has (unknown "
+                          "name)", r->path, (int)strlen(name), name);
+    if (seen[*k])
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: tensor '%s' appears twice", r->path, name);
+    seen[*k] = 1;
+    return PIPA_OK;
+}
+
+/* Dtype, shape and values of expected tensor t. */
+static pipa_status read_tensor_body(reader_t *r, const pipa_ckpt_tensor_t *t)
+{
+    int64_t want[PIPA_CKPT_DIMS], got[PIPA_CKPT_DIMS];
+    uint32_t dtype, ndim, want_ndim = (uint32_t)shape_of(t, want);
+    PIPA_TRY(get(r, &dtype, 4, t->name));
+    if (dtype != 0)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: tensor '%s' has dtype %u, expected 0 (float32)",
+                          r->path, t->name, dtype);
+    PIPA_TRY(get(r, &ndim, 4, t->name));
+    if (ndim > PIPA_CKPT_DIMS)
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: tensor '%s' claims %u dimensions, at most %d",
+                          r->path, t->name, ndim, PIPA_CKPT_DIMS);
+    PIPA_TRY(get(r, got, ndim * sizeof *got, t->name));
+    if (ndim != want_ndim || memcmp(got, want, ndim * sizeof *got) != 0) {
+        char a[128], b[128];
+        return pipa__fail(PIPA_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s", r->path,
+                          t->name, shape_str(a, sizeof a, got, (int)ndim),
+                          shape_str(b, sizeof b, want, (int)want_ndim));
+    }
+    return get(r, t->data, t->count * sizeof(float), t->name);
+}
+
+/* Each expected tensor exactly once, in any order, and nothing else. */
 static pipa_status read_tensors(reader_t *r, const pipa_ckpt_tensor_t *t, int n)
 {
     uint32_t nt;
     PIPA_TRY(get(r, &nt, 4, "tensor count"));
-    if (nt != (uint32_t)n)
-        return pipa__fail(PIPA_ERR_FORMAT, "%s holds %u tensors, expected %d", r->path, nt, n);
-    for (int i = 0; i < n; i++) {
-        char name[PIPA_CKPT_NAME];
-        uint64_t count;
-        PIPA_TRY(get_name(r, name, "tensor name"));
-        PIPA_TRY(get(r, &count, 8, "tensor size"));
-        if (strcmp(name, t[i].name) != 0 || count != t[i].count)
-            return pipa__fail(PIPA_ERR_FORMAT, "%s: tensor %d is %s (%llu values), expected %s "
-                              "(%zu values)", r->path, i, name, (unsigned long long)count,
-                              t[i].name, t[i].count);
-        PIPA_TRY(get(r, t[i].data, count * sizeof(float), t[i].name));
+    char *seen = calloc((size_t)n + 1, 1);
+    if (!seen) return pipa__fail(PIPA_ERR_NOMEM, "%s: out of memory", r->path);
+    pipa_status s = PIPA_OK;
+    /* Every tensor read is a distinct expected one: at most n + 1 rounds whatever nt says. */
+    for (uint32_t i = 0; s == PIPA_OK && i < nt; i++) {
+        int k = -1;
+        s = read_tensor_name(r, t, n, seen, i, &k);
+        if (s == PIPA_OK) s = read_tensor_body(r, &t[k]);
     }
-    return PIPA_OK;
+    for (int k = 0; s == PIPA_OK && k < n; k++)
+        if (!seen[k])
+            s = pipa__fail(PIPA_ERR_FORMAT, "%s: tensor '%s' is missing", r->path, t[k].name);
+    free(seen);
+    return s;
 }
 
 static pipa_status read_step(reader_t *r, int64_t max_step, int64_t *step)

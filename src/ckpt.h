@@ -1,8 +1,9 @@
 /* ckpt.h: checkpoints. Two parts:
  *
  * Shards (ckpt.c): each stage writes its own file: a header (magic, version, the settings the
- * run must agree on: model shape, split, batch, corpus...), then named float arrays (weights,
- * optimizer moments), then a checksum. Loading checks everything against what the caller expects
+ * run must agree on: model shape, split, batch, corpus...), then tensors by name with their
+ * dtype and shape (weights under their global names, tensors.h; AdamW moments as NAME.exp_avg
+ * and NAME.exp_avg_sq, PyTorch's names), in any order, then a checksum. Loading checks everything against what the caller expects
  * and names the file and the field that differ; it trusts nothing the file says (step range,
  * sizes, no bytes after the end).
  *
@@ -28,7 +29,9 @@
 #include "status.h"
 
 #define PIPA_CKPT_META 48
-#define PIPA_CKPT_NAME 32
+#define PIPA_CKPT_NAME 32         /* longest setting name, terminator included */
+#define PIPA_CKPT_TENSOR_NAME 256 /* longest tensor name, terminator included */
+#define PIPA_CKPT_DIMS 4
 #define PIPA_CKPT_TEXT 4096      /* longest text setting, terminator included */
 
 /* What must agree between the run that saved and the run that loads: numbers, or texts (text[i]
@@ -44,10 +47,14 @@ void pipa_ckpt_meta_add(pipa_ckpt_meta_t *m, const char *name, int64_t value);
 /* text must stay valid while m is used; at most PIPA_CKPT_TEXT - 1 characters are recorded. */
 void pipa_ckpt_meta_text(pipa_ckpt_meta_t *m, const char *name, const char *text);
 
+/* A float32 tensor. ndim 0 means one dimension of count elements; otherwise count must be the
+ * product of the shape. */
 typedef struct {
-    const char *name;     /* at most PIPA_CKPT_NAME - 1 characters */
+    const char *name;     /* 1 to PIPA_CKPT_TENSOR_NAME - 1 characters */
     float *data;          /* saved from / loaded into */
     size_t count;
+    int ndim;
+    int64_t shape[PIPA_CKPT_DIMS];
 } pipa_ckpt_tensor_t;
 
 /* ---- shards ---- */
@@ -60,7 +67,8 @@ void pipa_ckpt_path(char *buf, size_t len, const char *dir, int stage);
 pipa_status pipa_ckpt_save(const char *dir, int stage, const pipa_ckpt_meta_t *meta,
                            const pipa_ckpt_tensor_t *t, int n, int64_t step);
 /* Reads the shard at path into the tensors after checking the meta values, the step (within
- * [0, max_step]), tensor names and sizes, the checksum and that nothing follows it. */
+ * [0, max_step]), the tensors (each expected name exactly once, in any order, with its dtype and
+ * shape; none other), the checksum and that nothing follows it. The n names must be distinct. */
 pipa_status pipa_ckpt_load(const char *path, const pipa_ckpt_meta_t *meta,
                            const pipa_ckpt_tensor_t *t, int n, int64_t max_step, int64_t *step);
 /* The same from an open stream; path names it in messages (for tests and the fuzzer). */

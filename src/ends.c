@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "backend.h"
+#include "tensors.h"
 
 /* ---- parameters --------------------------------------------------------------------------- */
 
@@ -21,61 +22,39 @@ size_t pipa_ends_param_count(const pipa_model_config_t *cfg, int vocab, int has_
     return (has_embedding ? VC : 0) + (has_head ? (size_t)cfg->C + VC : 0);
 }
 
-/* The table of the ends present: wte (V, C), final_norm (C), lm_head (V, C), packed. */
-enum { E_WTE, E_FINAL_NORM, E_LM_HEAD, N_ENDS };
-
-/* Allocates and carves e; values zero (zero set) or uninitialised. */
-static pipa_status ends_alloc(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab,
-                              int has_embedding, int has_head, int zero)
+/* Allocates the ends present as their tensor table lays them out (the streams: ends.h, one
+ * formula: pipa__init_tensor), initialised (init set) or zero. */
+static pipa_status ends_make(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab,
+                             int has_embedding, int has_head, int init)
 {
     memset(e, 0, sizeof *e);
-    PIPA_TRY(pipa_config_check(cfg));
-    if (vocab < 1) return pipa__fail(PIPA_ERR_ARG, "ends: vocab must be positive, not %d", vocab);
-    e->cfg = *cfg;
-    e->V = vocab;
-    e->has_embedding = has_embedding != 0;
-    e->has_head = has_head != 0;
-    size_t VC = (size_t)vocab * cfg->C;
-    const pipa_piece_t t[N_ENDS] = {{"wte", e->has_embedding ? VC : 0},
-                                    {"final_norm", e->has_head ? (size_t)cfg->C : 0},
-                                    {"lm_head", e->has_head ? VC : 0}};
-    size_t off[N_ENDS];
-    e->n_params = pipa_arena_layout(t, N_ENDS, 1, off);
-    PIPA_ASSERT(e->n_params == pipa_ends_param_count(cfg, vocab, has_embedding, has_head));
-    void *buf;
-    PIPA_TRY(pipa_backend_alloc(&buf, e->n_params, zero, "ends' parameters"));
-    e->params = buf;
-    if (e->has_embedding) e->wte = e->params + off[E_WTE];
-    if (e->has_head) e->final_norm = e->params + off[E_FINAL_NORM];
-    if (e->has_head) e->lm_head = e->params + off[E_LM_HEAD];
-    return PIPA_OK;
+    pipa_tensors_t tab;
+    PIPA_TRY(pipa_tensors_build(&tab, cfg, vocab, NULL, 0, has_embedding, has_head));
+    float *buf = NULL;
+    pipa_status s = pipa_tensors_alloc(&tab, &buf, init, "ends' parameters");
+    if (s == PIPA_OK) {
+        pipa_tensors_view_ends(&tab, buf, e);
+        e->alloc = buf;
+    }
+    pipa_tensors_free(&tab);
+    return s;
 }
 
 pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab, int has_embedding,
                             int has_head)
 {
-    PIPA_TRY(ends_alloc(e, cfg, vocab, has_embedding, has_head, 0));
-    size_t VC = (size_t)vocab * cfg->C;
-    uint64_t seed = cfg->seed, L = (uint64_t)cfg->L;
-    /* The layers' formula (model.h): the embedding plain uniform (fan-in 1), the head a norm and
-     * a linear of fan-in C, on the streams of layer L, one past the last. */
-    if (e->wte) pipa__init_tensor(e->wte, VC, 1, seed, 0, PIPA_STREAM_EMBED);
-    if (e->has_head) {
-        pipa__init_tensor(e->final_norm, (size_t)cfg->C, 0, seed, L, 0);
-        pipa__init_tensor(e->lm_head, VC, cfg->C, seed, L, 1);
-    }
-    return PIPA_OK;
+    return ends_make(e, cfg, vocab, has_embedding, has_head, 1);
 }
 
 pipa_status pipa_ends_alloc_zero(pipa_ends_t *g, const pipa_model_config_t *cfg, int vocab,
                                  int has_embedding, int has_head)
 {
-    return ends_alloc(g, cfg, vocab, has_embedding, has_head, 1);
+    return ends_make(g, cfg, vocab, has_embedding, has_head, 0);
 }
 
 void pipa_ends_free(pipa_ends_t *e)
 {
-    pipa_backend_free(e->params);
+    pipa_backend_free(e->alloc);
     memset(e, 0, sizeof *e);
 }
 

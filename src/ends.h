@@ -26,13 +26,14 @@ typedef struct {
     float *wte;            /* (V, C) token embedding, or NULL */
     float *final_norm;     /* (C) or NULL */
     float *lm_head;        /* (V, C) untied from wte, or NULL */
-    float *params;         /* one allocation: wte, final_norm, lm_head, those present, in order */
-    size_t n_params;
+    size_t n_params;       /* parameters of the ends present */
+    void *alloc;           /* the allocation if e owns it (pipa_ends_build), else NULL: a view
+                            * of a stage's tensor table (tensors.h) */
 } pipa_ends_t;
 
 size_t pipa_ends_param_count(const pipa_model_config_t *cfg, int vocab, int has_embedding,
                              int has_head);
-/* Builds from the seed: wte uniform in [-1, 1) (the scale of pipa_model_input), final_norm
+/* Builds (through the ends' tensor table) from the seed: wte uniform in [-1, 1) (the scale of pipa_model_input), final_norm
  * 1 + 0.1 u, lm_head u / sqrt(C). Errors: PIPA_ERR_ARG, PIPA_ERR_NOMEM. */
 pipa_status pipa_ends_build(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab, int has_embedding,
                             int has_head);

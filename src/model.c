@@ -1,5 +1,5 @@
-/* model.c: configuration checks, the weights of a range of Llama-style layers (one allocation
- * carved by a size table, initialised from counter-based random numbers, rand.c) and inputs.
+/* model.c: configuration checks, the weights of a range of Llama-style layers (laid out by
+ * their tensor table, tensors.c, initialised from counter-based random numbers, rand.c) and inputs.
  *
  * Every random number is a pure function of (seed, stream, index), never of what was drawn
  * before, so a rank that builds only layers [first, first + count) gets the same bits as a
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
 #include "backend.h"
+#include "tensors.h"
 
 /* ---- configuration ------------------------------------------------------------------------ */
 
@@ -44,41 +44,14 @@ pipa_status pipa_config_check(const pipa_model_config_t *cfg)
     return PIPA_OK;
 }
 
-/* ---- the size table ----------------------------------------------------------------------- */
+/* ---- parameter count ---------------------------------------------------------------------- */
 
-/* A layer's tensors, in their fixed order in memory. The index is also the tensor id of the
- * random stream, so reordering this table changes every weight: append, never reorder. */
-enum { T_ATTN_NORM, T_WQ, T_WK, T_WV, T_WO, T_MLP_NORM, T_W_GATE, T_W_UP, T_W_DOWN, N_TENSORS };
-
-/* Stream ids at or above this are not layer tensors (see PIPA_STREAM_INPUT in model.h). */
-_Static_assert((int)N_TENSORS <= (int)PIPA_STREAM_INPUT, "layer tensor ids collide");
-
-/* One layer's table (pieces packed, no padding: a layer's parameters are one flat vector that
- * checkpoints and the optimizer see whole) and the fan-in that scales each init (0: a norm).
- * Returns the floats of one layer. */
-static size_t layer_table(const pipa_model_config_t *cfg, size_t off[N_TENSORS], int fan_in[N_TENSORS])
-{
-    size_t C = (size_t)cfg->C, I = (size_t)cfg->I;
-    const pipa_piece_t t[N_TENSORS] = {
-        {"attn_norm", C}, {"wq", C * C}, {"wk", C * C}, {"wv", C * C}, {"wo", C * C},
-        {"mlp_norm", C}, {"w_gate", I * C}, {"w_up", I * C}, {"w_down", C * I}};
-    const int f[N_TENSORS] = {0, cfg->C, cfg->C, cfg->C, cfg->C, 0, cfg->C, cfg->C, cfg->I};
-    if (fan_in) memcpy(fan_in, f, sizeof f);
-    return pipa_arena_layout(t, N_TENSORS, 1, off);
-}
-
+/* A layer's tensors (tensors.c): two norms (C), four attention projections (C, C), gate and up
+ * (I, C) and down (C, I). */
 size_t pipa_layer_param_count(const pipa_model_config_t *cfg)
 {
-    size_t off[N_TENSORS];
-    return layer_table(cfg, off, NULL);
-}
-
-/* Points a layer's tensor fields at base, in table order. */
-static void layer_carve(pipa_layer_t *l, float *base, const size_t off[N_TENSORS])
-{
-    float **const fields[N_TENSORS] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
-                                       &l->mlp_norm, &l->w_gate, &l->w_up, &l->w_down};
-    pipa_arena_point(base, off, fields, N_TENSORS);
+    size_t C = (size_t)cfg->C, I = (size_t)cfg->I;
+    return 2 * C + 4 * C * C + 3 * I * C;
 }
 
 /* ---- initialisation (random numbers: rand.c) ------------------------------------------- */
@@ -111,62 +84,40 @@ void pipa_model_inputs(float *in, const pipa_model_config_t *cfg, int M, int B, 
 
 /* ---- layers ------------------------------------------------------------------------------- */
 
-/* Allocates and carves layers [first, first + count), values zero (zero set) or uninitialised. */
-static pipa_status layers_alloc(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count,
-                                int zero)
+/* Allocates layers [first, first + count) as their tensor table lays them out: initialised
+ * (init set) or zero. */
+static pipa_status layers_make(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first,
+                               int count, int init)
 {
     memset(ls, 0, sizeof *ls);
-    PIPA_TRY(pipa_config_check(cfg));
-    if (first < 0 || count < 0 || first > cfg->L - count)
-        return pipa__fail(PIPA_ERR_ARG, "layers [%d, %d) are not inside the model's %d layers",
-                          first, first + count, cfg->L);
-    size_t off[N_TENSORS], per_layer = layer_table(cfg, off, NULL);
-    ls->cfg = *cfg;
-    ls->first = first;
-    ls->count = count;
-    ls->n_params = per_layer * (size_t)count;
-    if (count == 0) return PIPA_OK;  // a stage may hold only the model's ends
-
-    /* 64-byte aligned so that, when per_layer is a multiple of 16 floats, a layer's tensors sit
-     * at the same alignment whatever the range: BLAS then sees the same addresses mod 64. */
-    void *buf;
-    pipa_status s = pipa_backend_alloc(&buf, ls->n_params, zero, "layer parameters");
-    ls->params = buf;
-    ls->layers = calloc((size_t)count, sizeof *ls->layers);
-    if (s != PIPA_OK || !ls->layers) {
-        pipa_layers_free(ls);
-        return pipa__fail(PIPA_ERR_NOMEM, "layers [%d, %d): cannot allocate %zu parameters", first,
-                          first + count, per_layer * (size_t)count);
-    }
-    for (int l = 0; l < count; l++) layer_carve(&ls->layers[l], ls->params + l * per_layer, off);
-    return PIPA_OK;
+    pipa_tensors_t tab;
+    const pipa_layer_range_t range = {first, count};
+    PIPA_TRY(pipa_tensors_build(&tab, cfg, 0, &range, 1, 0, 0));
+    float *buf = NULL;
+    pipa_status s = pipa_tensors_alloc(&tab, &buf, init, "layer parameters");
+    if (s == PIPA_OK) s = pipa_tensors_view_layers(&tab, buf, first, count, ls);
+    if (s == PIPA_OK) ls->alloc = buf;
+    else pipa_backend_free(buf);
+    pipa_tensors_free(&tab);
+    return s;
 }
 
 pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count)
 {
-    PIPA_TRY(layers_alloc(ls, cfg, first, count, 0));
-    size_t off[N_TENSORS], sizes[N_TENSORS];
-    int fan_in[N_TENSORS];
-    size_t per_layer = layer_table(cfg, off, fan_in);
-    for (int t = 0; t < N_TENSORS; t++)
-        sizes[t] = (t + 1 < N_TENSORS ? off[t + 1] : per_layer) - off[t];
-    for (int l = 0; l < count; l++)
-        for (int t = 0; t < N_TENSORS; t++)
-            pipa__init_tensor(ls->params + l * per_layer + off[t], sizes[t], fan_in[t], cfg->seed,
-                              (uint64_t)(first + l), (uint64_t)t);
-    return PIPA_OK;
+    return layers_make(ls, cfg, first, count, 1);
 }
 
 pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
                                    int count)
 {
-    return layers_alloc(grads, cfg, first, count, 1);
+    return layers_make(grads, cfg, first, count, 0);
 }
 
 void pipa_layers_free(pipa_layers_t *ls)
 {
-    pipa_backend_free(ls->params);
+    pipa_backend_free(ls->alloc);
     free(ls->layers);
+    ls->alloc = NULL;
     ls->params = NULL;
     ls->layers = NULL;
     ls->count = 0;

@@ -3,8 +3,8 @@
  *
  * Block: x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)), MLP(x) = down(silu(gate(x)) * up(x)).
  * Weights are seeded per (seed, layer index, tensor), so a rank builds only its own layers and
- * they are bit-identical to the same layers of a one-process model. A range's parameters are one
- * allocation carved by a size table. */
+ * they are bit-identical to the same layers of a one-process model. Names, shapes and layout of the
+ * parameters: the tensor table (tensors.h). */
 #ifndef PIPA_MODEL_H
 #define PIPA_MODEL_H
 
@@ -37,22 +37,26 @@ typedef struct {
     float *w_down;     /* (C, I) */
 } pipa_layer_t;
 
-/* Layers [first, first + count) of the model. */
+/* Layers [first, first + count) of the model: a view of their tensors in an allocation laid out
+ * by a tensor table (tensors.h), which packs a range into one vector. */
 typedef struct {
     pipa_model_config_t cfg;
     int first, count;
     pipa_layer_t *layers;   /* (count) */
-    float *params;          /* the one allocation */
-    size_t n_params;        /* floats in params, counted from the size table */
+    float *params;          /* the range's first float: its n_params floats are contiguous */
+    size_t n_params;        /* floats of the range */
+    void *alloc;            /* the allocation if the layers own it (pipa_layers_build), else NULL */
 } pipa_layers_t;
 
 size_t pipa_layer_param_count(const pipa_model_config_t *cfg);
-/* Allocates and initialises the layers from the seed; count may be 0 (a stage holding only the
- * model's ends). Errors: PIPA_ERR_ARG (bad config or range), PIPA_ERR_NOMEM. */
+/* Allocates (through the range's tensor table) and initialises the layers from the seed; count
+ * may be 0 (a stage holding only the model's ends). Errors: PIPA_ERR_ARG (bad config or range),
+ * PIPA_ERR_NOMEM. */
 pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count);
 /* grads: the same layers and layout as pipa_layers_build(cfg, first, count), all zeros. */
 pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
                                    int count);
+/* Frees what ls owns (its allocation, if any, and its layer array): views too. */
 void pipa_layers_free(pipa_layers_t *ls);
 
 /* Deterministic model input for (seed, microbatch): x (B, T, C), values in [-1, 1); element i of

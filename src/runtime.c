@@ -16,7 +16,8 @@
 
 static int last_vs(const pipa_trainer_t *tr) { return tr->P * tr->V - 1; }
 
-static pipa_status chunk_init(pipa_trainer_t *tr, int c, const int *counts)
+/* Where chunk c sits: its virtual stage, layers and neighbours. */
+static void chunk_place(pipa_trainer_t *tr, int c, const int *counts)
 {
     pipa_chunk_t *ch = &tr->chunk[c];
     ch->vs = c * tr->P + tr->rank;
@@ -24,22 +25,49 @@ static pipa_status chunk_init(pipa_trainer_t *tr, int c, const int *counts)
     pipa_split_first(counts, ch->vs, &ch->first);
     ch->prev = ch->vs > 0 ? (ch->vs - 1) % tr->P : -1;
     ch->next = ch->vs < last_vs(tr) ? (ch->vs + 1) % tr->P : -1;
-    PIPA_TRY(pipa_layers_build(&ch->w, &tr->cfg.model, ch->first, ch->count));
-    if (tr->forward_only) return PIPA_OK;  // inference: no gradients, no optimizer state
-    PIPA_TRY(pipa_layers_alloc_zero(&ch->g, &tr->cfg.model, ch->first, ch->count));
-    return pipa_optim_init(&ch->opt, &tr->cfg.opt, ch->w.n_params);
 }
 
-static pipa_status ends_init(pipa_trainer_t *tr)
+pipa_status pipa_trainer_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
+                                 int rank, const int *counts)
 {
-    int emb = tr->rank == 0, head = tr->rank == last_vs(tr) % tr->P;
-    tr->has_ends = tr->cfg.vocab > 0 && (emb || head);  // vocab 0: a model without ends
-    if (!tr->has_ends) return PIPA_OK;
-    const pipa_model_config_t *m = &tr->cfg.model;
-    PIPA_TRY(pipa_ends_build(&tr->ends, m, tr->cfg.vocab, emb, head));
-    if (tr->forward_only) return PIPA_OK;
-    PIPA_TRY(pipa_ends_alloc_zero(&tr->ends_grad, m, tr->cfg.vocab, emb, head));
-    return pipa_optim_init(&tr->ends_opt, &tr->cfg.opt, tr->ends.n_params);
+    PIPA_ASSERT(V >= 1 && V <= PIPA_MAX_CHUNKS && rank >= 0 && rank < P);
+    pipa_layer_range_t r[PIPA_MAX_CHUNKS];
+    for (int c = 0; c < V; c++) {
+        r[c].count = counts[c * P + rank];
+        pipa_split_first(counts, c * P + rank, &r[c].first);
+    }
+    int ends = cfg->vocab > 0;  // vocab 0: a model without ends
+    return pipa_tensors_build(tab, &cfg->model, cfg->vocab, r, V, ends && rank == 0,
+                              ends && rank == (P * V - 1) % P);
+}
+
+/* Points the chunks' and ends' fields at params (and grads, training) by name. */
+static pipa_status views_init(pipa_trainer_t *tr)
+{
+    for (int c = 0; c < tr->V; c++) {
+        pipa_chunk_t *ch = &tr->chunk[c];
+        PIPA_TRY(pipa_tensors_view_layers(&tr->tensors, tr->params, ch->first, ch->count, &ch->w));
+        if (tr->grads)
+            PIPA_TRY(pipa_tensors_view_layers(&tr->tensors, tr->grads, ch->first, ch->count, &ch->g));
+    }
+    pipa_tensors_view_ends(&tr->tensors, tr->params, &tr->ends);
+    tr->has_ends = tr->ends.has_embedding || tr->ends.has_head;
+    if (tr->has_ends && tr->grads) pipa_tensors_view_ends(&tr->tensors, tr->grads, &tr->ends_grad);
+    return PIPA_OK;
+}
+
+/* My table (chunks' layers, the ends I hold), and by it one allocation each of weights,
+ * gradients and optimizer state; forward-only plans need the weights alone. */
+static pipa_status params_init(pipa_trainer_t *tr, const int *counts)
+{
+    for (int c = 0; c < tr->V; c++) chunk_place(tr, c, counts);
+    PIPA_TRY(pipa_trainer_tensors(&tr->tensors, &tr->cfg, tr->P, tr->V, tr->rank, counts));
+    PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->params, 1, "stage parameters"));
+    if (!tr->forward_only) {  // inference: no gradients, no optimizer state
+        PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->grads, 0, "stage gradients"));
+        PIPA_TRY(pipa_optim_init(&tr->opt, &tr->cfg.opt, tr->tensors.total));
+    }
+    return views_init(tr);
 }
 
 /* When a (microbatch, chunk) is done with its slot: its last compute ran (the backward, B or W;
@@ -129,8 +157,7 @@ static pipa_status slots_init(pipa_trainer_t *tr)
 
 static pipa_status trainer_build(pipa_trainer_t *tr, const int *counts)
 {
-    for (int c = 0; c < tr->V; c++) PIPA_TRY(chunk_init(tr, c, counts));
-    PIPA_TRY(ends_init(tr));
+    PIPA_TRY(params_init(tr, counts));
     PIPA_TRY(pipa_scratch_init(&tr->scratch, &tr->cfg.model, tr->cfg.B, tr->cfg.T));
     return slots_init(tr);
 }
@@ -196,16 +223,14 @@ static void slots_free(pipa_trainer_t *tr)
 void pipa_trainer_free(pipa_trainer_t *tr)
 {
     slots_free(tr); /* slots hold head activations: freed before the ends */
-    for (int c = 0; c < tr->V; c++) {
+    for (int c = 0; c < tr->V; c++) {  // views: their layer arrays only
         pipa_layers_free(&tr->chunk[c].w);
         pipa_layers_free(&tr->chunk[c].g);
-        pipa_optim_free(&tr->chunk[c].opt);
     }
-    if (tr->has_ends) {
-        pipa_ends_free(&tr->ends);
-        pipa_ends_free(&tr->ends_grad);
-        pipa_optim_free(&tr->ends_opt);
-    }
+    pipa_backend_free(tr->params);
+    pipa_backend_free(tr->grads);
+    pipa_optim_free(&tr->opt);
+    pipa_tensors_free(&tr->tensors);
     pipa_scratch_free(&tr->scratch);
     memset(tr, 0, sizeof *tr);
 }
@@ -356,17 +381,12 @@ static void do_weight_grad(action_ctx_t *a)
     if (a->ch->vs == 0) pipa_ends_embed_backward_weight(&tr->ends_grad, a->s->tokens, a->s->dx, B, T);
 }
 
+/* One step over all my parameters at once: the optimizer is element-wise, so this gives each
+ * tensor the bits of its own step (the padding between groups is zero and stays zero). */
 static void optimizer_step(pipa_trainer_t *tr)
 {
-    for (int c = 0; c < tr->V; c++) {
-        pipa_chunk_t *ch = &tr->chunk[c];
-        pipa_optim_step(&ch->opt, ch->w.params, ch->g.params);
-        memset(ch->g.params, 0, ch->g.n_params * sizeof(float));
-    }
-    if (tr->has_ends) {
-        pipa_optim_step(&tr->ends_opt, tr->ends.params, tr->ends_grad.params);
-        memset(tr->ends_grad.params, 0, tr->ends_grad.n_params * sizeof(float));
-    }
+    pipa_optim_step(&tr->opt, tr->params, tr->grads);
+    if (tr->grads) memset(tr->grads, 0, tr->tensors.total * sizeof(float));
     tr->steps++;
 }
 

@@ -24,6 +24,7 @@
 #include "plan.h"
 #include "ends.h"
 #include "layer.h"
+#include "tensors.h"
 
 #define PIPA_MAX_CHUNKS 8
 
@@ -43,8 +44,7 @@ typedef struct {
     int vs;                     /* virtual stage */
     int first, count;           /* layers */
     int prev, next;             /* ranks of virtual stages vs-1 and vs+1, -1 if none */
-    pipa_layers_t w, g;         /* weights and their gradients */
-    pipa_optim_t opt;
+    pipa_layers_t w, g;         /* views of the trainer's weights and gradients */
 } pipa_chunk_t;
 
 /* Everything one live (microbatch, chunk) needs, allocated once, reused. */
@@ -82,9 +82,13 @@ typedef struct {
     const pipa_plan_t *plan;
     int forward_only;           /* pipa_plan_forward_only(plan): no activations saved, no
                                  * gradients or optimizer state allocated */
+    pipa_tensors_t tensors;     /* my parameters by global name: chunks' layers and my ends */
+    float *params, *grads;      /* (tensors.total) each, laid out by the table; grads NULL
+                                 * forward-only */
+    pipa_optim_t opt;           /* over the whole of params (element-wise: one step is every
+                                 * tensor's step); unused forward-only */
     pipa_chunk_t chunk[PIPA_MAX_CHUNKS];
-    pipa_ends_t ends, ends_grad;
-    pipa_optim_t ends_opt;
+    pipa_ends_t ends, ends_grad;  /* views, as the chunks' w and g */
     int has_ends;
     pipa_scratch_t scratch;
     pipa_slot_t *slots;
@@ -103,6 +107,12 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
                               const pipa_train_config_t *cfg, const pipa_plan_t *plan,
                               const int *counts);
 void pipa_trainer_free(pipa_trainer_t *tr);
+
+/* The tensor table of pipeline rank `rank` of P, V chunks each over counts[P*V] (chunk c is
+ * virtual stage c*P + rank; the embedding on rank 0, the head on the last virtual stage's rank,
+ * with vocab >= 1): what pipa_trainer_init lays out on that rank. */
+pipa_status pipa_trainer_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
+                                 int rank, const int *counts);
 
 /* Runs another checked plan from now on, of the same P and V and kind (training or forward-only),
  * e.g. another number of microbatches; weights and optimizer state stay. The slots are made

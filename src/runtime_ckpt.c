@@ -1,17 +1,17 @@
-/* runtime_ckpt.c: a trainer's checkpoint shard (src/ckpt.c) holding its chunks' weights and
- * optimizer moments and, where it has them, the model's ends. The shard records the model
+/* runtime_ckpt.c: a trainer's checkpoint shard (src/ckpt.c) holding every tensor of its table
+ * (tensors.h) under its global name and, with AdamW, its moments as NAME.exp_avg and
+ * NAME.exp_avg_sq (PyTorch's names for them). The shard records the model
  * shape, the pipeline layout, this rank's layers and the caller's extra settings (pipa-train:
  * the corpus), so a checkpoint from another model, split or corpus is refused with a message
  * naming what differs. Saving a whole set atomically (begin, every rank's shard, commit) is the
  * caller's collective: see ckpt.h. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ckpt.h"
 #include "runtime.h"
-
-#define MAX_T (3 * (PIPA_MAX_CHUNKS + 1))
 
 static int64_t nano(float f) { return llround((double)f * 1e9); }
 
@@ -52,60 +52,78 @@ static pipa_ckpt_meta_t trainer_meta(const pipa_trainer_t *tr, const pipa_ckpt_m
     return meta;
 }
 
-static void add(pipa_ckpt_tensor_t *t, int *n, const char *name, float *data, size_t count)
+/* The shard's tensors: names and descriptions of my table's, one allocation (free() it). */
+typedef struct {
+    int n;
+    pipa_ckpt_tensor_t *t;
+    char (*names)[PIPA_CKPT_TENSOR_NAME];
+} shard_tensors_t;
+
+static void add(shard_tensors_t *st, const pipa_tensor_t *x, const char *suffix, float *base)
 {
-    if (!data || !count) return;
-    t[*n].name = name;
-    t[*n].data = data;
-    t[*n].count = count;
-    (*n)++;
+    pipa_ckpt_tensor_t *t = &st->t[st->n];
+    snprintf(st->names[st->n], PIPA_CKPT_TENSOR_NAME, "%s%s", x->name, suffix);
+    *t = (pipa_ckpt_tensor_t){.name = st->names[st->n], .data = base + x->offset,
+                              .count = x->count, .ndim = x->ndim};
+    for (int d = 0; d < x->ndim; d++) t->shape[d] = x->shape[d];
+    st->n++;
 }
 
-/* Every float array of my part that a resumed run needs, in a fixed order. */
-static int trainer_tensors(pipa_trainer_t *tr, pipa_ckpt_tensor_t *t, char names[][PIPA_CKPT_NAME])
+/* Every tensor of my part that a resumed run needs: each weight, then its moments (AdamW). */
+static pipa_status trainer_tensors(pipa_trainer_t *tr, shard_tensors_t *st)
 {
-    int n = 0;
-    for (int c = 0; c < tr->V; c++) {
-        pipa_chunk_t *ch = &tr->chunk[c];
-        snprintf(names[n], PIPA_CKPT_NAME, "chunk%d.weights", c);
-        add(t, &n, names[n], ch->w.params, ch->w.n_params);
-        snprintf(names[n], PIPA_CKPT_NAME, "chunk%d.moments", c);
-        add(t, &n, names[n], ch->opt.state, ch->opt.state ? 2 * ch->opt.n : 0);
+    const pipa_tensors_t *tab = &tr->tensors;
+    size_t n = (size_t)tab->n * 3 + 1;
+    st->n = 0;
+    st->t = calloc(n, sizeof *st->t);
+    st->names = calloc(n, sizeof *st->names);
+    if (!st->t || !st->names) {
+        free(st->t), free(st->names);
+        return pipa__fail(PIPA_ERR_NOMEM, "checkpoint: out of memory for %d tensors", tab->n);
     }
-    if (tr->has_ends) {
-        add(t, &n, "ends.weights", tr->ends.params, tr->ends.n_params);
-        add(t, &n, "ends.moments", tr->ends_opt.state, tr->ends_opt.state ? 2 * tr->ends_opt.n : 0);
+    float *m = tr->opt.state, *v = m ? m + tr->opt.n : NULL;
+    for (int i = 0; i < tab->n; i++) {
+        add(st, &tab->t[i], "", tr->params);
+        if (m) add(st, &tab->t[i], ".exp_avg", m);
+        if (m) add(st, &tab->t[i], ".exp_avg_sq", v);
     }
-    return n;
+    return PIPA_OK;
+}
+
+static void shard_tensors_free(shard_tensors_t *st)
+{
+    free(st->t);
+    free(st->names);
 }
 
 pipa_status pipa_trainer_save(pipa_trainer_t *tr, const char *dir, const pipa_ckpt_meta_t *extra)
 {
-    pipa_ckpt_tensor_t t[MAX_T];
-    char names[MAX_T][PIPA_CKPT_NAME];
-    int n = trainer_tensors(tr, t, names);
+    shard_tensors_t st;
+    PIPA_TRY(trainer_tensors(tr, &st));
     pipa_ckpt_meta_t meta = trainer_meta(tr, extra);
-    return pipa_ckpt_save(dir, tr->rank, &meta, t, n, tr->steps);
+    pipa_status s = pipa_ckpt_save(dir, tr->rank, &meta, st.t, st.n, tr->steps);
+    shard_tensors_free(&st);
+    return s;
 }
 
 static void set_steps(pipa_trainer_t *tr, int64_t steps)
 {
     tr->steps = steps;
-    for (int c = 0; c < tr->V; c++) tr->chunk[c].opt.t = steps;
-    if (tr->has_ends) tr->ends_opt.t = steps;
+    tr->opt.t = steps;
 }
 
 pipa_status pipa_trainer_load(pipa_trainer_t *tr, const char *dir, const pipa_ckpt_meta_t *extra,
                               int64_t step)
 {
-    pipa_ckpt_tensor_t t[MAX_T];
-    char names[MAX_T][PIPA_CKPT_NAME];
-    int n = trainer_tensors(tr, t, names);
+    shard_tensors_t st;
+    PIPA_TRY(trainer_tensors(tr, &st));
     pipa_ckpt_meta_t meta = trainer_meta(tr, extra);
     char path[4096];
     int64_t got = 0;
     pipa_ckpt_path(path, sizeof path, dir, tr->rank);
-    PIPA_TRY(pipa_ckpt_load(path, &meta, t, n, step, &got));
+    pipa_status s = pipa_ckpt_load(path, &meta, st.t, st.n, step, &got);
+    shard_tensors_free(&st);
+    PIPA_TRY(s);
     if (got != step)
         return pipa__fail(PIPA_ERR_FORMAT, "%s: field 'step' is %lld, but its set is of step %lld",
                           path, (long long)got, (long long)step);

@@ -54,13 +54,13 @@ static int has(const char *text) { return strstr(pipa_last_error(), text) != NUL
 
 static pipa_status load(const char *path, const pipa_ckpt_meta_t *m, int64_t max, int64_t *step)
 {
-    pipa_ckpt_tensor_t t[2] = {{"a", a2, N1}, {"b", b2, N2}};
+    pipa_ckpt_tensor_t t[2] = {{"a", a2, N1, 0, {0}}, {"b", b2, N2, 0, {0}}};
     return pipa_ckpt_load(path, m, t, 2, max, step);
 }
 
 static pipa_status save(const char *dir, const pipa_ckpt_meta_t *m, int64_t step)
 {
-    pipa_ckpt_tensor_t t[2] = {{"a", a, N1}, {"b", b, N2}};
+    pipa_ckpt_tensor_t t[2] = {{"a", a, N1, 0, {0}}, {"b", b, N2, 0, {0}}};
     return pipa_ckpt_save(dir, 0, m, t, 2, step);
 }
 
@@ -78,7 +78,7 @@ static void shard_checks(const char *dir, const pipa_ckpt_meta_t *m, const char 
     pipa_ckpt_meta_t text = meta_of(4, "other.txt");
     CHECK(load(path, &text, 100, &step) == PIPA_ERR_ARG);
     CHECKF(has("corpus 'corpus.txt'") && has("'other.txt'") && has(path), "%s", pipa_last_error());
-    pipa_ckpt_tensor_t wrong[2] = {{"a", a2, N1 - 1}, {"b", b2, N2}};
+    pipa_ckpt_tensor_t wrong[2] = {{"a", a2, N1 - 1, 0, {0}}, {"b", b2, N2, 0, {0}}};
     CHECK(pipa_ckpt_load(path, m, wrong, 2, 100, &step) == PIPA_ERR_FORMAT);
     char none[4200];
     pipa_ckpt_path(none, sizeof none, dir, 1);
@@ -184,7 +184,7 @@ static void killed_mid_save(const char *dir, const pipa_ckpt_meta_t *m, uint32_t
         uint32_t id;
         char set[4200];
         float *x = calloc(big, sizeof(float));
-        pipa_ckpt_tensor_t t[2] = {{"a", x, big}, {"b", x, N2}};
+        pipa_ckpt_tensor_t t[2] = {{"a", x, big, 0, {0}}, {"b", x, N2, 0, {0}}};
         if (pipa_ckpt_begin(dir, 99, &id) != PIPA_OK) _exit(1);
         pipa_ckpt_set_path(set, sizeof set, dir, 99, id, 1);
         pipa_ckpt_save(set, 0, m, t, 2, 99);

@@ -32,6 +32,7 @@ static void usage(FILE *f)
         "  --split A,B,...     layers per virtual stage (P*V entries; default as even as possible)\n"
         "  --plan FILE         run this plan (text form of --print-plan) instead of generating one\n"
         "  --print-plan        print the plan and the checker's report, then exit\n"
+        "  --print-tensors     print every rank's tensors (global name, shape, offset), then exit\n"
         "model:\n"
         "  --layers L          transformer layers                          (4)\n"
         "  --hidden C          hidden size                                 (64)\n"
@@ -137,6 +138,7 @@ static int parse_options(int argc, char **argv, train_opts_t *o, char *err, size
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->help = 1; continue; }
         if (!strcmp(a, "--print-plan")) { o->print_plan = 1; continue; }
+        if (!strcmp(a, "--print-tensors")) { o->print_tensors = 1; continue; }
         if (!strcmp(a, "--force-cpu")) { o->force_cpu = 1; continue; }
         int r = take_int(argc, argv, &i, o);
         if (r == 0) r = take_text(argc, argv, &i, o);
@@ -153,16 +155,19 @@ static int parse_options(int argc, char **argv, train_opts_t *o, char *err, size
 
 /* ---- checks every rank makes alone -------------------------------------------------- */
 
-/* --print-plan prints and trains nothing: options about a run's results would be ignored. */
+/* --print-plan (or --print-tensors) prints and trains nothing: options about a run's results
+ * would be ignored. */
 static pipa_status check_print_plan(const train_opts_t *o)
 {
+    const char *flag = o->print_plan ? "--print-plan" : "--print-tensors";
     const char *const names[] = {"--save", "--resume", "--json", "--trace", "--timeline"};
     const char *const values[] = {o->save_dir, o->resume_dir, o->json_path, o->trace_path,
                                   o->svg_path};
-    for (int k = 0; o->print_plan && k < 5; k++)
+    for (int k = 0; (o->print_plan || o->print_tensors) && k < 5; k++)
         if (values[k])
-            return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with --print-plan (it prints the "
-                                         "plan and trains nothing)", names[k]);
+            return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with %s (it prints the "
+                                         "%s and trains nothing)", names[k], flag,
+                                         o->print_plan ? "plan" : "tensors");
     return PIPA_OK;
 }
 
@@ -281,7 +286,7 @@ static pipa_status prepare(train_ctx_t *ctx)
     PIPA_TRY(pipa_layout_init(&ctx->lay, ctx->P, ctx->rank, 1, ctx->P, 1));
     PIPA_TRY(build_model(ctx));
     PIPA_TRY(build_plan(ctx));
-    if (o->print_plan) return PIPA_OK;  // a plan needs no text
+    if (o->print_plan || o->print_tensors) return PIPA_OK;  // printing needs no text
     PIPA_TRY(check_outputs(ctx));
     return pipa_corpus_load(&ctx->corpus, o->corpus, o->T, o->seed);
 }
@@ -317,6 +322,23 @@ static int print_plan(const train_ctx_t *ctx)
     printf("# checker: ok\n");
     print_peaks(ctx, "# ");
     print_bubbles(ctx, "# ");
+    return 0;
+}
+
+/* Every rank's tensor table (global names, shapes, offsets in its one allocation), rank 0
+ * printing them all in rank order. */
+static int print_tensors(const train_ctx_t *ctx)
+{
+    for (int r = 0; ctx->rank == 0 && r < ctx->P; r++) {
+        pipa_tensors_t tab;
+        if (pipa_trainer_tensors(&tab, &ctx->cfg, ctx->P, ctx->opt->V, r, ctx->counts) != PIPA_OK) {
+            fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
+            return 1;
+        }
+        printf("# rank %d: %d tensors, %zu floats\n", r, tab.n, tab.total);
+        pipa_tensors_print(&tab, stdout);
+        pipa_tensors_free(&tab);
+    }
     return 0;
 }
 
@@ -388,7 +410,10 @@ int main(int argc, char **argv)
         if (ctx.rank == 0) usage(stdout);
         return finish(&ctx, 0);
     }
-    if (opt.print_plan) return finish(&ctx, print_plan(&ctx));
+    if (opt.print_plan || opt.print_tensors) {
+        int rc = opt.print_plan ? print_plan(&ctx) : 0;
+        return finish(&ctx, rc == 0 && opt.print_tensors ? print_tensors(&ctx) : rc);
+    }
     pipa_log_set_identity(ctx.rank, ctx.P, pipa_layout_pp_rank(&ctx.lay));
     print_header(&ctx);
     int rc = train_run(&ctx);

@@ -32,7 +32,7 @@ typedef struct {
     uint64_t seed;
     const char *corpus, *split, *plan_path, *json_path, *save_dir, *resume_dir;
     const char *trace_path, *svg_path;  /* the last step's timeline: Chrome trace, SVG */
-    int print_plan, help;
+    int print_plan, print_tensors, help;
     int force_cpu;                      /* accepted, changes nothing (cli.h) */
 } train_opts_t;
 

@@ -216,14 +216,8 @@ static int all_finite(const float *x, size_t n)
  * themselves before any save, never to be written over a good checkpoint. */
 static int state_finite(const pipa_trainer_t *tr)
 {
-    for (int c = 0; c < tr->V; c++) {
-        const pipa_chunk_t *k = &tr->chunk[c];
-        if (!all_finite(k->w.params, k->w.n_params)) return 0;
-        if (k->opt.state && !all_finite(k->opt.state, 2 * k->opt.n)) return 0;  // AdamW: m, v
-    }
-    if (!tr->has_ends) return 1;
-    if (!all_finite(tr->ends.params, tr->ends.n_params)) return 0;
-    return !tr->ends_opt.state || all_finite(tr->ends_opt.state, 2 * tr->ends_opt.n);
+    if (!all_finite(tr->params, tr->tensors.total)) return 0;
+    return !tr->opt.state || all_finite(tr->opt.state, 2 * tr->opt.n);  // AdamW: m, v
 }
 
 /* A diverged run stops at once: what follows a NaN loss is NaN, and the time is wasted. Every

@@ -1,7 +1,7 @@
 /* pipa-bench_pipeline.c: pipelined forward throughput at P = 1 and P = 2 against the ideal.
  *
  * Run as `pipa-run -n 2 pipa-bench pipeline`. Every run is a forward-only plan (schedule
- * "forward") executed by the runtime (pipa_trainer_forward). P = 1: rank 0 alone runs a one-stage
+ * "forward") executed by the runtime (pipa_runtime_forward). P = 1: rank 0 alone runs a one-stage
  * plan that owns every layer (the same loop with no neighbours: inputs copied in, outputs copied
  * out, weights built beforehand) while rank 1 waits at a barrier. P = 2: the layers
  * split evenly over ranks 0 and 1. Time of a run: the slowest stage's wall time, from the common
@@ -96,11 +96,11 @@ static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *
 
 /* One pipelined run of M microbatches, gathered to the stage-0 rank (world rank 0): the slowest
  * stage's wall, and the bubble 1 - sum(busy) / (P * wall), the idle share of all stages' time. */
-static pipa_status timed_run(pipa_trainer_t *tr, const float *in, float *out, double *wall,
+static pipa_status timed_run(pipa_runtime_t *tr, const float *in, float *out, double *wall,
                              double *bubble)
 {
     pipa_step_stats_t fs;
-    PIPA_TRY(pipa_trainer_forward(tr, in, out, &fs));
+    PIPA_TRY(pipa_runtime_forward(tr, in, out, &fs));
     double mine[2] = {fs.wall_s, fs.busy_s};
     double all[2 * PIPA_MAX_RANKS];
     PIPA_TRY(pipa_gather(&tr->group, 0, mine, sizeof mine, all));
@@ -116,11 +116,11 @@ static pipa_status timed_run(pipa_trainer_t *tr, const float *in, float *out, do
 
 /* The pipelines measured: index P-1 holds the P-stage pipeline over world ranks 0..P-1, built on
  * the ranks that take part in it, with a forward-only plan for each M of the list (and the
- * warm-up's); pipa_trainer_set_plan switches between them. Both live at once so their runs can
+ * warm-up's); pipa_runtime_set_plan switches between them. Both live at once so their runs can
  * alternate. (They share a group id; the one-rank group never sends a message, so their tags
  * cannot meet.) */
 typedef struct {
-    pipa_trainer_t tr[2];
+    pipa_runtime_t tr[2];
     pipa_plan_t plan[2][MAX_M_LIST + 1];  /* [P-1][i]: M = m_list[i]; [P-1][n_m]: the warm-up's */
     int has[2], n_plans[2];
     int n_p;  /* 2 in a world of two, else 1 */
@@ -150,7 +150,7 @@ static pipa_status pipes_init(pipes_t *pp, bench_ctx_t *ctx, const pipe_opts_t *
         PIPA_TRY(pipa_split_even(o->cfg.L, P, counts));
         PIPA_TRY(plans_init(pp, o, P, o->m_max < 2 ? o->m_max : 2));
         pipa_train_config_t tc = {.model = o->cfg, .vocab = 0, .B = o->B, .T = o->T};
-        PIPA_TRY(pipa_trainer_init(&pp->tr[P - 1], ctx->comm, &lay, &tc, &pp->plan[P - 1][0],
+        PIPA_TRY(pipa_runtime_init(&pp->tr[P - 1], ctx->comm, &lay, &tc, &pp->plan[P - 1][0],
                                    counts));
         pp->has[P - 1] = 1;
     }
@@ -160,7 +160,7 @@ static pipa_status pipes_init(pipes_t *pp, bench_ctx_t *ctx, const pipe_opts_t *
 static void pipes_free(pipes_t *pp)
 {
     for (int i = 0; i < 2; i++) {
-        if (pp->has[i]) pipa_trainer_free(&pp->tr[i]);
+        if (pp->has[i]) pipa_runtime_free(&pp->tr[i]);
         for (int k = 0; k < pp->n_plans[i]; k++) pipa_plan_free(&pp->plan[i][k]);
     }
 }
@@ -183,7 +183,7 @@ static pipa_status run_p(bench_ctx_t *ctx, pipes_t *pp, const pipe_opts_t *o, in
 static pipa_status use_plan(pipes_t *pp, int i)
 {
     for (int P = 1; P <= pp->n_p; P++)
-        if (pp->has[P - 1]) PIPA_TRY(pipa_trainer_set_plan(&pp->tr[P - 1], &pp->plan[P - 1][i]));
+        if (pp->has[P - 1]) PIPA_TRY(pipa_runtime_set_plan(&pp->tr[P - 1], &pp->plan[P - 1][i]));
     return PIPA_OK;
 }
 

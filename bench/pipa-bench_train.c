@@ -1,7 +1,7 @@
 /* pipa-bench_train.c: training-step tokens/s per schedule at P = 1 and P = 2 against the ideal.
  *
  * Run as `pipa-run -n 2 pipa-bench train`. For every M of the list, every schedule gets two
- * trainers built from the same seeded weights: P = 1 on rank 0 alone (a one-rank pipeline that
+ * runtimes built from the same seeded weights: P = 1 on rank 0 alone (a one-rank pipeline that
  * owns every layer and both ends; rank 1 waits at a barrier, as in `pipeline`) and P = 2 over
  * ranks 0 and 1 (layers split evenly over the P*V virtual stages). After one warm-up step each,
  * `reps` rounds run one step of each (schedule, P) in turn, so a change in the machine's load
@@ -38,12 +38,12 @@ typedef struct {
     int n_sched;
 } train_opts_t;
 
-/* One (schedule, P) at one M: its plan and, on the ranks in it, its trainer. */
+/* One (schedule, P) at one M: its plan and, on the ranks in it, its runtime. */
 typedef struct {
     pipa_sched sched;
     int P, V;
     pipa_plan_t plan;
-    pipa_trainer_t tr;
+    pipa_runtime_t tr;
     int has_plan, has_tr;
     double time[MAX_REPS], bubble[MAX_REPS];  /* per rep, rank 0 */
     double busy_kind[MAX_REPS][PIPA_ACT_COUNT]; /* per rep, summed over ranks, rank 0 */
@@ -181,14 +181,14 @@ static pipa_status run_init(run_t *r, bench_ctx_t *ctx, const train_opts_t *o, p
     PIPA_TRY(pipa_split_even(o->cfg.L, P * r->V, counts));
     pipa_train_config_t cfg = {.model = o->cfg, .vocab = TRAIN_VOCAB, .B = o->B, .T = o->T,
                                .opt = pipa_opt_defaults()};
-    PIPA_TRY(pipa_trainer_init(&r->tr, ctx->comm, &lay, &cfg, &r->plan, counts));
+    PIPA_TRY(pipa_runtime_init(&r->tr, ctx->comm, &lay, &cfg, &r->plan, counts));
     r->has_tr = 1;
     return PIPA_OK;
 }
 
 static void run_free(run_t *r)
 {
-    if (r->has_tr) pipa_trainer_free(&r->tr);
+    if (r->has_tr) pipa_runtime_free(&r->tr);
     if (r->has_plan) pipa_plan_free(&r->plan);
     r->has_tr = r->has_plan = 0;
 }
@@ -199,7 +199,7 @@ static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, i
 {
     if (r->has_tr) {
         pipa_step_stats_t st;
-        PIPA_TRY(pipa_trainer_step(&r->tr, train_batch, (void *)o, &st));
+        PIPA_TRY(pipa_runtime_step(&r->tr, train_batch, (void *)o, &st));
         double mine[2 + PIPA_ACT_COUNT], all[2 * (2 + PIPA_ACT_COUNT)];
         mine[0] = st.enter_abs, mine[1] = st.end_abs;
         memcpy(mine + 2, st.busy_kind, sizeof st.busy_kind);

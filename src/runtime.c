@@ -14,10 +14,10 @@
 
 /* ---- building ----------------------------------------------------------------------------- */
 
-static int last_vs(const pipa_trainer_t *tr) { return tr->P * tr->V - 1; }
+static int last_vs(const pipa_runtime_t *tr) { return tr->P * tr->V - 1; }
 
 /* Where chunk c sits: its virtual stage, layers and neighbours. */
-static void chunk_place(pipa_trainer_t *tr, int c, const int *counts)
+static void chunk_place(pipa_runtime_t *tr, int c, const int *counts)
 {
     pipa_chunk_t *ch = &tr->chunk[c];
     ch->vs = c * tr->P + tr->rank;
@@ -27,7 +27,7 @@ static void chunk_place(pipa_trainer_t *tr, int c, const int *counts)
     ch->next = ch->vs < last_vs(tr) ? (ch->vs + 1) % tr->P : -1;
 }
 
-pipa_status pipa_trainer_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
+pipa_status pipa_runtime_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
                                  int rank, const int *counts)
 {
     PIPA_ASSERT(V >= 1 && V <= PIPA_MAX_CHUNKS && rank >= 0 && rank < P);
@@ -42,7 +42,7 @@ pipa_status pipa_trainer_tensors(pipa_tensors_t *tab, const pipa_train_config_t 
 }
 
 /* Points the chunks' and ends' fields at params (and grads, training) by name. */
-static pipa_status views_init(pipa_trainer_t *tr)
+static pipa_status views_init(pipa_runtime_t *tr)
 {
     for (int c = 0; c < tr->V; c++) {
         pipa_chunk_t *ch = &tr->chunk[c];
@@ -58,10 +58,10 @@ static pipa_status views_init(pipa_trainer_t *tr)
 
 /* My table (chunks' layers, the ends I hold), and by it one allocation each of weights,
  * gradients and optimizer state; forward-only plans need the weights alone. */
-static pipa_status params_init(pipa_trainer_t *tr, const int *counts)
+static pipa_status params_init(pipa_runtime_t *tr, const int *counts)
 {
     for (int c = 0; c < tr->V; c++) chunk_place(tr, c, counts);
-    PIPA_TRY(pipa_trainer_tensors(&tr->tensors, &tr->cfg, tr->P, tr->V, tr->rank, counts));
+    PIPA_TRY(pipa_runtime_tensors(&tr->tensors, &tr->cfg, tr->P, tr->V, tr->rank, counts));
     PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->params, 1, "stage parameters"));
     if (!tr->forward_only) {  // inference: no gradients, no optimizer state
         PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->grads, 0, "stage gradients"));
@@ -73,16 +73,16 @@ static pipa_status params_init(pipa_trainer_t *tr, const int *counts)
 /* When a (microbatch, chunk) is done with its slot: its last compute ran (the backward, B or W;
  * in a forward-only plan the F) and its last message left (SEND_B; forward-only: SEND_F), or
  * there is no such message (the first virtual stage; forward-only: the last). */
-static int ends_compute(const pipa_trainer_t *tr, int kind)
+static int ends_compute(const pipa_runtime_t *tr, int kind)
 {
     if (tr->forward_only) return kind == PIPA_ACT_F;
     return kind == PIPA_ACT_B || kind == PIPA_ACT_W;
 }
-static int ends_sends(const pipa_trainer_t *tr, int kind)
+static int ends_sends(const pipa_runtime_t *tr, int kind)
 {
     return kind == (tr->forward_only ? PIPA_ACT_SEND_F : PIPA_ACT_SEND_B);
 }
-static int sends_nothing(const pipa_trainer_t *tr, int vs)
+static int sends_nothing(const pipa_runtime_t *tr, int vs)
 {
     return tr->forward_only ? vs == last_vs(tr) : vs == 0;
 }
@@ -90,7 +90,7 @@ static int sends_nothing(const pipa_trainer_t *tr, int vs)
 /* Slots: a (microbatch, chunk) takes one at its first RECV_F or F and gives it back once it is
  * done with it (above). This dry run of my list counts how many are ever live at once, so they
  * are all allocated before the first step. */
-static int count_slots(const pipa_trainer_t *tr)
+static int count_slots(const pipa_runtime_t *tr)
 {
     int V = tr->V, M = tr->M, live = 0, peak = 0;
     char *state = calloc((size_t)V * M, 1); /* bit 1 live, 2 compute done, 4 sent or none */
@@ -114,7 +114,7 @@ static int count_slots(const pipa_trainer_t *tr)
     return peak;
 }
 
-static pipa_status slot_init(pipa_trainer_t *tr, pipa_slot_t *s, int max_count, int head)
+static pipa_status slot_init(pipa_runtime_t *tr, pipa_slot_t *s, int max_count, int head)
 {
     const pipa_train_config_t *c = &tr->cfg;
     size_t act = (size_t)c->B * c->T * c->model.C, tok = (size_t)c->B * c->T;
@@ -135,7 +135,7 @@ static pipa_status slot_init(pipa_trainer_t *tr, pipa_slot_t *s, int max_count, 
     return PIPA_OK;
 }
 
-static pipa_status slots_init(pipa_trainer_t *tr)
+static pipa_status slots_init(pipa_runtime_t *tr)
 {
     int max_count = 0;
     for (int c = 0; c < tr->V; c++)
@@ -155,14 +155,14 @@ static pipa_status slots_init(pipa_trainer_t *tr)
     return PIPA_OK;
 }
 
-static pipa_status trainer_build(pipa_trainer_t *tr, const int *counts)
+static pipa_status runtime_build(pipa_runtime_t *tr, const int *counts)
 {
     PIPA_TRY(params_init(tr, counts));
     PIPA_TRY(pipa_scratch_init(&tr->scratch, &tr->cfg.model, tr->cfg.B, tr->cfg.T));
     return slots_init(tr);
 }
 
-pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_layout_t *lay,
+pipa_status pipa_runtime_init(pipa_runtime_t *tr, pipa_comm_t *comm, const pipa_layout_t *lay,
                               const pipa_train_config_t *cfg, const pipa_plan_t *plan,
                               const int *counts)
 {
@@ -179,7 +179,7 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
         return pipa__fail(PIPA_ERR_ARG, "a plan with a backward needs the model's ends (vocab %d, "
                           "must be >= 1)", cfg->vocab);
     /* Inference through the ends (logits, generation) is left for later: a forward-only plan
-     * runs a model without ends, through pipa_trainer_forward. */
+     * runs a model without ends, through pipa_runtime_forward. */
     if (tr->forward_only && cfg->vocab != 0)
         return pipa__fail(PIPA_ERR_ARG, "a forward-only plan runs a model without ends (vocab 0, "
                           "not %d)", cfg->vocab);
@@ -191,15 +191,15 @@ pipa_status pipa_trainer_init(pipa_trainer_t *tr, pipa_comm_t *comm, const pipa_
     int ranks[PIPA_MAX_RANKS], n = pipa_layout_pp_group_ranks(lay, ranks);
     PIPA_TRY(pipa_group_init(&tr->group, comm, 1 + pipa_layout_dp_rank(lay) * 4096 +
                                                   pipa_layout_tp_rank(lay), ranks, n));
-    pipa_status s = trainer_build(tr, counts);
-    if (s != PIPA_OK) pipa_trainer_free(tr);
+    pipa_status s = runtime_build(tr, counts);
+    if (s != PIPA_OK) pipa_runtime_free(tr);
     return s;
 }
 
-static pipa_status slot_detach(pipa_trainer_t *tr, pipa_slot_t *s);
+static pipa_status slot_detach(pipa_runtime_t *tr, pipa_slot_t *s);
 
 /* Frees what slots_init made for the plan (the slots and the per-plan arrays). */
-static void slots_free(pipa_trainer_t *tr)
+static void slots_free(pipa_runtime_t *tr)
 {
     int head = tr->has_ends && tr->ends.has_head;
     for (int i = 0; tr->slots && i < tr->n_slots; i++) {
@@ -220,7 +220,7 @@ static void slots_free(pipa_trainer_t *tr)
     tr->n_slots = 0;
 }
 
-void pipa_trainer_free(pipa_trainer_t *tr)
+void pipa_runtime_free(pipa_runtime_t *tr)
 {
     slots_free(tr); /* slots hold head activations: freed before the ends */
     for (int c = 0; c < tr->V; c++) {  // views: their layer arrays only
@@ -235,10 +235,10 @@ void pipa_trainer_free(pipa_trainer_t *tr)
     memset(tr, 0, sizeof *tr);
 }
 
-pipa_status pipa_trainer_set_plan(pipa_trainer_t *tr, const pipa_plan_t *plan)
+pipa_status pipa_runtime_set_plan(pipa_runtime_t *tr, const pipa_plan_t *plan)
 {
     if (plan->P != tr->P || plan->V != tr->V || pipa_plan_forward_only(plan) != tr->forward_only)
-        return pipa__fail(PIPA_ERR_ARG, "new plan (P=%d V=%d, %s) unlike the trainer's (P=%d V=%d, "
+        return pipa__fail(PIPA_ERR_ARG, "new plan (P=%d V=%d, %s) unlike the runtime's (P=%d V=%d, "
                           "%s)", plan->P, plan->V, pipa_plan_forward_only(plan) ? "forward-only"
                           : "training", tr->P, tr->V, tr->forward_only ? "forward-only" : "training");
     slots_free(tr);
@@ -254,7 +254,7 @@ pipa_status pipa_trainer_set_plan(pipa_trainer_t *tr, const pipa_plan_t *plan)
  * decide when the buffers are free for the next (mb, chunk). */
 
 /* *idle = 1 if no send of s is still under way. */
-static pipa_status slot_sends_done(pipa_trainer_t *tr, pipa_slot_t *s, int *idle)
+static pipa_status slot_sends_done(pipa_runtime_t *tr, pipa_slot_t *s, int *idle)
 {
     pipa_req_t *reqs[2] = {&s->send_f, &s->send_b};
     *idle = 1;
@@ -268,7 +268,7 @@ static pipa_status slot_sends_done(pipa_trainer_t *tr, pipa_slot_t *s, int *idle
 }
 
 /* Lets the slot's sends go on from the communicator's copies: its buffers are free now. */
-static pipa_status slot_detach(pipa_trainer_t *tr, pipa_slot_t *s)
+static pipa_status slot_detach(pipa_runtime_t *tr, pipa_slot_t *s)
 {
     PIPA_TRY(pipa_detach(tr->comm, &s->send_f));
     return pipa_detach(tr->comm, &s->send_b);
@@ -276,7 +276,7 @@ static pipa_status slot_detach(pipa_trainer_t *tr, pipa_slot_t *s)
 
 /* A free slot whose sends have left; failing that (the peers have not taken them yet), a free
  * one whose sends are detached: never a wait on a peer, which may be waiting for us. */
-static pipa_status slot_take(pipa_trainer_t *tr, int *out)
+static pipa_status slot_take(pipa_runtime_t *tr, int *out)
 {
     int busy = -1;
     for (int i = 0; i < tr->n_slots; i++) {
@@ -295,7 +295,7 @@ static pipa_status slot_take(pipa_trainer_t *tr, int *out)
 }
 
 /* The slot of (mb, chunk), taking a free one on first use. */
-static pipa_status slot_get(pipa_trainer_t *tr, int mb, int chunk, pipa_slot_t **out)
+static pipa_status slot_get(pipa_runtime_t *tr, int mb, int chunk, pipa_slot_t **out)
 {
     int *idx = &tr->slot_of[chunk * tr->M + mb];
     if (*idx < 0) {
@@ -307,7 +307,7 @@ static pipa_status slot_get(pipa_trainer_t *tr, int mb, int chunk, pipa_slot_t *
     return PIPA_OK;
 }
 
-static int slots_live(const pipa_trainer_t *tr)
+static int slots_live(const pipa_runtime_t *tr)
 {
     int n = 0;
     for (int i = 0; i < tr->n_slots; i++) n += tr->slots[i].mb >= 0;
@@ -315,7 +315,7 @@ static int slots_live(const pipa_trainer_t *tr)
 }
 
 /* Gives a slot back; its sends may still be under way (see slot_take). */
-static void slot_release(pipa_trainer_t *tr, pipa_slot_t *s)
+static void slot_release(pipa_runtime_t *tr, pipa_slot_t *s)
 {
     tr->slot_of[s->chunk * tr->M + s->mb] = -2; /* done for this step */
     s->mb = s->chunk = -1;
@@ -324,7 +324,7 @@ static void slot_release(pipa_trainer_t *tr, pipa_slot_t *s)
 /* ---- actions ------------------------------------------------------------------------------ */
 
 typedef struct {
-    pipa_trainer_t *tr;
+    pipa_runtime_t *tr;
     pipa_chunk_t *ch;
     pipa_slot_t *s;
     int mb;
@@ -334,14 +334,14 @@ typedef struct {
     float *out;                 /* without ends: (M, B, T, C) outputs of the last */
 } action_ctx_t;
 
-static pipa_desc_t act_desc(const pipa_trainer_t *tr)
+static pipa_desc_t act_desc(const pipa_runtime_t *tr)
 {
     return pipa_desc(PIPA_F32, 3, (int64_t[]){tr->cfg.B, tr->cfg.T, tr->cfg.model.C});
 }
 
 static pipa_status do_forward(action_ctx_t *a)
 {
-    pipa_trainer_t *tr = a->tr;
+    pipa_runtime_t *tr = a->tr;
     int B = tr->cfg.B, T = tr->cfg.T;
     size_t act = (size_t)B * T * tr->cfg.model.C;
     if (a->ch->vs == 0 && !tr->has_ends) memcpy(a->s->x, a->in + act * a->mb, act * sizeof(float));
@@ -363,7 +363,7 @@ static pipa_status do_forward(action_ctx_t *a)
 
 static void do_input_grad(action_ctx_t *a)
 {
-    pipa_trainer_t *tr = a->tr;
+    pipa_runtime_t *tr = a->tr;
     int B = tr->cfg.B, T = tr->cfg.T;
     if (a->ch->vs == last_vs(tr)) {
         float scale = 1.0f / (float)((double)tr->M * B * T);
@@ -374,7 +374,7 @@ static void do_input_grad(action_ctx_t *a)
 
 static void do_weight_grad(action_ctx_t *a)
 {
-    pipa_trainer_t *tr = a->tr;
+    pipa_runtime_t *tr = a->tr;
     int B = tr->cfg.B, T = tr->cfg.T;
     pipa_layers_backward_weight(&a->ch->w, &a->s->acts, &a->ch->g, B, T);
     if (a->ch->vs == last_vs(tr)) pipa_ends_head_backward_weight(&tr->ends_grad, &a->s->head, B, T);
@@ -383,7 +383,7 @@ static void do_weight_grad(action_ctx_t *a)
 
 /* One step over all my parameters at once: the optimizer is element-wise, so this gives each
  * tensor the bits of its own step (the padding between groups is zero and stays zero). */
-static void optimizer_step(pipa_trainer_t *tr)
+static void optimizer_step(pipa_runtime_t *tr)
 {
     pipa_optim_step(&tr->opt, tr->params, tr->grads);
     if (tr->grads) memset(tr->grads, 0, tr->tensors.total * sizeof(float));
@@ -391,7 +391,7 @@ static void optimizer_step(pipa_trainer_t *tr)
 }
 
 /* Runs one action; compute kinds add their time to stats. */
-static pipa_status run_action(pipa_trainer_t *tr, const pipa_action_t *act, action_ctx_t *a)
+static pipa_status run_action(pipa_runtime_t *tr, const pipa_action_t *act, action_ctx_t *a)
 {
     pipa_desc_t d = act_desc(tr);
     pipa_slot_t *s = a->s;
@@ -433,7 +433,7 @@ static int is_compute(int kind)
 }
 
 /* After an action: gives the slot back once the (mb, chunk) is done with it (ends_compute). */
-static void maybe_release(pipa_trainer_t *tr, const pipa_action_t *act, pipa_slot_t *s,
+static void maybe_release(pipa_runtime_t *tr, const pipa_action_t *act, pipa_slot_t *s,
                           char *state)
 {
     if (ends_compute(tr, act->kind)) *state |= 1;
@@ -443,7 +443,7 @@ static void maybe_release(pipa_trainer_t *tr, const pipa_action_t *act, pipa_slo
 }
 
 /* Counts a transfer into the stats. */
-static void count_transfer(const pipa_trainer_t *tr, int kind, pipa_step_stats_t *st)
+static void count_transfer(const pipa_runtime_t *tr, int kind, pipa_step_stats_t *st)
 {
     pipa_desc_t d = act_desc(tr);
     if (kind == PIPA_ACT_RECV_F || kind == PIPA_ACT_RECV_B) {
@@ -456,7 +456,7 @@ static void count_transfer(const pipa_trainer_t *tr, int kind, pipa_step_stats_t
     }
 }
 
-static pipa_status run_list(pipa_trainer_t *tr, const action_ctx_t *io, pipa_step_stats_t *st,
+static pipa_status run_list(pipa_runtime_t *tr, const action_ctx_t *io, pipa_step_stats_t *st,
                             char *state, double start)
 {
     const pipa_action_t *acts = tr->plan->act[tr->rank];
@@ -489,7 +489,7 @@ static pipa_status run_list(pipa_trainer_t *tr, const action_ctx_t *io, pipa_ste
 }
 
 /* The mean loss over the batch, from the rank holding the last virtual stage to everyone. */
-static pipa_status share_loss(pipa_trainer_t *tr, double *loss)
+static pipa_status share_loss(pipa_runtime_t *tr, double *loss)
 {
     double sum = 0;
     for (int mb = 0; mb < tr->M; mb++) sum += tr->loss_sum[mb];
@@ -499,8 +499,8 @@ static pipa_status share_loss(pipa_trainer_t *tr, double *loss)
 }
 
 /* The one loop of every run: my actions of the plan, between a barrier and a flush. io: the
- * trainer and where inputs come from (batch, or in/out without ends). */
-static pipa_status run_step(pipa_trainer_t *tr, const action_ctx_t *io, pipa_step_stats_t *st)
+ * runtime and where inputs come from (batch, or in/out without ends). */
+static pipa_status run_step(pipa_runtime_t *tr, const action_ctx_t *io, pipa_step_stats_t *st)
 {
     memset(st, 0, sizeof *st);
     for (int i = 0; i < tr->V * tr->M; i++) tr->slot_of[i] = -1;
@@ -522,7 +522,7 @@ static pipa_status run_step(pipa_trainer_t *tr, const action_ctx_t *io, pipa_ste
     return tr->cfg.vocab > 0 ? share_loss(tr, &st->loss) : PIPA_OK;
 }
 
-pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx,
+pipa_status pipa_runtime_step(pipa_runtime_t *tr, pipa_batch_fn batch, void *ctx,
                               pipa_step_stats_t *st)
 {
     PIPA_ASSERT(tr->cfg.vocab > 0 && batch != NULL);
@@ -530,11 +530,11 @@ pipa_status pipa_trainer_step(pipa_trainer_t *tr, pipa_batch_fn batch, void *ctx
     return run_step(tr, &io, st);
 }
 
-pipa_status pipa_trainer_forward(pipa_trainer_t *tr, const float *in, float *out,
+pipa_status pipa_runtime_forward(pipa_runtime_t *tr, const float *in, float *out,
                                  pipa_step_stats_t *st)
 {
     if (!tr->forward_only || tr->cfg.vocab != 0)
-        return pipa__fail(PIPA_ERR_ARG, "pipa_trainer_forward runs forward-only plans on a model "
+        return pipa__fail(PIPA_ERR_ARG, "pipa_runtime_forward runs forward-only plans on a model "
                           "without ends (vocab 0)");
     PIPA_ASSERT((tr->rank != 0 || in) && (tr->rank != last_vs(tr) % tr->P || out));
     action_ctx_t io = {.tr = tr, .in = in, .out = out};
@@ -548,7 +548,7 @@ static uint64_t fnv_floats(const float *p, size_t n)
     return pipa_hash_fnv1a(PIPA_HASH_INIT, p, n * sizeof(float));
 }
 
-uint64_t pipa_trainer_layer_hash(const pipa_trainer_t *tr, int layer)
+uint64_t pipa_runtime_layer_hash(const pipa_runtime_t *tr, int layer)
 {
     size_t per = pipa_layer_param_count(&tr->cfg.model);
     for (int c = 0; c < tr->V; c++) {
@@ -559,7 +559,7 @@ uint64_t pipa_trainer_layer_hash(const pipa_trainer_t *tr, int layer)
     return 0;
 }
 
-uint64_t pipa_trainer_ends_hash(const pipa_trainer_t *tr, int which)
+uint64_t pipa_runtime_ends_hash(const pipa_runtime_t *tr, int which)
 {
     if (!tr->has_ends) return 0;
     const pipa_ends_t *e = &tr->ends;

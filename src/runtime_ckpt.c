@@ -1,4 +1,4 @@
-/* runtime_ckpt.c: a trainer's checkpoint shard (src/ckpt.c) holding every tensor of its table
+/* runtime_ckpt.c: a runtime's checkpoint shard (src/ckpt.c) holding every tensor of its table
  * (tensors.h) under its global name and, with AdamW, its moments as NAME.exp_avg and
  * NAME.exp_avg_sq (PyTorch's names for them). The shard records the model
  * shape, the pipeline layout, this rank's layers and the caller's extra settings (pipa-train:
@@ -15,7 +15,7 @@
 
 static int64_t nano(float f) { return llround((double)f * 1e9); }
 
-static pipa_ckpt_meta_t trainer_meta(const pipa_trainer_t *tr, const pipa_ckpt_meta_t *extra)
+static pipa_ckpt_meta_t runtime_meta(const pipa_runtime_t *tr, const pipa_ckpt_meta_t *extra)
 {
     const pipa_model_config_t *m = &tr->cfg.model;
     pipa_ckpt_meta_t meta = {0};
@@ -70,7 +70,7 @@ static void add(shard_tensors_t *st, const pipa_tensor_t *x, const char *suffix,
 }
 
 /* Every tensor of my part that a resumed run needs: each weight, then its moments (AdamW). */
-static pipa_status trainer_tensors(pipa_trainer_t *tr, shard_tensors_t *st)
+static pipa_status shard_tensors(pipa_runtime_t *tr, shard_tensors_t *st)
 {
     const pipa_tensors_t *tab = &tr->tensors;
     size_t n = (size_t)tab->n * 3 + 1;
@@ -96,28 +96,28 @@ static void shard_tensors_free(shard_tensors_t *st)
     free(st->names);
 }
 
-pipa_status pipa_trainer_save(pipa_trainer_t *tr, const char *dir, const pipa_ckpt_meta_t *extra)
+pipa_status pipa_runtime_save(pipa_runtime_t *tr, const char *dir, const pipa_ckpt_meta_t *extra)
 {
     shard_tensors_t st;
-    PIPA_TRY(trainer_tensors(tr, &st));
-    pipa_ckpt_meta_t meta = trainer_meta(tr, extra);
+    PIPA_TRY(shard_tensors(tr, &st));
+    pipa_ckpt_meta_t meta = runtime_meta(tr, extra);
     pipa_status s = pipa_ckpt_save(dir, tr->rank, &meta, st.t, st.n, tr->steps);
     shard_tensors_free(&st);
     return s;
 }
 
-static void set_steps(pipa_trainer_t *tr, int64_t steps)
+static void set_steps(pipa_runtime_t *tr, int64_t steps)
 {
     tr->steps = steps;
     tr->opt.t = steps;
 }
 
-pipa_status pipa_trainer_load(pipa_trainer_t *tr, const char *dir, const pipa_ckpt_meta_t *extra,
+pipa_status pipa_runtime_load(pipa_runtime_t *tr, const char *dir, const pipa_ckpt_meta_t *extra,
                               int64_t step)
 {
     shard_tensors_t st;
-    PIPA_TRY(trainer_tensors(tr, &st));
-    pipa_ckpt_meta_t meta = trainer_meta(tr, extra);
+    PIPA_TRY(shard_tensors(tr, &st));
+    pipa_ckpt_meta_t meta = runtime_meta(tr, extra);
     char path[4096];
     int64_t got = 0;
     pipa_ckpt_path(path, sizeof path, dir, tr->rank);

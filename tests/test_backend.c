@@ -151,12 +151,15 @@ static void train_step(step_result_t *r)
     pipa_layers_backward(&w, &a, dx, &g, B, T, &s);
     pipa_ends_embed_backward_weight(&ge, tokens, dx, B, T);
     pipa_optim_step(&ol, w.params, g.params);
-    pipa_optim_step(&oe, e.params, ge.params);
+    /* The ends' allocation is their n_params floats with no padding at this shape (V*C a
+     * multiple of 16): one step over it all. */
+    CHECK(e.lm_head + (size_t)e.V * cfg.C == (float *)e.alloc + e.n_params);
+    pipa_optim_step(&oe, e.alloc, ge.alloc);
 
     memcpy(r->dx, dx, sizeof r->dx);
     r->n_layers = w.n_params, r->n_ends = e.n_params;
     r->layers = dup_of(w.params, w.n_params);
-    r->ends = dup_of(e.params, e.n_params);
+    r->ends = dup_of(e.alloc, e.n_params);
     r->moments = dup_of(ol.state, 2 * w.n_params);
     pipa_backend_free(x), pipa_backend_free(dx);
     pipa_optim_free(&ol), pipa_optim_free(&oe);

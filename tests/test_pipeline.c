@@ -1,7 +1,7 @@
 /* test_pipeline: a forward-only plan run by the runtime equals the one-process forward bit for
  * bit, and saves nothing.
  *   pipa-run -n P test_pipeline [SPLIT]
- * For M = 1..8 microbatches (one trainer, its plan switched by pipa_trainer_set_plan), the last
+ * For M = 1..8 microbatches (one runtime, its plan switched by pipa_runtime_set_plan), the last
  * stage compares its outputs with pipa_model_forward using memcmp (==, not a tolerance), and every
  * stage checks its transfer counts and that no activation was saved for a backward. SPLIT is an
  * explicit layer split such as "4,2,1"; without it the 7 layers are spread evenly (uneven for
@@ -19,14 +19,14 @@ enum { L = 7, B = 2, T = 6 };
 static const pipa_model_config_t cfg = {
     .L = L, .C = 32, .NH = 4, .I = 48, .eps = 1e-5f, .rope_theta = 10000.0f, .seed = 1234};
 
-static void run_m(pipa_trainer_t *tr, int M)
+static void run_m(pipa_runtime_t *tr, int M)
 {
     size_t n = (size_t)M * B * T * cfg.C;
     float *in = calloc(n, sizeof(float)), *out = calloc(n, sizeof(float));
     float *ref = calloc(n, sizeof(float));
     pipa_model_inputs(in, &cfg, M, B, T);
     pipa_step_stats_t stats;
-    pipa_status s = pipa_trainer_forward(tr, in, out, &stats);
+    pipa_status s = pipa_runtime_forward(tr, in, out, &stats);
     CHECKF(s == PIPA_OK, "M=%d: %s", M, pipa_last_error());
     const pipa_chunk_t *ch = &tr->chunk[0];
     CHECK(stats.recvs == (ch->prev >= 0 ? M : 0));
@@ -66,15 +66,15 @@ int main(int argc, char **argv)
         CHECKF(pipa_plan_check(&plans[M - 1], NULL) == PIPA_OK, "%s", pipa_last_error());
     }
     pipa_train_config_t tc = {.model = cfg, .vocab = 0, .B = B, .T = T};
-    pipa_trainer_t tr;
-    CHECKF(pipa_trainer_init(&tr, comm, &lay, &tc, &plans[0], counts) == PIPA_OK, "%s",
+    pipa_runtime_t tr;
+    CHECKF(pipa_runtime_init(&tr, comm, &lay, &tc, &plans[0], counts) == PIPA_OK, "%s",
            pipa_last_error());
     CHECK(tr.forward_only && tr.chunk[0].count == counts[tr.rank]);
     for (int M = 1; M <= 8 && !check_failures; M++) {
-        CHECKF(pipa_trainer_set_plan(&tr, &plans[M - 1]) == PIPA_OK, "%s", pipa_last_error());
+        CHECKF(pipa_runtime_set_plan(&tr, &plans[M - 1]) == PIPA_OK, "%s", pipa_last_error());
         run_m(&tr, M);
     }
-    pipa_trainer_free(&tr);
+    pipa_runtime_free(&tr);
     for (int M = 1; M <= 8; M++) pipa_plan_free(&plans[M - 1]);
     pipa_comm_free(comm);
     char name[64];

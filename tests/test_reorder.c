@@ -210,17 +210,17 @@ static pipa_status run_plan(pipa_comm_t *comm, const pipa_plan_t *plan, outcome_
     pipa_train_config_t cfg = {
         .model = {.L = L, .C = 16, .NH = 2, .I = 24, .eps = 1e-5f, .rope_theta = 10000.0f, .seed = 5},
         .vocab = 23, .B = B, .T = T, .opt = pipa_opt_defaults()};
-    pipa_trainer_t tr;
-    PIPA_TRY(pipa_trainer_init(&tr, comm, &lay, &cfg, plan, counts));
+    pipa_runtime_t tr;
+    PIPA_TRY(pipa_runtime_init(&tr, comm, &lay, &cfg, plan, counts));
     pipa_status s = PIPA_OK;
     pipa_step_stats_t st;
     for (int64_t step = 0; step < STEPS && s == PIPA_OK; step++) {
-        s = pipa_trainer_step(&tr, batch, &step, &st);
+        s = pipa_runtime_step(&tr, batch, &step, &st);
         o->loss[step] = st.loss;
     }
-    for (int l = 0; l < L; l++) o->hash[l] = pipa_trainer_layer_hash(&tr, l);
-    for (int w = 0; w < 2; w++) o->hash[MAX_LAYERS + w] = pipa_trainer_ends_hash(&tr, w);
-    pipa_trainer_free(&tr);
+    for (int l = 0; l < L; l++) o->hash[l] = pipa_runtime_layer_hash(&tr, l);
+    for (int w = 0; w < 2; w++) o->hash[MAX_LAYERS + w] = pipa_runtime_ends_hash(&tr, w);
+    pipa_runtime_free(&tr);
     return s;
 }
 

@@ -47,7 +47,7 @@ typedef struct {
 enum { MAX_PARAMS = 9 * 8 + 3 };
 
 /* Lists the tensors of my chunks and ends (pipa_layer_t's order, gen_ref.py's names). */
-static int list_params(pipa_trainer_t *tr, param_t *out)
+static int list_params(pipa_runtime_t *tr, param_t *out)
 {
     static const char *const names[9] = {"attn_norm", "wq", "wk", "wv", "wo", "mlp_norm",
                                          "w_gate", "w_up", "w_down"};
@@ -85,7 +85,7 @@ static const float *ref_of(const char *prefix, const char *name, size_t n)
     return t ? t->data : NULL;
 }
 
-static pipa_status build(pipa_trainer_t *tr, pipa_plan_t *plan, pipa_comm_t *comm, pipa_sched s,
+static pipa_status build(pipa_runtime_t *tr, pipa_plan_t *plan, pipa_comm_t *comm, pipa_sched s,
                          int V, pipa_opt_kind opt)
 {
     const float *c = ref_get(&ref, "config", 14)->data;
@@ -103,7 +103,7 @@ static pipa_status build(pipa_trainer_t *tr, pipa_plan_t *plan, pipa_comm_t *com
     cfg.opt.kind = opt;
     cfg.opt.lr = opt == PIPA_OPT_ADAMW ? c[11] : c[13];
     cfg.opt.weight_decay = c[12];
-    return pipa_trainer_init(tr, comm, &lay, &cfg, plan, counts);
+    return pipa_runtime_init(tr, comm, &lay, &cfg, plan, counts);
 }
 
 /* max |(got - init) - (want - ref_init)| / max |want - ref_init|, over n values. */
@@ -124,7 +124,7 @@ static double step_err(const param_t *p, const float *want, const float *ref_ini
 static void one_run(pipa_comm_t *comm, pipa_sched s, int V, pipa_opt_kind opt)
 {
     const char *oname = opt == PIPA_OPT_ADAMW ? "adamw" : "sgd";
-    pipa_trainer_t tr;
+    pipa_runtime_t tr;
     pipa_plan_t plan;
     pipa_status st = build(&tr, &plan, comm, s, V, opt);
     CHECKF(st == PIPA_OK, "%s", pipa_last_error());
@@ -140,7 +140,7 @@ static void one_run(pipa_comm_t *comm, pipa_sched s, int V, pipa_opt_kind opt)
                "rank %d: initial %s differs from the reference's (seeded init)", tr.rank, ps[k].name);
     }
     pipa_step_stats_t stats;
-    st = pipa_trainer_step(&tr, batch, NULL, &stats);
+    st = pipa_runtime_step(&tr, batch, NULL, &stats);
     CHECKF(st == PIPA_OK, "%s", pipa_last_error());
     double want_loss = ref_get(&ref, "loss", 1)->data[0];
     double loss_err = fabs(stats.loss - want_loss) / want_loss, worst = 0.0;
@@ -156,7 +156,7 @@ static void one_run(pipa_comm_t *comm, pipa_sched s, int V, pipa_opt_kind opt)
     printf("rank %d %-11s V=%d %-5s: loss error %.2g, %d tensors, worst step error %.2g\n", tr.rank,
            pipa_sched_name(s), V, oname, loss_err, n, worst);
     for (int k = 0; k < n; k++) free(ps[k].init);
-    pipa_trainer_free(&tr);
+    pipa_runtime_free(&tr);
     pipa_plan_free(&plan);
 }
 

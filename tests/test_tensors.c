@@ -3,7 +3,7 @@
  * (uneven) and P=4 with two interleaved chunks are partitions of it (each name once, same shape);
  * a stage's initialised tensors equal the one-process model's same-named ones bit for bit;
  * offsets are aligned, disjoint and add up; layers and ends built alone are views of their table.
- * A trainer's gradients are all zero after its STEP. A trainer's checkpoint shard lists the global names (read back with a reader written here) and
+ * A runtime's gradients are all zero after its STEP. Its checkpoint shard lists the global names (read back with a reader written here) and
  * loads in any order; a shard with a renamed, duplicated, missing or reshaped tensor is refused
  * with a message naming the file and the tensor. */
 #include <stdlib.h>
@@ -203,8 +203,8 @@ static void batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
     test_batch_fill(*(const int64_t *)ctx, mb, B * T, tokens, targets);
 }
 
-/* A one-rank trainer of CFG (gpipe, one microbatch, AdamW) after one step. */
-static pipa_status make_trainer(pipa_comm_t *comm, pipa_plan_t *plan, pipa_trainer_t *tr)
+/* A one-rank runtime of CFG (gpipe, one microbatch, AdamW) after one step. */
+static pipa_status make_runtime(pipa_comm_t *comm, pipa_plan_t *plan, pipa_runtime_t *tr)
 {
     pipa_sched sched;
     pipa_plan_report_t rep;
@@ -215,10 +215,10 @@ static pipa_status make_trainer(pipa_comm_t *comm, pipa_plan_t *plan, pipa_train
     PIPA_TRY(pipa_layout_init(&lay, 1, 0, 1, 1, 1));
     pipa_train_config_t cfg = {.model = CFG, .vocab = VOCAB, .B = B, .T = T,
                                .opt = pipa_opt_defaults()};
-    PIPA_TRY(pipa_trainer_init(tr, comm, &lay, &cfg, plan, (const int[]){CFG.L}));
+    PIPA_TRY(pipa_runtime_init(tr, comm, &lay, &cfg, plan, (const int[]){CFG.L}));
     int64_t step = 0;
     pipa_step_stats_t st;
-    PIPA_TRY(pipa_trainer_step(tr, batch, &step, &st));
+    PIPA_TRY(pipa_runtime_step(tr, batch, &step, &st));
     /* STEP consumed the gradients: the one gradient allocation is zero again, padding included */
     size_t nonzero = 0;
     for (size_t i = 0; i < tr->tensors.total; i++) nonzero += tr->grads[i] != 0.0f;
@@ -320,9 +320,9 @@ static void check_names(const shard_t *s, const pipa_tensors_t *tab)
 }
 
 /* Loading dir fails with PIPA_ERR_FORMAT and a message naming the file and both texts. */
-static void refused(pipa_trainer_t *tr, const char *dir, const char *a, const char *b)
+static void refused(pipa_runtime_t *tr, const char *dir, const char *a, const char *b)
 {
-    pipa_status st = pipa_trainer_load(tr, dir, NULL, 1);
+    pipa_status st = pipa_runtime_load(tr, dir, NULL, 1);
     const char *e = pipa_last_error();
     CHECKF(st == PIPA_ERR_FORMAT && strstr(e, dir) && strstr(e, a) && strstr(e, b),
            "%s: status %d: %s", dir, st, e);
@@ -347,7 +347,7 @@ static shard_t swapped(const shard_t *s, int i, int j)
     return o;
 }
 
-static void ckpt_variants(pipa_trainer_t *tr, shard_t *good, const char *root)
+static void ckpt_variants(pipa_runtime_t *tr, shard_t *good, const char *root)
 {
     char dir[4200];
     size_t bytes = tr->tensors.total * sizeof(float);
@@ -360,7 +360,7 @@ static void ckpt_variants(pipa_trainer_t *tr, shard_t *good, const char *root)
     shard_write(&o, root, "reordered", dir, sizeof dir);
     memset(tr->params, 0, bytes);
     memset(tr->opt.state, 0, 2 * bytes);
-    CHECKF(pipa_trainer_load(tr, dir, NULL, 1) == PIPA_OK, "%s", pipa_last_error());
+    CHECKF(pipa_runtime_load(tr, dir, NULL, 1) == PIPA_OK, "%s", pipa_last_error());
     CHECK(memcmp(p, tr->params, bytes) == 0 && memcmp(m, tr->opt.state, 2 * bytes) == 0);
     free(o.b), free(p), free(m);
 
@@ -410,8 +410,8 @@ static int test_checkpoint(void)
 {
     pipa_comm_t *comm;
     pipa_plan_t plan;
-    pipa_trainer_t tr;
-    if (pipa_comm_init(&comm) != PIPA_OK || make_trainer(comm, &plan, &tr) != PIPA_OK) {
+    pipa_runtime_t tr;
+    if (pipa_comm_init(&comm) != PIPA_OK || make_runtime(comm, &plan, &tr) != PIPA_OK) {
         fprintf(stderr, "test_tensors: %s\n", pipa_last_error());
         return 1;
     }
@@ -419,7 +419,7 @@ static int test_checkpoint(void)
     CHECK(mkdtemp(root) != NULL);
     snprintf(dir, sizeof dir, "%s/good", root);
     CHECK(mkdir(dir, 0755) == 0);
-    CHECKF(pipa_trainer_save(&tr, dir, NULL) == PIPA_OK, "%s", pipa_last_error());
+    CHECKF(pipa_runtime_save(&tr, dir, NULL) == PIPA_OK, "%s", pipa_last_error());
     pipa_ckpt_path(path, sizeof path, dir, 0);
     shard_t good = {0};
     CHECKF(shard_read(&good, path), "cannot parse %s", path);
@@ -428,7 +428,7 @@ static int test_checkpoint(void)
     free(good.b);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     CHECK(system(cmd) == 0);
-    pipa_trainer_free(&tr);
+    pipa_runtime_free(&tr);
     pipa_plan_free(&plan);
     pipa_comm_free(comm);
     return 0;

@@ -25,7 +25,7 @@ static void batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
     test_batch_fill(*(const int64_t *)ctx, mb, B * T, tokens, targets);
 }
 
-static pipa_status setup(pipa_comm_t *comm, pipa_plan_t *plan, pipa_trainer_t *tr, int argc, char **argv)
+static pipa_status setup(pipa_comm_t *comm, pipa_plan_t *plan, pipa_runtime_t *tr, int argc, char **argv)
 {
     pipa_sched sched;
     PIPA_TRY(pipa_sched_parse(argv[1], &sched));
@@ -42,12 +42,12 @@ static pipa_status setup(pipa_comm_t *comm, pipa_plan_t *plan, pipa_trainer_t *t
         .vocab = 23, .B = B, .T = T, .opt = pipa_opt_defaults()};
     cfg.opt.lr = 1e-2f;
     if (argc > 5) PIPA_TRY(pipa_opt_parse(argv[5], &cfg.opt.kind));
-    return pipa_trainer_init(tr, comm, &lay, &cfg, plan, counts);
+    return pipa_runtime_init(tr, comm, &lay, &cfg, plan, counts);
 }
 
 /* Rank 0 writes the last step's measured timeline beside the simulated one: TRACE (Chrome)
  * and TRACE.svg. */
-static void write_trace(pipa_trainer_t *tr, const char *path)
+static void write_trace(pipa_runtime_t *tr, const char *path)
 {
     pipa_timeline_t measured = {0};
     CHECK(pipa_timeline_gather(&tr->group, tr->plan, tr->t_start, tr->t_end, &measured) == PIPA_OK);
@@ -60,16 +60,16 @@ static void write_trace(pipa_trainer_t *tr, const char *path)
     pipa_timeline_free(&measured, tr->plan);
 }
 
-static void print_hashes(pipa_trainer_t *tr)
+static void print_hashes(pipa_runtime_t *tr)
 {
     char text[4096];
     int n = 0;
     for (int l = 0; l < L; l++) {
-        uint64_t h = pipa_trainer_layer_hash(tr, l);
+        uint64_t h = pipa_runtime_layer_hash(tr, l);
         if (h) n += snprintf(text + n, sizeof text - n, "layer %d %016llx\n", l, (unsigned long long)h);
     }
     for (int w = 0; w < 2; w++) {
-        uint64_t h = pipa_trainer_ends_hash(tr, w);
+        uint64_t h = pipa_runtime_ends_hash(tr, w);
         if (h) n += snprintf(text + n, sizeof text - n, "%s %016llx\n", w ? "head" : "embed",
                              (unsigned long long)h);
     }
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
     }
     pipa_comm_t *comm;
     pipa_plan_t plan;
-    pipa_trainer_t tr;
+    pipa_runtime_t tr;
     if (getenv("TRAIN_DRIVER_LAYERS")) L = atoi(getenv("TRAIN_DRIVER_LAYERS"));
     if (pipa_comm_init(&comm) != PIPA_OK || setup(comm, &plan, &tr, argc, argv) != PIPA_OK) {
         fprintf(stderr, "train_driver: %s\n", pipa_last_error());
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
     int64_t steps = atoi(argv[4]);
     pipa_step_stats_t st;
     for (int64_t s = 0; s < steps; s++) {
-        pipa_status rc = pipa_trainer_step(&tr, batch, &s, &st);
+        pipa_status rc = pipa_runtime_step(&tr, batch, &s, &st);
         CHECKF(rc == PIPA_OK, "step %lld: %s", (long long)s, pipa_last_error());
         if (rc != PIPA_OK) break;
         if (pipa_comm_rank(comm) == 0) printf("step %lld loss %a\n", (long long)s, st.loss);
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
     }
     if (argc > 6) write_trace(&tr, argv[6]);
     print_hashes(&tr);
-    pipa_trainer_free(&tr);
+    pipa_runtime_free(&tr);
     pipa_plan_free(&plan);
     pipa_comm_free(comm);
     return check_failures ? 1 : 0;

@@ -145,7 +145,7 @@ pipa_status demo_stage_init(demo_stage_t *st, demo_ctx_t *ctx, const demo_setup_
     PIPA_TRY(pipa_plan_generate(&st->plan, PIPA_SCHED_FORWARD, ctx->P, M, 1));
     pipa_status s = pipa_plan_check(&st->plan, NULL);
     pipa_train_config_t tc = {.model = su->cfg, .vocab = 0, .B = su->B, .T = su->T};
-    if (s == PIPA_OK) s = pipa_trainer_init(&st->tr, ctx->comm, &ctx->lay, &tc, &st->plan, su->counts);
+    if (s == PIPA_OK) s = pipa_runtime_init(&st->tr, ctx->comm, &ctx->lay, &tc, &st->plan, su->counts);
     if (s != PIPA_OK) {
         pipa_plan_free(&st->plan);
         return s;
@@ -158,7 +158,7 @@ pipa_status demo_stage_init(demo_stage_t *st, demo_ctx_t *ctx, const demo_setup_
 
 void demo_stage_free(demo_stage_t *st)
 {
-    pipa_trainer_free(&st->tr);
+    pipa_runtime_free(&st->tr);
     pipa_plan_free(&st->plan);
 }
 

@@ -68,11 +68,11 @@ int demo_schedules(demo_ctx_t *ctx, const demo_setup_t *su);     /* demo 5 */
 int demo_measure_whole_model(const demo_opts_t *opt);
 
 /* My stage of a forward-only run (demos 1-4): the plan of schedule "forward" for M microbatches,
- * checked, and the runtime executing it (pipa_trainer_forward) on the setup's model without ends.
+ * checked, and the runtime executing it (pipa_runtime_forward) on the setup's model without ends.
  * Nothing is saved for a backward: this is inference. */
 typedef struct {
     pipa_plan_t plan;
-    pipa_trainer_t tr;
+    pipa_runtime_t tr;
     int stage, first, count, prev, next;  /* my stage, layers and neighbours (-1: none) */
     size_t n_params;                      /* floats of my layers' weights */
 } demo_stage_t;

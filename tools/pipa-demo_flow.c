@@ -67,7 +67,7 @@ static int run_and_check(demo_ctx_t *ctx, const demo_setup_t *su, flow_result_t 
     }
     if (rc == 0 && in) pipa_model_inputs(in, &su->cfg, M, su->B, su->T);
     pipa_step_stats_t stats;
-    if (rc == 0 && pipa_trainer_forward(&st.tr, in, out, &stats) != PIPA_OK)
+    if (rc == 0 && pipa_runtime_forward(&st.tr, in, out, &stats) != PIPA_OK)
         rc = demo_fail(ctx, "pipelined forward");
     if (rc == 0 && last && pipa_model_forward(&su->cfg, M, su->B, su->T, in, ref) != PIPA_OK)
         rc = demo_fail(ctx, "one-process reference forward");

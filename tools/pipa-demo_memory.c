@@ -150,7 +150,7 @@ static int measure_stage(demo_ctx_t *ctx, const demo_setup_t *su, mem_info_t *me
     }
     if (rc == 0 && in) pipa_model_inputs(in, &su->cfg, su->M, su->B, su->T);
     pipa_step_stats_t stats;
-    if (rc == 0 && pipa_trainer_forward(&st.tr, in, out, &stats) != PIPA_OK)
+    if (rc == 0 && pipa_runtime_forward(&st.tr, in, out, &stats) != PIPA_OK)
         rc = demo_fail(ctx, "pipelined forward");
     me->peak_kb = pipa_rss_peak_kb();
     me->stage = st.stage, me->first = st.first, me->count = st.count;

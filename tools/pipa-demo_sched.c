@@ -141,13 +141,13 @@ static int run_schedule(demo_ctx_t *ctx, const demo_setup_t *su, sched_row_t *ro
     else if (s == PIPA_OK) s = pipa_split_even(su->cfg.L, P * V, counts);
     pipa_train_config_t cfg = {.model = su->cfg, .vocab = SCHED_VOCAB, .B = su->B, .T = su->T,
                                .opt = pipa_opt_defaults()};
-    pipa_trainer_t tr;
-    if (s == PIPA_OK) s = pipa_trainer_init(&tr, ctx->comm, &ctx->lay, &cfg, &plan, counts);
+    pipa_runtime_t tr;
+    if (s == PIPA_OK) s = pipa_runtime_init(&tr, ctx->comm, &ctx->lay, &cfg, &plan, counts);
     int have_tr = s == PIPA_OK;  // a failed init has freed its part already
     batch_ctx_t bctx = {.seed = su->cfg.seed, .B = su->B, .T = su->T};
     for (int step = -1; step < SCHED_REPS && s == PIPA_OK; step++) {  // step -1: the warm-up
         pipa_step_stats_t st;
-        s = pipa_trainer_step(&tr, sched_batch, &bctx, &st);
+        s = pipa_runtime_step(&tr, sched_batch, &bctx, &st);
         if (s != PIPA_OK) break;
         rank_step_t me = {.enter = st.enter_abs, .done = st.end_abs};
         memcpy(me.busy_kind, st.busy_kind, sizeof me.busy_kind);
@@ -162,7 +162,7 @@ static int run_schedule(demo_ctx_t *ctx, const demo_setup_t *su, sched_row_t *ro
         for (int r = 0; s == PIPA_OK && ctx->rank == 0 && r < P; r++)
             if (!bits_equal(dst[r].loss, st.loss)) row->ranks_agree = 0;
     }
-    if (have_tr) pipa_trainer_free(&tr);
+    if (have_tr) pipa_runtime_free(&tr);
     if (s == PIPA_OK && ctx->rank == 0) s = summarise(su, &plan, all, row);
     pipa_plan_free(&plan);
     return s == PIPA_OK ? 0 : demo_fail(ctx, what);

@@ -124,7 +124,7 @@ static int measure_m(demo_ctx_t *ctx, const demo_setup_t *su, speed_res_t *r, in
     int rc = 0;
     for (int rep = -1; rep < REPS && rc == 0; rep++) {  // rep -1: the warm-up
         double enter = pipa_now();
-        if (pipa_trainer_forward(&st.tr, r->in, r->out, &stats) != PIPA_OK) {
+        if (pipa_runtime_forward(&st.tr, r->in, r->out, &stats) != PIPA_OK) {
             rc = demo_fail(ctx, "pipelined forward");
             break;
         }

@@ -331,7 +331,7 @@ static int print_tensors(const train_ctx_t *ctx)
 {
     for (int r = 0; ctx->rank == 0 && r < ctx->P; r++) {
         pipa_tensors_t tab;
-        if (pipa_trainer_tensors(&tab, &ctx->cfg, ctx->P, ctx->opt->V, r, ctx->counts) != PIPA_OK) {
+        if (pipa_runtime_tensors(&tab, &ctx->cfg, ctx->P, ctx->opt->V, r, ctx->counts) != PIPA_OK) {
             fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
             return 1;
         }

@@ -2,7 +2,7 @@
  *
  * pipa-train.c reads and checks the options, builds the model configuration, the split and the
  * plan (generated or read from a file, always checked), loads the corpus and prints the header;
- * pipa-train_loop.c builds the trainer, resumes, runs the steps, gathers the per-rank figures at
+ * pipa-train_loop.c builds the runtime, resumes, runs the steps, gathers the per-rank figures at
  * rank 0, prints the progress lines and the summary, saves checkpoints and writes the JSON. */
 #ifndef PIPA_TRAIN_TOOL_H
 #define PIPA_TRAIN_TOOL_H

@@ -1,4 +1,4 @@
-/* pipa-train_loop.c: the training run of pipa-train: builds the trainer, resumes from a
+/* pipa-train_loop.c: the training run of pipa-train: builds the runtime, resumes from a
  * checkpoint, runs the steps, gathers every rank's wall and busy time at rank 0 for the
  * progress line and the measured bubble, saves checkpoints, and at the end prints the summary
  * and writes the JSON document (config, per-step records, parameter hashes, peak activations).
@@ -27,7 +27,7 @@ typedef struct {
 
 typedef struct {
     train_ctx_t *ctx;
-    pipa_trainer_t tr;
+    pipa_runtime_t tr;
     int64_t data_step;        /* 0-based step the batch callback draws from */
     rank_rec_t *recs;         /* (P) rank 0: this step's records */
     /* rank 0: figures for the summary */
@@ -147,8 +147,8 @@ static pipa_status gather_hashes(run_t *run, uint64_t *out)
     uint64_t *all = ctx->rank == 0 ? calloc((size_t)n * ctx->P, sizeof *all) : NULL;
     pipa_status s = PIPA_OK;
     if (!mine || (ctx->rank == 0 && !all)) s = pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory (hashes)");
-    for (int l = 0; mine && l < L; l++) mine[l] = pipa_trainer_layer_hash(&run->tr, l);
-    for (int w = 0; mine && w < 2; w++) mine[L + w] = pipa_trainer_ends_hash(&run->tr, w);
+    for (int l = 0; mine && l < L; l++) mine[l] = pipa_runtime_layer_hash(&run->tr, l);
+    for (int w = 0; mine && w < 2; w++) mine[L + w] = pipa_runtime_ends_hash(&run->tr, w);
     if (s == PIPA_OK) s = pipa_gather(&ctx->world, 0, mine, (size_t)n * sizeof *mine, all);
     for (int i = 0; s == PIPA_OK && all && i < n; i++) {
         out[i] = 0;
@@ -214,7 +214,7 @@ static int all_finite(const float *x, size_t n)
 /* Whether my weights and optimizer state are all finite. A step's loss is computed before its
  * update, so a finite loss can still leave inf or NaN weights behind: they are looked at
  * themselves before any save, never to be written over a good checkpoint. */
-static int state_finite(const pipa_trainer_t *tr)
+static int state_finite(const pipa_runtime_t *tr)
 {
     if (!all_finite(tr->params, tr->tensors.total)) return 0;
     return !tr->opt.state || all_finite(tr->opt.state, 2 * tr->opt.n);  // AdamW: m, v
@@ -262,7 +262,7 @@ static int save(run_t *run)
     pipa_ckpt_set_path(set, sizeof set, dir, step, id, 1);
     pipa_ckpt_meta_t corpus = {0};
     pipa_corpus_identity(&ctx->corpus, &corpus);
-    if (train_agree(ctx, pipa_trainer_save(&run->tr, set, &corpus), what) != 0) {
+    if (train_agree(ctx, pipa_runtime_save(&run->tr, set, &corpus), what) != 0) {
         if (ctx->rank == 0) pipa_ckpt_discard(dir, step, id);
         return 1;
     }
@@ -279,7 +279,7 @@ static int one_step(run_t *run)
     pipa_step_stats_t st;
     run->data_step = run->tr.steps;
     int64_t step = run->tr.steps + 1;
-    pipa_status s = pipa_trainer_step(&run->tr, batch, run, &st);
+    pipa_status s = pipa_runtime_step(&run->tr, batch, run, &st);
     double wall = 0, busy = 0;
     if (s == PIPA_OK) s = gather_step(run, &st, &wall, &busy);
     if (s != PIPA_OK) {
@@ -384,7 +384,7 @@ static int resume(run_t *run)
     pipa_ckpt_set_path(set, sizeof set, o->resume_dir, found[0], (uint32_t)found[1], 0);
     pipa_ckpt_meta_t corpus = {0};
     pipa_corpus_identity(&ctx->corpus, &corpus);
-    if (train_agree(ctx, pipa_trainer_load(&run->tr, set, &corpus, found[0]), what) != 0)
+    if (train_agree(ctx, pipa_runtime_load(&run->tr, set, &corpus, found[0]), what) != 0)
         return -1;
     if (ctx->rank == 0)
         printf("resumed    %s at step %lld of %d\n", set, (long long)found[0], o->steps);
@@ -395,7 +395,7 @@ static int run_init(run_t *run, train_ctx_t *ctx)
 {
     memset(run, 0, sizeof *run);
     run->ctx = ctx;
-    pipa_status s = pipa_trainer_init(&run->tr, ctx->comm, &ctx->lay, &ctx->cfg, &ctx->plan,
+    pipa_status s = pipa_runtime_init(&run->tr, ctx->comm, &ctx->lay, &ctx->cfg, &ctx->plan,
                                       ctx->counts);
     if (s == PIPA_OK && ctx->rank == 0) {
         run->recs = calloc((size_t)ctx->P, sizeof *run->recs);
@@ -404,12 +404,12 @@ static int run_init(run_t *run, train_ctx_t *ctx)
         if (!run->recs || !run->peak_live || !run->slot_bytes)
             s = pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     }
-    return train_agree(ctx, s, "building the trainer");
+    return train_agree(ctx, s, "building the runtime");
 }
 
 static void run_free(run_t *run)
 {
-    pipa_trainer_free(&run->tr);
+    pipa_runtime_free(&run->tr);
     free(run->recs);
     free(run->peak_live);
     free(run->slot_bytes);

@@ -88,20 +88,20 @@ void pipa_ends_embed_backward_weight(pipa_ends_t *grads, const int32_t *tokens, 
 
 /* ---- head: saved activations -------------------------------------------------------------- */
 
-/* Slots in order: x, xn, rstd, probs, dxn (floats), targets (int32), each 64-byte aligned. */
-enum { H_X, H_XN, H_RSTD, H_PROBS, H_DXN, H_TARGETS, N_HSLOTS };
+/* Pieces in order: x, xn, rstd, probs, dxn (floats), targets (int32), each 64-byte aligned. */
+enum { H_X, H_XN, H_RSTD, H_PROBS, H_DXN, H_TARGETS, N_HPIECES };
 
-static size_t head_table(const pipa_model_config_t *cfg, int vocab, int B, int T, size_t off[N_HSLOTS])
+static size_t head_table(const pipa_model_config_t *cfg, int vocab, int B, int T, size_t off[N_HPIECES])
 {
     size_t N = (size_t)B * T, C = (size_t)cfg->C, V = (size_t)vocab;
-    const pipa_piece_t t[N_HSLOTS] = {{"x", N * C},     {"xn", N * C},  {"rstd", N},
+    const pipa_piece_t t[N_HPIECES] = {{"x", N * C},     {"xn", N * C},  {"rstd", N},
                                       {"probs", N * V}, {"dxn", N * C}, {"targets", N}};
-    return pipa_arena_layout(t, N_HSLOTS, 16, off);  // 4-byte elements each
+    return pipa_arena_layout(t, N_HPIECES, 16, off);  // 4-byte elements each
 }
 
 size_t pipa_head_acts_bytes(const pipa_model_config_t *cfg, int vocab, int B, int T)
 {
-    size_t off[N_HSLOTS];
+    size_t off[N_HPIECES];
     return head_table(cfg, vocab, B, T, off) * 4;
 }
 
@@ -113,12 +113,12 @@ pipa_status pipa_head_acts_init(pipa_head_acts_t *h, const pipa_model_config_t *
     if (vocab < 1 || B < 1 || T < 1)
         return pipa__fail(PIPA_ERR_ARG, "head acts: vocab (%d), B (%d), T (%d) must be positive",
                           vocab, B, T);
-    _Static_assert(sizeof(float) == 4 && sizeof(int32_t) == 4, "slots hold 4-byte elements");
-    size_t off[N_HSLOTS], total = head_table(cfg, vocab, B, T, off);
+    _Static_assert(sizeof(float) == 4 && sizeof(int32_t) == 4, "pieces hold 4-byte elements");
+    size_t off[N_HPIECES], total = head_table(cfg, vocab, B, T, off);
     PIPA_TRY(pipa_backend_alloc(&h->buf, total, 0, "head activations"));
-    /* The allocation has no declared type: each slot is used as one type only. */
-    float **const fields[N_HSLOTS - 1] = {&h->x, &h->xn, &h->rstd, &h->probs, &h->dxn};
-    pipa_arena_point(h->buf, off, fields, N_HSLOTS - 1);
+    /* The allocation has no declared type: each piece is used as one type only. */
+    float **const fields[N_HPIECES - 1] = {&h->x, &h->xn, &h->rstd, &h->probs, &h->dxn};
+    pipa_arena_point(h->buf, off, fields, N_HPIECES - 1);
     h->targets = (int32_t *)h->buf + off[H_TARGETS];
     h->B = B, h->T = T, h->C = cfg->C, h->V = vocab;
     return PIPA_OK;

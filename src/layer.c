@@ -3,7 +3,7 @@
  * the backward pass split into input gradients (I) and weight gradients (W).
  *
  * Inference and training run the same forward: saving only changes where the intermediate values
- * are written (the saved slots instead of the scratch), never which ops run on which values, so
+ * are written (the saved activations instead of the scratch), never which ops run on which values, so
  * the output has the same bits either way. The input-gradient pass leaves in the activations
  * every gradient the weight pass needs (the gradient of each linear's output and of each norm's
  * output), so W reads nothing but the activations and can run any time later.
@@ -50,18 +50,18 @@ void pipa_scratch_free(pipa_scratch_t *s)
 
 /* ---- saved activations -------------------------------------------------------------------- */
 
-/* A layer's slots in memory order (the order of pipa_act_layer_t). */
+/* A layer's pieces in memory order (the order of pipa_act_layer_t). */
 enum {
     A_X, A_XN_ATTN, A_RSTD_ATTN, A_Q, A_K, A_V, A_ATT, A_Y, A_X_MID, A_XN_MLP, A_RSTD_MLP,
-    A_GATE, A_UP, A_H, A_DY_O, A_DXN_ATTN, A_DY_DOWN, A_DXN_MLP, N_SLOTS
+    A_GATE, A_UP, A_H, A_DY_O, A_DXN_ATTN, A_DY_DOWN, A_DXN_MLP, N_PIECES
 };
 
-/* One layer's table, each slot 64-byte aligned as the scratch's buffers are: BLAS sees the same
+/* One layer's table, each piece 64-byte aligned as the scratch's buffers are: BLAS sees the same
  * alignments. Returns the floats of one layer. */
-static size_t act_table(const pipa_model_config_t *cfg, int B, int T, size_t off[N_SLOTS])
+static size_t act_table(const pipa_model_config_t *cfg, int B, int T, size_t off[N_PIECES])
 {
     size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
-    const pipa_piece_t t[N_SLOTS] = {
+    const pipa_piece_t t[N_PIECES] = {
         [A_X] = {"x", N * C}, [A_XN_ATTN] = {"xn_attn", N * C}, [A_RSTD_ATTN] = {"rstd_attn", N},
         [A_Q] = {"q", N * C}, [A_K] = {"k", N * C}, [A_V] = {"v", N * C},
         [A_ATT] = {"att", (size_t)B * NH * T * T}, [A_Y] = {"y", N * C},
@@ -69,21 +69,21 @@ static size_t act_table(const pipa_model_config_t *cfg, int B, int T, size_t off
         [A_RSTD_MLP] = {"rstd_mlp", N}, [A_GATE] = {"gate", N * I}, [A_UP] = {"up", N * I},
         [A_H] = {"h", N * I}, [A_DY_O] = {"dy_o", N * C}, [A_DXN_ATTN] = {"dxn_attn", N * C},
         [A_DY_DOWN] = {"dy_down", N * C}, [A_DXN_MLP] = {"dxn_mlp", N * C}};
-    return pipa_arena_layout(t, N_SLOTS, 16, off);
+    return pipa_arena_layout(t, N_PIECES, 16, off);
 }
 
-static void act_carve(pipa_act_layer_t *l, float *base, const size_t off[N_SLOTS])
+static void act_carve(pipa_act_layer_t *l, float *base, const size_t off[N_PIECES])
 {
-    float **const fields[N_SLOTS] = {
+    float **const fields[N_PIECES] = {
         &l->x, &l->xn_attn, &l->rstd_attn, &l->q, &l->k, &l->v, &l->att, &l->y, &l->x_mid,
         &l->xn_mlp, &l->rstd_mlp, &l->gate, &l->up, &l->h, &l->dy_o, &l->dxn_attn, &l->dy_down,
         &l->dxn_mlp};
-    pipa_arena_point(base, off, fields, N_SLOTS);
+    pipa_arena_point(base, off, fields, N_PIECES);
 }
 
 size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T)
 {
-    size_t off[N_SLOTS];
+    size_t off[N_PIECES];
     return act_table(cfg, B, T, off) * (size_t)count * sizeof(float);
 }
 
@@ -94,7 +94,7 @@ pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int c
     if (count < 0 || B < 1 || T < 1)
         return pipa__fail(PIPA_ERR_ARG, "acts: count (%d) must be >= 0, B (%d) and T (%d) positive",
                           count, B, T);
-    size_t off[N_SLOTS], per_layer = act_table(cfg, B, T, off);
+    size_t off[N_PIECES], per_layer = act_table(cfg, B, T, off);
     a->cfg = *cfg;
     a->count = count;
     a->B = B;
@@ -121,20 +121,20 @@ void pipa_acts_free(pipa_acts_t *a)
     memset(a, 0, sizeof *a);
 }
 
-/* Asserts a fits the range and the microbatch shape. Slots made for more layers serve a shorter
- * range with their first layers (the runtime sizes its slots for its largest chunk). */
+/* Asserts a fits the range and the microbatch shape. Activations made for more layers serve a shorter
+ * range with their first layers (the runtime sizes each slot's for its largest chunk). */
 static void check_acts(const pipa_layers_t *ls, const pipa_acts_t *a, int B, int T)
 {
     PIPA_ASSERT(a->count >= ls->count && a->cfg.C == ls->cfg.C && a->cfg.NH == ls->cfg.NH &&
                 a->cfg.I == ls->cfg.I);
-    /* Every slot is one contiguous array, so a smaller microbatch uses a prefix of each. */
+    /* Every piece is one contiguous array, so a smaller microbatch uses a prefix of each. */
     PIPA_ASSERT(B >= 1 && T >= 1 && B <= a->B && T <= a->T);
 }
 
 /* ---- the forward -------------------------------------------------------------------------- */
 
 /* x (B, T, C) += wo(attention(rope(q), rope(k), v)) of rmsnorm(x). With a (saving), the
- * intermediate values land in a's slots, plus x and the norm's 1/rms; without, in the scratch. */
+ * intermediate values land in a's pieces, plus x and the norm's 1/rms; without, in the scratch. */
 static void attn_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
                          pipa_act_layer_t *a, pipa_scratch_t *s)
 {

@@ -28,7 +28,7 @@ void pipa_scratch_free(pipa_scratch_t *s);
 
 /* ---- saved activations of a range of layers ----------------------------------------------- */
 
-/* One layer's saved activations for one microbatch of B x T tokens (N = B*T). The slots marked
+/* One layer's saved activations for one microbatch of B x T tokens (N = B*T). The fields marked
  * "then" are reused: backward_input consumes the value and leaves there the gradient that
  * backward_weight needs (the gradient of that linear's output). */
 typedef struct {
@@ -54,7 +54,7 @@ typedef struct {
 typedef enum { PIPA_ACTS_EMPTY = 0, PIPA_ACTS_FORWARD, PIPA_ACTS_INPUT_DONE } pipa_acts_phase;
 
 /* Saved activations of one microbatch for `count` layers: one allocation carved by a size table,
- * each slot 64-byte aligned. Owned by the runtime; reused microbatch after microbatch. */
+ * each piece 64-byte aligned. Owned by the runtime; reused microbatch after microbatch. */
 typedef struct {
     pipa_model_config_t cfg;
     int count, B, T;
@@ -64,7 +64,7 @@ typedef struct {
     size_t n_floats;
 } pipa_acts_t;
 
-/* Bytes of a pipa_acts_t for count layers and microbatches of B x T (the slot buffer only). */
+/* Bytes of a pipa_acts_t for count layers and microbatches of B x T (its one buffer only). */
 size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T);
 /* Errors: PIPA_ERR_ARG (bad config or sizes), PIPA_ERR_NOMEM. count may be 0. */
 pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T);

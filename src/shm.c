@@ -1,7 +1,7 @@
 /* shm.c: the shared-memory transport: point-to-point messages between the processes of one run.
  *
  * The launcher creates one anonymous memory file (memfd) for the run; every rank maps it. It holds
- * a slot per rank (pid, state, doorbell) and one channel per ordered pair (src, dst): a ring of
+ * an entry per rank (pid, state, doorbell) and one channel per ordered pair (src, dst): a ring of
  * variable-size records that only src writes. A record is a 64-byte header (tag, dtype, shape,
  * sizes) followed by payload. The receiver scans the records it has not consumed for the first
  * one with the tag it wants, so arrival order never matters, copies the payload out and marks the
@@ -116,8 +116,8 @@ static void shm_launch_rank_ended(void *run, int rank, int failed)
     shm_run_t *r = run;
     seg_header_t *h = r->base;
     if (rank < 0 || rank >= h->world) return;
-    atomic_store(&seg_slot(r->base, rank)->state, failed ? SLOT_FAILED : SLOT_EXITED);
-    for (int i = 0; i < h->world; i++) bell_ring(seg_slot(r->base, i));
+    atomic_store(&seg_rank(r->base, rank)->state, failed ? RANK_FAILED : RANK_EXITED);
+    for (int i = 0; i < h->world; i++) bell_ring(seg_rank(r->base, i));
 }
 
 /* ---- rank side: joining ------------------------------------------------------------------- */
@@ -143,9 +143,9 @@ static pipa_status shm_join_fd(pipa__shm_t *t, int rank, int world, int fd)
     t->frag = frag_bytes(frag_kb, t->ring);
     t->peers = calloc((size_t)world, sizeof *t->peers);
     if (!t->peers) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
-    slot_t *me = seg_slot(p, rank);
+    rank_entry_t *me = seg_rank(p, rank);
     atomic_store(&me->pid, (int32_t)getpid());
-    atomic_store(&me->state, SLOT_JOINED);
+    atomic_store(&me->state, RANK_JOINED);
     return PIPA_OK;
 }
 
@@ -203,11 +203,11 @@ static void shm_leave(void *state)
 static const char *shm_peer_gone(void *state, int peer)
 {
     pipa__shm_t *t = state;
-    slot_t *s = seg_slot(t->base, peer);
-    int slot_state = atomic_load(&s->state);
+    rank_entry_t *s = seg_rank(t->base, peer);
+    int rank_state = atomic_load(&s->state);
     int pid = atomic_load(&s->pid);
-    if (slot_state == SLOT_FAILED) return "failed";
-    if (slot_state == SLOT_EXITED) return "exited";
+    if (rank_state == RANK_FAILED) return "failed";
+    if (rank_state == RANK_EXITED) return "exited";
     if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) return "died";
     return NULL;
 }
@@ -217,7 +217,7 @@ static const char *shm_peer_gone(void *state, int peer)
 static void shm_wait_change(void *state, double seconds, int (*still_blocked)(void *), void *arg)
 {
     pipa__shm_t *t = state;
-    slot_t *me = seg_slot(t->base, t->rank);
+    rank_entry_t *me = seg_rank(t->base, t->rank);
     uint32_t seen = atomic_load(&me->bell);
     atomic_store(&me->sleeping, 1);
     if (still_blocked(arg)) {
@@ -293,7 +293,7 @@ static int push_fragment(pipa__shm_t *t, pipa_req_t *req)
     req->done_bytes += payload;
     chan_t *ch = seg_chan(t->base, t->world, t->rank, dst);
     atomic_store_explicit(&ch->head, pe->head, memory_order_release);
-    bell_ring(seg_slot(t->base, dst));
+    bell_ring(seg_rank(t->base, dst));
     return 1;
 }
 
@@ -316,7 +316,7 @@ static void set_blocked(pipa__shm_t *t, int dst, int blocked)
     if (pe->blocked == blocked) return;
     pe->blocked = blocked;
     atomic_store(&seg_chan(t->base, t->world, t->rank, dst)->sender_blocked, blocked);
-    if (blocked) bell_ring(seg_slot(t->base, dst));
+    if (blocked) bell_ring(seg_rank(t->base, dst));
 }
 
 /* Pushes pending sends, oldest first per destination (fragments must not interleave). */
@@ -399,7 +399,7 @@ static void skip_consumed(pipa__shm_t *t, int src, uint64_t head)
     pe->rd_published = pe->rd;
     chan_t *ch = seg_chan(t->base, t->world, src, t->rank);
     atomic_store_explicit(&ch->tail, pe->rd, memory_order_release);
-    if (atomic_load(&ch->sender_blocked)) bell_ring(seg_slot(t->base, src));
+    if (atomic_load(&ch->sender_blocked)) bell_ring(seg_rank(t->base, src));
 }
 
 /* Copies the fragment in r into req if it is the next piece of req's message. */

@@ -1,4 +1,4 @@
-/* shm_seg.h: the layout of the shared-memory transport's segment, one per run: a header, a slot
+/* shm_seg.h: the layout of the shared-memory transport's segment, one per run: a header, an entry
  * per rank (pid, state, doorbell), one channel per ordered pair (src, dst) with its ring, and the
  * 64-byte header of every record in a ring. Included by shm.c only; what the rest of shm shares
  * is in shm_internal.h. */
@@ -16,7 +16,7 @@
 #define SEG_MAGIC 0x70697061736d3031ull /* "pipasm01" */
 #define LINE 64
 
-enum { SLOT_EMPTY = 0, SLOT_JOINED, SLOT_EXITED, SLOT_FAILED };
+enum { RANK_EMPTY = 0, RANK_JOINED, RANK_EXITED, RANK_FAILED };
 enum { REC_CONSUMED = 1u, REC_PAD = 2u };
 
 typedef struct {
@@ -24,7 +24,7 @@ typedef struct {
     _Atomic int32_t state;
     _Atomic uint32_t bell;     /* bumped by anyone who may have unblocked this rank */
     _Atomic int32_t sleeping;  /* 1 while this rank sleeps on bell */
-} slot_t;
+} rank_entry_t;
 
 typedef struct {
     _Alignas(LINE) _Atomic uint64_t head; /* bytes published by the sender (monotonic) */
@@ -64,8 +64,8 @@ static inline uint64_t frag_bytes(int kb, uint64_t ring)
     return f > ring / 8 ? ring / 8 : f;
 }
 
-static inline size_t off_slots(void) { return LINE; }
-static inline size_t off_chans(int world) { return off_slots() + (size_t)world * sizeof(slot_t); }
+static inline size_t off_ranks(void) { return LINE; }
+static inline size_t off_chans(int world) { return off_ranks() + (size_t)world * sizeof(rank_entry_t); }
 static inline size_t off_rings(int world)
 {
     size_t o = off_chans(world) + (size_t)world * world * sizeof(chan_t);
@@ -76,7 +76,7 @@ static inline size_t seg_bytes(int world, uint64_t ring)
     return off_rings(world) + (size_t)world * world * ring;
 }
 
-static inline slot_t *seg_slot(void *base, int r) { return (slot_t *)((char *)base + off_slots()) + r; }
+static inline rank_entry_t *seg_rank(void *base, int r) { return (rank_entry_t *)((char *)base + off_ranks()) + r; }
 static inline chan_t *seg_chan(void *base, int world, int src, int dst)
 {
     return (chan_t *)((char *)base + off_chans(world)) + (size_t)src * world + dst;
@@ -88,7 +88,7 @@ static inline char *seg_ring(void *base, int world, uint64_t ring, int src, int 
 
 /* ---- futex doorbells -------------------------------------------------------------------- */
 
-static inline void bell_ring(slot_t *s)
+static inline void bell_ring(rank_entry_t *s)
 {
     atomic_fetch_add(&s->bell, 1);
     if (atomic_load(&s->sleeping))

@@ -82,7 +82,7 @@ typedef struct pipa_transport_ops {
      * rank needs to join (shm: PIPA_SHM_FD). */
     void (*launch_rank_env)(void *run, int rank);
     /* Rank `rank` ended (failed: a non-zero exit or a signal): tells its peers at once (shm:
-     * marks its slot and rings every bell), so none waits for it until a deadline. */
+     * marks its entry and rings every bell), so none waits for it until a deadline. */
     void (*launch_rank_ended)(void *run, int rank, int failed);
     /* Every rank has ended: lets go of what launch prepared; run may be NULL. */
     void (*launch_end)(void *run);

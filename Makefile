@@ -26,7 +26,7 @@ else
   $(error BLAS must be openblas or blis, not '$(BLAS)')
 endif
 
-LIB_SRC   := $(sort $(wildcard src/*.c))
+LIB_SRC   := $(sort $(wildcard src/*/*.c))
 LIB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 # A program is tools/NAME.c (or bench/NAME.c) plus its parts tools/NAME_*.c, if it has any.
 TOOL_SRC  := $(filter-out $(wildcard tools/*_*.c),$(sort $(wildcard tools/*.c)))
@@ -35,7 +35,7 @@ BENCH_SRC := $(filter-out $(wildcard bench/*_*.c),$(sort $(wildcard bench/*.c)))
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/%,$(BENCH_SRC))
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
-HEADERS   := $(wildcard src/*.h) $(wildcard tests/*.h)
+HEADERS   := $(wildcard src/*/*.h) $(wildcard tests/*.h)
 
 .PHONY: all deps demo test test-asan bench clean info fuzz fuzz-build
 all: info $(BUILD)/libpipa.a $(TOOLS) $(BENCHES) $(TESTS)

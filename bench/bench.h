@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "comm.h"
-#include "json.h"
+#include "comm/comm.h"
+#include "base/json.h"
 
 typedef struct {
     pipa_comm_t *comm;

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "bench.h"
-#include "cli.h"
-#include "blas.h"
+#include "base/cli.h"
+#include "model/blas.h"
 
 static void usage(FILE *f)
 {

@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "blas.h"
+#include "model/backend.h"
+#include "model/blas.h"
 #include "bench.h"
-#include "layer.h"
-#include "model.h"
+#include "model/layer.h"
+#include "model/model.h"
 
 typedef struct {
     pipa_model_config_t cfg;

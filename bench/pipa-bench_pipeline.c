@@ -15,10 +15,10 @@
 #include <string.h>
 
 #include "bench.h"
-#include "layout.h"
-#include "plan.h"
-#include "runtime.h"
-#include "split.h"
+#include "plan/layout.h"
+#include "plan/plan.h"
+#include "runtime/runtime.h"
+#include "plan/split.h"
 
 #define MAX_M_LIST 32
 

@@ -20,10 +20,10 @@
 #include <string.h>
 
 #include "bench.h"
-#include "layout.h"
-#include "runtime.h"
-#include "split.h"
-#include "trace.h"
+#include "plan/layout.h"
+#include "runtime/runtime.h"
+#include "plan/split.h"
+#include "runtime/trace.h"
 
 #define MAX_M_LIST 32
 #define MAX_REPS 64

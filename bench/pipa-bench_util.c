@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "cli.h"
-#include "json.h"
-#include "blas.h"
+#include "base/cli.h"
+#include "base/json.h"
+#include "model/blas.h"
 
 #if defined(PIPA_BLAS_BLIS)
 #include <blis.h>

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "comm.h"
+#include "comm/comm.h"
 
 static pipa_group_t world;
 static int rank, size;

@@ -17,8 +17,8 @@
 #include <time.h>
 
 #include "check.h"
-#include "comm.h"
-#include "hash.h"
+#include "comm/comm.h"
+#include "base/hash.h"
 
 static pipa_comm_t *comm;
 static int rank, world;

@@ -13,12 +13,12 @@
  *   usage: test_backend */
 #include <string.h>
 
-#include "backend.h"
+#include "model/backend.h"
 #include "check.h"
-#include "ends.h"
-#include "layer.h"
-#include "model.h"
-#include "optim.h"
+#include "model/ends.h"
+#include "model/layer.h"
+#include "model/model.h"
+#include "model/optim.h"
 
 /* ---- the counting backend ------------------------------------------------------------------ */
 

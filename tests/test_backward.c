@@ -18,14 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "blas.h"
+#include "model/backend.h"
+#include "model/blas.h"
 #include "check.h"
-#include "model.h"
-#include "ops_ref.h"
+#include "model/model.h"
+#include "model/ops_ref.h"
 #include "ref_load.h"
-#include "ends.h"
-#include "layer.h"
+#include "model/ends.h"
+#include "model/layer.h"
 
 /* The float32 backward's own rounding measures below 6e-7 relative everywhere here: 1e-5 leaves
  * a tenfold margin (the task asked for 1e-4), and a wrong or missing term shows as 1e-2 or more. */

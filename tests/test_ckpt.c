@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "ckpt.h"
+#include "io/ckpt.h"
 
 enum { N1 = 1000, N2 = 37 };
 

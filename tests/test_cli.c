@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "cli.h"
+#include "base/cli.h"
 
 static void test_numbers(void)
 {

@@ -22,9 +22,9 @@ show() { grep -rn "$@" 2>/dev/null | head -3; }
 none -E 'pipa__cpu_|pipa_op_' src tools bench tests --include=*.c --include=*.h $CPU_FILES
 check "CPU kernels named only by the CPU backend's files" $? \
     "$(show -E 'pipa__cpu_|pipa_op_' src tools bench tests --include=*.c --include=*.h $CPU_FILES)"
-none '#include "ops_cpu.h"' src tools bench tests --include=*.c --include=*.h $CPU_FILES
+none '#include "model/ops_cpu.h"' src tools bench tests --include=*.c --include=*.h $CPU_FILES
 check "ops_cpu.h included only by the CPU backend's files" $? \
-    "$(show '#include "ops_cpu.h"' src tools bench tests --include=*.c --include=*.h $CPU_FILES)"
+    "$(show '#include "model/ops_cpu.h"' src tools bench tests --include=*.c --include=*.h $CPU_FILES)"
 BLAS_FILES="--include=*.c --include=*.h --exclude=ops*.c --exclude=blas.c"
 none -E 'cblas_|<cblas.h>|<blis.h>' src tools $BLAS_FILES
 check "CBLAS called only by the CPU kernels and blas.c" $? \
@@ -33,13 +33,13 @@ none 'aligned_alloc' src tools --include=*.c --exclude=backend_cpu*.c
 check "aligned blocks allocated only by the CPU backend" $? \
     "$(show 'aligned_alloc' src tools --include=*.c --exclude=backend_cpu*.c)"
 missing=""
-for b in $(sed -n 's/^#define PIPA_BACKENDS(X) //p' src/backend.c | grep -o 'X([a-z0-9_]*)' |
+for b in $(sed -n 's/^#define PIPA_BACKENDS(X) //p' src/model/backend.c | grep -o 'X([a-z0-9_]*)' |
            sed 's/X(\(.*\))/\1/'); do
-    grep -q "const pipa_backend_t pipa__backend_$b = " src/backend_$b.c 2>/dev/null ||
+    grep -q "const pipa_backend_t pipa__backend_$b = " src/model/backend_$b.c 2>/dev/null ||
         missing="$missing $b"
 done
-[ -z "$missing" ] && [ -n "$(sed -n 's/^#define PIPA_BACKENDS(X) //p' src/backend.c)" ]
-check "every registered backend has src/backend_NAME.c defining its table" $? "missing:$missing"
+[ -z "$missing" ] && [ -n "$(sed -n 's/^#define PIPA_BACKENDS(X) //p' src/model/backend.c)" ]
+check "every registered backend has src/model/backend_NAME.c defining its table" $? "missing:$missing"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

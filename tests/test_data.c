@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "data.h"
-#include "hash.h"
+#include "io/data.h"
+#include "base/hash.h"
 
 static int has(const char *text) { return strstr(pipa_last_error(), text) != NULL; }
 

@@ -3,7 +3,7 @@
  * groups partition the world. Then the derivation rules and every error case. */
 #include <string.h>
 #include "check.h"
-#include "layout.h"
+#include "plan/layout.h"
 
 #define MAXW 16
 

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "backend.h"
+#include "base/arena.h"
+#include "model/backend.h"
 #include "check.h"
-#include "layer.h"
-#include "model.h"
-#include "blas.h"
+#include "model/layer.h"
+#include "model/model.h"
+#include "model/blas.h"
 
 static pipa_model_config_t small_config(void)
 {

@@ -3,10 +3,10 @@
 # Each check greps the sources for the shape of a second copy, so a copy brought back fails here:
 #  - tools and benchmarks use no pipa__ internal names
 #  - one "--name VALUE" matcher (pipa_cli_take): no other code tests argv for "name=" by hand
-#  - one FNV-1a (src/hash.c): its prime appears nowhere else
-#  - one random-number module (src/rand.c): splitmix's constants nowhere else in src/;
+#  - one FNV-1a (src/base/hash.c): its prime appears nowhere else
+#  - one random-number module (src/base/rand.c): splitmix's constants nowhere else in src/;
 #    data.c does not include model.h
-#  - one JSON writer (src/json.c): no other file prints a "key": member by hand
+#  - one JSON writer (src/base/json.c): no other file prints a "key": member by hand
 #  - trace.c formats only: it sends and receives nothing
 #  - the model configuration is pipa_model_config_t; pipa_config_t is gone
 # Usage: sh tests/test_one_of_each.sh [BUILD_DIR]   (run from the repository root)
@@ -25,11 +25,11 @@ none -i '100000001b3' src tools bench tests --include=*.c --include=*.h --exclud
 check "one FNV-1a (hash.c)" $? "$(show -i '100000001b3' src tools bench tests --include=*.c --include=*.h --exclude=hash.c)"
 none -i 'bf58476d1ce4e5b9' src --exclude=rand.c
 check "one random-number module (rand.c)" $? "$(show -i 'bf58476d1ce4e5b9' src --exclude=rand.c)"
-none '#include "model.h"' src/data.c src/data.h
+none '#include "model/model.h"' src/io/data.c src/io/data.h
 check "data.c does not include model.h for random numbers" $?
 none -E 'printf\(.*\\"(%s|[A-Za-z_]+)\\": ' src tools bench --include=*.c --exclude=json.c
 check "one JSON writer (json.c)" $? "$(show -E 'printf\(.*\\"(%s|[A-Za-z_]+)\\": ' src tools bench --include=*.c --exclude=json.c)"
-none -E 'pipa_(send|recv|isend|irecv|wait|gather|barrier)\(|#include "comm.h"' src/trace.c src/trace.h
+none -E 'pipa_(send|recv|isend|irecv|wait|gather|barrier)\(|#include "comm/comm.h"' src/runtime/trace.c src/runtime/trace.h
 check "trace.c runs no collective" $?
 none -w 'pipa_config_t' src tools bench tests --include=*.c --include=*.h
 check "pipa_config_t renamed pipa_model_config_t" $?

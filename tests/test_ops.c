@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "blas.h"
+#include "model/backend.h"
+#include "model/blas.h"
 #include "check.h"
-#include "layer.h"
-#include "model.h"
-#include "ops_ref.h"
+#include "model/layer.h"
+#include "model/model.h"
+#include "model/ops_ref.h"
 #include "ref_load.h"
 
 #define TOL 1e-5

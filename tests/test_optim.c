@@ -3,7 +3,7 @@
 #include <math.h>
 
 #include "check.h"
-#include "optim.h"
+#include "model/optim.h"
 #include "ref_load.h"
 
 enum { N = 257, STEPS = 5 };

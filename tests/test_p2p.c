@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "comm.h"
+#include "comm/comm.h"
 
 static pipa_comm_t *comm;
 static int rank, world;

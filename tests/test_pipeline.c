@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "plan.h"
-#include "runtime.h"
-#include "split.h"
+#include "plan/plan.h"
+#include "runtime/runtime.h"
+#include "plan/split.h"
 
 enum { L = 7, B = 2, T = 6 };
 

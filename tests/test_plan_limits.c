@@ -8,7 +8,7 @@
 #include <sys/resource.h>
 
 #include "check.h"
-#include "plan.h"
+#include "plan/plan.h"
 
 /* ---- bounds: one set of limits, and work bounded by the input --------------------------- */
 

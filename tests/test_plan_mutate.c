@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "plan.h"
+#include "plan/plan.h"
 
 static int imin(int a, int b) { return a < b ? a : b; }
 

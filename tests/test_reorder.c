@@ -27,8 +27,8 @@
 
 #include "batch.h"
 #include "check.h"
-#include "runtime.h"
-#include "split.h"
+#include "runtime/runtime.h"
+#include "plan/split.h"
 
 enum { T = 8, STEPS = 2 };
 static int B;

@@ -3,7 +3,7 @@
  * named examples; first-layer indices; the formatter; and every parse error with its message. */
 #include <string.h>
 #include "check.h"
-#include "split.h"
+#include "plan/split.h"
 
 static void test_examples(void)
 {

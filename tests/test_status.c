@@ -1,7 +1,7 @@
 /* Proves the error convention: pipa__fail keeps the formatted message and returns the code. */
 #include <string.h>
 #include "check.h"
-#include "status.h"
+#include "base/status.h"
 
 int main(void)
 {

@@ -14,8 +14,8 @@
 
 #include "check.h"
 #include "ref_load.h"
-#include "runtime.h"
-#include "split.h"
+#include "runtime/runtime.h"
+#include "plan/split.h"
 
 /* Agreement with float64 autograd rounded once: float32 forward and backward through two layers
  * and the head, and one float32 update, stay far inside these; a wrong scale is off by M - 1. */

@@ -13,9 +13,9 @@
 
 #include "batch.h"
 #include "check.h"
-#include "hash.h"
-#include "runtime.h"
-#include "tensors.h"
+#include "base/hash.h"
+#include "runtime/runtime.h"
+#include "model/tensors.h"
 
 static const pipa_model_config_t CFG = {.L = 2, .C = 8, .NH = 2, .I = 12, .eps = 1e-5f,
                                         .rope_theta = 10000.0f, .seed = 7};

@@ -13,11 +13,11 @@
 #include <string.h>
 
 #include "check.h"
-#include "hash.h"
-#include "json.h"
-#include "plan.h"
-#include "rand.h"
-#include "trace.h"
+#include "base/hash.h"
+#include "base/json.h"
+#include "plan/plan.h"
+#include "base/rand.h"
+#include "runtime/trace.h"
 
 static void test_busy(void)
 {

@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "check.h"
-#include "comm.h"
-#include "transport.h"
+#include "comm/comm.h"
+#include "comm/transport.h"
 
 /* ---- the loop transport: what a rank sends to itself, kept in arrival order ------------------ */
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_transport_layers.sh: proves the messaging files form layers, with no circle: the shared-
-# memory transport (src/shm*) includes nothing above transport.h (not comm.h, the communicator
+# memory transport (src/comm/shm*) includes nothing above transport.h (not comm.h, the communicator
 # that calls it) and calls none of the communicator's functions; nothing but shm's own files knows
 # shm's internals; the communicator (comm.c) and the collectives (coll.c, allreduce.c) name no
 # transport; tools and benchmarks name none either (pipa-run prepares a run through launch.h);
@@ -13,31 +13,31 @@ pass=0; fail=0
 # pipa headers a file includes, one a line
 incs() { sed -n 's/^#include "\(.*\)".*/\1/p' "$@"; }
 
-bad=$(incs src/shm*.c src/shm*.h | grep -v -x -e shm_internal.h -e shm_seg.h \
-      -e transport.h -e msg.h -e status.h -e env.h | sort -u | tr '\n' ' ')
+bad=$(incs src/comm/shm*.c src/comm/shm*.h | grep -v -x -e comm/shm_internal.h -e comm/shm_seg.h \
+      -e comm/transport.h -e comm/msg.h -e base/status.h -e base/env.h | sort -u | tr '\n' ' ')
 check "shm includes only what is below it" "$([ -z "$bad" ]; echo $?)" "(includes: $bad)"
 
-bad=$(incs src/transport.h src/transport.c src/msg.h src/msg.c | grep -v -x -e transport.h \
-      -e msg.h -e status.h -e env.h | sort -u | tr '\n' ' ')
+bad=$(incs src/comm/transport.h src/comm/transport.c src/comm/msg.h src/comm/msg.c | grep -v -x \
+      -e comm/transport.h -e comm/msg.h -e base/dtype.h -e base/status.h -e base/env.h | sort -u | tr '\n' ' ')
 check "transport.h and msg.h include nothing above them" "$([ -z "$bad" ]; echo $?)" "($bad)"
 
 above='pipa__check_header|pipa_(comm_|isend|irecv|test|wait|send|recv|detach|flush|group_'
 above="$above|barrier|bcast|gather|allreduce|agree)"
-bad=$(grep -l -E "$above" src/shm*.c src/shm*.h | tr '\n' ' ')
+bad=$(grep -l -E "$above" src/comm/shm*.c src/comm/shm*.h | tr '\n' ' ')
 check "shm calls nothing of the communicator" "$([ -z "$bad" ]; echo $?)" "(in: $bad)"
 
-bad=$(grep -l 'shm_internal.h' src/*.c src/*.h tools/*.c bench/*.c tests/*.c | grep -v '^src/shm' |
+bad=$(grep -l 'shm_internal.h' src/*/*.c src/*/*.h tools/*.c bench/*.c tests/*.c | grep -v '^src/comm/shm' |
       tr '\n' ' ')
 check "only shm's own files include shm_internal.h" "$([ -z "$bad" ]; echo $?)" "(in: $bad)"
 
-bad=$(grep -n -E 'shm|PIPA__REQ' src/comm.c src/comm.h src/coll.c src/allreduce.c src/runtime.c |
+bad=$(grep -n -E 'shm|PIPA__REQ' src/comm/comm.c src/comm/comm.h src/comm/coll.c src/comm/allreduce.c src/runtime/runtime.c |
       grep -v -E '^[^:]+:[0-9]+:\s*(/\*|\*)' | head -3)
 check "comm.c, coll.c, allreduce.c and the runtime name no transport" "$([ -z "$bad" ]; echo $?)" "($bad)"
 
 # The launcher prepares a run through launch.h (the transport's table), and no tool or benchmark
 # knows a transport: none includes an shm header or calls an shm function (PIPA_SHM_* settings
 # are the user's to set, in the environment, and not named here either).
-bad=$(grep -n -E '#include "(shm|transport)|pipa_+shm_|PIPA_SHM_FD|memfd' tools/*.c tools/*.h \
+bad=$(grep -n -E '#include "(comm/)?(shm|transport)|pipa_+shm_|PIPA_SHM_FD|memfd' tools/*.c tools/*.h \
       bench/*.c bench/*.h | head -3)
 check "tools and benchmarks name no transport (pipa-run goes through launch.h)" \
     "$([ -z "$bad" ]; echo $?)" "($bad)"
@@ -45,9 +45,9 @@ check "pipa-run prepares the run through launch.h" \
     "$(grep -q 'pipa_launch_begin' tools/pipa-run.c && grep -q 'pipa_launch_set_rank_env' \
        tools/pipa-run.c; echo $?)"
 
-check "the request kind is an enum" "$(grep -q 'pipa_req_kind_t kind;' src/msg.h; echo $?)"
+check "the request kind is an enum" "$(grep -q 'pipa_req_kind_t kind;' src/comm/msg.h; echo $?)"
 check "shm registered by one line" \
-    "$(grep -q '^#define PIPA_TRANSPORTS(X) X(shm)' src/transport.c; echo $?)"
+    "$(grep -q '^#define PIPA_TRANSPORTS(X) X(shm)' src/comm/transport.c; echo $?)"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

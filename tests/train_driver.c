@@ -11,11 +11,11 @@
 
 #include "batch.h"
 #include "check.h"
-#include "data.h"
-#include "runtime.h"
-#include "split.h"
-#include "timeline_gather.h"
-#include "trace.h"
+#include "io/data.h"
+#include "runtime/runtime.h"
+#include "plan/split.h"
+#include "runtime/timeline_gather.h"
+#include "runtime/trace.h"
 
 enum { B = 2, T = 8 };
 static int L = 8; /* TRAIN_DRIVER_LAYERS changes it (7 gives uneven splits and chunks) */

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "blas.h"
-#include "split.h"
+#include "base/cli.h"
+#include "model/blas.h"
+#include "plan/split.h"
 
 /* ---- options ------------------------------------------------------------------------- */
 

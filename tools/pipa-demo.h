@@ -12,13 +12,13 @@
 
 #include <stdint.h>
 
-#include "comm.h"
-#include "json.h"
-#include "layout.h"
-#include "layer.h"
-#include "model.h"
-#include "plan.h"
-#include "runtime.h"
+#include "comm/comm.h"
+#include "base/json.h"
+#include "plan/layout.h"
+#include "model/layer.h"
+#include "model/model.h"
+#include "plan/plan.h"
+#include "runtime/runtime.h"
 
 #define DEMO_COUNT 5
 #define DEMO_DEFAULT_SEED 42

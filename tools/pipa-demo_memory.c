@@ -11,9 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "blas.h"
+#include "model/blas.h"
 #include "pipa-demo.h"
-#include "rss.h"
+#include "base/rss.h"
 
 typedef struct {
     int rank, stage, first, count;

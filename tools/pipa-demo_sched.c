@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "pipa-demo.h"
-#include "runtime.h"
-#include "split.h"
-#include "trace.h"
+#include "runtime/runtime.h"
+#include "plan/split.h"
+#include "runtime/trace.h"
 
 #define SCHED_REPS 3     /* timed steps after the warm-up step */
 #define SCHED_COUNT 4

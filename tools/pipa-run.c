@@ -41,9 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "env.h"
-#include "launch.h"
+#include "base/cli.h"
+#include "base/env.h"
+#include "comm/launch.h"
 
 #define MAX_RANKS 256
 #define GRACE_MS 2000

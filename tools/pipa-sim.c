@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "launch.h"
-#include "plan.h"
-#include "trace.h"
+#include "base/cli.h"
+#include "comm/launch.h"
+#include "plan/plan.h"
+#include "runtime/trace.h"
 
 typedef struct {
     int P, M, V, all, print_plan;

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "split.h"
+#include "base/cli.h"
+#include "plan/split.h"
 
 /* ---- options ------------------------------------------------------------------------- */
 

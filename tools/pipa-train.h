@@ -9,12 +9,12 @@
 
 #include <stdint.h>
 
-#include "comm.h"
-#include "data.h"
-#include "json.h"
-#include "layout.h"
-#include "plan.h"
-#include "runtime.h"
+#include "comm/comm.h"
+#include "io/data.h"
+#include "base/json.h"
+#include "plan/layout.h"
+#include "plan/plan.h"
+#include "runtime/runtime.h"
 
 #define TRAIN_DEFAULT_SEED 42
 

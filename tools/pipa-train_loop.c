@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "base/cli.h"
 #include "pipa-train.h"
-#include "timeline_gather.h"
-#include "trace.h"
-#include "split.h"
+#include "runtime/timeline_gather.h"
+#include "runtime/trace.h"
+#include "plan/split.h"
 
 /* What each rank sends rank 0 after a step. */
 typedef struct {

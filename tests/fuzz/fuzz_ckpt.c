@@ -5,14 +5,14 @@
  * written by this file built with -DFUZZ_CKPT_SEEDS (no -fsanitize=fuzzer) and run with the
  * corpus directory as its argument. Build and run (from the repository root): */
 // clang -std=c11 -D_GNU_SOURCE -DPIPA_BLAS_OPENBLAS -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
-//     tests/fuzz/fuzz_ckpt.c src/*.c -lopenblas -lm -pthread -o /tmp/fuzz_ckpt
+//     tests/fuzz/fuzz_ckpt.c src/*/*.c -lopenblas -lm -pthread -o /tmp/fuzz_ckpt
 // /tmp/fuzz_ckpt -runs=20000 tests/fuzz/corpus/fuzz_ckpt
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "io/ckpt.h"
 
 enum { NW = 16, NM = 4, MAX_STEP = 100 };
 

@@ -1,0 +1,296 @@
+/* layer.c: a range of Llama-style layers at work: the forward scratch, the saved activations of
+ * one microbatch (each one allocation carved by a size table, arena.h), the one forward pass, and
+ * the backward pass split into input gradients (I) and weight gradients (W).
+ *
+ * Inference and training run the same forward: saving only changes where the intermediate values
+ * are written (the saved activations instead of the scratch), never which ops run on which values, so
+ * the output has the same bits either way. The input-gradient pass leaves in the activations
+ * every gradient the weight pass needs (the gradient of each linear's output and of each norm's
+ * output), so W reads nothing but the activations and can run any time later.
+ * Left out: activation recomputation, the model's ends (ends.c). */
+#include "model/layer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/arena.h"
+#include "model/backend.h"
+
+/* ---- scratch ------------------------------------------------------------------------------ */
+
+enum { S_XN, S_Q, S_K, S_V, S_ATT, S_Y, S_GATE, S_UP, N_SCRATCH };
+
+pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T)
+{
+    memset(s, 0, sizeof *s);
+    PIPA_TRY(pipa_config_check(cfg));
+    if (B < 1 || T < 1)
+        return pipa__fail(PIPA_ERR_ARG, "scratch: B (%d) and T (%d) must be positive", B, T);
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
+    const pipa_piece_t t[N_SCRATCH] = {
+        {"xn", N * C}, {"q", N * C}, {"k", N * C}, {"v", N * C}, {"att", (size_t)B * NH * T * T},
+        {"y", N * C}, {"gate", N * I}, {"up", N * I}};  // (B, T, C), att (B, NH, T, T), (B, T, I)
+    size_t off[N_SCRATCH], total = pipa_arena_layout(t, N_SCRATCH, 16, off);  // 64-byte aligned
+    void *buf;
+    PIPA_TRY(pipa_backend_alloc(&buf, total, 0, "forward scratch"));
+    s->buf = buf;
+    float **const fields[N_SCRATCH] = {&s->xn, &s->q, &s->k, &s->v, &s->att, &s->y, &s->gate,
+                                       &s->up};
+    pipa_arena_point(s->buf, off, fields, N_SCRATCH);
+    s->B = B;
+    s->T = T;
+    return PIPA_OK;
+}
+
+void pipa_scratch_free(pipa_scratch_t *s)
+{
+    pipa_backend_free(s->buf);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- saved activations -------------------------------------------------------------------- */
+
+/* A layer's pieces in memory order (the order of pipa_act_layer_t). */
+enum {
+    A_X, A_XN_ATTN, A_RSTD_ATTN, A_Q, A_K, A_V, A_ATT, A_Y, A_X_MID, A_XN_MLP, A_RSTD_MLP,
+    A_GATE, A_UP, A_H, A_DY_O, A_DXN_ATTN, A_DY_DOWN, A_DXN_MLP, N_PIECES
+};
+
+/* One layer's table, each piece 64-byte aligned as the scratch's buffers are: BLAS sees the same
+ * alignments. Returns the floats of one layer. */
+static size_t act_table(const pipa_model_config_t *cfg, int B, int T, size_t off[N_PIECES])
+{
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
+    const pipa_piece_t t[N_PIECES] = {
+        [A_X] = {"x", N * C}, [A_XN_ATTN] = {"xn_attn", N * C}, [A_RSTD_ATTN] = {"rstd_attn", N},
+        [A_Q] = {"q", N * C}, [A_K] = {"k", N * C}, [A_V] = {"v", N * C},
+        [A_ATT] = {"att", (size_t)B * NH * T * T}, [A_Y] = {"y", N * C},
+        [A_X_MID] = {"x_mid", N * C}, [A_XN_MLP] = {"xn_mlp", N * C},
+        [A_RSTD_MLP] = {"rstd_mlp", N}, [A_GATE] = {"gate", N * I}, [A_UP] = {"up", N * I},
+        [A_H] = {"h", N * I}, [A_DY_O] = {"dy_o", N * C}, [A_DXN_ATTN] = {"dxn_attn", N * C},
+        [A_DY_DOWN] = {"dy_down", N * C}, [A_DXN_MLP] = {"dxn_mlp", N * C}};
+    return pipa_arena_layout(t, N_PIECES, 16, off);
+}
+
+static void act_carve(pipa_act_layer_t *l, float *base, const size_t off[N_PIECES])
+{
+    float **const fields[N_PIECES] = {
+        &l->x, &l->xn_attn, &l->rstd_attn, &l->q, &l->k, &l->v, &l->att, &l->y, &l->x_mid,
+        &l->xn_mlp, &l->rstd_mlp, &l->gate, &l->up, &l->h, &l->dy_o, &l->dxn_attn, &l->dy_down,
+        &l->dxn_mlp};
+    pipa_arena_point(base, off, fields, N_PIECES);
+}
+
+size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T)
+{
+    size_t off[N_PIECES];
+    return act_table(cfg, B, T, off) * (size_t)count * sizeof(float);
+}
+
+pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T)
+{
+    memset(a, 0, sizeof *a);
+    PIPA_TRY(pipa_config_check(cfg));
+    if (count < 0 || B < 1 || T < 1)
+        return pipa__fail(PIPA_ERR_ARG, "acts: count (%d) must be >= 0, B (%d) and T (%d) positive",
+                          count, B, T);
+    size_t off[N_PIECES], per_layer = act_table(cfg, B, T, off);
+    a->cfg = *cfg;
+    a->count = count;
+    a->B = B;
+    a->T = T;
+    a->n_floats = per_layer * (size_t)count;
+    if (count == 0) return PIPA_OK;
+    void *buf;
+    pipa_status s = pipa_backend_alloc(&buf, a->n_floats, 0, "saved activations");
+    a->buf = buf;
+    a->layers = calloc((size_t)count, sizeof *a->layers);
+    if (s != PIPA_OK || !a->layers) {
+        pipa_acts_free(a);
+        return pipa__fail(PIPA_ERR_NOMEM, "acts: cannot allocate %zu bytes for %d layers",
+                          per_layer * (size_t)count * sizeof(float), count);
+    }
+    for (int l = 0; l < count; l++) act_carve(&a->layers[l], a->buf + (size_t)l * per_layer, off);
+    return PIPA_OK;
+}
+
+void pipa_acts_free(pipa_acts_t *a)
+{
+    pipa_backend_free(a->buf);
+    free(a->layers);
+    memset(a, 0, sizeof *a);
+}
+
+/* Asserts a fits the range and the microbatch shape. Activations made for more layers serve a shorter
+ * range with their first layers (the runtime sizes each slot's for its largest chunk). */
+static void check_acts(const pipa_layers_t *ls, const pipa_acts_t *a, int B, int T)
+{
+    PIPA_ASSERT(a->count >= ls->count && a->cfg.C == ls->cfg.C && a->cfg.NH == ls->cfg.NH &&
+                a->cfg.I == ls->cfg.I);
+    /* Every piece is one contiguous array, so a smaller microbatch uses a prefix of each. */
+    PIPA_ASSERT(B >= 1 && T >= 1 && B <= a->B && T <= a->T);
+}
+
+/* ---- the forward -------------------------------------------------------------------------- */
+
+/* x (B, T, C) += wo(attention(rope(q), rope(k), v)) of rmsnorm(x). With a (saving), the
+ * intermediate values land in a's pieces, plus x and the norm's 1/rms; without, in the scratch. */
+static void attn_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
+                         pipa_act_layer_t *a, pipa_scratch_t *s)
+{
+    const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
+    float *xn = a ? a->xn_attn : s->xn, *q = a ? a->q : s->q, *k = a ? a->k : s->k;
+    float *v = a ? a->v : s->v, *att = a ? a->att : s->att, *y = a ? a->y : s->y;
+    const pipa_backend_t *be = pipa_backend();
+    if (a) be->mem.copy(a->x, x, (size_t)N * C);
+    be->norm.fwd(xn, x, l->attn_norm, N, C, cfg->eps);  // (B, T, C)
+    if (a) be->norm.rstd(a->rstd_attn, x, N, C, cfg->eps);
+    be->linear.fwd(q, xn, l->wq, N, C, C);  // (B, T, NH, HS)
+    be->linear.fwd(k, xn, l->wk, N, C, C);  // (B, T, NH, HS)
+    be->linear.fwd(v, xn, l->wv, N, C, C);  // (B, T, NH, HS)
+    be->rope.fwd(q, B, T, NH, HS, cfg->rope_theta);
+    be->rope.fwd(k, B, T, NH, HS, cfg->rope_theta);
+    be->attention.fwd(y, att, q, k, v, B, T, NH, HS);  // (B, T, C)
+    be->linear.fwd(s->xn, y, l->wo, N, C, C);  // (B, T, C); the scratch's xn is free again
+    be->elem.add(x, s->xn, (size_t)N * C);
+}
+
+/* x (B, T, C) += w_down(silu(w_gate(h)) * w_up(h)), h = rmsnorm(x). Saving keeps gate and up
+ * (the backward needs the pre-activations) and writes silu(gate) * up into a->h; without, it
+ * goes over gate. */
+static void mlp_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
+                        pipa_act_layer_t *a, pipa_scratch_t *s)
+{
+    const int N = B * T, C = cfg->C, I = cfg->I;
+    float *xn = a ? a->xn_mlp : s->xn, *gate = a ? a->gate : s->gate, *up = a ? a->up : s->up;
+    float *h = a ? a->h : s->gate;
+    const pipa_backend_t *be = pipa_backend();
+    if (a) be->mem.copy(a->x_mid, x, (size_t)N * C);
+    be->norm.fwd(xn, x, l->mlp_norm, N, C, cfg->eps);  // (B, T, C)
+    if (a) be->norm.rstd(a->rstd_mlp, x, N, C, cfg->eps);
+    be->linear.fwd(gate, xn, l->w_gate, N, C, I);  // (B, T, I)
+    be->linear.fwd(up, xn, l->w_up, N, C, I);      // (B, T, I)
+    be->elem.swiglu(h, gate, up, (size_t)N * I);   // (B, T, I)
+    be->linear.fwd(s->y, h, l->w_down, N, I, C);   // (B, T, C)
+    be->elem.add(x, s->y, (size_t)N * C);
+}
+
+void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_acts_t *save,
+                         pipa_scratch_t *s)
+{
+    PIPA_ASSERT(B >= 1 && T >= 1 && B <= s->B && T <= s->T);
+    if (save) check_acts(ls, save, B, T);
+    /* Nothing survives from one layer to the next but x itself (and what is saved), so a layer's
+     * output depends only on its weights and its input: ranges and their pieces agree to the
+     * bit. */
+    for (int l = 0; l < ls->count; l++) {
+        pipa_act_layer_t *a = save ? &save->layers[l] : NULL;
+        attn_forward(&ls->cfg, &ls->layers[l], x, B, T, a, s);
+        mlp_forward(&ls->cfg, &ls->layers[l], x, B, T, a, s);
+    }
+    if (save) save->phase = PIPA_ACTS_FORWARD;
+}
+
+pipa_status pipa_model_forward(const pipa_model_config_t *cfg, int M, int B, int T, const float *in,
+                               float *out)
+{
+    pipa_layers_t all;
+    pipa_scratch_t s;
+    PIPA_TRY(pipa_layers_build(&all, cfg, 0, cfg->L));
+    pipa_status st = pipa_scratch_init(&s, cfg, B, T);
+    if (st != PIPA_OK) {
+        pipa_layers_free(&all);
+        return st;
+    }
+    size_t act = (size_t)B * T * cfg->C;
+    memcpy(out, in, act * M * sizeof(float));
+    for (int k = 0; k < M; k++) pipa_layers_forward(&all, out + act * k, B, T, NULL, &s);
+    pipa_scratch_free(&s);
+    pipa_layers_free(&all);
+    return PIPA_OK;
+}
+
+/* ---- backward: input gradients ------------------------------------------------------------ */
+
+/* dx (B, T, C): in, dLoss/d(layer output); out, dLoss/d(x_mid). */
+static void mlp_backward_input(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *dx, int B,
+                               int T, pipa_act_layer_t *a, pipa_scratch_t *s)
+{
+    const int N = B * T, C = cfg->C, I = cfg->I;
+    const pipa_backend_t *be = pipa_backend();
+    be->mem.copy(a->dy_down, dx, (size_t)N * C);
+    be->linear.bwd_x(s->gate, dx, l->w_down, N, I, C, 0);  // dLoss/dh (B, T, I)
+    be->elem.swiglu_bwd(a->gate, a->up, s->gate, a->gate, a->up, (size_t)N * I);
+    be->linear.bwd_x(a->dxn_mlp, a->gate, l->w_gate, N, C, I, 0);
+    be->linear.bwd_x(a->dxn_mlp, a->up, l->w_up, N, C, I, 1);
+    be->norm.bwd_x(dx, a->dxn_mlp, a->x_mid, l->mlp_norm, a->rstd_mlp, N, C, 1);
+}
+
+/* dx (B, T, C): in, dLoss/d(x_mid); out, dLoss/d(layer input). */
+static void attn_backward_input(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *dx,
+                                int B, int T, pipa_act_layer_t *a, pipa_scratch_t *s)
+{
+    const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
+    const size_t NC = (size_t)N * C;
+    const pipa_backend_t *be = pipa_backend();
+    be->mem.copy(a->dy_o, dx, NC);
+    be->linear.bwd_x(s->y, dx, l->wo, N, C, C, 0);  // dLoss/d(attention output)
+    /* Into the scratch first: q, k, v are read until the end of the attention backward. */
+    be->attention.bwd(s->q, s->k, s->v, s->att, s->y, a->att, a->q, a->k, a->v, B, T, NH, HS);
+    be->rope.bwd(s->q, B, T, NH, HS, cfg->rope_theta);
+    be->rope.bwd(s->k, B, T, NH, HS, cfg->rope_theta);
+    be->mem.copy(a->q, s->q, NC);
+    be->mem.copy(a->k, s->k, NC);
+    be->mem.copy(a->v, s->v, NC);
+    be->linear.bwd_x(a->dxn_attn, a->q, l->wq, N, C, C, 0);
+    be->linear.bwd_x(a->dxn_attn, a->k, l->wk, N, C, C, 1);
+    be->linear.bwd_x(a->dxn_attn, a->v, l->wv, N, C, C, 1);
+    be->norm.bwd_x(dx, a->dxn_attn, a->x, l->attn_norm, a->rstd_attn, N, C, 1);
+}
+
+void pipa_layers_backward_input(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, int B, int T,
+                                pipa_scratch_t *s)
+{
+    check_acts(ls, a, B, T);
+    PIPA_ASSERT(a->phase == PIPA_ACTS_FORWARD);  // I consumes the forward values: once per F
+    PIPA_ASSERT(B <= s->B && T <= s->T);
+    for (int l = ls->count - 1; l >= 0; l--) {
+        mlp_backward_input(&ls->cfg, &ls->layers[l], dx, B, T, &a->layers[l], s);
+        attn_backward_input(&ls->cfg, &ls->layers[l], dx, B, T, &a->layers[l], s);
+    }
+    a->phase = PIPA_ACTS_INPUT_DONE;
+}
+
+/* ---- backward: weight gradients ----------------------------------------------------------- */
+
+void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
+                                 pipa_layers_t *grads, int B, int T)
+{
+    check_acts(ls, a, B, T);
+    PIPA_ASSERT(a->phase == PIPA_ACTS_INPUT_DONE);
+    PIPA_ASSERT(grads->first == ls->first && grads->count == ls->count &&
+                grads->n_params == ls->n_params);
+    const int N = B * T, C = ls->cfg.C, I = ls->cfg.I;
+    const pipa_backend_t *be = pipa_backend();
+    /* Layers and tensors in memory order; each tensor's += is one kernel call. */
+    for (int i = 0; i < ls->count; i++) {
+        const pipa_act_layer_t *al = &a->layers[i];
+        pipa_layer_t *g = &grads->layers[i];
+        be->norm.bwd_w(g->attn_norm, al->dxn_attn, al->x, al->rstd_attn, N, C);
+        be->linear.bwd_w(g->wq, al->q, al->xn_attn, N, C, C);
+        be->linear.bwd_w(g->wk, al->k, al->xn_attn, N, C, C);
+        be->linear.bwd_w(g->wv, al->v, al->xn_attn, N, C, C);
+        be->linear.bwd_w(g->wo, al->dy_o, al->y, N, C, C);
+        be->norm.bwd_w(g->mlp_norm, al->dxn_mlp, al->x_mid, al->rstd_mlp, N, C);
+        be->linear.bwd_w(g->w_gate, al->gate, al->xn_mlp, N, C, I);
+        be->linear.bwd_w(g->w_up, al->up, al->xn_mlp, N, C, I);
+        be->linear.bwd_w(g->w_down, al->dy_down, al->h, N, I, C);
+    }
+}
+
+void pipa_layers_backward(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, pipa_layers_t *grads,
+                          int B, int T, pipa_scratch_t *s)
+{
+    pipa_layers_backward_input(ls, a, dx, B, T, s);
+    pipa_layers_backward_weight(ls, a, grads, B, T);
+}

@@ -1,0 +1,102 @@
+/* layer.h: a range of Llama-style layers at work: the one forward (inference saves nothing,
+ * training saves the activations of one microbatch), the forward scratch, and the backward split
+ * into its input-gradient part (I) and its weight-gradient part (W).
+ *
+ * Order per microbatch in training: forward with save, then backward_input, then backward_weight,
+ * any time after (zero-bubble schedules delay W). Full backward (B) is I then W. Weight gradients
+ * accumulate (+=) in the order of the calls; every kernel is deterministic, so the same calls in
+ * the same order give the same bits whatever ran in between. The weights: model.h. */
+#ifndef PIPA_LAYER_H
+#define PIPA_LAYER_H
+
+#include <stddef.h>
+
+#include "model/model.h"
+#include "base/status.h"
+
+/* ---- scratch ------------------------------------------------------------------------------ */
+
+/* Scratch of the forward (and temporary space of the backward) for up to B x T tokens; allocated
+ * once, reused every call. */
+typedef struct {
+    int B, T;
+    float *buf;   /* one allocation */
+    float *xn, *q, *k, *v, *att, *y, *gate, *up;
+} pipa_scratch_t;
+pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T);
+void pipa_scratch_free(pipa_scratch_t *s);
+
+/* ---- saved activations of a range of layers ----------------------------------------------- */
+
+/* One layer's saved activations for one microbatch of B x T tokens (N = B*T). The fields marked
+ * "then" are reused: backward_input consumes the value and leaves there the gradient that
+ * backward_weight needs (the gradient of that linear's output). */
+typedef struct {
+    float *x;          /* (B, T, C) layer input */
+    float *xn_attn;    /* (B, T, C) rmsnorm(x) * attn_norm: input of wq, wk, wv */
+    float *rstd_attn;  /* (B, T) its 1/rms */
+    float *q, *k;      /* (B, T, NH, HS) after rope; then dLoss/d(wq, wk output) before rope */
+    float *v;          /* (B, T, NH, HS); then dLoss/d(wv output) */
+    float *att;        /* (B, NH, T, T) attention probabilities, zeros above the diagonal */
+    float *y;          /* (B, T, C) attention output: input of wo */
+    float *x_mid;      /* (B, T, C) x after the attention residual */
+    float *xn_mlp;     /* (B, T, C) rmsnorm(x_mid) * mlp_norm: input of w_gate, w_up */
+    float *rstd_mlp;   /* (B, T) */
+    float *gate, *up;  /* (B, T, I) pre-activations; then dLoss/d(w_gate, w_up output) */
+    float *h;          /* (B, T, I) silu(gate) * up: input of w_down */
+    /* Written by backward_input only. */
+    float *dy_o;       /* (B, T, C) dLoss/d(wo output) */
+    float *dxn_attn;   /* (B, T, C) dLoss/d(xn_attn) */
+    float *dy_down;    /* (B, T, C) dLoss/d(w_down output) */
+    float *dxn_mlp;    /* (B, T, C) dLoss/d(xn_mlp) */
+} pipa_act_layer_t;
+
+typedef enum { PIPA_ACTS_EMPTY = 0, PIPA_ACTS_FORWARD, PIPA_ACTS_INPUT_DONE } pipa_acts_phase;
+
+/* Saved activations of one microbatch for `count` layers: one allocation carved by a size table,
+ * each piece 64-byte aligned. Owned by the runtime; reused microbatch after microbatch. */
+typedef struct {
+    pipa_model_config_t cfg;
+    int count, B, T;
+    pipa_acts_phase phase;     /* checked by the passes: F, then I, then W (W may repeat) */
+    pipa_act_layer_t *layers;  /* (count) */
+    float *buf;                /* the one allocation */
+    size_t n_floats;
+} pipa_acts_t;
+
+/* Bytes of a pipa_acts_t for count layers and microbatches of B x T (its one buffer only). */
+size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T);
+/* Errors: PIPA_ERR_ARG (bad config or sizes), PIPA_ERR_NOMEM. count may be 0. */
+pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T);
+void pipa_acts_free(pipa_acts_t *a);
+
+/* ---- a range of layers -------------------------------------------------------------------- */
+
+/* The one forward: in place, x (B, T, C) through every layer of the range. B, T at most the
+ * scratch's (made for the same configuration). save: NULL for inference (nothing kept), or the
+ * activations the backward needs are saved there (made for this configuration, at least
+ * ls->count layers (a longer one uses its first layers) and at least B x T). Saving or not, the
+ * same ops run on the same values: the output has the same bits. Carries no state between calls
+ * beyond save. */
+void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_acts_t *save,
+                         pipa_scratch_t *s);
+/* The one-process reference of a pipelined forward: the M microbatches in (M, B, T, C) through
+ * all L layers, one after another, into out (M, B, T, C); what pipelined outputs must equal bit
+ * for bit. Builds the whole model (and frees it). */
+pipa_status pipa_model_forward(const pipa_model_config_t *cfg, int M, int B, int T, const float *in,
+                               float *out);
+
+/* In place on dx (B, T, C): in, dLoss/d(output of the range); out, dLoss/d(input of the range).
+ * Consumes a's forward values and leaves in a what backward_weight needs. s: forward scratch,
+ * used as temporary space only. */
+void pipa_layers_backward_input(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, int B, int T,
+                                pipa_scratch_t *s);
+/* grads (from pipa_layers_alloc_zero for the same range) += the weight gradients of this
+ * microbatch. Reads a only: may be called again on the same a. */
+void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
+                                 pipa_layers_t *grads, int B, int T);
+/* Full backward: backward_input then backward_weight. */
+void pipa_layers_backward(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, pipa_layers_t *grads,
+                          int B, int T, pipa_scratch_t *s);
+
+#endif

@@ -1,0 +1,125 @@
+/* model.c: configuration checks, the weights of a range of Llama-style layers (laid out by
+ * their tensor table, tensors.c, initialised from counter-based random numbers, rand.c) and inputs.
+ *
+ * Every random number is a pure function of (seed, stream, index), never of what was drawn
+ * before, so a rank that builds only layers [first, first + count) gets the same bits as a
+ * one-process build of all L layers, and microbatch k's input is the same whatever the schedule.
+ * Left out: the forward and backward of the layers (layer.c), the model's ends (ends.c). */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/backend.h"
+#include "model/tensors.h"
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+/* Message for a size that must be positive: names the field and what it means. */
+static pipa_status not_positive(const char *field, int value)
+{
+    return pipa__fail(PIPA_ERR_ARG, "config: %s must be positive, not %d", field, value);
+}
+
+pipa_status pipa_config_check(const pipa_model_config_t *cfg)
+{
+    if (cfg->L < 1) return not_positive("L (layers)", cfg->L);
+    if (cfg->C < 1) return not_positive("C (hidden size)", cfg->C);
+    if (cfg->NH < 1) return not_positive("NH (heads)", cfg->NH);
+    if (cfg->I < 1) return not_positive("I (intermediate size)", cfg->I);
+    if (cfg->C % cfg->NH != 0)
+        return pipa__fail(PIPA_ERR_ARG, "config: C (%d) must be divisible by NH (%d)", cfg->C,
+                          cfg->NH);
+    if ((cfg->C / cfg->NH) % 2 != 0)
+        return pipa__fail(PIPA_ERR_ARG,
+                          "config: head size C/NH (%d) must be even for rotary embeddings",
+                          cfg->C / cfg->NH);
+    if (!(cfg->eps > 0.0f) || !isfinite(cfg->eps))
+        return pipa__fail(PIPA_ERR_ARG, "config: eps must be positive and finite, not %g",
+                          (double)cfg->eps);
+    if (!(cfg->rope_theta > 0.0f) || !isfinite(cfg->rope_theta))
+        return pipa__fail(PIPA_ERR_ARG, "config: rope_theta must be positive and finite, not %g",
+                          (double)cfg->rope_theta);
+    return PIPA_OK;
+}
+
+/* ---- parameter count ---------------------------------------------------------------------- */
+
+/* A layer's tensors (tensors.c): two norms (C), four attention projections (C, C), gate and up
+ * (I, C) and down (C, I). */
+size_t pipa_layer_param_count(const pipa_model_config_t *cfg)
+{
+    size_t C = (size_t)cfg->C, I = (size_t)cfg->I;
+    return 2 * C + 4 * C * C + 3 * I * C;
+}
+
+/* ---- initialisation (random numbers: rand.c) ------------------------------------------- */
+
+/* Linear weights uniform in [-1, 1)/sqrt(fan_in) keep activations of order one through the stack
+ * (fan_in 1 gives the plain uniform exactly: the embedding); norm weights 1 + 0.1 u differ from 1
+ * enough that a test notices a norm applied without its weight. */
+void pipa__init_tensor(float *p, size_t n, int fan_in, uint64_t seed, uint64_t a, uint64_t b)
+{
+    if (fan_in == 0) {
+        for (size_t i = 0; i < n; i++) p[i] = 1.0f + 0.1f * pipa_rand_uniform(seed, a, b, i);
+        return;
+    }
+    float scale = (float)(1.0 / sqrt((double)fan_in));
+    for (size_t i = 0; i < n; i++) p[i] = scale * pipa_rand_uniform(seed, a, b, i);
+}
+
+void pipa_model_input(float *x, const pipa_model_config_t *cfg, int microbatch, int B, int T)
+{
+    size_t n = (size_t)B * T * cfg->C;  // x (B, T, C)
+    for (size_t i = 0; i < n; i++)
+        x[i] = pipa_rand_uniform(cfg->seed, (uint64_t)microbatch, PIPA_STREAM_INPUT, i);
+}
+
+void pipa_model_inputs(float *in, const pipa_model_config_t *cfg, int M, int B, int T)
+{
+    size_t act = (size_t)B * T * cfg->C;
+    for (int k = 0; k < M; k++) pipa_model_input(in + act * k, cfg, k, B, T);
+}
+
+/* ---- layers ------------------------------------------------------------------------------- */
+
+/* Allocates layers [first, first + count) as their tensor table lays them out: initialised
+ * (init set) or zero. */
+static pipa_status layers_make(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first,
+                               int count, int init)
+{
+    memset(ls, 0, sizeof *ls);
+    pipa_tensors_t tab;
+    const pipa_layer_range_t range = {first, count};
+    PIPA_TRY(pipa_tensors_build(&tab, cfg, 0, &range, 1, 0, 0));
+    float *buf = NULL;
+    pipa_status s = pipa_tensors_alloc(&tab, &buf, init, "layer parameters");
+    if (s == PIPA_OK) s = pipa_tensors_view_layers(&tab, buf, first, count, ls);
+    if (s == PIPA_OK) ls->alloc = buf;
+    else pipa_backend_free(buf);
+    pipa_tensors_free(&tab);
+    return s;
+}
+
+pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count)
+{
+    return layers_make(ls, cfg, first, count, 1);
+}
+
+pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
+                                   int count)
+{
+    return layers_make(grads, cfg, first, count, 0);
+}
+
+void pipa_layers_free(pipa_layers_t *ls)
+{
+    pipa_backend_free(ls->alloc);
+    free(ls->layers);
+    ls->alloc = NULL;
+    ls->params = NULL;
+    ls->layers = NULL;
+    ls->count = 0;
+    ls->n_params = 0;
+}

@@ -1,0 +1,145 @@
+/* ops_bwd.c: the fast backward ops (see ops_cpu.h for the contracts), those of the block and
+ * those of the model's ends (embedding, cross-entropy); their forward ops are in ops.c.
+ *
+ * Matrix products go to CBLAS; the rest are plain loops in a fixed order, so the same call on the
+ * same data gives the same bits every time. No op allocates: callers own every buffer.
+ * Left out: fused kernels, recomputation (attention backward reads the saved probabilities). */
+#include "model/ops_cpu.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "base/status.h"
+
+/* ---- rmsnorm ------------------------------------------------------------------------------ */
+
+void pipa__cpu_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const float *w,
+                           const float *rstd, int N, int C, int accumulate)
+{
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C, *g = dy + (size_t)n * C;  // (C) each
+        float *d = dx + (size_t)n * C;                                 // (C)
+        double r = rstd[n], dot = 0.0;
+        for (int c = 0; c < C; c++) dot += (double)g[c] * w[c] * xr[c];
+        /* d/dx_c of x_c r w_c, through r's dependence on every x_j: r^3 x_c mean(dy w x). */
+        double m = dot / C * r * r;
+        for (int c = 0; c < C; c++) {
+            float v = (float)(r * ((double)g[c] * w[c] - xr[c] * m));
+            d[c] = accumulate ? d[c] + v : v;
+        }
+    }
+}
+
+void pipa__cpu_rmsnorm_bwd_w(float *dw, const float *dy, const float *x, const float *rstd, int N,
+                           int C)
+{
+    /* Columns in blocks of 64, rows in order inside: row-major reads stay sequential, and each
+     * dw[c] gets its whole microbatch sum in one rounding (so accumulating g twice gives 2g). */
+    enum { CB = 64 };
+    for (int c0 = 0; c0 < C; c0 += CB) {
+        int cn = C - c0 < CB ? C - c0 : CB;
+        double acc[CB] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *g = dy + (size_t)n * C + c0, *xr = x + (size_t)n * C + c0;
+            double r = rstd[n];
+            for (int c = 0; c < cn; c++) acc[c] += (double)g[c] * xr[c] * r;
+        }
+        for (int c = 0; c < cn; c++) dw[c0 + c] += (float)acc[c];
+    }
+}
+
+/* ---- linear ------------------------------------------------------------------------------- */
+
+void pipa__cpu_linear_bwd_x(float *dx, const float *dy, const float *w, int N, int IC, int OC,
+                          int accumulate)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dy, OC, w, IC,
+                accumulate ? 1.0f : 0.0f, dx, IC);
+}
+
+void pipa__cpu_linear_bwd_w(float *dw, const float *dy, const float *x, int N, int IC, int OC)
+{
+    /* dy read transposed in place; beta 1 accumulates. */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dy, OC, x, IC, 1.0f,
+                dw, IC);
+}
+
+/* ---- rope --------------------------------------------------------------------------------- */
+
+void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
+{
+    pipa__cpu_rope_rotate(d, B, T, NH, HS, theta, -1.0f); /* the forward's rotation, transposed */
+}
+
+/* ---- attention ---------------------------------------------------------------------------- */
+
+void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                           const float *att, const float *q, const float *k, const float *v,
+                           int B, int T, int NH, int HS)
+{
+    /* Same strided (T, HS) views with leading dimension C as the forward (ops.c). */
+    const int C = NH * HS;
+    const float scale = 1.0f / sqrtf((float)HS);
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            size_t off = (size_t)b * T * C + (size_t)h * HS;
+            const float *a = att + ((size_t)b * NH + h) * T * T;  // (T, T)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dout + off, C,
+                        v + off, C, 0.0f, datt, T);  // dP
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, a, T,
+                        dout + off, C, 0.0f, dv + off, C);
+            /* Softmax backward per row, over s <= t only; zeros above the diagonal keep the
+             * two products below from reading garbage. */
+            for (int t = 0; t < T; t++) {
+                const float *ar = a + (size_t)t * T;
+                float *g = datt + (size_t)t * T;
+                double dot = 0.0;
+                for (int s = 0; s <= t; s++) dot += (double)ar[s] * g[s];
+                for (int s = 0; s <= t; s++) g[s] = (float)(ar[s] * (g[s] - dot));
+                for (int s = t + 1; s < T; s++) g[s] = 0.0f;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, datt, T,
+                        k + off, C, 0.0f, dq + off, C);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, datt, T,
+                        q + off, C, 0.0f, dk + off, C);
+        }
+    }
+}
+
+/* ---- swiglu ------------------------------------------------------------------------------- */
+
+void pipa__cpu_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
+                        const float *up, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* Read everything first: dgate may be gate, dup may be up. */
+        float g = gate[i], u = up[i], d = dout[i];
+        float sig = 1.0f / (1.0f + expf(-g));  // 0 (not NaN) in the far negative tail
+        dgate[i] = d * u * sig * (1.0f + g * (1.0f - sig));
+        dup[i] = d * g * sig;
+    }
+}
+
+/* ---- cross-entropy ------------------------------------------------------------------------ */
+
+void pipa__cpu_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t *targets, int N,
+                               int V, float scale)
+{
+    for (int n = 0; n < N; n++) {
+        const float *p = probs + (size_t)n * V;
+        float *d = dlogits + (size_t)n * V;
+        for (int j = 0; j < V; j++) d[j] = scale * (p[j] - (j == targets[n] ? 1.0f : 0.0f));
+    }
+}
+
+/* ---- embedding ---------------------------------------------------------------------------- */
+
+void pipa__cpu_embedding_bwd_w(float *dwte, const float *dx, const int32_t *tokens, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        float *row = dwte + (size_t)tokens[n] * C;
+        const float *g = dx + (size_t)n * C;
+        for (int c = 0; c < C; c++) row[c] += g[c];
+    }
+}

@@ -1,0 +1,149 @@
+/* runtime.h: the one loop that executes any checked plan: training, and forward-only plans
+ * (inference: nothing saved, no gradients, no optimizer state).
+ *
+ * A runtime (pipa_runtime_t) is one rank's part of a pipeline: the chunks (virtual stages) it owns with their
+ * weights, gradients and optimizer state, the model's ends if it holds them, and activation
+ * slots. pipa_runtime_step runs its rank's action list for one optimizer step: receives wait for
+ * their message, sends leave without waiting, compute actions call the ops. It knows nothing of
+ * which schedule made the plan.
+ *
+ * Layers are split over the P*V virtual stages (contiguous ranges, vs = chunk*P + rank), the
+ * embedding sits before virtual stage 0 and the head after the last one. Gradients accumulate in
+ * microbatch order (the checker guarantees it), and the loss is the mean over the whole batch,
+ * so a step gives the same bits for every P, V and schedule at the same microbatch size. */
+#ifndef PIPA_RUNTIME_H
+#define PIPA_RUNTIME_H
+
+#include <stdint.h>
+
+#include "io/ckpt.h"
+#include "comm/comm.h"
+#include "plan/layout.h"
+#include "model/model.h"
+#include "model/optim.h"
+#include "plan/plan.h"
+#include "model/ends.h"
+#include "model/layer.h"
+#include "model/tensors.h"
+
+#define PIPA_MAX_CHUNKS 8
+
+typedef struct {
+    pipa_model_config_t model;
+    int vocab;                  /* 0: no ends, the model runs on activations (forward-only
+                                 * plans, through pipa_runtime_forward) */
+    int B, T;                   /* microbatch shape */
+    pipa_opt_config_t opt;
+} pipa_train_config_t;
+
+/* Tokens and targets (B, T) of microbatch mb of the current step; tokens or targets may be NULL
+ * when the rank does not need them. */
+typedef void (*pipa_batch_fn)(void *ctx, int mb, int32_t *tokens, int32_t *targets);
+
+typedef struct {
+    int vs;                     /* virtual stage */
+    int first, count;           /* layers */
+    int prev, next;             /* ranks of virtual stages vs-1 and vs+1, -1 if none */
+    pipa_layers_t w, g;         /* views of the runtime's weights and gradients */
+} pipa_chunk_t;
+
+/* Everything one live (microbatch, chunk) needs, allocated once, reused. */
+typedef struct {
+    int mb, chunk;              /* -1 when free */
+    void *buf;                  /* one allocation (arena.h) carved into the next four */
+    float *x;                   /* (B, T, C) forward input, then output (sent from here) */
+    float *dx;                  /* (B, T, C) gradient: received, then the input gradient; NULL
+                                 * forward-only */
+    int32_t *tokens, *targets;  /* (B, T); NULL without ends */
+    pipa_acts_t acts;
+    pipa_head_acts_t head;      /* only on the rank with the last virtual stage */
+    pipa_req_t send_f, send_b;
+} pipa_slot_t;
+
+typedef struct {
+    double wall_s;              /* barrier to my STEP done */
+    double enter_abs, end_abs;  /* pipa_now() entering the start barrier / at my end: the step
+                                 * took max(end_abs) - max(enter_abs) over the ranks */
+    double busy_s;              /* F, B, I, W, STEP */
+    double busy_kind[PIPA_ACT_COUNT];
+    int peak_live;              /* most slots in use at once */
+    size_t slot_bytes;          /* activation bytes of one slot */
+    double loss;                /* mean over the batch (valid on every rank; 0 without ends) */
+    int64_t recvs, sends;       /* activation and gradient transfers */
+    int64_t bytes_sent;
+    pipa_desc_t recv_desc, send_desc; /* shapes received and sent (ndim 0 when none) */
+} pipa_step_stats_t;
+
+typedef struct {
+    pipa_comm_t *comm;
+    pipa_group_t group;         /* my pipeline, stage order */
+    int rank, P, V, M;
+    pipa_train_config_t cfg;
+    const pipa_plan_t *plan;
+    int forward_only;           /* pipa_plan_forward_only(plan): no activations saved, no
+                                 * gradients or optimizer state allocated */
+    pipa_tensors_t tensors;     /* my parameters by global name: chunks' layers and my ends */
+    float *params, *grads;      /* (tensors.total) each, laid out by the table; grads NULL
+                                 * forward-only */
+    pipa_optim_t opt;           /* over the whole of params (element-wise: one step is every
+                                 * tensor's step); unused forward-only */
+    pipa_chunk_t chunk[PIPA_MAX_CHUNKS];
+    pipa_ends_t ends, ends_grad;  /* views, as the chunks' w and g */
+    int has_ends;
+    pipa_scratch_t scratch;
+    pipa_slot_t *slots;
+    int n_slots;
+    int *slot_of;               /* (V, M): slot index of (chunk, mb), -1 if none */
+    double *loss_sum;           /* (M) on the last stage */
+    double *t_start, *t_end;    /* (my actions) when each action of the last step ran, seconds
+                                 * from the step's start: the measured timeline (trace.h) */
+    int64_t steps;              /* optimizer steps taken */
+} pipa_runtime_t;
+
+/* Builds my part for a checked plan; counts[P*V] are the layers of each virtual stage. A plan
+ * with a backward needs the ends (vocab >= 1); a forward-only plan a model without them
+ * (vocab 0). */
+pipa_status pipa_runtime_init(pipa_runtime_t *tr, pipa_comm_t *comm, const pipa_layout_t *lay,
+                              const pipa_train_config_t *cfg, const pipa_plan_t *plan,
+                              const int *counts);
+void pipa_runtime_free(pipa_runtime_t *tr);
+
+/* The tensor table of pipeline rank `rank` of P, V chunks each over counts[P*V] (chunk c is
+ * virtual stage c*P + rank; the embedding on rank 0, the head on the last virtual stage's rank,
+ * with vocab >= 1): what pipa_runtime_init lays out on that rank. */
+pipa_status pipa_runtime_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
+                                 int rank, const int *counts);
+
+/* Runs another checked plan from now on, of the same P and V and kind (training or forward-only),
+ * e.g. another number of microbatches; weights and optimizer state stay. The slots are made
+ * again for it. On failure the runtime can only be freed. */
+pipa_status pipa_runtime_set_plan(pipa_runtime_t *tr, const pipa_plan_t *plan);
+
+/* One optimizer step: runs my actions of the plan over M microbatches. Sends never wait (a slot's
+ * buffers are reused once its sends left, or after the communicator copied them): the step
+ * returns once every send of mine has left (pipa_flush), so nothing of it is outstanding after. */
+pipa_status pipa_runtime_step(pipa_runtime_t *tr, pipa_batch_fn batch, void *ctx,
+                              pipa_step_stats_t *stats);
+
+/* Runs my actions of a forward-only plan on a model without ends (vocab 0): in (M, B, T, C) the
+ * input of virtual stage 0, read on its rank only; out (M, B, T, C) the output of the last
+ * virtual stage, written on its rank only (either NULL elsewhere). The same loop as
+ * pipa_runtime_step; returns once every send of mine has left. */
+pipa_status pipa_runtime_forward(pipa_runtime_t *tr, const float *in, float *out,
+                                 pipa_step_stats_t *stats);
+
+/* Checkpoints (runtime_ckpt.c): my shard of a set directory (ckpt.h), recording extra (may be
+ * NULL) beside the model and layout. Save writes it into dir, which must not hold it yet; load
+ * reads it, which must be of step `step`, and sets the step count, so a resumed run continues as
+ * if it had never stopped. */
+pipa_status pipa_runtime_save(pipa_runtime_t *tr, const char *dir, const pipa_ckpt_meta_t *extra);
+pipa_status pipa_runtime_load(pipa_runtime_t *tr, const char *dir, const pipa_ckpt_meta_t *extra,
+                              int64_t step);
+
+/* FNV-1a hash of the weights of global layer `layer` if I hold it (else 0): lets tests and tools
+ * compare parameters across layouts without moving them. */
+uint64_t pipa_runtime_layer_hash(const pipa_runtime_t *tr, int layer);
+/* Hash of the embedding (which = 0) or head (which = 1) weights if I hold them, else 0. */
+uint64_t pipa_runtime_ends_hash(const pipa_runtime_t *tr, int which);
+
+#endif

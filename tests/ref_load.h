@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
+
 #define REF_MAX_NAME 64
 #define REF_MAX_DIMS 8
 
@@ -126,6 +128,22 @@ static inline double ref_rel_err(const float *got, const float *want, size_t n)
         scale = fmax(scale, fabs((double)want[i]));
     }
     return diff / scale;
+}
+
+/* var = the tensor `name` of the test's reference file (a static ref_file_t called ref); a
+ * missing one fails the test and returns from the calling function. */
+#define REF_GET(var, name)                                                                     \
+    const ref_tensor_t *var = ref_get(&ref, name, 0);                                          \
+    CHECKF(var != NULL, "reference tensor %s missing", name);                                  \
+    if (!var) return
+
+/* Prints what (padded to width) and its ref_rel_err; fails the test when it exceeds tol. */
+static inline void ref_expect_close(const char *what, const float *got, const float *want,
+                                    size_t n, double tol, int width)
+{
+    double e = ref_rel_err(got, want, n);
+    printf("%-*s rel err %.2e\n", width, what, e);
+    CHECKF(e <= tol, "%s: relative error %.3g > %.0e", what, e, tol);
 }
 
 #endif

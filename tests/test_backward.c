@@ -34,16 +34,9 @@
 static ref_file_t ref;
 static const pipa_backend_t *be;  /* the backend under test */
 
-#define GET(var, name)                                                                         \
-    const ref_tensor_t *var = ref_get(&ref, name, 0);                                          \
-    CHECKF(var != NULL, "reference tensor %s missing", name);                                  \
-    if (!var) return
-
 static void expect_close(const char *what, const float *got, const float *want, size_t n)
 {
-    double e = ref_rel_err(got, want, n);
-    printf("%-44s rel err %.2e\n", what, e);
-    CHECKF(e <= TOL, "%s: relative error %.3g > %.0e", what, e, TOL);
+    ref_expect_close(what, got, want, n, TOL, 44);
 }
 
 static float *zeros(size_t n)
@@ -118,11 +111,11 @@ static void test_rmsnorm_bwd_on(const char *prefix, float eps)
     const char *const sfx[5] = {"x", "w", "dy", "dx", "dw"};
     for (int i = 0; i < 5; i++) snprintf(n[i], sizeof n[i], "%s.%s", prefix, sfx[i]);
     char what[96];
-    GET(x, n[0]);
-    GET(w, n[1]);
-    GET(dy, n[2]);
-    GET(want_dx, n[3]);
-    GET(want_dw, n[4]);
+    REF_GET(x, n[0]);
+    REF_GET(w, n[1]);
+    REF_GET(dy, n[2]);
+    REF_GET(want_dx, n[3]);
+    REF_GET(want_dw, n[4]);
     int N = x->dims[0], C = x->dims[1];
     float *rstd = zeros(N), *dx = zeros(x->n), *dw = zeros(C);
     be->norm.rstd(rstd, x->data, N, C, eps);
@@ -151,11 +144,11 @@ static void test_rmsnorm_bwd(float eps)
 
 static void test_linear_bwd(void)
 {
-    GET(x, "linear.x");
-    GET(w, "linear.w");
-    GET(dy, "linear.dy");
-    GET(want_dx, "linear.dx");
-    GET(want_dw, "linear.dw");
+    REF_GET(x, "linear.x");
+    REF_GET(w, "linear.w");
+    REF_GET(dy, "linear.dy");
+    REF_GET(want_dx, "linear.dx");
+    REF_GET(want_dw, "linear.dw");
     int N = x->dims[0], IC = x->dims[1], OC = w->dims[0];
     float *dx = zeros(x->n), *dw = zeros(w->n);
     be->linear.bwd_x(dx, dy->data, w->data, N, IC, OC, 0);
@@ -172,8 +165,8 @@ static void test_linear_bwd(void)
 
 static void test_rope_bwd(float theta)
 {
-    GET(dy, "rope.dy");
-    GET(want, "rope.dx");
+    REF_GET(dy, "rope.dy");
+    REF_GET(want, "rope.dx");
     int B = dy->dims[0], T = dy->dims[1], NH = dy->dims[2], HS = dy->dims[3];
     float *d = copy_of(dy->data, dy->n);
     be->rope.bwd(d, B, T, NH, HS, theta);
@@ -186,13 +179,13 @@ static void test_rope_bwd(float theta)
 
 static void test_attention_bwd(void)
 {
-    GET(q, "attn.q");
-    GET(k, "attn.k");
-    GET(v, "attn.v");
-    GET(dy, "attn.dy");
-    GET(want_dq, "attn.dq");
-    GET(want_dk, "attn.dk");
-    GET(want_dv, "attn.dv");
+    REF_GET(q, "attn.q");
+    REF_GET(k, "attn.k");
+    REF_GET(v, "attn.v");
+    REF_GET(dy, "attn.dy");
+    REF_GET(want_dq, "attn.dq");
+    REF_GET(want_dk, "attn.dk");
+    REF_GET(want_dv, "attn.dv");
     int B = q->dims[0], T = q->dims[1], NH = q->dims[2], HS = q->dims[3];
     size_t n = q->n;
     float *out = zeros(n), *att = zeros((size_t)B * NH * T * T), *datt = zeros((size_t)T * T);
@@ -212,11 +205,11 @@ static void test_attention_bwd(void)
 
 static void test_swiglu_bwd(void)
 {
-    GET(gate, "swiglu.gate");
-    GET(up, "swiglu.up");
-    GET(dy, "swiglu.dy");
-    GET(want_dg, "swiglu.dgate");
-    GET(want_du, "swiglu.dup");
+    REF_GET(gate, "swiglu.gate");
+    REF_GET(up, "swiglu.up");
+    REF_GET(dy, "swiglu.dy");
+    REF_GET(want_dg, "swiglu.dgate");
+    REF_GET(want_du, "swiglu.dup");
     size_t n = gate->n;
     float *dg = zeros(n), *du = zeros(n);
     be->elem.swiglu_bwd(dg, du, dy->data, gate->data, up->data, n);
@@ -233,10 +226,10 @@ static void test_swiglu_bwd(void)
 
 static void test_cross_entropy(void)
 {
-    GET(logits, "ce.logits");
-    GET(tg, "ce.targets");
-    GET(want_loss, "ce.loss");
-    GET(want_d, "ce.dlogits");
+    REF_GET(logits, "ce.logits");
+    REF_GET(tg, "ce.targets");
+    REF_GET(want_loss, "ce.loss");
+    REF_GET(want_d, "ce.dlogits");
     int N = logits->dims[0], V = logits->dims[1];
     int32_t *targets = ids_of(tg);
     float *p = copy_of(logits->data, logits->n);  // in place
@@ -287,10 +280,10 @@ static void test_blocks(void)
     pipa_model_config_t cfg;
     int B, T, V;
     if (ref_config(&cfg, 2, &B, &T, &V)) return;
-    GET(x0, "block.x");
-    GET(r, "block.r");
-    GET(want_out, "block.out");
-    GET(want_dx, "block.dx");
+    REF_GET(x0, "block.x");
+    REF_GET(r, "block.r");
+    REF_GET(want_out, "block.out");
+    REF_GET(want_dx, "block.dx");
     pipa_layers_t ls, grads;
     pipa_acts_t acts;
     pipa_scratch_t s;
@@ -314,15 +307,15 @@ static void test_model(void)
     pipa_model_config_t cfg;
     int B, T, V;
     if (ref_config(&cfg, 2, &B, &T, &V)) return;
-    GET(tok, "model.tokens");
-    GET(tgt, "model.targets");
-    GET(wte, "model.wte");
-    GET(fnorm, "model.final_norm");
-    GET(head, "model.lm_head");
-    GET(want_loss, "model.loss");
-    GET(want_dwte, "model.d.wte");
-    GET(want_dfn, "model.d.final_norm");
-    GET(want_dhead, "model.d.lm_head");
+    REF_GET(tok, "model.tokens");
+    REF_GET(tgt, "model.targets");
+    REF_GET(wte, "model.wte");
+    REF_GET(fnorm, "model.final_norm");
+    REF_GET(head, "model.lm_head");
+    REF_GET(want_loss, "model.loss");
+    REF_GET(want_dwte, "model.d.wte");
+    REF_GET(want_dfn, "model.d.final_norm");
+    REF_GET(want_dhead, "model.d.lm_head");
     const int N = B * T, C = cfg.C;
     pipa_layers_t ls, grads;
     pipa_ends_t ends, dends;

@@ -23,17 +23,9 @@
 static ref_file_t ref;
 static const pipa_backend_t *be;  /* the backend under test */
 
-/* Looks a tensor up in the reference file; a missing one fails the test and returns. */
-#define GET(var, name)                                                                         \
-    const ref_tensor_t *var = ref_get(&ref, name, 0);                                          \
-    CHECKF(var != NULL, "reference tensor %s missing", name);                                  \
-    if (!var) return
-
 static void expect_close(const char *what, const float *got, const float *want, size_t n)
 {
-    double e = ref_rel_err(got, want, n);
-    printf("%-34s rel err %.2e\n", what, e);
-    CHECKF(e <= TOL, "%s: relative error %.3g > %.0e", what, e, TOL);
+    ref_expect_close(what, got, want, n, TOL, 34);
 }
 
 static float *copy_of(const float *src, size_t n)
@@ -76,9 +68,9 @@ static void test_rmsnorm_on(const char *prefix)
     snprintf(nx, sizeof nx, "%s.x", prefix);
     snprintf(nw, sizeof nw, "%s.w", prefix);
     snprintf(nout, sizeof nout, "%s.out", prefix);
-    GET(x, nx);
-    GET(w, nw);
-    GET(want, nout);
+    REF_GET(x, nx);
+    REF_GET(w, nw);
+    REF_GET(want, nout);
     int N = x->dims[0], C = x->dims[1];  // x (N, C)
     float *out = zeros(x->n);
     be->norm.fwd(out, x->data, w->data, N, C, ref_eps());
@@ -98,9 +90,9 @@ static void test_rmsnorm(void)
 
 static void test_linear(void)
 {
-    GET(x, "linear.x");
-    GET(w, "linear.w");
-    GET(want, "linear.out");
+    REF_GET(x, "linear.x");
+    REF_GET(w, "linear.w");
+    REF_GET(want, "linear.out");
     int N = x->dims[0], IC = x->dims[1], OC = w->dims[0];  // x (N, IC), w (OC, IC)
     float *out = zeros(want->n);
     be->linear.fwd(out, x->data, w->data, N, IC, OC);
@@ -112,9 +104,9 @@ static void test_linear(void)
 
 static void test_rope(void)
 {
-    GET(x, "rope.x");
-    GET(want, "rope.out");
-    GET(cfg, "config");
+    REF_GET(x, "rope.x");
+    REF_GET(want, "rope.out");
+    REF_GET(cfg, "config");
     int B = x->dims[0], T = x->dims[1], NH = x->dims[2], HS = x->dims[3];  // (B, T, NH, HS)
     float *y = copy_of(x->data, x->n);
     be->rope.fwd(y, B, T, NH, HS, cfg->data[6]);
@@ -127,10 +119,10 @@ static void test_rope(void)
 
 static void test_attention(void)
 {
-    GET(q, "attn.q");
-    GET(k, "attn.k");
-    GET(v, "attn.v");
-    GET(want, "attn.out");
+    REF_GET(q, "attn.q");
+    REF_GET(k, "attn.k");
+    REF_GET(v, "attn.v");
+    REF_GET(want, "attn.out");
     int B = q->dims[0], T = q->dims[1], NH = q->dims[2], HS = q->dims[3];  // (B, T, NH, HS)
     float *out = zeros(q->n), *att = zeros((size_t)B * NH * T * T);
     be->attention.fwd(out, att, q->data, k->data, v->data, B, T, NH, HS);
@@ -143,9 +135,9 @@ static void test_attention(void)
 
 static void test_swiglu(void)
 {
-    GET(gate, "swiglu.gate");
-    GET(up, "swiglu.up");
-    GET(want, "swiglu.out");
+    REF_GET(gate, "swiglu.gate");
+    REF_GET(up, "swiglu.up");
+    REF_GET(want, "swiglu.out");
     float *out = zeros(gate->n);
     be->elem.swiglu(out, gate->data, up->data, gate->n);
     expect_close("swiglu fast vs torch", out, want->data, want->n);
@@ -160,8 +152,8 @@ static void test_swiglu(void)
 
 static void test_add(void)
 {
-    GET(a, "linear.x");
-    GET(b, "rmsnorm.x");
+    REF_GET(a, "linear.x");
+    REF_GET(b, "rmsnorm.x");
     CHECK(a->n == b->n);
     if (a->n != b->n) return;
     float *x = copy_of(a->data, a->n);
@@ -194,10 +186,10 @@ static void load_layer(pipa_layer_t *dst, int l, const pipa_model_config_t *cfg)
 
 static void test_blocks(void)
 {
-    GET(c, "config");
-    GET(x0, "block.x");
-    GET(want1, "block1.out");
-    GET(want2, "block2.out");
+    REF_GET(c, "config");
+    REF_GET(x0, "block.x");
+    REF_GET(want1, "block1.out");
+    REF_GET(want2, "block2.out");
     int B = (int)c->data[0], T = (int)c->data[1];
     pipa_model_config_t cfg = {.L = 2, .C = (int)c->data[2], .NH = (int)c->data[3],
                          .I = (int)c->data[4], .eps = c->data[5], .rope_theta = c->data[6],

@@ -94,7 +94,7 @@ static void softmax_causal_row(float *a, int t, int T)
 }
 
 void pipa__cpu_attention(float *out, float *att, const float *q, const float *k, const float *v,
-                       int B, int T, int NH, int HS)
+                         int B, int T, int NH, int HS)
 {
     /* Head h of token t lives at row (b*T + t), column h*HS of a (B*T, C) matrix, so each
      * (b, h) slice is a strided (T, HS) matrix with leading dimension C: BLAS reads it in place,
@@ -135,7 +135,7 @@ void pipa__cpu_add(float *x, const float *y, size_t n)
 /* ---- the ends' forward ops -------------------------------------------------------------- */
 
 double pipa__cpu_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,
-                             int V)
+                               int V)
 {
     double loss = 0.0;
     for (int n = 0; n < N; n++) {

@@ -15,7 +15,7 @@
 /* ---- rmsnorm ------------------------------------------------------------------------------ */
 
 void pipa__cpu_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const float *w,
-                           const float *rstd, int N, int C, int accumulate)
+                             const float *rstd, int N, int C, int accumulate)
 {
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C, *g = dy + (size_t)n * C;  // (C) each
@@ -32,7 +32,7 @@ void pipa__cpu_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const f
 }
 
 void pipa__cpu_rmsnorm_bwd_w(float *dw, const float *dy, const float *x, const float *rstd, int N,
-                           int C)
+                             int C)
 {
     /* Columns in blocks of 64, rows in order inside: row-major reads stay sequential, and each
      * dw[c] gets its whole microbatch sum in one rounding (so accumulating g twice gives 2g). */
@@ -52,7 +52,7 @@ void pipa__cpu_rmsnorm_bwd_w(float *dw, const float *dy, const float *x, const f
 /* ---- linear ------------------------------------------------------------------------------- */
 
 void pipa__cpu_linear_bwd_x(float *dx, const float *dy, const float *w, int N, int IC, int OC,
-                          int accumulate)
+                            int accumulate)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dy, OC, w, IC,
                 accumulate ? 1.0f : 0.0f, dx, IC);
@@ -75,8 +75,8 @@ void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
 /* ---- attention ---------------------------------------------------------------------------- */
 
 void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout,
-                           const float *att, const float *q, const float *k, const float *v,
-                           int B, int T, int NH, int HS)
+                             const float *att, const float *q, const float *k, const float *v,
+                             int B, int T, int NH, int HS)
 {
     /* Same strided (T, HS) views with leading dimension C as the forward (ops.c). */
     const int C = NH * HS;
@@ -110,7 +110,7 @@ void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const
 /* ---- swiglu ------------------------------------------------------------------------------- */
 
 void pipa__cpu_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
-                        const float *up, size_t n)
+                          const float *up, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         /* Read everything first: dgate may be gate, dup may be up. */
@@ -124,7 +124,7 @@ void pipa__cpu_swiglu_bwd(float *dgate, float *dup, const float *dout, const flo
 /* ---- cross-entropy ------------------------------------------------------------------------ */
 
 void pipa__cpu_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t *targets, int N,
-                               int V, float scale)
+                                 int V, float scale)
 {
     for (int n = 0; n < N; n++) {
         const float *p = probs + (size_t)n * V;

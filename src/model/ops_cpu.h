@@ -28,7 +28,7 @@ void pipa__cpu_rope_rotate(float *x, int B, int T, int NH, int HS, float theta, 
 /* Causal self-attention. q, k, v, out: (B, T, NH, HS). att: scratch of B*NH*T*T floats.
  * out[b,t,h] = sum_{s<=t} softmax_s(q[b,t,h].k[b,s,h] / sqrt(HS)) v[b,s,h] */
 void pipa__cpu_attention(float *out, float *att, const float *q, const float *k, const float *v,
-                       int B, int T, int NH, int HS);
+                         int B, int T, int NH, int HS);
 /* out (n) = silu(gate) * up, silu(g) = g / (1 + exp(-g)). Element by element: out may be gate
  * or up (the model writes it over gate). */
 void pipa__cpu_swiglu(float *out, const float *gate, const float *up, size_t n);
@@ -43,7 +43,7 @@ void pipa__cpu_rmsnorm_rstd(float *rstd, const float *x, int N, int C, float eps
  * probs (N, V) (may be logits: in place) and returns the SUM over rows of -log p[target],
  * accumulated in double in row order. */
 double pipa__cpu_cross_entropy(float *probs, const float *logits, const int32_t *targets, int N,
-                             int V);
+                               int V);
 /* Token embedding: x (N, C) = wte[tokens[n]], wte (V, C); tokens must be in [0, V). */
 void pipa__cpu_embedding(float *x, const float *wte, const int32_t *tokens, int N, int C);
 
@@ -55,16 +55,16 @@ void pipa__cpu_embedding(float *x, const float *wte, const int32_t *tokens, int 
 /* Input gradient of out = x * rstd * w:  dx (N, C) = (or += when accumulate)
  *   rstd * (dy * w - x * rstd^2 * mean(dy * w * x)). */
 void pipa__cpu_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const float *w,
-                           const float *rstd, int N, int C, int accumulate);
+                             const float *rstd, int N, int C, int accumulate);
 /* Weight gradient: dw (C) += sum_n dy[n] * x[n] * rstd[n]. The sum over rows is taken in double
  * and added to dw in one rounding. */
 void pipa__cpu_rmsnorm_bwd_w(float *dw, const float *dy, const float *x, const float *rstd, int N,
-                           int C);
+                             int C);
 
 /* Input gradient of out = x @ w^T:
  *   dx (N, IC) = (or += when accumulate) dy (N, OC) @ w (OC, IC). */
 void pipa__cpu_linear_bwd_x(float *dx, const float *dy, const float *w, int N, int IC, int OC,
-                          int accumulate);
+                            int accumulate);
 /* Weight gradient: dw (OC, IC) += dy^T (OC, N) @ x (N, IC). */
 void pipa__cpu_linear_bwd_w(float *dw, const float *dy, const float *x, int N, int IC, int OC);
 
@@ -78,17 +78,17 @@ void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta);
  *   dv = att^T dout;  dP = dout v^T;  dS = att * (dP - rowsum(att * dP));
  *   dq = dS k / sqrt(HS);  dk = dS^T q / sqrt(HS)  (per batch and head) */
 void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout,
-                           const float *att, const float *q, const float *k, const float *v,
-                           int B, int T, int NH, int HS);
+                             const float *att, const float *q, const float *k, const float *v,
+                             int B, int T, int NH, int HS);
 
 /* Backward of out = silu(gate) * up, element by element: dgate (n), dup (n). dgate may be gate
  * and dup may be up (the training pass writes the gradients over the saved pre-activations). */
 void pipa__cpu_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
-                        const float *up, size_t n);
+                          const float *up, size_t n);
 
 /* dlogits (N, V) = scale * (probs - onehot(targets)); dlogits may be probs (in place). */
 void pipa__cpu_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t *targets, int N,
-                               int V, float scale);
+                                 int V, float scale);
 
 /* Weight gradient: dwte[tokens[n]] += dx[n], rows in order n = 0..N-1 (repeated tokens add up in
  * that order). */

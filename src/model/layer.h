@@ -91,10 +91,44 @@ pipa_status pipa_model_forward(const pipa_model_config_t *cfg, int M, int B, int
  * used as temporary space only. */
 void pipa_layers_backward_input(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, int B, int T,
                                 pipa_scratch_t *s);
-/* grads (from pipa_layers_alloc_zero for the same range) += the weight gradients of this
- * microbatch. Reads a only: may be called again on the same a. */
+/* grads (from pipa_layers_alloc_zero for the same range, or pipa_layers_alloc_zero_tp for the
+ * same tensor rank) += the weight gradients of this microbatch. Reads a only: may be called again
+ * on the same a. */
 void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
                                  pipa_layers_t *grads, int B, int T);
+/* ---- tensor parallelism (Megatron's split of a layer; the slices: tensors.h) --------------- */
+
+/* The tensor group's all-reduce, supplied by the caller (the model knows nothing of ranks): on
+ * return buf (n) holds the element-wise sum of every group rank's buf, the same bits on every
+ * rank (a fixed order). Every rank of the group calls it the same number of times with the same
+ * n, in the same order. Errors pass through to the layer pass's caller. */
+typedef struct {
+    pipa_status (*allreduce)(void *ctx, float *buf, size_t n);
+    void *ctx;
+} pipa_tp_hook_t;
+
+/* pipa_layers_forward for layers holding the slices of one rank of a tensor group (ls from
+ * pipa_layers_build_tp or a view of a pipa_tensors_build_tp table; tp required when
+ * ls->tp_size > 1, NULL or a hook otherwise). x (B, T, C) is whole and the same on every rank, in
+ * and out. Each rank runs its NH/tp_size heads and I/tp_size of the MLP; wo's and w_down's
+ * outputs are partial sums, all-reduced through tp (2 calls of B*T*C floats per layer). save and
+ * s as for pipa_layers_forward (sized for the whole layer: a rank uses a prefix of each piece).
+ * Errors: the hook's; then x and save are undefined (save's phase is EMPTY). tp_size 1 with no
+ * hook: pipa_layers_forward's very ops and bits. */
+pipa_status pipa_layers_forward_tp(const pipa_layers_t *ls, float *x, int B, int T,
+                                   pipa_acts_t *save, pipa_scratch_t *s, const pipa_tp_hook_t *tp);
+/* pipa_layers_backward_input for the same slices: dx (B, T, C) whole and the same on every rank,
+ * in and out. The gradient of each norm's output (the input of q, k, v and of gate, up) is
+ * all-reduced through tp before the norm's backward (2 calls of B*T*C floats per layer). Then
+ * pipa_layers_backward_weight (grads from pipa_layers_alloc_zero_tp for the same rank) gives each
+ * rank the gradients of its slices, and the norms' gradients WHOLE and identical on every rank of
+ * the group: the caller must NOT all-reduce any layer gradient in the tensor group (only, with
+ * data parallelism, every gradient in the data group). Errors: the hook's; then dx and a are
+ * undefined (a's phase is EMPTY). */
+pipa_status pipa_layers_backward_input_tp(const pipa_layers_t *ls, pipa_acts_t *a, float *dx,
+                                          int B, int T, pipa_scratch_t *s,
+                                          const pipa_tp_hook_t *tp);
+
 /* Full backward: backward_input then backward_weight. */
 void pipa_layers_backward(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, pipa_layers_t *grads,
                           int B, int T, pipa_scratch_t *s);

@@ -94,9 +94,11 @@ void pipa_tensors_layer_name(char *buf, int layer, int which);
  * Padding stays zero. Free with free(). */
 pipa_status pipa_tensors_alloc(const pipa_tensors_t *tab, float **out, int init, const char *what);
 
-/* Views (a tensor-parallel table gives views of its slices: ls->tp_size, e->V the local rows): points ls's (layers [first, first + count), a range of the table) or e's fields at the
+/* Views: points ls's (layers [first, first + count), a range of the table) or e's fields at the
  * named tensors in base (an allocation laid out by tab). The view owns nothing but ls->layers;
- * pipa_layers_free / pipa_ends_free release it. */
+ * pipa_layers_free / pipa_ends_free release it. A tensor-parallel table gives views of its
+ * slices: ls->tp_rank, ls->tp_size from the table (run them with pipa_layers_forward_tp), e->V the
+ * vocabulary rows the rank holds (vocab / tp_size). */
 pipa_status pipa_tensors_view_layers(const pipa_tensors_t *tab, float *base, int first, int count,
                                      pipa_layers_t *ls);
 void pipa_tensors_view_ends(const pipa_tensors_t *tab, float *base, pipa_ends_t *e);

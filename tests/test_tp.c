@@ -7,6 +7,9 @@
  *    backward its input gradient and every weight gradient (each slice against the same slice of
  *    the whole gradient; the norms' gradients whole on every rank), within 1e-5 of the tensor's
  *    largest magnitude; with R = 1 exactly the plain pass's bits; 2 reductions per layer each way.
+ *  - The ends split by vocabulary (same group, with a max hook too): the embedding gives the
+ *    one-process bits; the loss, the input gradient of the head and the gradients of lm_head's and
+ *    the embedding's rows and the final norm are within 1e-5 of the one-process ends'; 4 calls.
  *  - A group size that does not divide the heads, the intermediate size or the vocabulary is
  *    refused, naming which. */
 #include <math.h>
@@ -16,6 +19,7 @@
 
 #include "check.h"
 #include "model/blas.h"
+#include "model/ends.h"
 #include "model/layer.h"
 #include "model/tensors.h"
 
@@ -107,8 +111,8 @@ static void test_refused(void)
 
 /* ---- a simulated tensor group ------------------------------------------------------------- */
 
-/* The group: R threads meet in the hook; rank 0 sums every rank's buffer in rank order, then
- * each copies the sum back. */
+/* The group: R threads meet in the hook; rank 0 sums (or takes the maximum of) every rank's
+ * buffer in rank order, then each copies the result back. */
 typedef struct {
     int R;
     pthread_barrier_t bar;
@@ -117,20 +121,14 @@ typedef struct {
     size_t cap;
 } group_t;
 
+/* A rank's place in the group: the hook's context. */
 typedef struct {
     group_t *g;
     int rank, calls;
-    pipa_layers_t w, grad;
-    pipa_acts_t acts;
-    pipa_scratch_t s;
-    float *x, *dx;
-    const float *x0, *dy;
-    pipa_status st;
-} member_t;
+} peer_t;
 
-static pipa_status group_sum(void *ctx, float *buf, size_t n)
+static pipa_status group_reduce(peer_t *m, float *buf, size_t n, int max)
 {
-    member_t *m = ctx;
     group_t *g = m->g;
     PIPA_ASSERT(n <= g->cap);
     m->calls++;
@@ -139,7 +137,8 @@ static pipa_status group_sum(void *ctx, float *buf, size_t n)
     if (m->rank == 0)
         for (size_t i = 0; i < n; i++) {
             float v = g->bufs[0][i];
-            for (int r = 1; r < g->R; r++) v += g->bufs[r][i];
+            for (int r = 1; r < g->R; r++)
+                v = max ? (g->bufs[r][i] > v ? g->bufs[r][i] : v) : v + g->bufs[r][i];
             g->sum[i] = v;
         }
     pthread_barrier_wait(&g->bar);
@@ -148,18 +147,32 @@ static pipa_status group_sum(void *ctx, float *buf, size_t n)
     return PIPA_OK;
 }
 
+static pipa_status group_sum(void *ctx, float *buf, size_t n) { return group_reduce(ctx, buf, n, 0); }
+static pipa_status group_max(void *ctx, float *buf, size_t n) { return group_reduce(ctx, buf, n, 1); }
+
+/* A rank of a layer group. */
+typedef struct {
+    peer_t p;
+    pipa_layers_t w, grad;
+    pipa_acts_t acts;
+    pipa_scratch_t s;
+    float *x, *dx;
+    const float *x0, *dy;
+    pipa_status st;
+} member_t;
+
 static void *member_run(void *arg)
 {
     member_t *m = arg;
     const size_t act = (size_t)B * T * CFG.C;
-    const pipa_tp_hook_t hook = {group_sum, m};
+    const pipa_tp_hook_t hook = {.allreduce = group_sum, .ctx = &m->p};
     memcpy(m->x, m->x0, act * sizeof *m->x);
     memcpy(m->dx, m->dy, act * sizeof *m->dx);
     m->st = pipa_layers_forward_tp(&m->w, m->x, B, T, &m->acts, &m->s, &hook);
-    CHECKF(m->calls == 2 * CFG.L, "rank %d: %d reductions in the forward", m->rank, m->calls);
+    CHECKF(m->p.calls == 2 * CFG.L, "rank %d: %d reductions in the forward", m->p.rank, m->p.calls);
     if (m->st == PIPA_OK) m->st = pipa_layers_backward_input_tp(&m->w, &m->acts, m->dx, B, T,
                                                                 &m->s, &hook);
-    CHECKF(m->calls == 4 * CFG.L, "rank %d: %d reductions in all", m->rank, m->calls);
+    CHECKF(m->p.calls == 4 * CFG.L, "rank %d: %d reductions in all", m->p.rank, m->p.calls);
     if (m->st == PIPA_OK) pipa_layers_backward_weight(&m->w, &m->acts, &m->grad, B, T);
     return NULL;
 }
@@ -184,7 +197,7 @@ static void check_grads(const member_t *m, const pipa_tensors_t *whole, const fl
 {
     pipa_tensors_t tab;
     const pipa_layer_range_t all = {0, CFG.L};
-    CHECK(pipa_tensors_build_tp(&tab, &CFG, 0, &all, 1, 0, 0, m->rank, R) == PIPA_OK);
+    CHECK(pipa_tensors_build_tp(&tab, &CFG, 0, &all, 1, 0, 0, m->p.rank, R) == PIPA_OK);
     const float *mine = m->grad.alloc;
     for (int i = 0; i < tab.n; i++) {
         const pipa_tensor_t *s = &tab.t[i], *w = pipa_tensors_find(whole, s->name);
@@ -195,12 +208,12 @@ static void check_grads(const member_t *m, const pipa_tensors_t *whole, const fl
                 want[r * cols + c] = wg[w->offset + flat(w, (size_t)s->start[0] + r,
                                                          (size_t)s->start[1] + c)];
         double e = rel_err(mine + s->offset, want, s->count);
-        CHECKF(e <= TOL, "R %d rank %d: gradient of %s off by %g", R, m->rank, s->name, e);
+        CHECKF(e <= TOL, "R %d rank %d: gradient of %s off by %g", R, m->p.rank, s->name, e);
         if (R == 1) CHECKF(memcmp(mine + s->offset, want, s->count * sizeof *want) == 0,
                            "R 1: gradient of %s not the plain pass's bits", s->name);
         if (is_norm(s))
             CHECKF(memcmp(mine + s->offset, base0 + s->offset, s->count * sizeof *want) == 0,
-                   "R %d: rank %d's gradient of %s differs from rank 0's", R, m->rank, s->name);
+                   "R %d: rank %d's gradient of %s differs from rank 0's", R, m->p.rank, s->name);
         free(want);
     }
     pipa_tensors_free(&tab);
@@ -230,7 +243,7 @@ static void member_init(member_t *m, group_t *g, int rank, const float *x0, cons
 {
     const size_t act = (size_t)B * T * CFG.C;
     memset(m, 0, sizeof *m);
-    m->g = g, m->rank = rank, m->x0 = x0, m->dy = dy;
+    m->p.g = g, m->p.rank = rank, m->x0 = x0, m->dy = dy;
     CHECK(pipa_layers_build_tp(&m->w, &CFG, 0, CFG.L, rank, g->R) == PIPA_OK);
     CHECK(pipa_layers_alloc_zero_tp(&m->grad, &CFG, 0, CFG.L, rank, g->R) == PIPA_OK);
     CHECK(m->w.n_params == pipa_layer_param_count_tp(&CFG, g->R) * CFG.L);
@@ -254,9 +267,9 @@ static void check_outputs(const member_t *m, const float *out, const float *dx, 
 {
     const size_t act = (size_t)B * T * CFG.C;
     double eo = rel_err(m->x, out, act), ed = rel_err(m->dx, dx, act);
-    CHECKF(m->st == PIPA_OK, "R %d rank %d: %s", R, m->rank, pipa_last_error());
-    CHECKF(eo <= TOL, "R %d rank %d: output off by %g", R, m->rank, eo);
-    CHECKF(ed <= TOL, "R %d rank %d: input gradient off by %g", R, m->rank, ed);
+    CHECKF(m->st == PIPA_OK, "R %d rank %d: %s", R, m->p.rank, pipa_last_error());
+    CHECKF(eo <= TOL, "R %d rank %d: output off by %g", R, m->p.rank, eo);
+    CHECKF(ed <= TOL, "R %d rank %d: input gradient off by %g", R, m->p.rank, ed);
     if (R == 1) CHECK(memcmp(m->x, out, act * sizeof *out) == 0 &&
                       memcmp(m->dx, dx, act * sizeof *dx) == 0);
 }
@@ -291,11 +304,132 @@ static void test_group(int R)
     free(grp.sum), free(x0), free(dy), free(out), free(dx);
 }
 
+/* ---- the ends split by vocabulary ------------------------------------------------------- */
+
+/* What a rank of the ends' group computes, and the one-process answers (in the plain one). */
+typedef struct {
+    peer_t p;
+    pipa_ends_t e, grad;
+    pipa_head_acts_t h;
+    float *emb, *dx, *stats;
+    double loss;
+    const int32_t *tokens, *targets;
+    const float *x_in, *dy;
+    pipa_status st;
+} vmember_t;
+
+enum { N_TOK = B * T };
+
+static void vmember_init(vmember_t *m, group_t *g, int rank, int R)
+{
+    const size_t act = (size_t)N_TOK * CFG.C;
+    CHECK(pipa_ends_build_tp(&m->e, &CFG, VOCAB, 1, 1, rank, R) == PIPA_OK);
+    CHECK(pipa_ends_alloc_zero_tp(&m->grad, &CFG, VOCAB, 1, 1, rank, R) == PIPA_OK);
+    CHECK(m->e.V == VOCAB / R && m->e.v0 == rank * VOCAB / R && m->e.tp_size == R);
+    CHECK(pipa_head_acts_init(&m->h, &CFG, VOCAB / R, B, T) == PIPA_OK);
+    m->p = (peer_t){g, rank, 0};
+    m->emb = malloc(act * sizeof *m->emb);
+    m->dx = malloc(act * sizeof *m->dx);
+    m->stats = malloc(3 * N_TOK * sizeof *m->stats);
+}
+
+static void vmember_free(vmember_t *m)
+{
+    pipa_ends_free(&m->e);
+    pipa_ends_free(&m->grad);
+    pipa_head_acts_free(&m->h);
+    free(m->emb), free(m->dx), free(m->stats);
+}
+
+static void *vmember_run(void *arg)
+{
+    vmember_t *m = arg;
+    const pipa_tp_hook_t hook = {.allreduce = group_sum, .allreduce_max = group_max, .ctx = &m->p};
+    m->st = pipa_ends_embed_forward_tp(&m->e, m->tokens, m->emb, B, T, &hook);
+    if (m->st == PIPA_OK)
+        m->st = pipa_ends_head_forward_tp(&m->e, m->x_in, m->targets, B, T, &m->h, m->stats,
+                                          &m->loss, &hook);
+    if (m->st == PIPA_OK)
+        m->st = pipa_ends_head_backward_input_tp(&m->e, &m->h, 1.0f / N_TOK, m->dx, B, T, &hook);
+    CHECKF(m->p.calls == 4, "rank %d: %d reductions, not 4", m->p.rank, m->p.calls);
+    if (m->st != PIPA_OK) return NULL;
+    pipa_ends_head_backward_weight(&m->grad, &m->h, B, T);
+    pipa_ends_embed_backward_weight_tp(&m->grad, m->tokens, m->dy, B, T);
+    return NULL;
+}
+
+/* The same through the one-process ends into ref (its e, grad, emb, dx, loss). */
+static void vplain(vmember_t *ref)
+{
+    CHECK(pipa_ends_build(&ref->e, &CFG, VOCAB, 1, 1) == PIPA_OK);
+    CHECK(pipa_ends_alloc_zero(&ref->grad, &CFG, VOCAB, 1, 1) == PIPA_OK);
+    CHECK(pipa_head_acts_init(&ref->h, &CFG, VOCAB, B, T) == PIPA_OK);
+    CHECK(pipa_ends_embed_forward(&ref->e, ref->tokens, ref->emb, B, T) == PIPA_OK);
+    CHECK(pipa_ends_head_forward(&ref->e, ref->x_in, ref->targets, B, T, &ref->h, &ref->loss) ==
+          PIPA_OK);
+    pipa_ends_head_backward_input(&ref->e, &ref->h, 1.0f / N_TOK, ref->dx, B, T);
+    pipa_ends_head_backward_weight(&ref->grad, &ref->h, B, T);
+    pipa_ends_embed_backward_weight(&ref->grad, ref->tokens, ref->dy, B, T);
+}
+
+/* Rank m against the one-process ref: the embedding's bits, the loss, dx and every gradient
+ * (the final norm's also the same bits as rank 0's). */
+static void vcheck(const vmember_t *m, const vmember_t *ref, const vmember_t *m0, int R)
+{
+    const size_t act = (size_t)N_TOK * CFG.C, rows = (size_t)m->e.V * CFG.C;
+    const size_t at = (size_t)m->e.v0 * CFG.C;
+    CHECKF(m->st == PIPA_OK, "R %d rank %d: %s", R, m->p.rank, pipa_last_error());
+    CHECKF(memcmp(m->emb, ref->emb, act * sizeof *m->emb) == 0, "R %d: embedding bits", R);
+    double el = fabs(m->loss - ref->loss) / fabs(ref->loss);
+    CHECKF(el <= TOL, "R %d rank %d: loss %.9g vs %.9g", R, m->p.rank, m->loss, ref->loss);
+    const struct { const char *what; const float *got, *want; size_t n; } cmp[] = {
+        {"dx", m->dx, ref->dx, act},
+        {"lm_head gradient", m->grad.lm_head, ref->grad.lm_head + at, rows},
+        {"embedding gradient", m->grad.wte, ref->grad.wte + at, rows},
+        {"final norm gradient", m->grad.final_norm, ref->grad.final_norm, (size_t)CFG.C}};
+    for (size_t i = 0; i < sizeof cmp / sizeof *cmp; i++) {
+        double e = rel_err(cmp[i].got, cmp[i].want, cmp[i].n);
+        CHECKF(e <= TOL, "R %d rank %d: %s off by %g", R, m->p.rank, cmp[i].what, e);
+    }
+    CHECKF(memcmp(m->grad.final_norm, m0->grad.final_norm, (size_t)CFG.C * sizeof(float)) == 0,
+           "R %d: rank %d's final norm gradient differs from rank 0's", R, m->p.rank);
+}
+
+static void test_vocab_group(int R)
+{
+    const size_t act = (size_t)N_TOK * CFG.C;
+    int32_t tokens[N_TOK], targets[N_TOK];
+    for (int n = 0; n < N_TOK; n++) tokens[n] = (n * 37 + 11) % VOCAB, targets[n] = (n * 53 + 5) % VOCAB;
+    float *x_in = malloc(act * sizeof *x_in), *dy = malloc(act * sizeof *dy);
+    pipa_model_input(x_in, &CFG, 2, B, T);
+    pipa_model_input(dy, &CFG, 3, B, T);
+    vmember_t ref = {.tokens = tokens, .targets = targets, .x_in = x_in, .dy = dy};
+    ref.emb = malloc(act * sizeof *ref.emb);
+    ref.dx = malloc(act * sizeof *ref.dx);
+    vplain(&ref);
+    group_t grp = {.R = R, .cap = act, .sum = malloc(act * sizeof(float))};
+    pthread_barrier_init(&grp.bar, NULL, (unsigned)R);
+    vmember_t m[MAX_R];
+    pthread_t th[MAX_R];
+    for (int t = 0; t < R; t++) {
+        m[t] = (vmember_t){.tokens = tokens, .targets = targets, .x_in = x_in, .dy = dy};
+        vmember_init(&m[t], &grp, t, R);
+    }
+    for (int t = 0; t < R; t++) CHECK(pthread_create(&th[t], NULL, vmember_run, &m[t]) == 0);
+    for (int t = 0; t < R; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < R; t++) vcheck(&m[t], &ref, &m[0], R);
+    for (int t = 0; t < R; t++) vmember_free(&m[t]);
+    vmember_free(&ref);
+    pthread_barrier_destroy(&grp.bar);
+    free(grp.sum), free(x_in), free(dy);
+}
+
 int main(void)
 {
     pipa_blas_init(1);  // R ranks in R threads: one BLAS thread each, as ranks have
     for (int R = 1; R <= MAX_R; R *= 2) test_partition(R);
     test_refused();
     for (int R = 1; R <= MAX_R; R *= 2) test_group(R);
+    for (int R = 1; R <= MAX_R; R *= 2) test_vocab_group(R);
     return check_done("test_tp");
 }

@@ -104,6 +104,9 @@ void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
  * n, in the same order. Errors pass through to the layer pass's caller. */
 typedef struct {
     pipa_status (*allreduce)(void *ctx, float *buf, size_t n);
+    /* The same with the element-wise maximum: only the vocabulary-parallel cross-entropy
+     * (pipa_ends_head_forward_tp) needs it; the layers never call it. */
+    pipa_status (*allreduce_max)(void *ctx, float *buf, size_t n);
     void *ctx;
 } pipa_tp_hook_t;
 

@@ -278,6 +278,8 @@ void pipa_tensors_view_ends(const pipa_tensors_t *tab, float *base, pipa_ends_t 
     memset(e, 0, sizeof *e);
     e->cfg = tab->cfg;
     e->V = tab->vocab / tab->tp_size;  // the rows it holds (the whole vocabulary without tp)
+    e->v0 = e->V * tab->tp_rank;
+    e->tp_size = tab->tp_size;
     e->wte = at(tab, base, "model.embed_tokens.weight");
     e->final_norm = at(tab, base, "model.norm.weight");
     e->lm_head = at(tab, base, "lm_head.weight");

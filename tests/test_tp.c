@@ -45,7 +45,7 @@ static void check_slice(const pipa_tensor_t *s, const float *sv, const pipa_tens
     size_t cols = s->ndim == 2 ? (size_t)s->shape[1] : 1, bad = 0;
     for (size_t r = 0; r < (size_t)s->shape[0]; r++)
         for (size_t c = 0; c < cols; c++) {
-            size_t i = flat(w, (size_t)s->start[0] + r, (size_t)(s->ndim == 2 ? s->start[1] : 0) + c);
+            size_t i = flat(w, (size_t)s->start[0] + r, (size_t)s->start[1] + c);
             bad += memcmp(&sv[r * cols + c], &wv[i], sizeof(float)) != 0;
             seen[i]++;
         }
@@ -99,6 +99,38 @@ static void expect_refused(const pipa_model_config_t *cfg, int vocab, int rank, 
            pipa_last_error(), what);
 }
 
+/* The printed table of rank 1 of 4 names each slice's place in its tensor. */
+static void test_print(void)
+{
+    pipa_tensors_t tab;
+    const pipa_layer_range_t one = {1, 1};
+    CHECK(pipa_tensors_build_tp(&tab, &CFG, VOCAB, &one, 1, 1, 1, 1, 4) == PIPA_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    pipa_tensors_print(&tab, f);
+    fclose(f);
+    const char *want[] = {
+        "model.layers.1.self_attn.q_proj.weight", "(16, 64)", "slice [16:32, 0:64] of (64, 64)",
+        "model.layers.1.self_attn.o_proj.weight", "(64, 16)", "slice [0:64, 16:32] of (64, 64)",
+        "model.layers.1.mlp.down_proj.weight", "(64, 32)", "slice [0:64, 32:64] of (64, 128)",
+        "lm_head.weight", "(64, 64)", "slice [64:128, 0:64] of (256, 64)"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i += 3) {
+        const char *line = strstr(text, want[i]), *end = line ? strchr(line, '\n') : NULL;
+        CHECKF(line && end, "no %s in\n%s", want[i], text);
+        if (!line || !end) continue;
+        const char *shape = strstr(line, want[i + 1]), *where = strstr(line, want[i + 2]);
+        CHECKF(shape && shape < end && where && where < end, "%.*s: want %s %s",
+               (int)(end - line), line, want[i + 1], want[i + 2]);
+    }
+    const char *norm = strstr(text, "model.layers.1.input_layernorm.weight");
+    const char *norm_end = norm ? strchr(norm, '\n') : NULL;
+    const char *sl = norm ? strstr(norm, "slice") : NULL;
+    CHECK(norm_end && (!sl || sl > norm_end));  // a norm is whole: no slice on its line
+    free(text);
+    pipa_tensors_free(&tab);
+}
+
 static void test_refused(void)
 {
     pipa_model_config_t c = CFG;
@@ -147,8 +179,15 @@ static pipa_status group_reduce(peer_t *m, float *buf, size_t n, int max)
     return PIPA_OK;
 }
 
-static pipa_status group_sum(void *ctx, float *buf, size_t n) { return group_reduce(ctx, buf, n, 0); }
-static pipa_status group_max(void *ctx, float *buf, size_t n) { return group_reduce(ctx, buf, n, 1); }
+static pipa_status group_sum(void *ctx, float *buf, size_t n)
+{
+    return group_reduce(ctx, buf, n, 0);
+}
+
+static pipa_status group_max(void *ctx, float *buf, size_t n)
+{
+    return group_reduce(ctx, buf, n, 1);
+}
 
 /* A rank of a layer group. */
 typedef struct {
@@ -399,7 +438,10 @@ static void test_vocab_group(int R)
 {
     const size_t act = (size_t)N_TOK * CFG.C;
     int32_t tokens[N_TOK], targets[N_TOK];
-    for (int n = 0; n < N_TOK; n++) tokens[n] = (n * 37 + 11) % VOCAB, targets[n] = (n * 53 + 5) % VOCAB;
+    for (int n = 0; n < N_TOK; n++) {
+        tokens[n] = (n * 37 + 11) % VOCAB;
+        targets[n] = (n * 53 + 5) % VOCAB;
+    }
     float *x_in = malloc(act * sizeof *x_in), *dy = malloc(act * sizeof *dy);
     pipa_model_input(x_in, &CFG, 2, B, T);
     pipa_model_input(dy, &CFG, 3, B, T);
@@ -429,6 +471,7 @@ int main(void)
     pipa_blas_init(1);  // R ranks in R threads: one BLAS thread each, as ranks have
     for (int R = 1; R <= MAX_R; R *= 2) test_partition(R);
     test_refused();
+    test_print();
     for (int R = 1; R <= MAX_R; R *= 2) test_group(R);
     for (int R = 1; R <= MAX_R; R *= 2) test_vocab_group(R);
     return check_done("test_tp");

@@ -1,5 +1,6 @@
 /* backend_cpu.c: the CPU backend: host memory from aligned_alloc, and the kernels of ops.c,
- * ops_bwd.c, ops_vocab.c and ops_optim.c (matrix products through CBLAS, blas.c) in the backend table. */
+ * ops_bwd.c, ops_vocab.c and ops_optim.c (matrix products through CBLAS, blas.c) in the backend
+ * table. */
 #include "model/backend.h"
 
 #include <stdlib.h>

@@ -21,7 +21,7 @@ enum { PIPA_STREAM_EMBED = PIPA_STREAM_INPUT + 1 };
 /* Embedding (first stage) and/or head (last stage); a one-stage model has both. */
 typedef struct {
     pipa_model_config_t cfg;
-    int V;                 /* vocabulary size */
+    int V;                 /* vocabulary size (split by vocabulary: the rows this rank holds) */
     int has_embedding, has_head;
     float *wte;            /* (V, C) token embedding, or NULL */
     float *final_norm;     /* (C) or NULL */

@@ -7,7 +7,13 @@
  * the output has the same bits either way. The input-gradient pass leaves in the activations
  * every gradient the weight pass needs (the gradient of each linear's output and of each norm's
  * output), so W reads nothing but the activations and can run any time later.
- * Left out: activation recomputation, the model's ends (ends.c). */
+ *
+ * Tensor parallelism is the same passes on a rank's slices (tensors.h): fewer heads and a
+ * narrower MLP (pass_t's sizes), plus the caller's all-reduce after wo and w_down (forward) and
+ * before each norm's backward (backward_input); without a tensor group the hook is absent and the
+ * very same ops run on the very same values.
+ * Left out: activation recomputation, the model's ends (ends.c), scratch and saved activations
+ * sized for a slice (a rank uses a prefix of the whole layer's). */
 #include "model/layer.h"
 
 #include <stdlib.h>

@@ -5,7 +5,8 @@
  * Order per microbatch in training: forward with save, then backward_input, then backward_weight,
  * any time after (zero-bubble schedules delay W). Full backward (B) is I then W. Weight gradients
  * accumulate (+=) in the order of the calls; every kernel is deterministic, so the same calls in
- * the same order give the same bits whatever ran in between. The weights: model.h. */
+ * the same order give the same bits whatever ran in between. The weights: model.h. A rank of a
+ * tensor group runs its slices with the ..._tp passes and the group's all-reduce hook. */
 #ifndef PIPA_LAYER_H
 #define PIPA_LAYER_H
 

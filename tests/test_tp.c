@@ -7,6 +7,7 @@
  *    backward its input gradient and every weight gradient (each slice against the same slice of
  *    the whole gradient; the norms' gradients whole on every rank), within 1e-5 of the tensor's
  *    largest magnitude; with R = 1 exactly the plain pass's bits; 2 reductions per layer each way.
+ *    R 2 runs on the whole layer's scratch and activations, R 4 on ones made for its slices.
  *  - The ends split by vocabulary (same group, with a max hook too): the embedding gives the
  *    one-process bits; the loss, the input gradient of the head and the gradients of lm_head's and
  *    the embedding's rows and the final norm are within 1e-5 of the one-process ends'; 4 calls.
@@ -286,8 +287,10 @@ static void member_init(member_t *m, group_t *g, int rank, const float *x0, cons
     CHECK(pipa_layers_build_tp(&m->w, &CFG, 0, CFG.L, rank, g->R) == PIPA_OK);
     CHECK(pipa_layers_alloc_zero_tp(&m->grad, &CFG, 0, CFG.L, rank, g->R) == PIPA_OK);
     CHECK(m->w.n_params == pipa_layer_param_count_tp(&CFG, g->R) * CFG.L);
-    CHECK(pipa_acts_init(&m->acts, &CFG, CFG.L, B, T) == PIPA_OK);
-    CHECK(pipa_scratch_init(&m->s, &CFG, B, T) == PIPA_OK);
+    /* R 2 on the whole layer's buffers (a prefix of each), R 4 on its slices' own. */
+    const int own = g->R == 4 ? g->R : 1;
+    CHECK(pipa_acts_init_tp(&m->acts, &CFG, own, CFG.L, B, T) == PIPA_OK);
+    CHECK(pipa_scratch_init_tp(&m->s, &CFG, own, B, T) == PIPA_OK);
     m->x = malloc(act * sizeof *m->x);
     m->dx = malloc(act * sizeof *m->dx);
 }
@@ -316,6 +319,10 @@ static void check_outputs(const member_t *m, const float *out, const float *dx, 
 static void test_group(int R)
 {
     const size_t act = (size_t)B * T * CFG.C;
+    /* A slice's saved activations: everything but the (B, T, C) pieces shrinks by R. */
+    const size_t full = pipa_acts_bytes(&CFG, 1, B, T);
+    const size_t mine = pipa_acts_bytes_tp(&CFG, R, 1, B, T);
+    CHECKF(R == 1 ? mine == full : mine < full, "R %d: acts %zu bytes, whole %zu", R, mine, full);
     float *x0 = malloc(act * sizeof *x0), *dy = malloc(act * sizeof *dy);
     float *out = malloc(act * sizeof *out), *dx = malloc(act * sizeof *dx);
     pipa_model_input(x0, &CFG, 0, B, T);

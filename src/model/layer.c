@@ -26,16 +26,44 @@
 
 enum { S_XN, S_Q, S_K, S_V, S_ATT, S_Y, S_GATE, S_UP, N_SCRATCH };
 
-pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T)
+/* One tensor rank's widths of a layer (tp 1: the whole layer's): its heads' NH/tp, their width
+ * QC = NH/tp * HS, its I/tp. */
+typedef struct {
+    size_t NH, QC, I;
+} widths_t;
+
+static widths_t widths(const pipa_model_config_t *cfg, int tp)
+{
+    /* Whole: no division, so sizes of a configuration not checked yet come out as before. */
+    if (tp <= 1) return (widths_t){(size_t)cfg->NH, (size_t)cfg->C, (size_t)cfg->I};
+    const size_t R = (size_t)tp, NH = (size_t)cfg->NH / R;
+    return (widths_t){NH, NH * (size_t)(cfg->C / cfg->NH), (size_t)cfg->I / R};
+}
+
+/* Checks the tensor-group size tp: it must divide NH and I. */
+static pipa_status check_tp(const char *what, const pipa_model_config_t *cfg, int tp)
+{
+    if (tp < 1 || cfg->NH % tp != 0 || cfg->I % tp != 0)
+        return pipa__fail(PIPA_ERR_ARG, "%s: tp %d must divide NH (%d) and I (%d)", what, tp,
+                          cfg->NH, cfg->I);
+    return PIPA_OK;
+}
+
+pipa_status pipa_scratch_init_tp(pipa_scratch_t *s, const pipa_model_config_t *cfg, int tp_size,
+                                 int B, int T)
 {
     memset(s, 0, sizeof *s);
     PIPA_TRY(pipa_config_check(cfg));
     if (B < 1 || T < 1)
         return pipa__fail(PIPA_ERR_ARG, "scratch: B (%d) and T (%d) must be positive", B, T);
-    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
+    PIPA_TRY(check_tp("scratch", cfg, tp_size));
+    const widths_t w = widths(cfg, tp_size);
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, QC = w.QC, I = w.I;
+    /* xn and y stay (B, T, C): they also take wo's and w_down's (whole-width) outputs. */
     const pipa_piece_t t[N_SCRATCH] = {
-        {"xn", N * C}, {"q", N * C}, {"k", N * C}, {"v", N * C}, {"att", (size_t)B * NH * T * T},
-        {"y", N * C}, {"gate", N * I}, {"up", N * I}};  // (B, T, C), att (B, NH, T, T), (B, T, I)
+        {"xn", N * C}, {"q", N * QC}, {"k", N * QC}, {"v", N * QC},
+        {"att", (size_t)B * w.NH * T * T}, {"y", N * C}, {"gate", N * I},
+        {"up", N * I}};  // (B, T, C), (B, T, NH, HS), att (B, NH, T, T), (B, T, I)
     size_t off[N_SCRATCH], total = pipa_arena_layout(t, N_SCRATCH, 16, off);  // 64-byte aligned
     void *buf;
     PIPA_TRY(pipa_backend_alloc(&buf, total, 0, "forward scratch"));
@@ -45,7 +73,13 @@ pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg,
     pipa_arena_point(s->buf, off, fields, N_SCRATCH);
     s->B = B;
     s->T = T;
+    s->tp_size = tp_size;
     return PIPA_OK;
+}
+
+pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T)
+{
+    return pipa_scratch_init_tp(s, cfg, 1, B, T);
 }
 
 void pipa_scratch_free(pipa_scratch_t *s)
@@ -62,15 +96,16 @@ enum {
     A_GATE, A_UP, A_H, A_DY_O, A_DXN_ATTN, A_DY_DOWN, A_DXN_MLP, N_PIECES
 };
 
-/* One layer's table, each piece 64-byte aligned as the scratch's buffers are: BLAS sees the same
- * alignments. Returns the floats of one layer. */
-static size_t act_table(const pipa_model_config_t *cfg, int B, int T, size_t off[N_PIECES])
+/* One layer's table (of tensor rank widths w), each piece 64-byte aligned as the scratch's
+ * buffers are: BLAS sees the same alignments. Returns the floats of one layer. */
+static size_t act_table(const pipa_model_config_t *cfg, widths_t w, int B, int T,
+                        size_t off[N_PIECES])
 {
-    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = w.I, Q = N * w.QC;
     const pipa_piece_t t[N_PIECES] = {
         [A_X] = {"x", N * C}, [A_XN_ATTN] = {"xn_attn", N * C}, [A_RSTD_ATTN] = {"rstd_attn", N},
-        [A_Q] = {"q", N * C}, [A_K] = {"k", N * C}, [A_V] = {"v", N * C},
-        [A_ATT] = {"att", (size_t)B * NH * T * T}, [A_Y] = {"y", N * C},
+        [A_Q] = {"q", Q}, [A_K] = {"k", Q}, [A_V] = {"v", Q},
+        [A_ATT] = {"att", (size_t)B * w.NH * T * T}, [A_Y] = {"y", Q},
         [A_X_MID] = {"x_mid", N * C}, [A_XN_MLP] = {"xn_mlp", N * C},
         [A_RSTD_MLP] = {"rstd_mlp", N}, [A_GATE] = {"gate", N * I}, [A_UP] = {"up", N * I},
         [A_H] = {"h", N * I}, [A_DY_O] = {"dy_o", N * C}, [A_DXN_ATTN] = {"dxn_attn", N * C},
@@ -87,24 +122,32 @@ static void act_carve(pipa_act_layer_t *l, float *base, const size_t off[N_PIECE
     pipa_arena_point(base, off, fields, N_PIECES);
 }
 
-size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T)
+size_t pipa_acts_bytes_tp(const pipa_model_config_t *cfg, int tp_size, int count, int B, int T)
 {
     size_t off[N_PIECES];
-    return act_table(cfg, B, T, off) * (size_t)count * sizeof(float);
+    return act_table(cfg, widths(cfg, tp_size), B, T, off) * (size_t)count * sizeof(float);
 }
 
-pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T)
+size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T)
+{
+    return pipa_acts_bytes_tp(cfg, 1, count, B, T);
+}
+
+pipa_status pipa_acts_init_tp(pipa_acts_t *a, const pipa_model_config_t *cfg, int tp_size,
+                              int count, int B, int T)
 {
     memset(a, 0, sizeof *a);
     PIPA_TRY(pipa_config_check(cfg));
     if (count < 0 || B < 1 || T < 1)
         return pipa__fail(PIPA_ERR_ARG, "acts: count (%d) must be >= 0, B (%d) and T (%d) positive",
                           count, B, T);
-    size_t off[N_PIECES], per_layer = act_table(cfg, B, T, off);
+    PIPA_TRY(check_tp("acts", cfg, tp_size));
+    size_t off[N_PIECES], per_layer = act_table(cfg, widths(cfg, tp_size), B, T, off);
     a->cfg = *cfg;
     a->count = count;
     a->B = B;
     a->T = T;
+    a->tp_size = tp_size;
     a->n_floats = per_layer * (size_t)count;
     if (count == 0) return PIPA_OK;
     void *buf;
@@ -120,6 +163,11 @@ pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int c
     return PIPA_OK;
 }
 
+pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T)
+{
+    return pipa_acts_init_tp(a, cfg, 1, count, B, T);
+}
+
 void pipa_acts_free(pipa_acts_t *a)
 {
     pipa_backend_free(a->buf);
@@ -133,6 +181,8 @@ static void check_acts(const pipa_layers_t *ls, const pipa_acts_t *a, int B, int
 {
     PIPA_ASSERT(a->count >= ls->count && a->cfg.C == ls->cfg.C && a->cfg.NH == ls->cfg.NH &&
                 a->cfg.I == ls->cfg.I);
+    /* Made for the whole layer (a rank uses a prefix of each piece) or for this rank's slices. */
+    PIPA_ASSERT(a->tp_size <= 1 || a->tp_size == ls->tp_size);
     /* Every piece is one contiguous array, so a smaller microbatch uses a prefix of each. */
     PIPA_ASSERT(B >= 1 && T >= 1 && B <= a->B && T <= a->T);
 }
@@ -224,6 +274,7 @@ pipa_status pipa_layers_forward_tp(const pipa_layers_t *ls, float *x, int B, int
                                    pipa_acts_t *save, pipa_scratch_t *s, const pipa_tp_hook_t *tp)
 {
     PIPA_ASSERT(B >= 1 && T >= 1 && B <= s->B && T <= s->T);
+    PIPA_ASSERT(s->tp_size <= 1 || s->tp_size == ls->tp_size);
     if (save) check_acts(ls, save, B, T);
     const pass_t p = pass_of(ls, tp);
     if (save) save->phase = PIPA_ACTS_EMPTY;  // until the whole pass succeeded
@@ -317,7 +368,7 @@ pipa_status pipa_layers_backward_input_tp(const pipa_layers_t *ls, pipa_acts_t *
 {
     check_acts(ls, a, B, T);
     PIPA_ASSERT(a->phase == PIPA_ACTS_FORWARD);  // I consumes the forward values: once per F
-    PIPA_ASSERT(B <= s->B && T <= s->T);
+    PIPA_ASSERT(B <= s->B && T <= s->T && (s->tp_size <= 1 || s->tp_size == ls->tp_size));
     const pass_t p = pass_of(ls, tp);
     a->phase = PIPA_ACTS_EMPTY;  // consumed, whether or not the pass succeeds
     for (int l = ls->count - 1; l >= 0; l--) {

@@ -21,10 +21,16 @@
  * once, reused every call. */
 typedef struct {
     int B, T;
+    int tp_size;  /* made for the slices of a tensor group of tp_size (1: the whole layer) */
     float *buf;   /* one allocation */
     float *xn, *q, *k, *v, *att, *y, *gate, *up;
 } pipa_scratch_t;
 pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T);
+/* The scratch of one rank of a tensor group of tp_size (its heads and intermediate slices only);
+ * tp_size 1 is pipa_scratch_init. Serves only layers of that tp_size. Errors also PIPA_ERR_ARG
+ * when tp_size does not divide NH and I. */
+pipa_status pipa_scratch_init_tp(pipa_scratch_t *s, const pipa_model_config_t *cfg, int tp_size,
+                                 int B, int T);
 void pipa_scratch_free(pipa_scratch_t *s);
 
 /* ---- saved activations of a range of layers ----------------------------------------------- */
@@ -59,6 +65,7 @@ typedef enum { PIPA_ACTS_EMPTY = 0, PIPA_ACTS_FORWARD, PIPA_ACTS_INPUT_DONE } pi
 typedef struct {
     pipa_model_config_t cfg;
     int count, B, T;
+    int tp_size;               /* made for the slices of a tensor group of tp_size (1: whole) */
     pipa_acts_phase phase;     /* checked by the passes: F, then I, then W (W may repeat) */
     pipa_act_layer_t *layers;  /* (count) */
     float *buf;                /* the one allocation */
@@ -69,6 +76,13 @@ typedef struct {
 size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T);
 /* Errors: PIPA_ERR_ARG (bad config or sizes), PIPA_ERR_NOMEM. count may be 0. */
 pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T);
+/* The same for one rank of a tensor group of tp_size: the pieces of its heads and its slice of
+ * the MLP only (q, k, v, y, att by NH/tp_size heads; gate, up, h by I/tp_size); they serve only
+ * layers of that tp_size (acts for the whole layer serve any). tp_size 1: the functions above.
+ * Errors also PIPA_ERR_ARG when tp_size does not divide NH and I. */
+size_t pipa_acts_bytes_tp(const pipa_model_config_t *cfg, int tp_size, int count, int B, int T);
+pipa_status pipa_acts_init_tp(pipa_acts_t *a, const pipa_model_config_t *cfg, int tp_size,
+                              int count, int B, int T);
 void pipa_acts_free(pipa_acts_t *a);
 
 /* ---- a range of layers -------------------------------------------------------------------- */
@@ -116,7 +130,8 @@ typedef struct {
  * ls->tp_size > 1, NULL or a hook otherwise). x (B, T, C) is whole and the same on every rank, in
  * and out. Each rank runs its NH/tp_size heads and I/tp_size of the MLP; wo's and w_down's
  * outputs are partial sums, all-reduced through tp (2 calls of B*T*C floats per layer). save and
- * s as for pipa_layers_forward (sized for the whole layer: a rank uses a prefix of each piece).
+ * s as for pipa_layers_forward, made for the whole layer (a rank uses a prefix of each piece) or
+ * for this tp_size (pipa_acts_init_tp, pipa_scratch_init_tp).
  * Errors: the hook's; then x and save are undefined (save's phase is EMPTY). tp_size 1 with no
  * hook: pipa_layers_forward's very ops and bits. */
 pipa_status pipa_layers_forward_tp(const pipa_layers_t *ls, float *x, int B, int T,

@@ -97,6 +97,28 @@ typedef struct pipa_backend {
     } ends;  /* token embedding and cross-entropy */
 
     struct {
+        /* x (N, C) = wte[tokens[n] - v0] (V, C) for tokens in [v0, v0 + V), zeros for the rest */
+        void (*embed)(float *x, const float *wte, const int32_t *tokens, int v0, int V, int N,
+                      int C);
+        /* dwte[tokens[n] - v0] += dx[n] for tokens in [v0, v0 + V), in the order n = 0..N-1 */
+        void (*embed_bwd_w)(float *dwte, const float *dx, const int32_t *tokens, int v0, int V,
+                            int N, int C);
+        /* mx (N) = the largest element of each row of logits (N, V) */
+        void (*row_max)(float *mx, const float *logits, int N, int V);
+        /* probs (N, V) = exp(logits - mx) (may be logits: in place); stats (N, 2) = per row the
+         * sum of those (in double, then rounded) and logits[target - v0] - mx when the target
+         * is in [v0, v0 + V), else 0 */
+        void (*xent_exp)(float *probs, float *stats, const float *logits, const float *mx,
+                         const int32_t *targets, int v0, int N, int V);
+        /* probs (N, V) /= stats[2n] (the row's sum over the whole vocabulary), in place */
+        void (*xent_norm)(float *probs, const float *stats, int N, int V);
+        /* dlogits (N, V) = scale * (probs - onehot(targets - v0)) (may be probs: in place);
+         * a target outside [v0, v0 + V) has no one here */
+        void (*xent_bwd)(float *dlogits, const float *probs, const int32_t *targets, int v0,
+                         int N, int V, float scale);
+    } vocab;  /* the ends split by vocabulary rows: [v0, v0 + V) of a larger vocabulary */
+
+    struct {
         void (*sgd)(float *p, const float *g, size_t n, float lr);  /* p -= lr * g */
         /* m, v (n): the moments; element by element in index order */
         void (*adamw)(float *p, const float *g, float *m, float *v, size_t n,

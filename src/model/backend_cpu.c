@@ -1,5 +1,6 @@
 /* backend_cpu.c: the CPU backend: host memory from aligned_alloc, and the kernels of ops.c,
- * ops_bwd.c and ops_optim.c (matrix products through CBLAS, blas.c) in the backend table. */
+ * ops_bwd.c, ops_vocab.c and ops_optim.c (matrix products through CBLAS, blas.c) in the backend
+ * table. */
 #include "model/backend.h"
 
 #include <stdlib.h>
@@ -35,5 +36,8 @@ const pipa_backend_t pipa__backend_cpu = {
     .elem = {.add = pipa__cpu_add, .swiglu = pipa__cpu_swiglu, .swiglu_bwd = pipa__cpu_swiglu_bwd},
     .ends = {.embed = pipa__cpu_embedding, .embed_bwd_w = pipa__cpu_embedding_bwd_w,
              .xent = pipa__cpu_cross_entropy, .xent_bwd = pipa__cpu_cross_entropy_bwd},
+    .vocab = {.embed = pipa__cpu_vocab_embed, .embed_bwd_w = pipa__cpu_vocab_embed_bwd_w,
+              .row_max = pipa__cpu_row_max, .xent_exp = pipa__cpu_vocab_xent_exp,
+              .xent_norm = pipa__cpu_vocab_xent_norm, .xent_bwd = pipa__cpu_vocab_xent_bwd},
     .optim = {.sgd = pipa__cpu_sgd, .adamw = pipa__cpu_adamw},
 };

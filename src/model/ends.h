@@ -21,12 +21,14 @@ enum { PIPA_STREAM_EMBED = PIPA_STREAM_INPUT + 1 };
 /* Embedding (first stage) and/or head (last stage); a one-stage model has both. */
 typedef struct {
     pipa_model_config_t cfg;
-    int V;                 /* vocabulary size */
+    int V;                 /* vocabulary size (split by vocabulary: the rows this rank holds) */
     int has_embedding, has_head;
     float *wte;            /* (V, C) token embedding, or NULL */
     float *final_norm;     /* (C) or NULL */
     float *lm_head;        /* (V, C) untied from wte, or NULL */
     size_t n_params;       /* parameters of the ends present */
+    int v0, tp_size;       /* vocabulary-parallel: wte and lm_head hold rows [v0, v0 + V) of the
+                            * tp_size * V; 0 and 1 without a tensor group */
     void *alloc;           /* the allocation if e owns it (pipa_ends_build), else NULL: a view
                             * of a stage's tensor table (tensors.h) */
 } pipa_ends_t;
@@ -80,5 +82,46 @@ void pipa_ends_head_backward_input(const pipa_ends_t *e, pipa_head_acts_t *h, fl
                                    float *dx, int B, int T);
 /* grads->final_norm and grads->lm_head += this microbatch's gradients (after backward_input). */
 void pipa_ends_head_backward_weight(pipa_ends_t *grads, const pipa_head_acts_t *h, int B, int T);
+
+/* ---- split by vocabulary (Megatron's vocabulary-parallel ends; ends_tp.c) ----------------- */
+/* Tensor rank tp_rank of a group of tp_size holds embedding and LM-head rows [v0, v0 + V),
+ * V = vocab / tp_size, v0 = tp_rank * V (the slices of pipa_tensors_build_tp, the one-process
+ * values); the final norm whole. tp: the group's hook (layer.h); every function below makes the
+ * same hook calls on every rank, so all of them call it, whatever their tokens. */
+
+/* pipa_ends_build / pipa_ends_alloc_zero for one tensor rank; tp_size 1 gives the same ends.
+ * Errors also PIPA_ERR_ARG when tp_size does not divide vocab. */
+pipa_status pipa_ends_build_tp(pipa_ends_t *e, const pipa_model_config_t *cfg, int vocab,
+                               int has_embedding, int has_head, int tp_rank, int tp_size);
+pipa_status pipa_ends_alloc_zero_tp(pipa_ends_t *g, const pipa_model_config_t *cfg, int vocab,
+                                    int has_embedding, int has_head, int tp_rank, int tp_size);
+
+/* x (B, T, C) = wte[tokens] of the whole vocabulary, on every rank: each rank writes its rows'
+ * tokens and zeros for the others, then one sum all-reduce of B*T*C floats (one value and zeros:
+ * the one-process bits). Error PIPA_ERR_ARG if a token is outside the whole vocabulary (before
+ * any hook call: every rank sees the same tokens), or the hook's. */
+pipa_status pipa_ends_embed_forward_tp(const pipa_ends_t *e, const int32_t *tokens, float *x,
+                                       int B, int T, const pipa_tp_hook_t *tp);
+/* grads->wte (this rank's rows) += dx (B, T, C) of the tokens it holds, in token order. No
+ * reduction: dx is whole on every rank. */
+void pipa_ends_embed_backward_weight_tp(pipa_ends_t *grads, const int32_t *tokens,
+                                        const float *dx, int B, int T);
+
+/* pipa_ends_head_forward with the LM head split by vocabulary: each rank's logits are its V
+ * columns; the row maxima go through one max all-reduce (B*T floats), the sums of exponentials and
+ * the target's logit through one sum all-reduce (2*B*T), so *loss_sum is the whole vocabulary's
+ * on every rank (within rounding of the one-process loss) and h->probs (h made for V, the rows
+ * held) this rank's part of the softmax. stats: the caller's scratch of 3*B*T floats. Errors:
+ * PIPA_ERR_ARG for a target outside the whole vocabulary, the hook's. */
+pipa_status pipa_ends_head_forward_tp(const pipa_ends_t *e, const float *x, const int32_t *targets,
+                                      int B, int T, pipa_head_acts_t *h, float *stats,
+                                      double *loss_sum, const pipa_tp_hook_t *tp);
+/* pipa_ends_head_backward_input for the split head: dx (B, T, C) whole on every rank after one
+ * sum all-reduce (B*T*C) of the norm output's gradient. Then pipa_ends_head_backward_weight (grads
+ * from pipa_ends_alloc_zero_tp) gives this rank's lm_head rows and the final norm's gradient
+ * whole and identical on every rank: the caller must NOT all-reduce them in the tensor group. */
+pipa_status pipa_ends_head_backward_input_tp(const pipa_ends_t *e, pipa_head_acts_t *h,
+                                             float scale, float *dx, int B, int T,
+                                             const pipa_tp_hook_t *tp);
 
 #endif

@@ -7,7 +7,13 @@
  * the output has the same bits either way. The input-gradient pass leaves in the activations
  * every gradient the weight pass needs (the gradient of each linear's output and of each norm's
  * output), so W reads nothing but the activations and can run any time later.
- * Left out: activation recomputation, the model's ends (ends.c). */
+ *
+ * Tensor parallelism is the same passes on a rank's slices (tensors.h): fewer heads and a
+ * narrower MLP (pass_t's sizes), plus the caller's all-reduce after wo and w_down (forward) and
+ * before each norm's backward (backward_input); without a tensor group the hook is absent and the
+ * very same ops run on the very same values.
+ * Left out: activation recomputation, the model's ends (ends.c), scratch and saved activations
+ * sized for a slice (a rank uses a prefix of the whole layer's). */
 #include "model/layer.h"
 
 #include <stdlib.h>
@@ -20,16 +26,44 @@
 
 enum { S_XN, S_Q, S_K, S_V, S_ATT, S_Y, S_GATE, S_UP, N_SCRATCH };
 
-pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T)
+/* One tensor rank's widths of a layer (tp 1: the whole layer's): its heads' NH/tp, their width
+ * QC = NH/tp * HS, its I/tp. */
+typedef struct {
+    size_t NH, QC, I;
+} widths_t;
+
+static widths_t widths(const pipa_model_config_t *cfg, int tp)
+{
+    /* Whole: no division, so sizes of a configuration not checked yet come out as before. */
+    if (tp <= 1) return (widths_t){(size_t)cfg->NH, (size_t)cfg->C, (size_t)cfg->I};
+    const size_t R = (size_t)tp, NH = (size_t)cfg->NH / R;
+    return (widths_t){NH, NH * (size_t)(cfg->C / cfg->NH), (size_t)cfg->I / R};
+}
+
+/* Checks the tensor-group size tp: it must divide NH and I. */
+static pipa_status check_tp(const char *what, const pipa_model_config_t *cfg, int tp)
+{
+    if (tp < 1 || cfg->NH % tp != 0 || cfg->I % tp != 0)
+        return pipa__fail(PIPA_ERR_ARG, "%s: tp %d must divide NH (%d) and I (%d)", what, tp,
+                          cfg->NH, cfg->I);
+    return PIPA_OK;
+}
+
+pipa_status pipa_scratch_init_tp(pipa_scratch_t *s, const pipa_model_config_t *cfg, int tp_size,
+                                 int B, int T)
 {
     memset(s, 0, sizeof *s);
     PIPA_TRY(pipa_config_check(cfg));
     if (B < 1 || T < 1)
         return pipa__fail(PIPA_ERR_ARG, "scratch: B (%d) and T (%d) must be positive", B, T);
-    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
+    PIPA_TRY(check_tp("scratch", cfg, tp_size));
+    const widths_t w = widths(cfg, tp_size);
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, QC = w.QC, I = w.I;
+    /* xn and y stay (B, T, C): they also take wo's and w_down's (whole-width) outputs. */
     const pipa_piece_t t[N_SCRATCH] = {
-        {"xn", N * C}, {"q", N * C}, {"k", N * C}, {"v", N * C}, {"att", (size_t)B * NH * T * T},
-        {"y", N * C}, {"gate", N * I}, {"up", N * I}};  // (B, T, C), att (B, NH, T, T), (B, T, I)
+        {"xn", N * C}, {"q", N * QC}, {"k", N * QC}, {"v", N * QC},
+        {"att", (size_t)B * w.NH * T * T}, {"y", N * C}, {"gate", N * I},
+        {"up", N * I}};  // (B, T, C), (B, T, NH, HS), att (B, NH, T, T), (B, T, I)
     size_t off[N_SCRATCH], total = pipa_arena_layout(t, N_SCRATCH, 16, off);  // 64-byte aligned
     void *buf;
     PIPA_TRY(pipa_backend_alloc(&buf, total, 0, "forward scratch"));
@@ -39,7 +73,13 @@ pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg,
     pipa_arena_point(s->buf, off, fields, N_SCRATCH);
     s->B = B;
     s->T = T;
+    s->tp_size = tp_size;
     return PIPA_OK;
+}
+
+pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T)
+{
+    return pipa_scratch_init_tp(s, cfg, 1, B, T);
 }
 
 void pipa_scratch_free(pipa_scratch_t *s)
@@ -56,15 +96,16 @@ enum {
     A_GATE, A_UP, A_H, A_DY_O, A_DXN_ATTN, A_DY_DOWN, A_DXN_MLP, N_PIECES
 };
 
-/* One layer's table, each piece 64-byte aligned as the scratch's buffers are: BLAS sees the same
- * alignments. Returns the floats of one layer. */
-static size_t act_table(const pipa_model_config_t *cfg, int B, int T, size_t off[N_PIECES])
+/* One layer's table (of tensor rank widths w), each piece 64-byte aligned as the scratch's
+ * buffers are: BLAS sees the same alignments. Returns the floats of one layer. */
+static size_t act_table(const pipa_model_config_t *cfg, widths_t w, int B, int T,
+                        size_t off[N_PIECES])
 {
-    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = (size_t)cfg->I, NH = (size_t)cfg->NH;
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = w.I, Q = N * w.QC;
     const pipa_piece_t t[N_PIECES] = {
         [A_X] = {"x", N * C}, [A_XN_ATTN] = {"xn_attn", N * C}, [A_RSTD_ATTN] = {"rstd_attn", N},
-        [A_Q] = {"q", N * C}, [A_K] = {"k", N * C}, [A_V] = {"v", N * C},
-        [A_ATT] = {"att", (size_t)B * NH * T * T}, [A_Y] = {"y", N * C},
+        [A_Q] = {"q", Q}, [A_K] = {"k", Q}, [A_V] = {"v", Q},
+        [A_ATT] = {"att", (size_t)B * w.NH * T * T}, [A_Y] = {"y", Q},
         [A_X_MID] = {"x_mid", N * C}, [A_XN_MLP] = {"xn_mlp", N * C},
         [A_RSTD_MLP] = {"rstd_mlp", N}, [A_GATE] = {"gate", N * I}, [A_UP] = {"up", N * I},
         [A_H] = {"h", N * I}, [A_DY_O] = {"dy_o", N * C}, [A_DXN_ATTN] = {"dxn_attn", N * C},
@@ -81,24 +122,32 @@ static void act_carve(pipa_act_layer_t *l, float *base, const size_t off[N_PIECE
     pipa_arena_point(base, off, fields, N_PIECES);
 }
 
-size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T)
+size_t pipa_acts_bytes_tp(const pipa_model_config_t *cfg, int tp_size, int count, int B, int T)
 {
     size_t off[N_PIECES];
-    return act_table(cfg, B, T, off) * (size_t)count * sizeof(float);
+    return act_table(cfg, widths(cfg, tp_size), B, T, off) * (size_t)count * sizeof(float);
 }
 
-pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T)
+size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T)
+{
+    return pipa_acts_bytes_tp(cfg, 1, count, B, T);
+}
+
+pipa_status pipa_acts_init_tp(pipa_acts_t *a, const pipa_model_config_t *cfg, int tp_size,
+                              int count, int B, int T)
 {
     memset(a, 0, sizeof *a);
     PIPA_TRY(pipa_config_check(cfg));
     if (count < 0 || B < 1 || T < 1)
         return pipa__fail(PIPA_ERR_ARG, "acts: count (%d) must be >= 0, B (%d) and T (%d) positive",
                           count, B, T);
-    size_t off[N_PIECES], per_layer = act_table(cfg, B, T, off);
+    PIPA_TRY(check_tp("acts", cfg, tp_size));
+    size_t off[N_PIECES], per_layer = act_table(cfg, widths(cfg, tp_size), B, T, off);
     a->cfg = *cfg;
     a->count = count;
     a->B = B;
     a->T = T;
+    a->tp_size = tp_size;
     a->n_floats = per_layer * (size_t)count;
     if (count == 0) return PIPA_OK;
     void *buf;
@@ -114,6 +163,11 @@ pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int c
     return PIPA_OK;
 }
 
+pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T)
+{
+    return pipa_acts_init_tp(a, cfg, 1, count, B, T);
+}
+
 void pipa_acts_free(pipa_acts_t *a)
 {
     pipa_backend_free(a->buf);
@@ -127,68 +181,121 @@ static void check_acts(const pipa_layers_t *ls, const pipa_acts_t *a, int B, int
 {
     PIPA_ASSERT(a->count >= ls->count && a->cfg.C == ls->cfg.C && a->cfg.NH == ls->cfg.NH &&
                 a->cfg.I == ls->cfg.I);
+    /* Made for the whole layer (a rank uses a prefix of each piece) or for this rank's slices. */
+    PIPA_ASSERT(a->tp_size <= 1 || a->tp_size == ls->tp_size);
     /* Every piece is one contiguous array, so a smaller microbatch uses a prefix of each. */
     PIPA_ASSERT(B >= 1 && T >= 1 && B <= a->B && T <= a->T);
 }
 
 /* ---- the forward -------------------------------------------------------------------------- */
 
-/* x (B, T, C) += wo(attention(rope(q), rope(k), v)) of rmsnorm(x). With a (saving), the
- * intermediate values land in a's pieces, plus x and the norm's 1/rms; without, in the scratch. */
-static void attn_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
-                         pipa_act_layer_t *a, pipa_scratch_t *s)
+/* What a layer pass needs besides weights and buffers: the sizes of the layer's slices (all of it
+ * without tensor parallelism) and the tensor group's all-reduce. With tp_size R a rank holds NH/R
+ * heads (QC = their width) and I/R of the intermediate size; C stays whole. */
+typedef struct {
+    int C, NH, HS, QC, I;
+    float eps, theta;
+    const pipa_tp_hook_t *tp;  /* NULL: no tensor group */
+} pass_t;
+
+static pass_t sizes_of(const pipa_layers_t *ls)
 {
-    const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
+    const pipa_model_config_t *cfg = &ls->cfg;
+    const int R = ls->tp_size > 1 ? ls->tp_size : 1;
+    const int HS = cfg->C / cfg->NH;
+    return (pass_t){cfg->C, cfg->NH / R, HS, cfg->NH / R * HS, cfg->I / R, cfg->eps,
+                    cfg->rope_theta, NULL};
+}
+
+/* The sizes and the hook of a pass that reduces (forward, backward_input). */
+static pass_t pass_of(const pipa_layers_t *ls, const pipa_tp_hook_t *tp)
+{
+    pass_t p = sizes_of(ls);
+    /* A slice without its group's reduction would be a silently wrong layer. */
+    PIPA_ASSERT(ls->tp_size <= 1 || (tp && tp->allreduce));
+    p.tp = tp && tp->allreduce ? tp : NULL;
+    return p;
+}
+
+/* buf (n) = its sum over the tensor group (nothing without one). */
+static pipa_status reduce(const pass_t *p, float *buf, size_t n)
+{
+    return p->tp ? p->tp->allreduce(p->tp->ctx, buf, n) : PIPA_OK;
+}
+
+/* x (B, T, C) += wo(attention(rope(q), rope(k), v)) of rmsnorm(x), wo's output summed over the
+ * tensor group. With a (saving), the intermediate values land in a's pieces, plus x and the norm's
+ * 1/rms; without, in the scratch. */
+static pipa_status attn_forward(const pass_t *p, const pipa_layer_t *l, float *x, int B, int T,
+                                pipa_act_layer_t *a, pipa_scratch_t *s)
+{
+    const int N = B * T, C = p->C, NH = p->NH, HS = p->HS, QC = p->QC;
     float *xn = a ? a->xn_attn : s->xn, *q = a ? a->q : s->q, *k = a ? a->k : s->k;
     float *v = a ? a->v : s->v, *att = a ? a->att : s->att, *y = a ? a->y : s->y;
     const pipa_backend_t *be = pipa_backend();
     if (a) be->mem.copy(a->x, x, (size_t)N * C);
-    be->norm.fwd(xn, x, l->attn_norm, N, C, cfg->eps);  // (B, T, C)
-    if (a) be->norm.rstd(a->rstd_attn, x, N, C, cfg->eps);
-    be->linear.fwd(q, xn, l->wq, N, C, C);  // (B, T, NH, HS)
-    be->linear.fwd(k, xn, l->wk, N, C, C);  // (B, T, NH, HS)
-    be->linear.fwd(v, xn, l->wv, N, C, C);  // (B, T, NH, HS)
-    be->rope.fwd(q, B, T, NH, HS, cfg->rope_theta);
-    be->rope.fwd(k, B, T, NH, HS, cfg->rope_theta);
-    be->attention.fwd(y, att, q, k, v, B, T, NH, HS);  // (B, T, C)
-    be->linear.fwd(s->xn, y, l->wo, N, C, C);  // (B, T, C); the scratch's xn is free again
+    be->norm.fwd(xn, x, l->attn_norm, N, C, p->eps);  // (B, T, C)
+    if (a) be->norm.rstd(a->rstd_attn, x, N, C, p->eps);
+    be->linear.fwd(q, xn, l->wq, N, C, QC);  // (B, T, NH, HS)
+    be->linear.fwd(k, xn, l->wk, N, C, QC);  // (B, T, NH, HS)
+    be->linear.fwd(v, xn, l->wv, N, C, QC);  // (B, T, NH, HS)
+    be->rope.fwd(q, B, T, NH, HS, p->theta);
+    be->rope.fwd(k, B, T, NH, HS, p->theta);
+    be->attention.fwd(y, att, q, k, v, B, T, NH, HS);  // (B, T, NH * HS)
+    be->linear.fwd(s->xn, y, l->wo, N, QC, C);  // (B, T, C); the scratch's xn is free again
+    PIPA_TRY(reduce(p, s->xn, (size_t)N * C));  // a slice of wo gives a partial sum
     be->elem.add(x, s->xn, (size_t)N * C);
+    return PIPA_OK;
 }
 
-/* x (B, T, C) += w_down(silu(w_gate(h)) * w_up(h)), h = rmsnorm(x). Saving keeps gate and up
- * (the backward needs the pre-activations) and writes silu(gate) * up into a->h; without, it
- * goes over gate. */
-static void mlp_forward(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *x, int B, int T,
-                        pipa_act_layer_t *a, pipa_scratch_t *s)
+/* x (B, T, C) += w_down(silu(w_gate(h)) * w_up(h)), h = rmsnorm(x), w_down's output summed over
+ * the tensor group. Saving keeps gate and up (the backward needs the pre-activations) and writes
+ * silu(gate) * up into a->h; without, it goes over gate. */
+static pipa_status mlp_forward(const pass_t *p, const pipa_layer_t *l, float *x, int B, int T,
+                               pipa_act_layer_t *a, pipa_scratch_t *s)
 {
-    const int N = B * T, C = cfg->C, I = cfg->I;
+    const int N = B * T, C = p->C, I = p->I;
     float *xn = a ? a->xn_mlp : s->xn, *gate = a ? a->gate : s->gate, *up = a ? a->up : s->up;
     float *h = a ? a->h : s->gate;
     const pipa_backend_t *be = pipa_backend();
     if (a) be->mem.copy(a->x_mid, x, (size_t)N * C);
-    be->norm.fwd(xn, x, l->mlp_norm, N, C, cfg->eps);  // (B, T, C)
-    if (a) be->norm.rstd(a->rstd_mlp, x, N, C, cfg->eps);
+    be->norm.fwd(xn, x, l->mlp_norm, N, C, p->eps);  // (B, T, C)
+    if (a) be->norm.rstd(a->rstd_mlp, x, N, C, p->eps);
     be->linear.fwd(gate, xn, l->w_gate, N, C, I);  // (B, T, I)
     be->linear.fwd(up, xn, l->w_up, N, C, I);      // (B, T, I)
     be->elem.swiglu(h, gate, up, (size_t)N * I);   // (B, T, I)
     be->linear.fwd(s->y, h, l->w_down, N, I, C);   // (B, T, C)
+    PIPA_TRY(reduce(p, s->y, (size_t)N * C));      // a slice of w_down gives a partial sum
     be->elem.add(x, s->y, (size_t)N * C);
+    return PIPA_OK;
 }
 
-void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_acts_t *save,
-                         pipa_scratch_t *s)
+pipa_status pipa_layers_forward_tp(const pipa_layers_t *ls, float *x, int B, int T,
+                                   pipa_acts_t *save, pipa_scratch_t *s, const pipa_tp_hook_t *tp)
 {
     PIPA_ASSERT(B >= 1 && T >= 1 && B <= s->B && T <= s->T);
+    PIPA_ASSERT(s->tp_size <= 1 || s->tp_size == ls->tp_size);
     if (save) check_acts(ls, save, B, T);
+    const pass_t p = pass_of(ls, tp);
+    if (save) save->phase = PIPA_ACTS_EMPTY;  // until the whole pass succeeded
     /* Nothing survives from one layer to the next but x itself (and what is saved), so a layer's
      * output depends only on its weights and its input: ranges and their pieces agree to the
      * bit. */
     for (int l = 0; l < ls->count; l++) {
         pipa_act_layer_t *a = save ? &save->layers[l] : NULL;
-        attn_forward(&ls->cfg, &ls->layers[l], x, B, T, a, s);
-        mlp_forward(&ls->cfg, &ls->layers[l], x, B, T, a, s);
+        PIPA_TRY(attn_forward(&p, &ls->layers[l], x, B, T, a, s));
+        PIPA_TRY(mlp_forward(&p, &ls->layers[l], x, B, T, a, s));
     }
     if (save) save->phase = PIPA_ACTS_FORWARD;
+    return PIPA_OK;
+}
+
+void pipa_layers_forward(const pipa_layers_t *ls, float *x, int B, int T, pipa_acts_t *save,
+                         pipa_scratch_t *s)
+{
+    pipa_status st = pipa_layers_forward_tp(ls, x, B, T, save, s, NULL);
+    PIPA_ASSERT(st == PIPA_OK);  // without a hook nothing can fail
+    (void)st;
 }
 
 pipa_status pipa_model_forward(const pipa_model_config_t *cfg, int M, int B, int T, const float *in,
@@ -212,53 +319,72 @@ pipa_status pipa_model_forward(const pipa_model_config_t *cfg, int M, int B, int
 
 /* ---- backward: input gradients ------------------------------------------------------------ */
 
-/* dx (B, T, C): in, dLoss/d(layer output); out, dLoss/d(x_mid). */
-static void mlp_backward_input(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *dx, int B,
-                               int T, pipa_act_layer_t *a, pipa_scratch_t *s)
+/* dx (B, T, C): in, dLoss/d(layer output); out, dLoss/d(x_mid). The gradient of w_down's output
+ * is the whole dx on every rank (the conjugate of the forward's sum is the identity); the
+ * gradient of the norm's output is summed over the tensor group before the norm's backward (the
+ * conjugate of feeding every rank's slices the same input). */
+static pipa_status mlp_backward_input(const pass_t *p, const pipa_layer_t *l, float *dx, int B,
+                                      int T, pipa_act_layer_t *a, pipa_scratch_t *s)
 {
-    const int N = B * T, C = cfg->C, I = cfg->I;
+    const int N = B * T, C = p->C, I = p->I;
     const pipa_backend_t *be = pipa_backend();
     be->mem.copy(a->dy_down, dx, (size_t)N * C);
     be->linear.bwd_x(s->gate, dx, l->w_down, N, I, C, 0);  // dLoss/dh (B, T, I)
     be->elem.swiglu_bwd(a->gate, a->up, s->gate, a->gate, a->up, (size_t)N * I);
     be->linear.bwd_x(a->dxn_mlp, a->gate, l->w_gate, N, C, I, 0);
     be->linear.bwd_x(a->dxn_mlp, a->up, l->w_up, N, C, I, 1);
+    PIPA_TRY(reduce(p, a->dxn_mlp, (size_t)N * C));
     be->norm.bwd_x(dx, a->dxn_mlp, a->x_mid, l->mlp_norm, a->rstd_mlp, N, C, 1);
+    return PIPA_OK;
 }
 
-/* dx (B, T, C): in, dLoss/d(x_mid); out, dLoss/d(layer input). */
-static void attn_backward_input(const pipa_model_config_t *cfg, const pipa_layer_t *l, float *dx,
-                                int B, int T, pipa_act_layer_t *a, pipa_scratch_t *s)
+/* dx (B, T, C): in, dLoss/d(x_mid); out, dLoss/d(layer input). The reductions of mlp's. */
+static pipa_status attn_backward_input(const pass_t *p, const pipa_layer_t *l, float *dx, int B,
+                                       int T, pipa_act_layer_t *a, pipa_scratch_t *s)
 {
-    const int N = B * T, C = cfg->C, NH = cfg->NH, HS = C / NH;
-    const size_t NC = (size_t)N * C;
+    const int N = B * T, C = p->C, NH = p->NH, HS = p->HS, QC = p->QC;
+    const size_t NQ = (size_t)N * QC;
     const pipa_backend_t *be = pipa_backend();
-    be->mem.copy(a->dy_o, dx, NC);
-    be->linear.bwd_x(s->y, dx, l->wo, N, C, C, 0);  // dLoss/d(attention output)
+    be->mem.copy(a->dy_o, dx, (size_t)N * C);
+    be->linear.bwd_x(s->y, dx, l->wo, N, QC, C, 0);  // dLoss/d(attention output)
     /* Into the scratch first: q, k, v are read until the end of the attention backward. */
     be->attention.bwd(s->q, s->k, s->v, s->att, s->y, a->att, a->q, a->k, a->v, B, T, NH, HS);
-    be->rope.bwd(s->q, B, T, NH, HS, cfg->rope_theta);
-    be->rope.bwd(s->k, B, T, NH, HS, cfg->rope_theta);
-    be->mem.copy(a->q, s->q, NC);
-    be->mem.copy(a->k, s->k, NC);
-    be->mem.copy(a->v, s->v, NC);
-    be->linear.bwd_x(a->dxn_attn, a->q, l->wq, N, C, C, 0);
-    be->linear.bwd_x(a->dxn_attn, a->k, l->wk, N, C, C, 1);
-    be->linear.bwd_x(a->dxn_attn, a->v, l->wv, N, C, C, 1);
+    be->rope.bwd(s->q, B, T, NH, HS, p->theta);
+    be->rope.bwd(s->k, B, T, NH, HS, p->theta);
+    be->mem.copy(a->q, s->q, NQ);
+    be->mem.copy(a->k, s->k, NQ);
+    be->mem.copy(a->v, s->v, NQ);
+    be->linear.bwd_x(a->dxn_attn, a->q, l->wq, N, C, QC, 0);
+    be->linear.bwd_x(a->dxn_attn, a->k, l->wk, N, C, QC, 1);
+    be->linear.bwd_x(a->dxn_attn, a->v, l->wv, N, C, QC, 1);
+    PIPA_TRY(reduce(p, a->dxn_attn, (size_t)N * C));
     be->norm.bwd_x(dx, a->dxn_attn, a->x, l->attn_norm, a->rstd_attn, N, C, 1);
+    return PIPA_OK;
+}
+
+pipa_status pipa_layers_backward_input_tp(const pipa_layers_t *ls, pipa_acts_t *a, float *dx,
+                                          int B, int T, pipa_scratch_t *s,
+                                          const pipa_tp_hook_t *tp)
+{
+    check_acts(ls, a, B, T);
+    PIPA_ASSERT(a->phase == PIPA_ACTS_FORWARD);  // I consumes the forward values: once per F
+    PIPA_ASSERT(B <= s->B && T <= s->T && (s->tp_size <= 1 || s->tp_size == ls->tp_size));
+    const pass_t p = pass_of(ls, tp);
+    a->phase = PIPA_ACTS_EMPTY;  // consumed, whether or not the pass succeeds
+    for (int l = ls->count - 1; l >= 0; l--) {
+        PIPA_TRY(mlp_backward_input(&p, &ls->layers[l], dx, B, T, &a->layers[l], s));
+        PIPA_TRY(attn_backward_input(&p, &ls->layers[l], dx, B, T, &a->layers[l], s));
+    }
+    a->phase = PIPA_ACTS_INPUT_DONE;
+    return PIPA_OK;
 }
 
 void pipa_layers_backward_input(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, int B, int T,
                                 pipa_scratch_t *s)
 {
-    check_acts(ls, a, B, T);
-    PIPA_ASSERT(a->phase == PIPA_ACTS_FORWARD);  // I consumes the forward values: once per F
-    PIPA_ASSERT(B <= s->B && T <= s->T);
-    for (int l = ls->count - 1; l >= 0; l--) {
-        mlp_backward_input(&ls->cfg, &ls->layers[l], dx, B, T, &a->layers[l], s);
-        attn_backward_input(&ls->cfg, &ls->layers[l], dx, B, T, &a->layers[l], s);
-    }
-    a->phase = PIPA_ACTS_INPUT_DONE;
+    pipa_status st = pipa_layers_backward_input_tp(ls, a, dx, B, T, s, NULL);
+    PIPA_ASSERT(st == PIPA_OK);  // without a hook nothing can fail
+    (void)st;
 }
 
 /* ---- backward: weight gradients ----------------------------------------------------------- */
@@ -270,17 +396,21 @@ void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
     PIPA_ASSERT(a->phase == PIPA_ACTS_INPUT_DONE);
     PIPA_ASSERT(grads->first == ls->first && grads->count == ls->count &&
                 grads->n_params == ls->n_params);
-    const int N = B * T, C = ls->cfg.C, I = ls->cfg.I;
+    PIPA_ASSERT(grads->tp_size == ls->tp_size && grads->tp_rank == ls->tp_rank);
+    const pass_t p = sizes_of(ls);
+    const int N = B * T, C = p.C, I = p.I, QC = p.QC;
     const pipa_backend_t *be = pipa_backend();
-    /* Layers and tensors in memory order; each tensor's += is one kernel call. */
+    /* Layers and tensors in memory order; each tensor's += is one kernel call. The norms'
+     * gradients read dxn_*, already summed over the tensor group by backward_input: they are
+     * whole, and the same on every rank of the group. */
     for (int i = 0; i < ls->count; i++) {
         const pipa_act_layer_t *al = &a->layers[i];
         pipa_layer_t *g = &grads->layers[i];
         be->norm.bwd_w(g->attn_norm, al->dxn_attn, al->x, al->rstd_attn, N, C);
-        be->linear.bwd_w(g->wq, al->q, al->xn_attn, N, C, C);
-        be->linear.bwd_w(g->wk, al->k, al->xn_attn, N, C, C);
-        be->linear.bwd_w(g->wv, al->v, al->xn_attn, N, C, C);
-        be->linear.bwd_w(g->wo, al->dy_o, al->y, N, C, C);
+        be->linear.bwd_w(g->wq, al->q, al->xn_attn, N, C, QC);
+        be->linear.bwd_w(g->wk, al->k, al->xn_attn, N, C, QC);
+        be->linear.bwd_w(g->wv, al->v, al->xn_attn, N, C, QC);
+        be->linear.bwd_w(g->wo, al->dy_o, al->y, N, QC, C);
         be->norm.bwd_w(g->mlp_norm, al->dxn_mlp, al->x_mid, al->rstd_mlp, N, C);
         be->linear.bwd_w(g->w_gate, al->gate, al->xn_mlp, N, C, I);
         be->linear.bwd_w(g->w_up, al->up, al->xn_mlp, N, C, I);

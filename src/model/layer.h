@@ -5,7 +5,8 @@
  * Order per microbatch in training: forward with save, then backward_input, then backward_weight,
  * any time after (zero-bubble schedules delay W). Full backward (B) is I then W. Weight gradients
  * accumulate (+=) in the order of the calls; every kernel is deterministic, so the same calls in
- * the same order give the same bits whatever ran in between. The weights: model.h. */
+ * the same order give the same bits whatever ran in between. The weights: model.h. A rank of a
+ * tensor group runs its slices with the ..._tp passes and the group's all-reduce hook. */
 #ifndef PIPA_LAYER_H
 #define PIPA_LAYER_H
 
@@ -20,10 +21,16 @@
  * once, reused every call. */
 typedef struct {
     int B, T;
+    int tp_size;  /* made for the slices of a tensor group of tp_size (1: the whole layer) */
     float *buf;   /* one allocation */
     float *xn, *q, *k, *v, *att, *y, *gate, *up;
 } pipa_scratch_t;
 pipa_status pipa_scratch_init(pipa_scratch_t *s, const pipa_model_config_t *cfg, int B, int T);
+/* The scratch of one rank of a tensor group of tp_size (its heads and intermediate slices only);
+ * tp_size 1 is pipa_scratch_init. Serves only layers of that tp_size. Errors also PIPA_ERR_ARG
+ * when tp_size does not divide NH and I. */
+pipa_status pipa_scratch_init_tp(pipa_scratch_t *s, const pipa_model_config_t *cfg, int tp_size,
+                                 int B, int T);
 void pipa_scratch_free(pipa_scratch_t *s);
 
 /* ---- saved activations of a range of layers ----------------------------------------------- */
@@ -58,6 +65,7 @@ typedef enum { PIPA_ACTS_EMPTY = 0, PIPA_ACTS_FORWARD, PIPA_ACTS_INPUT_DONE } pi
 typedef struct {
     pipa_model_config_t cfg;
     int count, B, T;
+    int tp_size;               /* made for the slices of a tensor group of tp_size (1: whole) */
     pipa_acts_phase phase;     /* checked by the passes: F, then I, then W (W may repeat) */
     pipa_act_layer_t *layers;  /* (count) */
     float *buf;                /* the one allocation */
@@ -68,6 +76,13 @@ typedef struct {
 size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T);
 /* Errors: PIPA_ERR_ARG (bad config or sizes), PIPA_ERR_NOMEM. count may be 0. */
 pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T);
+/* The same for one rank of a tensor group of tp_size: the pieces of its heads and its slice of
+ * the MLP only (q, k, v, y, att by NH/tp_size heads; gate, up, h by I/tp_size); they serve only
+ * layers of that tp_size (acts for the whole layer serve any). tp_size 1: the functions above.
+ * Errors also PIPA_ERR_ARG when tp_size does not divide NH and I. */
+size_t pipa_acts_bytes_tp(const pipa_model_config_t *cfg, int tp_size, int count, int B, int T);
+pipa_status pipa_acts_init_tp(pipa_acts_t *a, const pipa_model_config_t *cfg, int tp_size,
+                              int count, int B, int T);
 void pipa_acts_free(pipa_acts_t *a);
 
 /* ---- a range of layers -------------------------------------------------------------------- */
@@ -91,10 +106,48 @@ pipa_status pipa_model_forward(const pipa_model_config_t *cfg, int M, int B, int
  * used as temporary space only. */
 void pipa_layers_backward_input(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, int B, int T,
                                 pipa_scratch_t *s);
-/* grads (from pipa_layers_alloc_zero for the same range) += the weight gradients of this
- * microbatch. Reads a only: may be called again on the same a. */
+/* grads (from pipa_layers_alloc_zero for the same range, or pipa_layers_alloc_zero_tp for the
+ * same tensor rank) += the weight gradients of this microbatch. Reads a only: may be called again
+ * on the same a. */
 void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
                                  pipa_layers_t *grads, int B, int T);
+/* ---- tensor parallelism (Megatron's split of a layer; the slices: tensors.h) --------------- */
+
+/* The tensor group's all-reduce, supplied by the caller (the model knows nothing of ranks): on
+ * return buf (n) holds the element-wise sum of every group rank's buf, the same bits on every
+ * rank (a fixed order). Every rank of the group calls it the same number of times with the same
+ * n, in the same order. Errors pass through to the layer pass's caller. */
+typedef struct {
+    pipa_status (*allreduce)(void *ctx, float *buf, size_t n);
+    /* The same with the element-wise maximum: only the vocabulary-parallel cross-entropy
+     * (pipa_ends_head_forward_tp) needs it; the layers never call it. */
+    pipa_status (*allreduce_max)(void *ctx, float *buf, size_t n);
+    void *ctx;
+} pipa_tp_hook_t;
+
+/* pipa_layers_forward for layers holding the slices of one rank of a tensor group (ls from
+ * pipa_layers_build_tp or a view of a pipa_tensors_build_tp table; tp required when
+ * ls->tp_size > 1, NULL or a hook otherwise). x (B, T, C) is whole and the same on every rank, in
+ * and out. Each rank runs its NH/tp_size heads and I/tp_size of the MLP; wo's and w_down's
+ * outputs are partial sums, all-reduced through tp (2 calls of B*T*C floats per layer). save and
+ * s as for pipa_layers_forward, made for the whole layer (a rank uses a prefix of each piece) or
+ * for this tp_size (pipa_acts_init_tp, pipa_scratch_init_tp).
+ * Errors: the hook's; then x and save are undefined (save's phase is EMPTY). tp_size 1 with no
+ * hook: pipa_layers_forward's very ops and bits. */
+pipa_status pipa_layers_forward_tp(const pipa_layers_t *ls, float *x, int B, int T,
+                                   pipa_acts_t *save, pipa_scratch_t *s, const pipa_tp_hook_t *tp);
+/* pipa_layers_backward_input for the same slices: dx (B, T, C) whole and the same on every rank,
+ * in and out. The gradient of each norm's output (the input of q, k, v and of gate, up) is
+ * all-reduced through tp before the norm's backward (2 calls of B*T*C floats per layer). Then
+ * pipa_layers_backward_weight (grads from pipa_layers_alloc_zero_tp for the same rank) gives each
+ * rank the gradients of its slices, and the norms' gradients WHOLE and identical on every rank of
+ * the group: the caller must NOT all-reduce any layer gradient in the tensor group (only, with
+ * data parallelism, every gradient in the data group). Errors: the hook's; then dx and a are
+ * undefined (a's phase is EMPTY). */
+pipa_status pipa_layers_backward_input_tp(const pipa_layers_t *ls, pipa_acts_t *a, float *dx,
+                                          int B, int T, pipa_scratch_t *s,
+                                          const pipa_tp_hook_t *tp);
+
 /* Full backward: backward_input then backward_weight. */
 void pipa_layers_backward(const pipa_layers_t *ls, pipa_acts_t *a, float *dx, pipa_layers_t *grads,
                           int B, int T, pipa_scratch_t *s);

@@ -54,6 +54,12 @@ size_t pipa_layer_param_count(const pipa_model_config_t *cfg)
     return 2 * C + 4 * C * C + 3 * I * C;
 }
 
+size_t pipa_layer_param_count_tp(const pipa_model_config_t *cfg, int tp_size)
+{
+    size_t C = (size_t)cfg->C, I = (size_t)cfg->I, R = (size_t)tp_size;
+    return 2 * C + (4 * C * C + 3 * I * C) / R;  // the norms whole, the six linears 1/R each
+}
+
 /* ---- initialisation (random numbers: rand.c) ------------------------------------------- */
 
 /* Linear weights uniform in [-1, 1)/sqrt(fan_in) keep activations of order one through the stack
@@ -61,12 +67,19 @@ size_t pipa_layer_param_count(const pipa_model_config_t *cfg)
  * enough that a test notices a norm applied without its weight. */
 void pipa__init_tensor(float *p, size_t n, int fan_in, uint64_t seed, uint64_t a, uint64_t b)
 {
+    pipa__init_tensor_at(p, n, 0, fan_in, seed, a, b);
+}
+
+void pipa__init_tensor_at(float *p, size_t n, size_t first, int fan_in, uint64_t seed, uint64_t a,
+                          uint64_t b)
+{
     if (fan_in == 0) {
-        for (size_t i = 0; i < n; i++) p[i] = 1.0f + 0.1f * pipa_rand_uniform(seed, a, b, i);
+        for (size_t i = 0; i < n; i++)
+            p[i] = 1.0f + 0.1f * pipa_rand_uniform(seed, a, b, first + i);
         return;
     }
     float scale = (float)(1.0 / sqrt((double)fan_in));
-    for (size_t i = 0; i < n; i++) p[i] = scale * pipa_rand_uniform(seed, a, b, i);
+    for (size_t i = 0; i < n; i++) p[i] = scale * pipa_rand_uniform(seed, a, b, first + i);
 }
 
 void pipa_model_input(float *x, const pipa_model_config_t *cfg, int microbatch, int B, int T)
@@ -87,12 +100,12 @@ void pipa_model_inputs(float *in, const pipa_model_config_t *cfg, int M, int B, 
 /* Allocates layers [first, first + count) as their tensor table lays them out: initialised
  * (init set) or zero. */
 static pipa_status layers_make(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first,
-                               int count, int init)
+                               int count, int init, int tp_rank, int tp_size)
 {
     memset(ls, 0, sizeof *ls);
     pipa_tensors_t tab;
     const pipa_layer_range_t range = {first, count};
-    PIPA_TRY(pipa_tensors_build(&tab, cfg, 0, &range, 1, 0, 0));
+    PIPA_TRY(pipa_tensors_build_tp(&tab, cfg, 0, &range, 1, 0, 0, tp_rank, tp_size));
     float *buf = NULL;
     pipa_status s = pipa_tensors_alloc(&tab, &buf, init, "layer parameters");
     if (s == PIPA_OK) s = pipa_tensors_view_layers(&tab, buf, first, count, ls);
@@ -104,13 +117,25 @@ static pipa_status layers_make(pipa_layers_t *ls, const pipa_model_config_t *cfg
 
 pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first, int count)
 {
-    return layers_make(ls, cfg, first, count, 1);
+    return layers_make(ls, cfg, first, count, 1, 0, 1);
+}
+
+pipa_status pipa_layers_build_tp(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first,
+                                 int count, int tp_rank, int tp_size)
+{
+    return layers_make(ls, cfg, first, count, 1, tp_rank, tp_size);
+}
+
+pipa_status pipa_layers_alloc_zero_tp(pipa_layers_t *grads, const pipa_model_config_t *cfg,
+                                      int first, int count, int tp_rank, int tp_size)
+{
+    return layers_make(grads, cfg, first, count, 0, tp_rank, tp_size);
 }
 
 pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
                                    int count)
 {
-    return layers_make(grads, cfg, first, count, 0);
+    return layers_make(grads, cfg, first, count, 0, 0, 1);
 }
 
 void pipa_layers_free(pipa_layers_t *ls)

@@ -42,6 +42,7 @@ typedef struct {
 typedef struct {
     pipa_model_config_t cfg;
     int first, count;
+    int tp_rank, tp_size;   /* a tensor-parallel slice of the layers (tensors.h), 0 of 1 if whole */
     pipa_layer_t *layers;   /* (count) */
     float *params;          /* the range's first float: its n_params floats are contiguous */
     size_t n_params;        /* floats of the range */
@@ -49,6 +50,9 @@ typedef struct {
 } pipa_layers_t;
 
 size_t pipa_layer_param_count(const pipa_model_config_t *cfg);
+/* The floats one rank of a tensor group of tp_size holds of a layer (its slices and both norms);
+ * tp_size 1: pipa_layer_param_count. tp_size must divide NH and I. */
+size_t pipa_layer_param_count_tp(const pipa_model_config_t *cfg, int tp_size);
 /* Allocates (through the range's tensor table) and initialises the layers from the seed; count
  * may be 0 (a stage holding only the model's ends). Errors: PIPA_ERR_ARG (bad config or range),
  * PIPA_ERR_NOMEM. */
@@ -57,6 +61,13 @@ pipa_status pipa_layers_build(pipa_layers_t *ls, const pipa_model_config_t *cfg,
 pipa_status pipa_layers_alloc_zero(pipa_layers_t *grads, const pipa_model_config_t *cfg, int first,
                                    int count);
 /* Frees what ls owns (its allocation, if any, and its layer array): views too. */
+/* The same for tensor rank tp_rank of a group of tp_size: the rank's slices (tensors.h), laid
+ * out by pipa_tensors_build_tp; tp_size 1 is pipa_layers_build / pipa_layers_alloc_zero. Errors
+ * also PIPA_ERR_ARG when tp_size does not divide NH or I. */
+pipa_status pipa_layers_build_tp(pipa_layers_t *ls, const pipa_model_config_t *cfg, int first,
+                                 int count, int tp_rank, int tp_size);
+pipa_status pipa_layers_alloc_zero_tp(pipa_layers_t *grads, const pipa_model_config_t *cfg,
+                                      int first, int count, int tp_rank, int tp_size);
 void pipa_layers_free(pipa_layers_t *ls);
 
 /* Deterministic model input for (seed, microbatch): x (B, T, C), values in [-1, 1); element i of
@@ -70,5 +81,9 @@ void pipa_model_inputs(float *in, const pipa_model_config_t *cfg, int M, int B, 
  * (seed, a, b); fan_in 0: a norm weight, 1 + 0.1 u; fan_in > 0: a linear weight, u / sqrt(fan_in)
  * (fan_in 1: u itself, the embedding). */
 void pipa__init_tensor(float *p, size_t n, int fan_in, uint64_t seed, uint64_t a, uint64_t b);
+/* The same formula for elements [first, first + n) of the stream: p[i] is the value
+ * pipa__init_tensor writes at index first + i (a slice of a tensor gets the whole one's bits). */
+void pipa__init_tensor_at(float *p, size_t n, size_t first, int fan_in, uint64_t seed, uint64_t a,
+                          uint64_t b);
 
 #endif

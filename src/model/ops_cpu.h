@@ -94,6 +94,26 @@ void pipa__cpu_cross_entropy_bwd(float *dlogits, const float *probs, const int32
  * that order). */
 void pipa__cpu_embedding_bwd_w(float *dwte, const float *dx, const int32_t *tokens, int N, int C);
 
+/* ==== the ends split by vocabulary (ops_vocab.c): this part holds rows [v0, v0 + V) ==== */
+/* x (N, C) = wte[tokens[n] - v0] for tokens in [v0, v0 + V), zero rows for the others. */
+void pipa__cpu_vocab_embed(float *x, const float *wte, const int32_t *tokens, int v0, int V, int N,
+                           int C);
+/* dwte[tokens[n] - v0] += dx[n] for tokens in [v0, v0 + V), rows in order n = 0..N-1. */
+void pipa__cpu_vocab_embed_bwd_w(float *dwte, const float *dx, const int32_t *tokens, int v0,
+                                 int V, int N, int C);
+/* mx (N) = max of each row of x (N, V). */
+void pipa__cpu_row_max(float *mx, const float *x, int N, int V);
+/* probs (N, V) = exp(logits - mx[n]) (may be logits); stats[2n] = the row's sum of them (taken
+ * in double), stats[2n + 1] = logits[n, targets[n] - v0] - mx[n] if the target is here, else 0. */
+void pipa__cpu_vocab_xent_exp(float *probs, float *stats, const float *logits, const float *mx,
+                              const int32_t *targets, int v0, int N, int V);
+/* In place: probs[n] /= stats[2n]. */
+void pipa__cpu_vocab_xent_norm(float *probs, const float *stats, int N, int V);
+/* dlogits (N, V) = scale * (probs - onehot(targets - v0)), no one for a target not here; dlogits
+ * may be probs (in place). */
+void pipa__cpu_vocab_xent_bwd(float *dlogits, const float *probs, const int32_t *targets, int v0,
+                              int N, int V, float scale);
+
 /* ==== optimizer element loops (optim.c computes the per-step coefficients) ==== */
 /* p (n) -= lr * g (n) */
 void pipa__cpu_sgd(float *p, const float *g, size_t n, float lr);

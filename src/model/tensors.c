@@ -35,8 +35,8 @@ static void set(pipa_tensor_t *t, const char *name, int64_t d0, int64_t d1, int 
     snprintf(t->name, sizeof t->name, "%s", name);
     t->dtype = PIPA_F32;
     t->ndim = d1 ? 2 : 1;
-    t->shape[0] = d0;
-    t->shape[1] = d1;
+    t->shape[0] = t->full[0] = d0;
+    t->shape[1] = t->full[1] = d1;
     t->count = (size_t)d0 * (size_t)(d1 ? d1 : 1);
     t->fan_in = fan_in;
     t->stream_a = a;
@@ -56,6 +56,41 @@ static void layer_tensors(pipa_tensor_t *t, const pipa_model_config_t *cfg, int 
         pipa_tensors_layer_name(name, i, w);
         set(&t[w], name, d0[w], d1[w], fan[w], (uint64_t)i, (uint64_t)w);
     }
+}
+
+/* ---- tensor-parallel slices -------------------------------------------------------------- */
+
+/* How a tensor is split across a tensor group (tensors.h): whole, by rows, by columns. */
+typedef enum { WHOLE, ROWS, COLS } split_t;
+static const split_t layer_split[N_LAYER_TENSORS] = {WHOLE, ROWS, ROWS, ROWS, COLS,
+                                                      WHOLE, ROWS, ROWS, COLS};
+
+/* Narrows t to part `rank` of `size` along its split dimension (which size divides). */
+static void slice(pipa_tensor_t *t, split_t how, int rank, int size)
+{
+    if (how == WHOLE || size == 1) return;
+    int d = how == ROWS ? 0 : 1;
+    t->shape[d] = t->full[d] / size;
+    t->start[d] = t->shape[d] * rank;
+    t->count = (size_t)t->shape[0] * (size_t)(t->ndim == 2 ? t->shape[1] : 1);
+}
+
+static pipa_status check_tp(const pipa_model_config_t *cfg, int vocab, int ends, int rank, int size)
+{
+    if (size < 1 || rank < 0 || rank >= size)
+        return pipa__fail(PIPA_ERR_ARG, "tensor table: tensor rank %d is not inside a group of %d",
+                          rank, size);
+    if (cfg->NH % size != 0)
+        return pipa__fail(PIPA_ERR_ARG, "tensor parallel: NH (heads, %d) is not divisible by tp %d",
+                          cfg->NH, size);
+    if (cfg->I % size != 0)
+        return pipa__fail(PIPA_ERR_ARG,
+                          "tensor parallel: I (intermediate size, %d) is not divisible by tp %d",
+                          cfg->I, size);
+    if (ends && vocab % size != 0)
+        return pipa__fail(PIPA_ERR_ARG, "tensor parallel: the vocabulary (%d) is not divisible by "
+                          "tp %d", vocab, size);
+    return PIPA_OK;
 }
 
 /* ---- the table ---------------------------------------------------------------------------- */
@@ -105,8 +140,16 @@ pipa_status pipa_tensors_build(pipa_tensors_t *tab, const pipa_model_config_t *c
                                const pipa_layer_range_t *ranges, int n_ranges, int has_embedding,
                                int has_head)
 {
+    return pipa_tensors_build_tp(tab, cfg, vocab, ranges, n_ranges, has_embedding, has_head, 0, 1);
+}
+
+pipa_status pipa_tensors_build_tp(pipa_tensors_t *tab, const pipa_model_config_t *cfg, int vocab,
+                                  const pipa_layer_range_t *ranges, int n_ranges,
+                                  int has_embedding, int has_head, int tp_rank, int tp_size)
+{
     memset(tab, 0, sizeof *tab);
     PIPA_TRY(check_ranges(cfg, vocab, ranges, n_ranges, has_embedding || has_head));
+    PIPA_TRY(check_tp(cfg, vocab, has_embedding || has_head, tp_rank, tp_size));
     int n = (has_embedding ? 1 : 0) + (has_head ? 2 : 0);
     for (int r = 0; r < n_ranges; r++) n += N_LAYER_TENSORS * ranges[r].count;
     int *start = calloc((size_t)n_ranges + 3, sizeof *start);
@@ -118,20 +161,28 @@ pipa_status pipa_tensors_build(pipa_tensors_t *tab, const pipa_model_config_t *c
     }
     tab->cfg = *cfg;
     tab->vocab = vocab;
+    tab->tp_rank = tp_rank;
+    tab->tp_size = tp_size;
     const int64_t V = vocab, C = cfg->C;
     const uint64_t L = (uint64_t)cfg->L;
     int k = 0;  // groups: embedding, the ranges, head (the ends' streams: ends.h)
-    if (has_embedding) set(&tab->t[tab->n++], "model.embed_tokens.weight", V, C, 1, 0,
-                           PIPA_STREAM_EMBED);
+    if (has_embedding) {
+        set(&tab->t[tab->n], "model.embed_tokens.weight", V, C, 1, 0, PIPA_STREAM_EMBED);
+        slice(&tab->t[tab->n++], ROWS, tp_rank, tp_size);
+    }
     for (int r = 0; r < n_ranges; r++) {
         start[++k] = tab->n;
-        for (int l = 0; l < ranges[r].count; l++, tab->n += N_LAYER_TENSORS)
+        for (int l = 0; l < ranges[r].count; l++, tab->n += N_LAYER_TENSORS) {
             layer_tensors(&tab->t[tab->n], cfg, ranges[r].first + l);
+            for (int w = 0; w < N_LAYER_TENSORS; w++)
+                slice(&tab->t[tab->n + w], layer_split[w], tp_rank, tp_size);
+        }
     }
     start[++k] = tab->n;
     if (has_head) {
         set(&tab->t[tab->n++], "model.norm.weight", C, 0, 0, L, 0);
-        set(&tab->t[tab->n++], "lm_head.weight", V, C, cfg->C, L, 1);
+        set(&tab->t[tab->n], "lm_head.weight", V, C, cfg->C, L, 1);
+        slice(&tab->t[tab->n++], ROWS, tp_rank, tp_size);
     }
     start[++k] = tab->n;
     pipa_status s = lay_out(tab, start, k);
@@ -153,16 +204,29 @@ const pipa_tensor_t *pipa_tensors_find(const pipa_tensors_t *tab, const char *na
     return NULL;
 }
 
+/* p = t's values: row r of the slice is elements [(start0 + r) full1 + start1, + shape1) of the
+ * full tensor's stream (full1 1 for a vector), so a slice holds exactly the one-process values. */
+static void init_slice(float *p, const pipa_tensor_t *t, uint64_t seed)
+{
+    size_t cols = t->ndim == 2 ? (size_t)t->shape[1] : 1;
+    size_t full_cols = t->ndim == 2 ? (size_t)t->full[1] : 1;
+    if (cols == full_cols) {  // whole rows: one run of the stream
+        pipa__init_tensor_at(p, t->count, (size_t)t->start[0] * full_cols, t->fan_in, seed,
+                             t->stream_a, t->stream_b);
+        return;
+    }
+    for (size_t r = 0; r < (size_t)t->shape[0]; r++)
+        pipa__init_tensor_at(p + r * cols, cols, ((size_t)t->start[0] + r) * full_cols +
+                             (size_t)t->start[1], t->fan_in, seed, t->stream_a, t->stream_b);
+}
+
 pipa_status pipa_tensors_alloc(const pipa_tensors_t *tab, float **out, int init, const char *what)
 {
     void *buf;
     PIPA_TRY(pipa_backend_alloc(&buf, tab->total, 1, what));
     *out = buf;
-    for (int i = 0; init && i < tab->n; i++) {
-        const pipa_tensor_t *t = &tab->t[i];
-        pipa__init_tensor(*out + t->offset, t->count, t->fan_in, tab->cfg.seed, t->stream_a,
-                          t->stream_b);
-    }
+    for (int i = 0; init && i < tab->n; i++) init_slice(*out + tab->t[i].offset, &tab->t[i],
+                                                       tab->cfg.seed);
     return PIPA_OK;
 }
 
@@ -182,7 +246,9 @@ pipa_status pipa_tensors_view_layers(const pipa_tensors_t *tab, float *base, int
     ls->cfg = tab->cfg;
     ls->first = first;
     ls->count = count;
-    ls->n_params = pipa_layer_param_count(&tab->cfg) * (size_t)count;
+    ls->tp_rank = tab->tp_rank;
+    ls->tp_size = tab->tp_size;
+    ls->n_params = pipa_layer_param_count_tp(&tab->cfg, tab->tp_size) * (size_t)count;
     if (count == 0) return PIPA_OK;
     ls->layers = calloc((size_t)count, sizeof *ls->layers);
     if (!ls->layers) return pipa__fail(PIPA_ERR_NOMEM, "layers [%d, %d): out of memory", first,
@@ -202,7 +268,7 @@ pipa_status pipa_tensors_view_layers(const pipa_tensors_t *tab, float *base, int
     }
     /* A range is one packed vector (tensors.h): the optimizer-free readers (hashes) see it whole. */
     ls->params = ls->layers[0].attn_norm;
-    PIPA_ASSERT(ls->layers[count - 1].w_down + (size_t)tab->cfg.C * tab->cfg.I ==
+    PIPA_ASSERT(ls->layers[count - 1].w_down + (size_t)tab->cfg.C * tab->cfg.I / tab->tp_size ==
                 ls->params + ls->n_params);
     return PIPA_OK;
 }
@@ -211,13 +277,15 @@ void pipa_tensors_view_ends(const pipa_tensors_t *tab, float *base, pipa_ends_t 
 {
     memset(e, 0, sizeof *e);
     e->cfg = tab->cfg;
-    e->V = tab->vocab;
+    e->V = tab->vocab / tab->tp_size;  // the rows it holds (the whole vocabulary without tp)
+    e->v0 = e->V * tab->tp_rank;
+    e->tp_size = tab->tp_size;
     e->wte = at(tab, base, "model.embed_tokens.weight");
     e->final_norm = at(tab, base, "model.norm.weight");
     e->lm_head = at(tab, base, "lm_head.weight");
     e->has_embedding = e->wte != NULL;
     e->has_head = e->lm_head != NULL;
-    e->n_params = pipa_ends_param_count(&tab->cfg, tab->vocab, e->has_embedding, e->has_head);
+    e->n_params = pipa_ends_param_count(&tab->cfg, e->V, e->has_embedding, e->has_head);
 }
 
 void pipa_tensors_print(const pipa_tensors_t *tab, FILE *f)
@@ -228,7 +296,12 @@ void pipa_tensors_print(const pipa_tensors_t *tab, FILE *f)
         if (t->ndim == 1) snprintf(shape, sizeof shape, "(%lld)", (long long)t->shape[0]);
         else snprintf(shape, sizeof shape, "(%lld, %lld)", (long long)t->shape[0],
                       (long long)t->shape[1]);
-        fprintf(f, "%-52s f32 %-14s offset %-10zu count %zu\n", t->name, shape, t->offset,
-                t->count);
+        fprintf(f, "%-52s f32 %-14s offset %-10zu count %zu", t->name, shape, t->offset, t->count);
+        if (t->full[0] != t->shape[0] || t->full[1] != t->shape[1])
+            fprintf(f, " slice [%lld:%lld, %lld:%lld] of (%lld, %lld)", (long long)t->start[0],
+                    (long long)(t->start[0] + t->shape[0]), (long long)t->start[1],
+                    (long long)(t->start[1] + t->shape[1]), (long long)t->full[0],
+                    (long long)t->full[1]);
+        fputc('\n', f);
     }
 }

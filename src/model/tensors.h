@@ -16,7 +16,17 @@
  * chunk), then the head (norm and lm_head); each of these groups starts on a multiple of 16
  * elements (64 bytes), and inside a group the tensors are packed, so a range of layers is one
  * contiguous vector, as a layer range's own allocation was before the table.
- * Left out: dtypes other than f32, tied embeddings, tensor-parallel slices. */
+ * Tensor-parallel slices (pipa_tensors_build_tp): rank t of a tensor group of R holds, under the
+ * same global names, a slice of each tensor (Megatron's split):
+ *   q, k, v (C, C)       rows [t C/R, (t+1) C/R): heads [t NH/R, (t+1) NH/R)   (column parallel)
+ *   gate, up (I, C)      rows [t I/R, (t+1) I/R)                                (column parallel)
+ *   o (C, C)             columns [t C/R, (t+1) C/R): the same heads             (row parallel)
+ *   down (C, I)          columns [t I/R, (t+1) I/R)                             (row parallel)
+ *   embed_tokens, lm_head (V, C)  rows [t V/R, (t+1) V/R): vocabulary parallel
+ *   the norms (C)        whole, replicated on every rank
+ * A slice is stored packed (its own row length), and its values are exactly the same elements of
+ * the one-process tensor (the random stream is indexed by the full tensor's element index).
+ * Left out: dtypes other than f32, tied embeddings, a ragged vocabulary split (V % R == 0). */
 #ifndef PIPA_TENSORS_H
 #define PIPA_TENSORS_H
 
@@ -35,7 +45,10 @@ typedef struct {
     char name[PIPA_TENSOR_NAME];  /* global (Hugging Face) name */
     pipa_dtype dtype;             /* PIPA_F32 (the only one yet) */
     int ndim;
-    int64_t shape[PIPA_TENSOR_DIMS];
+    int64_t shape[PIPA_TENSOR_DIMS];  /* what this table holds: the slice's shape */
+    /* The slice: rows [start[0], start[0] + shape[0]) and (2-D) columns [start[1], start[1] +
+     * shape[1]) of the full tensor of shape full; start 0 and full == shape when whole. */
+    int64_t full[PIPA_TENSOR_DIMS], start[PIPA_TENSOR_DIMS];
     size_t offset, count;         /* elements from the allocation's start; elements */
     int fan_in;                   /* init rule (pipa__init_tensor): 0 a norm, else a linear */
     uint64_t stream_a, stream_b;  /* its random stream */
@@ -48,7 +61,8 @@ typedef struct {
 
 typedef struct {
     pipa_model_config_t cfg;
-    int vocab;
+    int vocab;             /* the full vocabulary (a rank's embedding holds vocab / tp_size rows) */
+    int tp_rank, tp_size;  /* this table's place in its tensor group; 0 of 1 without one */
     int n;                 /* tensors */
     pipa_tensor_t *t;      /* (n) in memory order */
     size_t total;          /* elements of the allocation, padding included */
@@ -60,6 +74,13 @@ typedef struct {
 pipa_status pipa_tensors_build(pipa_tensors_t *tab, const pipa_model_config_t *cfg, int vocab,
                                const pipa_layer_range_t *ranges, int n_ranges, int has_embedding,
                                int has_head);
+/* The same table for tensor rank tp_rank of a group of tp_size (the slices above); tp_size 1 gives
+ * exactly pipa_tensors_build's table. Errors: PIPA_ERR_ARG naming what does not divide (NH
+ * (heads), I (intermediate size) or the vocabulary by tp_size) or a rank outside [0, tp_size),
+ * besides pipa_tensors_build's. */
+pipa_status pipa_tensors_build_tp(pipa_tensors_t *tab, const pipa_model_config_t *cfg, int vocab,
+                                  const pipa_layer_range_t *ranges, int n_ranges,
+                                  int has_embedding, int has_head, int tp_rank, int tp_size);
 void pipa_tensors_free(pipa_tensors_t *tab);
 
 /* The tensor called name, or NULL. */
@@ -75,12 +96,14 @@ pipa_status pipa_tensors_alloc(const pipa_tensors_t *tab, float **out, int init,
 
 /* Views: points ls's (layers [first, first + count), a range of the table) or e's fields at the
  * named tensors in base (an allocation laid out by tab). The view owns nothing but ls->layers;
- * pipa_layers_free / pipa_ends_free release it. */
+ * pipa_layers_free / pipa_ends_free release it. A tensor-parallel table gives views of its
+ * slices: ls->tp_rank, ls->tp_size from the table (run them with pipa_layers_forward_tp), e->V the
+ * vocabulary rows the rank holds (vocab / tp_size). */
 pipa_status pipa_tensors_view_layers(const pipa_tensors_t *tab, float *base, int first, int count,
                                      pipa_layers_t *ls);
 void pipa_tensors_view_ends(const pipa_tensors_t *tab, float *base, pipa_ends_t *e);
 
-/* One line per tensor: name, shape, offset, count. */
+/* One line per tensor: name, shape, offset, count; a slice adds "slice [r0:r1, c0:c1] of (F0, F1)". */
 void pipa_tensors_print(const pipa_tensors_t *tab, FILE *f);
 
 #endif

@@ -36,15 +36,16 @@ pipa_status pipa_grid_check(const pipa_layout_t *l, const pipa_model_config_t *m
     if (m->I % l->tp)
         return pipa__fail(PIPA_ERR_ARG, "--tp %d: the intermediate size %d (--intermediate) does "
                           "not divide among %d tensor ranks", l->tp, m->I, l->tp);
-    if ((long long)l->pp * V > m->L)
-        return pipa__fail(PIPA_ERR_ARG, "--pp %d x %d chunk%s = %lld stages, more than the %d layers "
-                          "(--layers)", l->pp, V, V == 1 ? "" : "s", (long long)l->pp * V, m->L);
     if (M && M < l->dp)
         return pipa__fail(PIPA_ERR_ARG, "--microbatches %d: fewer microbatches than the --dp %d "
                           "replicas (each replica needs one at least)", M, l->dp);
     if (M && M % l->dp)
         return pipa__fail(PIPA_ERR_ARG, "--microbatches %d do not divide among the --dp %d replicas "
                           "(each runs the same number)", M, l->dp);
+    if ((long long)l->pp * V > m->L)
+        return pipa__fail(PIPA_ERR_ARG, "%d layers cannot fill %lld virtual stages (--pp %d x %d "
+                          "chunk%s): give --layers %lld or more, or fewer stages", m->L,
+                          (long long)l->pp * V, l->pp, V, V == 1 ? "" : "s", (long long)l->pp * V);
     return PIPA_OK;
 }
 

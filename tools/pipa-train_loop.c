@@ -175,6 +175,35 @@ static pipa_status gather_hashes(run_t *run, uint64_t *out)
     return s;
 }
 
+/* Every layer's sum of |w| (double, in memory order), gathered at rank 0 into out[L] from
+ * replica 0: runs whose bits differ by rounding (another dp) are compared by these. */
+static pipa_status gather_abs_sums(run_t *run, double *out)
+{
+    train_ctx_t *ctx = run->ctx;
+    int L = ctx->cfg.model.L;
+    size_t per = pipa_layer_param_count(&ctx->cfg.model);
+    double *mine = calloc((size_t)L, sizeof *mine);
+    double *all = ctx->rank == 0 ? calloc((size_t)L * ctx->W, sizeof *all) : NULL;
+    if (!mine || (ctx->rank == 0 && !all)) {
+        free(mine);
+        free(all);
+        return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory (sums)");
+    }
+    for (int c = 0; ctx->lay.d == 0 && c < run->tr.V; c++) {
+        const pipa_chunk_t *ch = &run->tr.chunk[c];
+        for (size_t i = 0; i < per * (size_t)ch->count; i++)
+            mine[ch->first + (int)(i / per)] += fabs((double)ch->w.params[i]);
+    }
+    pipa_status s = pipa_gather(&ctx->world, 0, mine, (size_t)L * sizeof *mine, all);
+    for (int l = 0; s == PIPA_OK && all && l < L; l++) {
+        out[l] = 0;
+        for (int r = 0; r < ctx->W; r++) out[l] += all[(size_t)r * L + l];  /* one holder */
+    }
+    free(mine);
+    free(all);
+    return s;
+}
+
 static void json_hashes(train_ctx_t *ctx, const uint64_t *h)
 {
     pipa_json_t *j = ctx->json;
@@ -491,8 +520,11 @@ static int run_steps(run_t *run)
     if ((o->trace_path || o->svg_path) && ran && write_timelines(run) != 0) return 1;
     uint64_t *hash = calloc((size_t)ctx->cfg.model.L + 2, sizeof *hash);
     pipa_status s = hash ? gather_hashes(run, hash) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
+    double *sums = calloc((size_t)ctx->cfg.model.L, sizeof *sums);
+    if (s == PIPA_OK) s = sums ? gather_abs_sums(run, sums) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     if (s != PIPA_OK) {
         fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
+        free(sums);
         free(hash);
         return -1;
     }
@@ -503,7 +535,11 @@ static int run_steps(run_t *run)
     if (ctx->json) {
         json_summary(run);
         json_hashes(ctx, hash);
+        pipa_json_begin_array(ctx->json, "layer_abs_sums");
+        for (int l = 0; l < ctx->cfg.model.L; l++) pipa_json_num(ctx->json, NULL, sums[l]);
+        pipa_json_end_array(ctx->json);
     }
+    free(sums);
     free(hash);
     return 0;
 }

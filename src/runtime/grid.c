@@ -72,22 +72,18 @@ static void put_ranks(char *buf, size_t len, size_t *at, const char *name, const
     }
 }
 
-char *pipa_grid_describe(const pipa_layout_t *l, int rank, char *buf, size_t len)
+char *pipa_grid_describe(const pipa_grid_t *g, char *buf, size_t len)
 {
-    pipa_layout_t me;
-    int r[PIPA_MAX_RANKS];
-    size_t at = 0;
+    const pipa_layout_t *l = &g->lay;
     if (len == 0) return buf;
-    buf[0] = 0;
-    if (pipa_layout_init(&me, l->world, rank, l->dp, l->pp, l->tp) != PIPA_OK) return buf;
-    int k = snprintf(buf, len, "rank %3d  (pp %d, dp %d, tp %d)", rank, me.p, me.d, me.t);
-    at = k > 0 ? (size_t)k : 0;
-    put_ranks(buf, len, &at, "pp", r, pipa_layout_pp_group_ranks(&me, r));
-    put_ranks(buf, len, &at, "dp", r, pipa_layout_dp_group_ranks(&me, r));
-    put_ranks(buf, len, &at, "tp", r, pipa_layout_tp_group_ranks(&me, r));
+    int k = snprintf(buf, len, "rank %3d  (pp %d, dp %d, tp %d)", l->rank, l->p, l->d, l->t);
+    size_t at = k > 0 ? (size_t)k : 0;
+    put_ranks(buf, len, &at, "pp", g->pp.ranks, g->pp.size);
+    put_ranks(buf, len, &at, "dp", g->dp.ranks, g->dp.size);
+    put_ranks(buf, len, &at, "tp", g->tp.ranks, g->tp.size);
     if (at < len)
-        snprintf(buf + at, len - at, "  prev %d next %d%s%s", pipa_layout_prev(&me),
-                 pipa_layout_next(&me), pipa_layout_is_first(&me) ? "  first" : "",
-                 pipa_layout_is_last(&me) ? "  last" : "");
+        snprintf(buf + at, len - at, "  prev %d next %d%s%s", pipa_layout_prev(l),
+                 pipa_layout_next(l), pipa_layout_is_first(l) ? "  first" : "",
+                 pipa_layout_is_last(l) ? "  last" : "");
     return buf;
 }

@@ -40,8 +40,8 @@ pipa_status pipa_grid_check(const pipa_layout_t *l, const pipa_model_config_t *m
  * first ranks of c's world only (a rank outside it is a member of none). */
 pipa_status pipa_grid_init(pipa_grid_t *g, pipa_comm_t *c, const pipa_layout_t *l);
 
-/* One line for rank `rank` of the layout's world: "rank 5  (pp 1, dp 0, tp 1)  pp [1 5]
- * tp [4 5] dp [5]  first/last ...", into buf. Returns buf. */
-char *pipa_grid_describe(const pipa_layout_t *l, int rank, char *buf, size_t len);
+/* One line for my grid: "rank   5  (pp 1, dp 0, tp 1)  pp [1 5]  dp [5]  tp [4 5]  prev 1
+ * next -1  last", the groups' ranks as the handles hold them. Returns buf (truncated to len). */
+char *pipa_grid_describe(const pipa_grid_t *g, char *buf, size_t len);
 
 #endif

@@ -3,7 +3,8 @@
 #  1 every invalid layout is one clear message before anything runs: --pp x --dp x --tp not the
 #    world, --dp x --tp not dividing it, heads or intermediate size not divisible by --tp, more
 #    stages than layers, fewer microbatches than replicas or not divisible among them; pipa-train
-#    refuses --tp 2 (section 2 not built), pipa-demo's demos refuse dp > 1 without --grid
+#    refuses --tp 2 (section 2 not built), pipa-demo's demos refuse dp > 1 without --grid,
+#    pipa-bench train and pipeline check the layout and refuse dp > 1 (they measure pipelines)
 #  2 pipa-demo --grid at -n 8 for --pp 2 --tp 4 and --pp 2 --dp 2 --tp 2: every rank's
 #    coordinates, group ranks, neighbours and one all-reduce per group, against values written
 #    here (rank = (d * pp + p) * tp + t)
@@ -76,6 +77,20 @@ check "pipa-train refuses --tp 2 before anything runs" $?
 tool 2 pipa-demo --dp 2
 fails pipa-demo "the demos run one pipeline over every rank"
 check "pipa-demo's demos refuse --dp 2 without --grid" $?
+
+BSMALL="--m 1 --reps 1 --layers 2 --hidden 32 --inter 64 --seq 8 --batch 1"
+tool 2 pipa-bench train $BSMALL --sched 1f1b --dp 2
+[ $rc -ne 0 ] && [ "$(grep -c '^pipa-bench train:' "$T/err")" -eq 1 ] && has "dp 2 --tp 1: this benchmark measures pipelines" err && ! has '^1f1b' out
+check "pipa-bench train refuses --dp 2 (it measures pipelines) before anything runs" $?
+tool 2 pipa-bench pipeline $BSMALL --pp 1
+[ $rc -ne 0 ] && has "pipa-bench pipeline: --pp 1 x --dp 1 x --tp 1 = 1 ranks, but the world has 2" err
+check "pipa-bench pipeline: product mismatch" $?
+tool 2 pipa-bench train $BSMALL --sched 1f1b --tp 2 --heads 3 --hidden 48
+[ $rc -ne 0 ] && has "pipa-bench train: --tp 2: the 3 attention heads" err
+check "pipa-bench train: heads not divisible by --tp" $?
+tool 2 pipa-bench pipeline $BSMALL --pp 2
+[ $rc -eq 0 ] && grep -q . "$T/out"
+check "pipa-bench pipeline --pp 2 on 2 ranks runs" $?
 
 # ---- 2: the grid -------------------------------------------------------------------------------
 # grid_is FILE: the rank lines of the last run (sums included) equal FILE

@@ -40,7 +40,7 @@ int bench_parse_list(const char *text, int *list, int cap);
 int bench_opt_layout(char **argv, int argc, int *i, int *dims, int *bad);
 /* The layout of dims over the world, checked against the model (grid.h: heads, intermediate
  * size and layers against tp and pp), and then refused unless it is one pipeline over every rank: the pipeline and train benchmarks
- * measure pipelines only. Prints the reason on rank 0; returns 1 bad, 0 ok. */
+ * measure pipelines only. Every rank prints the reason; returns 1 bad, 0 ok. */
 int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg);
 int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,
                      int *help, int *bad);

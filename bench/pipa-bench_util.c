@@ -90,7 +90,9 @@ int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model
         s = pipa_status_set_error(PIPA_ERR_ARG, "--dp %d --tp %d: this benchmark measures pipelines "
                                   "(dp = tp = 1); data parallelism runs in pipa-train --dp, tensor "
                                   "parallelism is not built yet (issue 8, section 2)", lay.dp, lay.tp);
-    if (s != PIPA_OK && ctx->rank == 0) fprintf(stderr, "pipa-bench %s: %s\n", ctx->bench, pipa_last_error());
+    /* Every rank says it (as with any bad option here): a rank may be stopped before rank 0
+     * speaks when another exits first. */
+    if (s != PIPA_OK) fprintf(stderr, "pipa-bench %s: %s\n", ctx->bench, pipa_last_error());
     return s != PIPA_OK;
 }
 

@@ -48,8 +48,11 @@ PY
 
 # ---- 1: invalid layouts ------------------------------------------------------------------------
 tool 4 pipa-demo --grid --pp 3
-fails pipa-demo "pp 3 x --dp 1 x --tp 1 = 3 ranks, but the world has 4"
-check "product mismatch: --pp 3 on 4 ranks" $?
+fails pipa-demo "pp 3 but 4 ranks: the pipeline must use every rank"
+check "--pp 3 alone on 4 ranks (the message from before dp and tp)" $?
+tool 4 pipa-demo --grid --pp 1 --dp 2 --tp 3
+fails pipa-demo "pp 1 x --dp 2 x --tp 3 = 6 ranks, but the world has 4"
+check "product mismatch: --pp 1 --dp 2 --tp 3 on 4 ranks" $?
 tool 4 pipa-train --dp 3 --steps 1
 fails pipa-train "dp 3 x --tp 1 = 3 does not divide the world of 4 ranks"
 check "--dp 3 does not divide 4 ranks (pp derived)" $?
@@ -82,7 +85,7 @@ BSMALL="--m 1 --reps 1 --layers 2 --hidden 32 --inter 64 --seq 8 --batch 1"
 tool 2 pipa-bench train $BSMALL --sched 1f1b --dp 2
 [ $rc -ne 0 ] && has "dp 2 --tp 1: this benchmark measures pipelines" err && ! has '^1f1b' out
 check "pipa-bench train refuses --dp 2 (it measures pipelines) before anything runs" $?
-tool 2 pipa-bench pipeline $BSMALL --pp 1
+tool 2 pipa-bench pipeline $BSMALL --pp 1 --tp 1
 [ $rc -ne 0 ] && has "pipa-bench pipeline: --pp 1 x --dp 1 x --tp 1 = 1 ranks, but the world has 2" err
 check "pipa-bench pipeline: product mismatch" $?
 tool 2 pipa-bench train $BSMALL --sched 1f1b --tp 2 --heads 3 --hidden 48

@@ -15,6 +15,9 @@ int pipa_grid_dp_id(const pipa_layout_t *l) { return GRID_DP_BASE + l->p * 4096 
 
 pipa_status pipa_grid_layout(pipa_layout_t *l, int world, int rank, int dp, int pp, int tp)
 {
+    if (pp && !dp && !tp && pp != world)  /* the tools' message from before dp and tp */
+        return pipa__fail(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
+                          "(start %d ranks, e.g. pipa-run -n %d)", pp, world, pp, pp);
     dp = dp ? dp : 1;
     tp = tp ? tp : 1;
     int want = pp ? pp * dp * tp : 0;

@@ -12,6 +12,7 @@
 
 #include "comm/comm.h"
 #include "base/json.h"
+#include "model/model.h"
 
 typedef struct {
     pipa_comm_t *comm;
@@ -35,6 +36,12 @@ int bench_parse_list(const char *text, int *list, int cap);
 
 /* Options every subcommand takes (--json FILE, --help, --force-cpu). Returns 1 if argv[*i] was
  * one of them. */
+/* --pp, --dp, --tp into dims[0..2] (0: not given); returns as bench_opt_int. */
+int bench_opt_layout(char **argv, int argc, int *i, int *dims, int *bad);
+/* The layout of dims over the world, checked against the model (grid.h: heads, intermediate
+ * size and layers against tp and pp), and then refused unless it is one pipeline over every rank: the pipeline and train benchmarks
+ * measure pipelines only. Every rank prints the reason; returns 1 bad, 0 ok. */
+int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg);
 int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,
                      int *help, int *bad);
 /* Opens the JSON file on rank 0 (after options were parsed). 0 ok, -1 on failure (printed). */

@@ -26,6 +26,7 @@ typedef struct {
     pipa_model_config_t cfg;
     int B, T, reps, warmup, validate;
     int m_list[MAX_M_LIST], n_m, m_max;
+    int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
 } pipe_opts_t;
 
 typedef struct {
@@ -42,6 +43,8 @@ static void pipeline_usage(FILE *f)
             "  --inter I       MLP intermediate size (default 2048)\n"
             "  --batch B       microbatch batch (default 8)\n"
             "  --seq T         microbatch sequence length (default 128)\n"
+            "  --pp P, --dp D, --tp T  the layout (pp x dp x tp = ranks): one pipeline over every\n"
+            "                  rank only (dp = tp = 1); checked against the model first\n"
             "  --m LIST        microbatch counts (default 1,2,4,8,16)\n"
             "  --reps N        timed runs per (P, M), median reported (default 3)\n"
             "  --warmup N      untimed runs per P before timing, at M = 2 (default 1)\n"
@@ -56,6 +59,7 @@ static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *
     o->cfg = (pipa_model_config_t){.L = 8, .C = 512, .NH = 8, .I = 2048, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 8, o->T = 128, o->reps = 3, o->warmup = 1, o->validate = 0;
+    memset(o->layout, 0, sizeof o->layout);
     for (int i = 1; i < argc && !bad && !*help; i++) {
         if (bench_opt_common(ctx, argv, argc, &i, &json, help, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--layers", &o->cfg.L, &bad)) continue;
@@ -65,6 +69,7 @@ static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *
         if (bench_opt_int(argv, argc, &i, "--batch", &o->B, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--seq", &o->T, &bad)) continue;
         if (bench_opt_str(argv, argc, &i, "--m", &mlist, &bad)) continue;
+        if (bench_opt_layout(argv, argc, &i, o->layout, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
         if (strcmp(argv[i], "--validate") == 0) {
@@ -91,6 +96,7 @@ static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *
         fprintf(stderr, "pipa-bench pipeline: %s\n", pipa_last_error());
         return 1;
     }
+    if (bench_check_layout(ctx, o->layout, &o->cfg)) return 1;
     return bench_json_open(ctx, json) != 0;
 }
 

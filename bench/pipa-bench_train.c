@@ -36,6 +36,7 @@ typedef struct {
     int m_list[MAX_M_LIST], n_m;
     pipa_sched sched[N_SCHED];
     int n_sched;
+    int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
 } train_opts_t;
 
 /* One (schedule, P) at one M: its plan and, on the ranks in it, its runtime. */
@@ -68,6 +69,8 @@ static void train_usage(FILE *f)
             "  --m LIST        microbatch counts (default 1,2,4,8,16)\n"
             "  --sched LIST    schedules (default gpipe,1f1b,interleaved,zb1)\n"
             "  --v V           chunks per rank of interleaved (default 2)\n"
+            "  --pp P, --dp D, --tp T  the layout (pp x dp x tp = ranks): one pipeline over every\n"
+            "                  rank only (dp = tp = 1; data parallelism: pipa-train --dp)\n"
             "  --reps N        timed steps per (schedule, P, M), median reported (default 3)\n"
             "  --warmup N      untimed steps per (schedule, P, M) first (default 1)\n"
             "  --json FILE     one JSON object per row: schedule, p, m, tokens_per_s, speedup,\n"
@@ -94,6 +97,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
     o->cfg = (pipa_model_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 4, o->T = 64, o->V = 0, o->reps = 3, o->warmup = 1;  // V 0: not given, 2
+    memset(o->layout, 0, sizeof o->layout);
     for (int i = 1; i < argc && !bad && !*help; i++) {
         if (bench_opt_common(ctx, argv, argc, &i, &json, help, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--layers", &o->cfg.L, &bad)) continue;
@@ -105,6 +109,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
         if (bench_opt_int(argv, argc, &i, "--v", &o->V, &bad)) continue;
         if (bench_opt_str(argv, argc, &i, "--m", &mlist, &bad)) continue;
         if (bench_opt_str(argv, argc, &i, "--sched", &slist, &bad)) continue;
+        if (bench_opt_layout(argv, argc, &i, o->layout, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
         fprintf(stderr, "pipa-bench train: unknown option '%s'\n", argv[i]);
@@ -146,6 +151,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
                 o->cfg.L < 2 ? "layers must be >= 2" : pipa_last_error());
         return 1;
     }
+    if (bench_check_layout(ctx, o->layout, &o->cfg)) return 1;
     return bench_json_open(ctx, json) != 0;
 }
 

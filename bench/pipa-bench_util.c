@@ -18,6 +18,7 @@
 #include "base/cli.h"
 #include "base/json.h"
 #include "model/blas.h"
+#include "runtime/grid.h"
 
 #if defined(PIPA_BLAS_BLIS)
 #include <blis.h>
@@ -70,6 +71,29 @@ int bench_parse_list(const char *text, int *list, int cap)
         else if (*p != '\0') return 0;
     }
     return n;
+}
+
+int bench_opt_layout(char **argv, int argc, int *i, int *dims, int *bad)
+{
+    static const char *const names[3] = {"--pp", "--dp", "--tp"};
+    for (int k = 0; k < 3; k++)
+        if (bench_opt_int(argv, argc, i, names[k], &dims[k], bad)) return 1;
+    return 0;
+}
+
+int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg)
+{
+    pipa_layout_t lay;
+    pipa_status s = pipa_grid_layout(&lay, ctx->size, ctx->rank, dims[1], dims[0], dims[2]);
+    if (s == PIPA_OK) s = pipa_grid_check(&lay, cfg, 1, 0);  /* dp > 1 is refused below */
+    if (s == PIPA_OK && (lay.dp > 1 || lay.tp > 1))
+        s = pipa_status_set_error(PIPA_ERR_ARG, "--dp %d --tp %d: this benchmark measures pipelines "
+                                  "(dp = tp = 1); data parallelism runs in pipa-train --dp, tensor "
+                                  "parallelism is not built yet (issue 8, section 2)", lay.dp, lay.tp);
+    /* Every rank says it (as with any bad option here): a rank may be stopped before rank 0
+     * speaks when another exits first. */
+    if (s != PIPA_OK) fprintf(stderr, "pipa-bench %s: %s\n", ctx->bench, pipa_last_error());
+    return s != PIPA_OK;
 }
 
 int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,

@@ -17,6 +17,7 @@
 #include "base/cli.h"
 #include "model/blas.h"
 #include "plan/split.h"
+#include "runtime/grid.h"
 
 /* ---- options ------------------------------------------------------------------------- */
 
@@ -42,7 +43,12 @@ static void usage(FILE *f)
         "  --microbatches M    microbatches (1; demo 2: 4; demo 4: sweep 1, 2, 4, ... up to M, 16;\n"
         "                      demo 5: 8)\n"
         "  --seed S            weights and inputs seed   (%d)\n"
-        "  --pp P              pipeline stages; must equal the number of ranks for now\n"
+        "  --pp P              pipeline stages (the ranks left by --dp and --tp)\n"
+        "  --dp D, --tp T      data-parallel replicas, tensor-parallel ranks per stage (1 each;\n"
+        "                      --pp x --dp x --tp = P); the demos run with dp = tp = 1 only\n"
+        "  --grid              print every rank's (pp, dp, tp) coordinates and groups, the\n"
+        "                      layout checked against the model (heads, intermediate size,\n"
+        "                      layers) and --microbatches, instead of the demos\n"
         "  --split A,B,...     layers per stage (default: as even as possible)\n"
         "  --json FILE         every printed figure, machine-readable (written by rank 0)\n"
         "  --force-cpu         run on the CPU (this build has no GPU support: always the CPU)\n"
@@ -55,14 +61,16 @@ static int parse_options(int argc, char **argv, demo_opts_t *o, char *err, size_
 {
     static const char *const int_names[] = {"--demo", "--layers", "--hidden", "--heads",
                                             "--intermediate", "--batch", "--seq",
-                                            "--microbatches", "--pp"};
-    int *const int_slots[] = {&o->demo, &o->L, &o->C, &o->NH, &o->I, &o->B, &o->T, &o->M, &o->pp};
+                                            "--microbatches", "--pp", "--dp", "--tp"};
+    int *const int_slots[] = {&o->demo, &o->L, &o->C, &o->NH, &o->I, &o->B, &o->T, &o->M, &o->pp,
+                              &o->dp, &o->tp};
     memset(o, 0, sizeof *o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         int r = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->help = 1; continue; }
         if (!strcmp(a, "--force-cpu")) { o->force_cpu = 1; continue; }
+        if (!strcmp(a, "--grid")) { o->grid = 1; continue; }
         if (!strcmp(a, "--measure-whole-model")) { o->measure_whole_model = 1; continue; }
         for (int k = 0; k < (int)(sizeof int_names / sizeof *int_names) && r == 0; k++) {
             r = pipa_cli_take(argc, argv, &i, int_names[k], &v);
@@ -278,16 +286,30 @@ static int run_demos(demo_ctx_t *ctx, const demo_setup_t *setups)
     return rc;
 }
 
+/* --grid: the layout against the model of the options (demo 1's sizes where not given) and
+ * --microbatches; the grid prints and runs nothing else. */
+static pipa_status prepare_grid(demo_ctx_t *ctx)
+{
+    const demo_opts_t *o = ctx->opt;
+    if (o->demo || o->json_path)
+        return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with --grid (it prints the grid and "
+                                     "runs no demo)", o->demo ? "--demo" : "--json");
+    pipa_model_config_t m = {.L = o->L ? o->L : 4, .NH = o->NH ? o->NH : 4, .I = o->I ? o->I : 512};
+    return pipa_grid_check(&ctx->lay, &m, 1, o->M);
+}
+
 /* Everything before the first demo, on this rank: the options, the layout, every selected demo's
  * setup, and the JSON file (rank 0 writes it; a run that cannot write its results does not
  * start). */
 static pipa_status prepare(demo_ctx_t *ctx, demo_setup_t *setups)
 {
     const demo_opts_t *o = ctx->opt;
-    if (o->pp && o->pp != ctx->P)
-        return pipa_status_set_error(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
-                                     "(start %d ranks, e.g. pipa-run -n %d)", o->pp, ctx->P, o->pp, o->pp);
-    PIPA_TRY(pipa_layout_init(&ctx->lay, ctx->P, ctx->rank, 1, ctx->P, 1));
+    PIPA_TRY(pipa_grid_layout(&ctx->lay, ctx->P, ctx->rank, o->dp, o->pp, o->tp));
+    if (o->grid) return prepare_grid(ctx);
+    if (ctx->lay.dp > 1 || ctx->lay.tp > 1)
+        return pipa_status_set_error(PIPA_ERR_ARG, "--dp %d --tp %d: the demos run one pipeline over "
+                                     "every rank (dp = tp = 1); --grid prints this layout", ctx->lay.dp,
+                                     ctx->lay.tp);
     for (int d = 1; d <= DEMO_COUNT; d++)
         if (!o->demo || o->demo == d) PIPA_TRY(setup_demo(o, d, ctx->P, &setups[d - 1]));
     if (ctx->rank == 0 && o->json_path) PIPA_TRY(pipa_cli_check_out_file("--json", o->json_path));
@@ -352,7 +374,7 @@ int main(int argc, char **argv)
     } else if (opt.help) {
         if (ctx.rank == 0) usage(stdout);
     } else {
-        rc = run_all(&ctx, setups, argc, argv);
+        rc = opt.grid ? demo_grid(&ctx) : run_all(&ctx, setups, argc, argv);
         /* An error: a peer may be gone, so no closing barrier; pipa-run stops the rest. */
         if (rc < 0) return 1;
     }

@@ -30,7 +30,8 @@ typedef struct {
     int L, C, NH, I, B, T, M;
     uint64_t seed;
     int seed_given;
-    int pp;
+    int pp, dp, tp;           /* 0: not given (dp = tp = 1, pp the rest) */
+    int grid;                 /* --grid: print the layout's grid instead of the demos */
     const char *split;
     const char *json_path;
     int help;
@@ -62,6 +63,9 @@ int demo_microbatches(demo_ctx_t *ctx, const demo_setup_t *su);  /* demo 2 */
 int demo_memory(demo_ctx_t *ctx, const demo_setup_t *su);        /* demo 3 */
 int demo_efficiency(demo_ctx_t *ctx, const demo_setup_t *su);    /* demo 4 */
 int demo_schedules(demo_ctx_t *ctx, const demo_setup_t *su);     /* demo 5 */
+/* --grid (pipa-demo_grid.c): every rank's coordinates and groups, and one sum in each group
+ * through its handle; returns as a demo. */
+int demo_grid(demo_ctx_t *ctx);
 
 /* The hidden child mode of demo 3: builds the whole model, runs one forward, prints its peak
  * RSS. Returns the process exit code. */

@@ -15,6 +15,7 @@
 
 #include "base/cli.h"
 #include "plan/split.h"
+#include "runtime/grid.h"
 
 /* ---- options ------------------------------------------------------------------------- */
 
@@ -26,9 +27,13 @@ static void usage(FILE *f)
         "P pipeline stages, one per rank; every step runs the plan of the chosen schedule.\n"
         "schedule:\n"
         "  --schedule S        gpipe, 1f1b, interleaved or zb1             (1f1b)\n"
-        "  --microbatches M    microbatches per step                       (4)\n"
+        "  --microbatches M    microbatches per step, all replicas together (4)\n"
         "  --chunks V          model chunks per rank (interleaved only)    (2 interleaved, else 1)\n"
-        "  --pp P              pipeline stages; must equal the number of ranks\n"
+        "  --pp P              pipeline stages            (the ranks left by --dp and --tp)\n"
+        "  --dp D              data-parallel replicas, each a pipeline on M/D microbatches\n"
+        "                      of its own, gradients summed before each step (1)\n"
+        "  --tp T              tensor-parallel ranks per stage (1; more is not built yet)\n"
+        "                      --pp x --dp x --tp must be the number of ranks\n"
         "  --split A,B,...     layers per virtual stage (P*V entries; default as even as possible)\n"
         "  --plan FILE         run this plan (text form of --print-plan) instead of generating one\n"
         "  --print-plan        print the plan and the checker's report, then exit\n"
@@ -80,9 +85,9 @@ static int take_int(int argc, char **argv, int *i, train_opts_t *o)
 {
     static const char *const names[] = {"--microbatches", "--chunks", "--steps", "--layers",
                                         "--hidden", "--heads", "--intermediate", "--batch",
-                                        "--seq", "--pp", "--save-every"};
+                                        "--seq", "--pp", "--save-every", "--dp", "--tp"};
     int *const slots[] = {&o->M, &o->V, &o->steps, &o->L, &o->C, &o->NH, &o->I, &o->B, &o->T,
-                          &o->pp, &o->save_every};
+                          &o->pp, &o->save_every, &o->dp, &o->tp};
     for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
         const char *v;
         int r = pipa_cli_take(argc, argv, i, names[k], &v);
@@ -172,14 +177,11 @@ static pipa_status check_print_plan(const train_opts_t *o)
 }
 
 /* Option combinations, before anything is built: an option that would be ignored is refused. */
-static pipa_status check_combinations(const train_opts_t *o, int P)
+static pipa_status check_combinations(const train_opts_t *o, int P, int dp)
 {
     if (o->sched_given && o->plan_path)
         return pipa_status_set_error(PIPA_ERR_ARG, "--schedule does not apply with --plan (the plan file "
                                      "says what runs)");
-    if (o->pp && o->pp != P)
-        return pipa_status_set_error(PIPA_ERR_ARG, "--pp %d but %d ranks: the pipeline must use every rank "
-                                     "(start %d ranks, e.g. pipa-run -n %d)", o->pp, P, o->pp, o->pp);
     if (o->V > 1 && !pipa_sched_interleaves(o->sched) && !o->plan_path)
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d needs --schedule interleaved (%s runs one "
                                      "chunk per rank)", o->V, pipa_sched_name(o->sched));
@@ -189,7 +191,7 @@ static pipa_status check_combinations(const train_opts_t *o, int P)
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d: at most %d chunks per rank", o->V,
                                      PIPA_MAX_CHUNKS);
     static const char *const plan_names[3] = {"P (ranks)", "--microbatches", "--chunks"};
-    PIPA_TRY(pipa_plan_check_size(P, o->M, o->V, plan_names));   /* the plan limits, before work */
+    PIPA_TRY(pipa_plan_check_size(P, o->M / dp, o->V, plan_names));   /* the plan limits, before work */
     if (o->wd_given && o->optimizer != PIPA_OPT_ADAMW)
         return pipa_status_set_error(PIPA_ERR_ARG, "--weight-decay applies to adamw only (sgd has none)");
     if (o->save_every && !o->save_dir)
@@ -246,10 +248,10 @@ static pipa_status read_plan(train_ctx_t *ctx)
     fclose(f);
     PIPA_TRY(s);
     const pipa_plan_t *p = &ctx->plan;
-    if (p->P != ctx->P || p->M != o->M || p->V != o->V) {
+    if (p->P != ctx->P || p->M != ctx->M || p->V != o->V) {
         s = pipa_status_set_error(PIPA_ERR_ARG, "plan %s is for P=%d M=%d V=%d, this run has P=%d (ranks) "
-                                  "M=%d (--microbatches) V=%d (--chunks)", o->plan_path, p->P, p->M, p->V,
-                                  ctx->P, o->M, o->V);
+                                  "M=%d (--microbatches per replica) V=%d (--chunks)", o->plan_path, p->P,
+                                  p->M, p->V, ctx->P, ctx->M, o->V);
         pipa_plan_free(&ctx->plan);
     }
     return s;
@@ -260,7 +262,7 @@ static pipa_status build_plan(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
     if (o->plan_path) PIPA_TRY(read_plan(ctx));
-    else PIPA_TRY(pipa_plan_generate(&ctx->plan, o->sched, ctx->P, o->M, o->V));
+    else PIPA_TRY(pipa_plan_generate(&ctx->plan, o->sched, ctx->P, ctx->M, o->V));
     char why[512];  // the checker's message, copied: pipa_status_set_error overwrites it
     pipa_status s = pipa_plan_check(&ctx->plan, &ctx->report);
     if (s != PIPA_OK) {
@@ -277,13 +279,29 @@ static pipa_status build_plan(train_ctx_t *ctx)
     return PIPA_OK;
 }
 
+/* The layout of --pp, --dp, --tp (grid.h); this tool runs no tensor parallelism yet. */
+static pipa_status build_layout(train_ctx_t *ctx)
+{
+    const train_opts_t *o = ctx->opt;
+    PIPA_TRY(pipa_grid_layout(&ctx->lay, ctx->W, ctx->rank, o->dp, o->pp, o->tp));
+    /* One chunk here: the virtual stages against the layers are build_model's check. */
+    pipa_model_config_t m = {.L = o->L, .C = o->C, .NH = o->NH, .I = o->I};
+    PIPA_TRY(pipa_grid_check(&ctx->lay, &m, 1, o->M));
+    if (ctx->lay.tp > 1)
+        return pipa_status_set_error(PIPA_ERR_ARG, "--tp %d: tensor parallelism inside a stage is not "
+                                     "built yet (issue 8, section 2)", ctx->lay.tp);
+    ctx->P = ctx->lay.pp;
+    ctx->M = o->M / ctx->lay.dp;  /* checked to divide (pipa_grid_check) */
+    return PIPA_OK;
+}
+
 /* Everything that needs no communication. Mostly the same on every rank, but not all: a file
  * missing on one machine, the output files (rank 0), so main makes the ranks agree on it. */
 static pipa_status prepare(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
-    PIPA_TRY(check_combinations(o, ctx->P));
-    PIPA_TRY(pipa_layout_init(&ctx->lay, ctx->P, ctx->rank, 1, ctx->P, 1));
+    PIPA_TRY(build_layout(ctx));
+    PIPA_TRY(check_combinations(o, ctx->P, ctx->lay.dp));
     PIPA_TRY(build_model(ctx));
     PIPA_TRY(build_plan(ctx));
     if (o->print_plan || o->print_tensors) return PIPA_OK;  // printing needs no text
@@ -349,8 +367,8 @@ static void print_header(const train_ctx_t *ctx)
     char split[12 * PIPA_MAX_RANKS * PIPA_MAX_CHUNKS];
     if (ctx->rank != 0) return;
     printf("pipa-train: a byte-level language model trained through the pipeline\n");
-    printf("world      %d rank%s, P=%d stages x V=%d chunk%s, schedule %s%s%s\n", ctx->P,
-           ctx->P == 1 ? "" : "s", ctx->P, o->V, o->V == 1 ? "" : "s",
+    printf("world      %d rank%s, P=%d stages x V=%d chunk%s, schedule %s%s%s\n", ctx->W,
+           ctx->W == 1 ? "" : "s", ctx->P, o->V, o->V == 1 ? "" : "s",
            o->plan_path ? "from " : pipa_sched_name(o->sched), o->plan_path ? o->plan_path : "",
            o->plan_path ? "" : " (generated)");
     printf("model      L=%d C=%d NH=%d I=%d vocab %d, %lld parameters, seed %llu\n", m->L, m->C,
@@ -360,6 +378,11 @@ static void print_header(const train_ctx_t *ctx)
     printf("corpus     %s (%zu bytes)\n", o->corpus, ctx->corpus.n);
     printf("batch      M=%d microbatches x B=%d sequences x T=%d tokens = %lld tokens per step\n",
            o->M, o->B, o->T, (long long)o->M * o->B * o->T);
+    if (ctx->lay.dp > 1)
+        printf("data       dp=%d replicas of the pipeline, %d microbatches each (replica d: "
+               "d*%d .. d*%d+%d), gradients summed (%s all-reduce) before each step\n", ctx->lay.dp,
+               ctx->M, ctx->M, ctx->M, ctx->M - 1,
+               pipa_allreduce_algo_name(ctx->lay.dp <= 2 ? PIPA_ALLREDUCE_AUTO : PIPA_ALLREDUCE_DIRECT));
     if (o->optimizer == PIPA_OPT_ADAMW)
         printf("optimizer  adamw, lr %g, weight decay %g\n", o->lr, o->wd);
     else
@@ -397,7 +420,8 @@ int main(int argc, char **argv)
         return 1;
     }
     ctx.rank = pipa_comm_rank(ctx.comm);
-    ctx.P = pipa_comm_size(ctx.comm);
+    ctx.W = pipa_comm_size(ctx.comm);
+    ctx.P = ctx.W;  /* until the layout says otherwise (prepare) */
     pipa_group_world(&ctx.world, ctx.comm);
     /* Every rank checks its options and setup, then all agree before any other collective: a
      * rank that failed alone (a corpus missing on its machine) must not leave the others waiting

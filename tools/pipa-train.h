@@ -24,7 +24,7 @@ typedef struct {
     int M, V, steps;          /* microbatches, chunks per rank, total optimizer steps */
     int L, C, NH, I;          /* model size */
     int B, T;                 /* sequences per microbatch, tokens per sequence */
-    int pp;                   /* 0: not given */
+    int pp, dp, tp;           /* 0: not given */
     int save_every;           /* 0: only at the end */
     int V_given, wd_given, sched_given;
     float lr, wd;
@@ -39,9 +39,10 @@ typedef struct {
 typedef struct {
     const train_opts_t *opt;
     pipa_comm_t *comm;
-    pipa_group_t world;       /* all ranks; world == pipeline (dp = tp = 1) */
+    pipa_group_t world;       /* all ranks: dp pipelines of P (tp = 1) */
     pipa_layout_t lay;
-    int rank, P;
+    int rank, W, P;           /* world rank and size, pipeline stages */
+    int M;                    /* microbatches per replica (--microbatches / dp) */
     pipa_train_config_t cfg;
     int counts[PIPA_MAX_RANKS * PIPA_MAX_CHUNKS];   /* (P*V) layers per virtual stage */
     pipa_plan_t plan;

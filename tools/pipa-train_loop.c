@@ -23,6 +23,7 @@ typedef struct {
     double enter_abs, end_abs;/* pipa_now() entering the step's barrier, at my end */
     double peak_live;         /* most slots live at once in this step */
     double slot_bytes;        /* activation bytes of one slot */
+    double reduce;            /* seconds in the data group's gradient all-reduce (dp > 1) */
 } rank_rec_t;
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
     int64_t first_step, last_step, timed_steps;
     double first_loss, last_loss;
     double timed_wall, timed_busy;   /* sums over steps after the first (warm-up) */
+    double timed_reduce;      /* sum over those steps of the ranks' mean all-reduce time */
     int *peak_live;           /* (P) max over steps */
     double *slot_bytes;       /* (P) */
 } run_t;
@@ -72,8 +74,10 @@ static void json_config(train_ctx_t *ctx, int64_t start)
     const train_opts_t *o = ctx->opt;
     pipa_json_t *j = ctx->json;
     pipa_json_begin_object(j, "config");
-    pipa_json_int(j, "world", ctx->P);
+    pipa_json_int(j, "world", ctx->W);
     pipa_json_int(j, "pp", ctx->P);
+    pipa_json_int(j, "dp", ctx->lay.dp);
+    pipa_json_int(j, "tp", ctx->lay.tp);
     pipa_json_int(j, "chunks", o->V);
     pipa_json_str(j, "schedule", o->plan_path ? NULL : pipa_sched_name(o->sched));
     pipa_json_str(j, "plan", o->plan_path);
@@ -127,11 +131,16 @@ static void json_step(run_t *run, int64_t step, double loss, double tok_s, doubl
     pipa_json_num(j, "tokens_per_s", tok_s);
     pipa_json_num(j, "bubble_measured", bubble);
     pipa_json_begin_array(j, "wall_s");
-    for (int r = 0; r < run->ctx->P; r++) pipa_json_num(j, NULL, run->recs[r].wall);
+    for (int r = 0; r < run->ctx->W; r++) pipa_json_num(j, NULL, run->recs[r].wall);
     pipa_json_end_array(j);
     pipa_json_begin_array(j, "busy_s");
-    for (int r = 0; r < run->ctx->P; r++) pipa_json_num(j, NULL, run->recs[r].busy);
+    for (int r = 0; r < run->ctx->W; r++) pipa_json_num(j, NULL, run->recs[r].busy);
     pipa_json_end_array(j);
+    if (run->ctx->lay.dp > 1) {
+        pipa_json_begin_array(j, "reduce_s");
+        for (int r = 0; r < run->ctx->W; r++) pipa_json_num(j, NULL, run->recs[r].reduce);
+        pipa_json_end_array(j);
+    }
     pipa_json_end_object(j);
 }
 
@@ -144,7 +153,7 @@ static pipa_status gather_hashes(run_t *run, uint64_t *out)
     train_ctx_t *ctx = run->ctx;
     int L = ctx->cfg.model.L, n = L + 2;
     uint64_t *mine = calloc((size_t)n, sizeof *mine);
-    uint64_t *all = ctx->rank == 0 ? calloc((size_t)n * ctx->P, sizeof *all) : NULL;
+    uint64_t *all = ctx->rank == 0 ? calloc((size_t)n * ctx->W, sizeof *all) : NULL;
     pipa_status s = PIPA_OK;
     if (!mine || (ctx->rank == 0 && !all)) s = pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory (hashes)");
     for (int l = 0; mine && l < L; l++) mine[l] = pipa_runtime_layer_hash(&run->tr, l);
@@ -152,7 +161,43 @@ static pipa_status gather_hashes(run_t *run, uint64_t *out)
     if (s == PIPA_OK) s = pipa_gather(&ctx->world, 0, mine, (size_t)n * sizeof *mine, all);
     for (int i = 0; s == PIPA_OK && all && i < n; i++) {
         out[i] = 0;
-        for (int r = 0; r < ctx->P; r++) out[i] |= all[(size_t)r * n + i];
+        for (int r = 0; s == PIPA_OK && r < ctx->W; r++) {
+            uint64_t h = all[(size_t)r * n + i];
+            /* Replicas hold the same tensors: they must hold the same bits. */
+            if (h && out[i] && h != out[i])
+                s = pipa_status_set_error(PIPA_ERR_STATE, "the data-parallel replicas' weights differ "
+                                          "(%s %d on rank %d)", i < L ? "layer" : "end", i < L ? i : i - L, r);
+            out[i] = h ? h : out[i];
+        }
+    }
+    free(mine);
+    free(all);
+    return s;
+}
+
+/* Every layer's sum of |w| (double, in memory order), gathered at rank 0 into out[L] from
+ * replica 0: runs whose bits differ by rounding (another dp) are compared by these. */
+static pipa_status gather_abs_sums(run_t *run, double *out)
+{
+    train_ctx_t *ctx = run->ctx;
+    int L = ctx->cfg.model.L;
+    size_t per = pipa_layer_param_count(&ctx->cfg.model);
+    double *mine = calloc((size_t)L, sizeof *mine);
+    double *all = ctx->rank == 0 ? calloc((size_t)L * ctx->W, sizeof *all) : NULL;
+    if (!mine || (ctx->rank == 0 && !all)) {
+        free(mine);
+        free(all);
+        return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory (sums)");
+    }
+    for (int c = 0; ctx->lay.d == 0 && c < run->tr.V; c++) {
+        const pipa_chunk_t *ch = &run->tr.chunk[c];
+        for (size_t i = 0; i < per * (size_t)ch->count; i++)
+            mine[ch->first + (int)(i / per)] += fabs((double)ch->w.params[i]);
+    }
+    pipa_status s = pipa_gather(&ctx->world, 0, mine, (size_t)L * sizeof *mine, all);
+    for (int l = 0; s == PIPA_OK && all && l < L; l++) {
+        out[l] = 0;
+        for (int r = 0; r < ctx->W; r++) out[l] += all[(size_t)r * L + l];  /* one holder */
     }
     free(mine);
     free(all);
@@ -183,21 +228,22 @@ static void json_hashes(train_ctx_t *ctx, const uint64_t *h)
 /* Gathers this step's per-rank figures at rank 0. *span is the step's time on the machine-wide
  * clock (pipa_trace_step_span; see pipa-demo's demo 4). */
 static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *span,
-                               double *sum_busy)
+                               double *sum_busy, double *reduce)
 {
     train_ctx_t *ctx = run->ctx;
     rank_rec_t me = {st->wall_s, st->busy_s, st->enter_abs, st->end_abs, st->peak_live,
-                     (double)st->slot_bytes};
+                     (double)st->slot_bytes, st->reduce_s};
     PIPA_TRY(pipa_gather(&ctx->world, 0, &me, sizeof me, run->recs));
     if (ctx->rank != 0) return PIPA_OK;
     *sum_busy = 0;
-    for (int r = 0; r < ctx->P; r++) {
+    for (int r = 0; r < ctx->W; r++) {  /* ranks 0..P-1: replica 0's stages (tp = 1) */
         const rank_rec_t *x = &run->recs[r];
         *sum_busy += x->busy;
-        if ((int)x->peak_live > run->peak_live[r]) run->peak_live[r] = (int)x->peak_live;
-        run->slot_bytes[r] = x->slot_bytes;
+        *reduce += x->reduce / ctx->W;
+        if (r < ctx->P && (int)x->peak_live > run->peak_live[r]) run->peak_live[r] = (int)x->peak_live;
+        if (r < ctx->P) run->slot_bytes[r] = x->slot_bytes;
     }
-    *span = pipa_trace_step_span(&run->recs[0].enter_abs, &run->recs[0].end_abs, ctx->P,
+    *span = pipa_trace_step_span(&run->recs[0].enter_abs, &run->recs[0].end_abs, ctx->W,
                                  sizeof *run->recs);
     return PIPA_OK;
 }
@@ -233,6 +279,17 @@ static int diverged(const run_t *run, int64_t step, double loss)
     return 1;
 }
 
+/* What a shard records beside the runtime's own: the corpus, and the replica count when there
+ * are several (shards are keyed by stage, and a resume at another dp would draw another batch
+ * per replica: refused, naming the field; a run without dp writes what it always wrote). */
+static pipa_ckpt_meta_t ckpt_extra(const train_ctx_t *ctx)
+{
+    pipa_ckpt_meta_t m = {0};
+    pipa_corpus_identity(&ctx->corpus, &m);
+    if (ctx->lay.dp > 1) pipa_ckpt_meta_add(&m, "data-parallel replicas", ctx->lay.dp);
+    return m;
+}
+
 /* Saves a checkpoint set atomically (the protocol is in ckpt.h), unless some rank's state is no
  * longer finite: rank 0 opens a fresh temporary set, every rank writes its shard into it, and
  * once every rank has, rank 0 commits it. Every rank learns whether the save succeeded. Returns
@@ -260,9 +317,10 @@ static int save(run_t *run)
     id = (uint32_t)wire;
     char set[4200];
     pipa_ckpt_set_path(set, sizeof set, dir, step, id, 1);
-    pipa_ckpt_meta_t corpus = {0};
-    pipa_corpus_identity(&ctx->corpus, &corpus);
-    if (train_agree(ctx, pipa_runtime_save(&run->tr, set, &corpus), what) != 0) {
+    pipa_ckpt_meta_t extra = ckpt_extra(ctx);
+    /* Replicas hold the same weights and optimizer state: replica 0 writes each stage's shard. */
+    s = ctx->lay.d == 0 ? pipa_runtime_save(&run->tr, set, &extra) : PIPA_OK;
+    if (train_agree(ctx, s, what) != 0) {
         if (ctx->rank == 0) pipa_ckpt_discard(dir, step, id);
         return 1;
     }
@@ -280,8 +338,8 @@ static int one_step(run_t *run)
     run->data_step = run->tr.steps;
     int64_t step = run->tr.steps + 1;
     pipa_status s = pipa_runtime_step(&run->tr, batch, run, &st);
-    double wall = 0, busy = 0;
-    if (s == PIPA_OK) s = gather_step(run, &st, &wall, &busy);
+    double wall = 0, busy = 0, reduce = 0;
+    if (s == PIPA_OK) s = gather_step(run, &st, &wall, &busy, &reduce);
     if (s != PIPA_OK) {
         fprintf(stderr, "pipa-train: rank %d: step %lld: %s\n", ctx->rank, (long long)step,
                 pipa_last_error());
@@ -292,12 +350,12 @@ static int one_step(run_t *run)
     if (saved && save(run) != 0) return 1;
     if (ctx->rank != 0) return 0;
     double tokens = (double)o->M * o->B * o->T;
-    double tok_s = wall > 0 ? tokens / wall : 0, bubble = wall > 0 ? 1 - busy / (ctx->P * wall) : 0;
+    double tok_s = wall > 0 ? tokens / wall : 0, bubble = wall > 0 ? 1 - busy / (ctx->W * wall) : 0;
     printf("%8lld %10.4f %10.0f %8.1f %9.1f%s\n", (long long)step, st.loss, tok_s, 100 * bubble,
            1e3 * wall, saved ? "  saved" : "");
     fflush(stdout);
     if (!run->first_step) run->first_step = step, run->first_loss = st.loss;
-    else run->timed_steps++, run->timed_wall += wall, run->timed_busy += busy;
+    else run->timed_steps++, run->timed_wall += wall, run->timed_busy += busy, run->timed_reduce += reduce;
     run->last_step = step, run->last_loss = st.loss;
     if (ctx->json) json_step(run, step, st.loss, tok_s, bubble);
     return 0;
@@ -319,9 +377,13 @@ static void print_summary(const run_t *run)
         printf("tokens/s    %.0f mean over steps %lld..%lld (step %lld left out: warm-up)\n",
                tok / run->timed_wall, (long long)run->first_step + 1, (long long)run->last_step,
                (long long)run->first_step);
-        printf("bubble      measured %.1f%%, ", 100 * (1 - run->timed_busy / (ctx->P * run->timed_wall)));
+        printf("bubble      measured %.1f%%, ", 100 * (1 - run->timed_busy / (ctx->W * run->timed_wall)));
         if (ctx->bubble_theory >= 0) printf("analytic %.1f%%, ", 100 * ctx->bubble_theory);
         printf("simulated %.1f%% (unit costs)\n", 100 * ctx->bubble_sim);
+        if (ctx->lay.dp > 1)
+            printf("all-reduce  %.3f ms per step in the data group's gradient sum (mean over ranks; "
+                   "waiting for the other replicas included, not overlapped with the backward)\n",
+                   1e3 * run->timed_reduce / run->timed_steps);
     }
     printf("activations peak per rank = most live slots x slot bytes (checker's bound on live)\n");
     for (int r = 0; r < ctx->P; r++)
@@ -344,7 +406,9 @@ static void json_summary(const run_t *run)
     int timed = run->timed_steps && run->timed_wall > 0;
     pipa_json_num(j, "mean_tokens_per_s", timed ? tok / run->timed_wall : NAN);
     pipa_json_num(j, "bubble_measured",
-                  timed ? 1 - run->timed_busy / (ctx->P * run->timed_wall) : NAN);
+                  timed ? 1 - run->timed_busy / (ctx->W * run->timed_wall) : NAN);
+    if (ctx->lay.dp > 1)
+        pipa_json_num(j, "mean_reduce_s", timed ? run->timed_reduce / run->timed_steps : NAN);
     pipa_json_end_object(j);
     int64_t live[PIPA_MAX_RANKS], bytes[PIPA_MAX_RANKS], slot[PIPA_MAX_RANKS];
     for (int r = 0; r < ctx->P; r++) {
@@ -382,9 +446,8 @@ static int resume(run_t *run)
     pipa_desc_t d = pipa_desc_1d(PIPA_I64, 2);
     if (pipa_bcast(&ctx->world, 0, &d, found) != PIPA_OK) return -1;
     pipa_ckpt_set_path(set, sizeof set, o->resume_dir, found[0], (uint32_t)found[1], 0);
-    pipa_ckpt_meta_t corpus = {0};
-    pipa_corpus_identity(&ctx->corpus, &corpus);
-    if (train_agree(ctx, pipa_runtime_load(&run->tr, set, &corpus, found[0]), what) != 0)
+    pipa_ckpt_meta_t extra = ckpt_extra(ctx);
+    if (train_agree(ctx, pipa_runtime_load(&run->tr, set, &extra, found[0]), what) != 0)
         return -1;
     if (ctx->rank == 0)
         printf("resumed    %s at step %lld of %d\n", set, (long long)found[0], o->steps);
@@ -398,7 +461,7 @@ static int run_init(run_t *run, train_ctx_t *ctx)
     pipa_status s = pipa_runtime_init(&run->tr, ctx->comm, &ctx->lay, &ctx->cfg, &ctx->plan,
                                       ctx->counts);
     if (s == PIPA_OK && ctx->rank == 0) {
-        run->recs = calloc((size_t)ctx->P, sizeof *run->recs);
+        run->recs = calloc((size_t)ctx->W, sizeof *run->recs);
         run->peak_live = calloc((size_t)ctx->P, sizeof *run->peak_live);
         run->slot_bytes = calloc((size_t)ctx->P, sizeof *run->slot_bytes);
         if (!run->recs || !run->peak_live || !run->slot_bytes)
@@ -457,8 +520,11 @@ static int run_steps(run_t *run)
     if ((o->trace_path || o->svg_path) && ran && write_timelines(run) != 0) return 1;
     uint64_t *hash = calloc((size_t)ctx->cfg.model.L + 2, sizeof *hash);
     pipa_status s = hash ? gather_hashes(run, hash) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
+    double *sums = calloc((size_t)ctx->cfg.model.L, sizeof *sums);
+    if (s == PIPA_OK) s = sums ? gather_abs_sums(run, sums) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     if (s != PIPA_OK) {
         fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
+        free(sums);
         free(hash);
         return -1;
     }
@@ -469,7 +535,11 @@ static int run_steps(run_t *run)
     if (ctx->json) {
         json_summary(run);
         json_hashes(ctx, hash);
+        pipa_json_begin_array(ctx->json, "layer_abs_sums");
+        for (int l = 0; l < ctx->cfg.model.L; l++) pipa_json_num(ctx->json, NULL, sums[l]);
+        pipa_json_end_array(ctx->json);
     }
+    free(sums);
     free(hash);
     return 0;
 }

@@ -224,16 +224,25 @@ static pipa_status read_header(reader_t *r, const pipa_ckpt_meta_t *meta)
         return pipa__fail(PIPA_ERR_FORMAT, "%s has format version %u, this build reads %u",
                           r->path, version, CKPT_VERSION);
     PIPA_TRY(get(r, &nm, 4, "setting count"));
-    if (nm != (uint32_t)meta->n)
-        return pipa__fail(PIPA_ERR_FORMAT, "%s records %u settings, this run %d", r->path, nm,
-                          meta->n);
+    /* Settings are written in the same order, one more or one fewer only when a setting is
+     * recorded by some runs alone (pipa-train's replica count): the common ones are compared
+     * first, so a differing value is named; then the setting one side lacks. */
     for (int i = 0; i < meta->n; i++) {
         char name[PIPA_CKPT_NAME];
+        if ((uint32_t)i == nm)
+            return pipa__fail(PIPA_ERR_ARG, "checkpoint %s lacks setting '%s' that this run records "
+                              "(saved by another layout or version)", r->path, meta->name[i]);
         PIPA_TRY(get_name(r, name, "setting name"));
         if (strcmp(name, meta->name[i]) != 0)
             return pipa__fail(PIPA_ERR_FORMAT, "%s: setting %d is '%s', expected '%s'", r->path,
                               i, name, meta->name[i]);
         PIPA_TRY(read_setting(r, meta, i));
+    }
+    if (nm != (uint32_t)meta->n) {
+        char name[PIPA_CKPT_NAME];
+        PIPA_TRY(get_name(r, name, "setting name"));
+        return pipa__fail(PIPA_ERR_ARG, "checkpoint %s records setting '%s' that this run does not "
+                          "(saved by another layout or version)", r->path, name);
     }
     return PIPA_OK;
 }

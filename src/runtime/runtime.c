@@ -3,6 +3,8 @@
  * Left out: tensor and data parallelism inside a stage, overlapping compute with receives on
  * transports that move data asynchronously (shm copies when the receive is waited on). */
 #include "runtime/runtime.h"
+#include "runtime/grid.h"
+#include "runtime/runtime_dp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +25,8 @@ static void chunk_place(pipa_runtime_t *tr, int c, const int *counts)
     ch->vs = c * tr->P + tr->rank;
     ch->count = counts[ch->vs];
     pipa_split_first(counts, ch->vs, &ch->first);
-    ch->prev = ch->vs > 0 ? (ch->vs - 1) % tr->P : -1;
-    ch->next = ch->vs < last_vs(tr) ? (ch->vs + 1) % tr->P : -1;
+    ch->prev = ch->vs > 0 ? tr->group.ranks[(ch->vs - 1) % tr->P] : -1;  /* world ranks */
+    ch->next = ch->vs < last_vs(tr) ? tr->group.ranks[(ch->vs + 1) % tr->P] : -1;
 }
 
 pipa_status pipa_runtime_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
@@ -188,9 +190,12 @@ pipa_status pipa_runtime_init(pipa_runtime_t *tr, pipa_comm_t *comm, const pipa_
                           pipa_layout_pp_size(lay));
     if (plan->V > PIPA_MAX_CHUNKS)
         return pipa__fail(PIPA_ERR_ARG, "%d chunks per rank (at most %d)", plan->V, PIPA_MAX_CHUNKS);
-    int ranks[PIPA_MAX_RANKS], n = pipa_layout_pp_group_ranks(lay, ranks);
-    PIPA_TRY(pipa_group_init(&tr->group, comm, 1 + pipa_layout_dp_rank(lay) * 4096 +
-                                                  pipa_layout_tp_rank(lay), ranks, n));
+    pipa_grid_t grid;
+    PIPA_TRY(pipa_grid_init(&grid, comm, lay));
+    tr->group = grid.pp;
+    tr->dp_group = grid.dp;
+    tr->dp = pipa_layout_dp_size(lay);
+    tr->d = pipa_layout_dp_rank(lay);
     pipa_status s = runtime_build(tr, counts);
     if (s != PIPA_OK) pipa_runtime_free(tr);
     return s;
@@ -346,7 +351,7 @@ static pipa_status do_forward(action_ctx_t *a)
     size_t act = (size_t)B * T * tr->cfg.model.C;
     if (a->ch->vs == 0 && !tr->has_ends) memcpy(a->s->x, a->in + act * a->mb, act * sizeof(float));
     if (a->ch->vs == 0 && tr->has_ends) {
-        a->batch(a->ctx, a->mb, a->s->tokens, NULL);
+        a->batch(a->ctx, tr->d * tr->M + a->mb, a->s->tokens, NULL);
         PIPA_TRY(pipa_ends_embed_forward(&tr->ends, a->s->tokens, a->s->x, B, T));
     }
     pipa_layers_forward(&a->ch->w, a->s->x, B, T, tr->forward_only ? NULL : &a->s->acts,
@@ -356,7 +361,7 @@ static pipa_status do_forward(action_ctx_t *a)
         memcpy(a->out + act * a->mb, a->s->x, act * sizeof(float));
         return PIPA_OK;
     }
-    a->batch(a->ctx, a->mb, NULL, a->s->targets);
+    a->batch(a->ctx, tr->d * tr->M + a->mb, NULL, a->s->targets);
     return pipa_ends_head_forward(&tr->ends, a->s->x, a->s->targets, B, T, &a->s->head,
                                   &tr->loss_sum[a->mb]);
 }
@@ -366,7 +371,7 @@ static void do_input_grad(action_ctx_t *a)
     pipa_runtime_t *tr = a->tr;
     int B = tr->cfg.B, T = tr->cfg.T;
     if (a->ch->vs == last_vs(tr)) {
-        float scale = 1.0f / (float)((double)tr->M * B * T);
+        float scale = 1.0f / (float)((double)tr->dp * tr->M * B * T);  /* the global batch */
         pipa_ends_head_backward_input(&tr->ends, &a->s->head, scale, a->s->dx, B, T);
     }
     pipa_layers_backward_input(&a->ch->w, &a->s->acts, a->s->dx, B, T, &tr->scratch);
@@ -469,6 +474,11 @@ static pipa_status run_list(pipa_runtime_t *tr, const action_ctx_t *io, pipa_ste
             PIPA_TRY(slot_get(tr, act->mb, act->chunk, &a.s));
         }
         double t0 = pipa_now();
+        if (act->kind == PIPA_ACT_STEP && tr->dp > 1) {  /* replicas' gradients summed first */
+            PIPA_TRY(pipa__runtime_reduce_grads(tr));
+            st->reduce_s += pipa_now() - t0;
+            t0 = pipa_now();
+        }
         pipa_status s = run_action(tr, act, &a);
         if (s != PIPA_OK) return s;
         double t1 = pipa_now();
@@ -488,12 +498,14 @@ static pipa_status run_list(pipa_runtime_t *tr, const action_ctx_t *io, pipa_ste
     return PIPA_OK;
 }
 
-/* The mean loss over the batch, from the rank holding the last virtual stage to everyone. */
+/* The mean loss over the global batch, from the ranks holding the last virtual stage (one per
+ * replica, summed in the data group) to everyone. */
 static pipa_status share_loss(pipa_runtime_t *tr, double *loss)
 {
     double sum = 0;
     for (int mb = 0; mb < tr->M; mb++) sum += tr->loss_sum[mb];
-    *loss = sum / ((double)tr->M * tr->cfg.B * tr->cfg.T);
+    if (tr->dp > 1 && tr->rank == last_vs(tr) % tr->P) PIPA_TRY(pipa__runtime_reduce_loss(tr, &sum));
+    *loss = sum / ((double)tr->dp * tr->M * tr->cfg.B * tr->cfg.T);
     pipa_desc_t d = pipa_desc_1d(PIPA_F64, 1);
     return pipa_bcast(&tr->group, last_vs(tr) % tr->P, &d, loss);
 }

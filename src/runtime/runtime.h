@@ -10,7 +10,15 @@
  * Layers are split over the P*V virtual stages (contiguous ranges, vs = chunk*P + rank), the
  * embedding sits before virtual stage 0 and the head after the last one. Gradients accumulate in
  * microbatch order (the checker guarantees it), and the loss is the mean over the whole batch,
- * so a step gives the same bits for every P, V and schedule at the same microbatch size. */
+ * so a step gives the same bits for every P, V and schedule at the same microbatch size.
+ *
+ * Data parallelism (layout.h's dp > 1): each replica runs its own pipeline, the same plan, on
+ * microbatches of its own: replica d's microbatch mb is the step's global microbatch d * M + mb
+ * (contiguous shares: the batch callback is given the global index), so dp replicas of M
+ * microbatches see the batch one replica of dp * M would. The loss is the mean over the whole
+ * global batch (each head's gradient scaled by 1 / (dp * M * B * T)), and before STEP the
+ * gradients are summed in the data group (runtime_dp.c), in a fixed order: bit-identical for
+ * every pp and schedule at the same dp, and within rounding of the one-replica run. */
 #ifndef PIPA_RUNTIME_H
 #define PIPA_RUNTIME_H
 
@@ -72,12 +80,16 @@ typedef struct {
     int64_t recvs, sends;       /* activation and gradient transfers */
     int64_t bytes_sent;
     pipa_desc_t recv_desc, send_desc; /* shapes received and sent (ndim 0 when none) */
+    double reduce_s;            /* in the data group's gradient all-reduce (dp > 1; not busy):
+                                 * the others' arrival included, so mostly waiting */
 } pipa_step_stats_t;
 
 typedef struct {
     pipa_comm_t *comm;
     pipa_group_t group;         /* my pipeline, stage order */
-    int rank, P, V, M;
+    int rank, P, V, M;          /* M: microbatches of my replica per step */
+    int dp, d;                  /* data-parallel replicas and mine (layout.h) */
+    pipa_group_t dp_group;      /* my stage in every replica, replica order (grid.h) */
     pipa_train_config_t cfg;
     const pipa_plan_t *plan;
     int forward_only;           /* pipa_plan_forward_only(plan): no activations saved, no

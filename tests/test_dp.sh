@@ -1,0 +1,172 @@
+#!/bin/sh
+# test_dp.sh: the dp x pp x tp layout (issue 8, sections 1 and 3) through pipa-run.
+#  1 every invalid layout is one clear message before anything runs: --pp x --dp x --tp not the
+#    world, --dp x --tp not dividing it, heads or intermediate size not divisible by --tp, more
+#    stages than layers, fewer microbatches than replicas or not divisible among them; pipa-train
+#    refuses --tp 2 (section 2 not built), pipa-demo's demos refuse dp > 1 without --grid,
+#    pipa-bench train and pipeline check the layout and refuse dp > 1 (they measure pipelines)
+#  2 pipa-demo --grid at -n 8 for --pp 2 --tp 4 and --pp 2 --dp 2 --tp 2: every rank's
+#    coordinates, group ranks, neighbours and one all-reduce per group, against values written
+#    here (rank = (d * pp + p) * tp + t)
+#  3 data parallelism: 8 global microbatches, 3 AdamW steps: dp 2 x pp 1, dp 2 x pp 2 (1f1b and
+#    zb1) give bit-identical losses, hashes and parameter sums; dp 2 and dp 4 (DIRECT) are
+#    within 1e-5 relative of the one replica running all 8 microbatches (losses, per-layer sums
+#    of |w|), and so is dp 2 with SGD (its update is proportional to the gradient scale: a
+#    replica-local loss scale would show); the JSON has the all-reduce time
+#  4 checkpoints at dp 2 x pp 2: replica 0 writes one shard per stage; resuming gives the bits of
+#    the straight run; a resume at another dp is refused naming the replica count
+#   usage: sh tests/test_dp.sh BUILD_DIR
+B=${1:-build}
+RUN="$B/pipa-run"
+pass=0; fail=0
+T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-dp.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+
+. "$(dirname "$0")/lib.sh"   # check NAME STATUS [DETAIL]
+ERR_TAIL=5
+# tool N TOOL ARGS...: TOOL on N ranks (8 ranks oversubscribe 2 cores: a generous limit)
+tool() {
+    n=$1; t=$2; shift 2
+    timeout -k 5 240 "$RUN" -n "$n" "$B/$t" "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+}
+has() { grep -q -- "$1" "$T/$2"; }
+# fails TOOL TEXT: exit non-zero, the tool's one message has TEXT, no step or demo ran
+fails() {
+    [ $rc -ne 0 ] && [ "$(grep -c "^$1:" "$T/err")" -eq 1 ] && has "$2" err &&
+        ! grep -q '^ *[0-9][0-9]* *[0-9.][0-9.]* ' "$T/out" && ! has '^rank ' out
+}
+py() {
+    expr=$1; shift
+    python3 - "$expr" "$@" <<'PY'
+import json, sys
+j = [json.load(open(f)) for f in sys.argv[2:]]
+rel = lambda a, b: abs(a - b) <= 1e-5 * abs(b)
+sys.exit(0 if eval(sys.argv[1]) else 1)
+PY
+}
+
+# ---- 1: invalid layouts ------------------------------------------------------------------------
+tool 4 pipa-demo --grid --pp 3
+fails pipa-demo "pp 3 but 4 ranks: the pipeline must use every rank"
+check "--pp 3 alone on 4 ranks (the message from before dp and tp)" $?
+tool 4 pipa-demo --grid --pp 1 --dp 2 --tp 3
+fails pipa-demo "pp 1 x --dp 2 x --tp 3 = 6 ranks, but the world has 4"
+check "product mismatch: --pp 1 --dp 2 --tp 3 on 4 ranks" $?
+tool 4 pipa-train --dp 3 --steps 1
+fails pipa-train "dp 3 x --tp 1 = 3 does not divide the world of 4 ranks"
+check "--dp 3 does not divide 4 ranks (pp derived)" $?
+tool 8 pipa-demo --grid --pp 1 --tp 8
+fails pipa-demo "tp 8: the 4 attention heads (--heads) do not divide among 8 tensor ranks"
+check "heads not divisible by --tp" $?
+tool 2 pipa-demo --grid --tp 2 --intermediate 101
+fails pipa-demo "tp 2: the intermediate size 101 (--intermediate) does not divide among 2"
+check "intermediate size not divisible by --tp" $?
+tool 4 pipa-demo --grid --layers 2
+fails pipa-demo "2 layers cannot fill 4 virtual stages"
+check "more stages than layers" $?
+tool 4 pipa-train --dp 4 --microbatches 2 --steps 1
+fails pipa-train "microbatches 2: fewer microbatches than the --dp 4 replicas"
+check "fewer microbatches than replicas (pipa-train)" $?
+tool 4 pipa-demo --grid --dp 4 --microbatches 3
+fails pipa-demo "microbatches 3: fewer microbatches than the --dp 4 replicas"
+check "fewer microbatches than replicas (pipa-demo --grid)" $?
+tool 2 pipa-train --dp 2 --microbatches 3 --steps 1
+fails pipa-train "microbatches 3 do not divide among the --dp 2 replicas"
+check "microbatches not divisible among replicas" $?
+tool 2 pipa-train --tp 2 --steps 1
+fails pipa-train "tp 2: tensor parallelism inside a stage is not built yet (issue 8, section 2)"
+check "pipa-train refuses --tp 2 before anything runs" $?
+tool 2 pipa-demo --dp 2
+fails pipa-demo "the demos run one pipeline over every rank"
+check "pipa-demo's demos refuse --dp 2 without --grid" $?
+
+BSMALL="--m 1 --reps 1 --layers 2 --hidden 32 --inter 64 --seq 8 --batch 1"
+tool 2 pipa-bench train $BSMALL --sched 1f1b --dp 2
+[ $rc -ne 0 ] && has "dp 2 --tp 1: this benchmark measures pipelines" err && ! has '^1f1b' out
+check "pipa-bench train refuses --dp 2 (it measures pipelines) before anything runs" $?
+tool 2 pipa-bench pipeline $BSMALL --pp 1 --tp 1
+[ $rc -ne 0 ] && has "pipa-bench pipeline: --pp 1 x --dp 1 x --tp 1 = 1 ranks, but the world has 2" err
+check "pipa-bench pipeline: product mismatch" $?
+tool 2 pipa-bench train $BSMALL --sched 1f1b --tp 2 --heads 3 --hidden 48
+[ $rc -ne 0 ] && has "pipa-bench train: --tp 2: the 3 attention heads" err
+check "pipa-bench train: heads not divisible by --tp" $?
+tool 2 pipa-bench pipeline $BSMALL --pp 2
+[ $rc -eq 0 ] && grep -q . "$T/out"
+check "pipa-bench pipeline --pp 2 on 2 ranks runs" $?
+
+# ---- 2: the grid -------------------------------------------------------------------------------
+# grid_is FILE: the rank lines of the last run (sums included) equal FILE
+grid_is() { grep '^rank ' "$T/out" | sed 's/  */ /g' | diff - "$1" >"$T/diff"; }
+cat >"$T/want1" <<'G'
+rank 0 (pp 0, dp 0, tp 0) pp [0 4] dp [0] tp [0 1 2 3] prev -1 next 4 first sums pp 4 dp 0 tp 6
+rank 1 (pp 0, dp 0, tp 1) pp [1 5] dp [1] tp [0 1 2 3] prev -1 next 5 first sums pp 6 dp 1 tp 6
+rank 2 (pp 0, dp 0, tp 2) pp [2 6] dp [2] tp [0 1 2 3] prev -1 next 6 first sums pp 8 dp 2 tp 6
+rank 3 (pp 0, dp 0, tp 3) pp [3 7] dp [3] tp [0 1 2 3] prev -1 next 7 first sums pp 10 dp 3 tp 6
+rank 4 (pp 1, dp 0, tp 0) pp [0 4] dp [4] tp [4 5 6 7] prev 0 next -1 last sums pp 4 dp 4 tp 22
+rank 5 (pp 1, dp 0, tp 1) pp [1 5] dp [5] tp [4 5 6 7] prev 1 next -1 last sums pp 6 dp 5 tp 22
+rank 6 (pp 1, dp 0, tp 2) pp [2 6] dp [6] tp [4 5 6 7] prev 2 next -1 last sums pp 8 dp 6 tp 22
+rank 7 (pp 1, dp 0, tp 3) pp [3 7] dp [7] tp [4 5 6 7] prev 3 next -1 last sums pp 10 dp 7 tp 22
+G
+tool 8 pipa-demo --grid --pp 2 --tp 4
+[ $rc -eq 0 ] && has "dp 1 x pp 2 x tp 4 on 8 ranks" out && grid_is "$T/want1"
+check "grid -n 8 --pp 2 --tp 4: coordinates, groups, neighbours, sums" $? "$(cat "$T/diff")"
+cat >"$T/want2" <<'G'
+rank 0 (pp 0, dp 0, tp 0) pp [0 2] dp [0 4] tp [0 1] prev -1 next 2 first sums pp 2 dp 4 tp 1
+rank 1 (pp 0, dp 0, tp 1) pp [1 3] dp [1 5] tp [0 1] prev -1 next 3 first sums pp 4 dp 6 tp 1
+rank 2 (pp 1, dp 0, tp 0) pp [0 2] dp [2 6] tp [2 3] prev 0 next -1 last sums pp 2 dp 8 tp 5
+rank 3 (pp 1, dp 0, tp 1) pp [1 3] dp [3 7] tp [2 3] prev 1 next -1 last sums pp 4 dp 10 tp 5
+rank 4 (pp 0, dp 1, tp 0) pp [4 6] dp [0 4] tp [4 5] prev -1 next 6 first sums pp 10 dp 4 tp 9
+rank 5 (pp 0, dp 1, tp 1) pp [5 7] dp [1 5] tp [4 5] prev -1 next 7 first sums pp 12 dp 6 tp 9
+rank 6 (pp 1, dp 1, tp 0) pp [4 6] dp [2 6] tp [6 7] prev 4 next -1 last sums pp 10 dp 8 tp 13
+rank 7 (pp 1, dp 1, tp 1) pp [5 7] dp [3 7] tp [6 7] prev 5 next -1 last sums pp 12 dp 10 tp 13
+G
+tool 8 pipa-demo --grid --pp 2 --dp 2 --tp 2
+[ $rc -eq 0 ] && has "dp 2 x pp 2 x tp 2 on 8 ranks" out && grid_is "$T/want2"
+check "grid -n 8 --pp 2 --dp 2 --tp 2: coordinates, groups, neighbours, sums" $? "$(cat "$T/diff")"
+
+# ---- 3: training -------------------------------------------------------------------------------
+SMALL="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 8 --steps 3"
+train() { j=$1; n=$2; shift 2; tool "$n" pipa-train $SMALL --json "$T/$j.json" "$@"; }
+train one 1
+ok=$rc; train dp2 2 --dp 2
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && has "dp=2 replicas of the pipeline, 4 microbatches each" out &&
+    has "^all-reduce .* ms per step" out && py 'len(j[0]["steps"][1]["reduce_s"]) == 2 and j[0]["summary"]["mean_reduce_s"] > 0 and j[0]["config"]["dp"] == 2' "$T/dp2.json"
+check "dp 2 x pp 1 trains; header, all-reduce time in the summary and JSON" $?
+train dp2pp2 4 --dp 2 --pp 2
+ok=$rc; train dp2zb 4 --dp 2 --pp 2 --schedule zb1
+SAME='[s["loss_hex"] for s in j[0]["steps"]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"] and j[0]["layer_abs_sums"] == j[1]["layer_abs_sums"]'
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && py "$SAME" "$T/dp2.json" "$T/dp2pp2.json" && py "$SAME" "$T/dp2.json" "$T/dp2zb.json"
+check "dp 2: pp 1, pp 2 1f1b and pp 2 zb1 bit-identical (losses, hashes, parameter sums)" $?
+NEAR='all(rel(a["loss"], b["loss"]) for a, b in zip(j[0]["steps"], j[1]["steps"])) and len(j[0]["steps"]) == 3 and all(rel(a, b) for a, b in zip(j[0]["layer_abs_sums"], j[1]["layer_abs_sums"])) and len(j[0]["layer_abs_sums"]) == 4'
+py "$NEAR" "$T/dp2.json" "$T/one.json"
+check "dp 2 within 1e-5 of one replica with all 8 microbatches (losses, sums of |w|)" $?
+train dp4 4 --dp 4
+[ $rc -eq 0 ] && py "$NEAR" "$T/dp4.json" "$T/one.json" && py 'j[0]["hashes"] != j[1]["hashes"]' "$T/dp4.json" "$T/one.json"
+check "dp 4 (direct all-reduce) within 1e-5 of one replica" $?
+train sgd1 1 --optimizer sgd --lr 0.5
+ok=$rc; train sgd2 4 --optimizer sgd --lr 0.5 --dp 2 --pp 2
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && py "$NEAR" "$T/sgd2.json" "$T/sgd1.json"
+check "SGD: dp 2 x pp 2 within 1e-5 of one replica (the gradient scale is the global batch's)" $?
+
+# ---- 4: checkpoints ----------------------------------------------------------------------------
+CK="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2"
+tool 4 pipa-train $CK --dp 2 --pp 2 --microbatches 4 --steps 3 --json "$T/straight.json"
+ok=$rc
+tool 4 pipa-train $CK --dp 2 --pp 2 --microbatches 4 --steps 2 --save "$T/ck"
+set="$T/ck/$(cat "$T/ck/latest")"
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && [ "$(ls "$set" | wc -l)" -eq 2 ] && [ -s "$set/stage-000.ckpt" ] && [ -s "$set/stage-001.ckpt" ]
+check "dp 2 x pp 2 save: one shard per stage (replica 0 writes)" $?
+tool 4 pipa-train $CK --dp 2 --pp 2 --microbatches 4 --steps 3 --resume "$T/ck" --json "$T/resumed.json"
+[ $rc -eq 0 ] && py 'j[0]["steps"][2]["loss_hex"] == j[1]["steps"][0]["loss_hex"] and j[0]["hashes"] == j[1]["hashes"]' "$T/straight.json" "$T/resumed.json"
+check "dp 2 resume: step 3 and every hash bit-identical to the straight run" $?
+tool 2 pipa-train $CK --pp 2 --microbatches 2 --steps 3 --resume "$T/ck"
+fails pipa-train "records setting 'data-parallel replicas' that this run does not"
+check "a dp 2 checkpoint resumed at dp 1 is refused naming the replica count" $?
+tool 2 pipa-train $CK --pp 2 --microbatches 2 --steps 2 --save "$T/ck1"
+tool 4 pipa-train $CK --dp 2 --pp 2 --microbatches 4 --steps 3 --resume "$T/ck1"
+fails pipa-train "lacks setting 'data-parallel replicas' that this run records"
+check "a dp 1 checkpoint resumed at dp 2 is refused naming the replica count" $?
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

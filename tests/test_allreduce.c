@@ -229,7 +229,8 @@ static void check_missing(pipa_group_t *w)
         pipa_status s = pipa_allreduce_sum(&g, algos[k], PIPA_F32, x, count);
         pipa_comm_set_timeout(comm, 120);
         double took = pipa_now() - t0;
-        CHECKF(s == PIPA_ERR_TIMEOUT && strstr(pipa_last_error(), "deadline"),
+        CHECKF(s == PIPA_ERR_TIMEOUT && strstr(pipa_last_error(), "deadline") &&
+                   strstr(pipa_last_error(), "in the #11 group (ranks 0, 1): rank 0: deadline"),
                "%s with a member missing: status %d (%s)", pipa_allreduce_algo_name(algos[k]), s,
                pipa_last_error());
         CHECKF(took < 30, "the deadline error took %.1f s", took);
@@ -243,6 +244,30 @@ static void check_missing(pipa_group_t *w)
     float one = 1;
     CHECK(pipa_allreduce_sum(w, PIPA_ALLREDUCE_RING, PIPA_F32, &one, 1) == PIPA_OK);
     CHECK(one == (float)world);
+}
+
+/* Members that disagree (4 floats on rank 0, 5 on rank 1) in a named group: rank 0 (the direct
+ * algorithm's root) refuses rank 1's message, rank 1 waits for a broadcast that never comes;
+ * both errors name the group and its members, once. */
+static void check_named(pipa_group_t *w)
+{
+    if (world < 2) return;
+    pipa_group_t g;
+    CHECK(pipa_group_init(&g, comm, 12, (int[]){0, 1}, 2) == PIPA_OK);
+    pipa_group_set_name(&g, "data");
+    if (rank < 2) {
+        float x[5] = {1, 2, 3, 4, 5};
+        pipa_comm_set_timeout(comm, 0.5);
+        pipa_status s = pipa_allreduce_sum(&g, PIPA_ALLREDUCE_DIRECT, PIPA_F32, x, 4 + rank);
+        pipa_comm_set_timeout(comm, 120);
+        const char *e = pipa_last_error();
+        CHECKF(s != PIPA_OK && strstr(e, "in the data group (ranks 0, 1): ") == e &&
+                   !strstr(e + 1, "in the data group"),
+               "rank %d: %s", rank, e);
+        if (rank == 0) CHECKF(strstr(e, "f32[4]") && strstr(e, "f32[5]"), "%s", e);
+        if (rank == 1) CHECKF(strstr(e, "deadline"), "%s", e);
+    }
+    CHECKF(pipa_barrier(w) == PIPA_OK, "%s", pipa_last_error());
 }
 
 int main(void)
@@ -260,6 +285,7 @@ int main(void)
     check_auto(&w);
     check_subgroups(&w);
     check_missing(&w);
+    check_named(&w);
     CHECK(pipa_allreduce_sum(&w, (pipa_allreduce_algo_t)9, PIPA_F32, NULL, 0) == PIPA_ERR_ARG);
     CHECK(pipa_allreduce_sum(&w, PIPA_ALLREDUCE_RING, PIPA_I32, NULL, 0) == PIPA_ERR_ARG);
     CHECK(pipa_flush(comm) == PIPA_OK);

@@ -211,8 +211,8 @@ pipa_status pipa_allreduce_sum(pipa_group_t *g, pipa_allreduce_algo_t algo, pipa
         return pipa__fail(PIPA_ERR_ARG, "all-reduce of %zu elements: too many", n);
     PIPA_TRY(pipa__coll_check_member(g, 0));
     if (algo == PIPA_ALLREDUCE_AUTO) algo = pipa_allreduce_pick(n * pipa_dtype_size(t));
-    if (algo == PIPA_ALLREDUCE_RING) return ring(g, t, buf, n);
-    if (algo == PIPA_ALLREDUCE_DIRECT) return direct(g, t, buf, n);
+    if (algo == PIPA_ALLREDUCE_RING) return pipa__coll_named(g, ring(g, t, buf, n));
+    if (algo == PIPA_ALLREDUCE_DIRECT) return pipa__coll_named(g, direct(g, t, buf, n));
     return pipa__fail(PIPA_ERR_ARG, "all-reduce algorithm %d unknown", (int)algo);
 }
 

@@ -44,6 +44,7 @@ void pipa_group_world(pipa_group_t *g, pipa_comm_t *c)
     for (int i = 0; i < n; i++) ranks[i] = i;
     pipa_status s = pipa_group_init(g, c, 0, ranks, n);
     PIPA_ASSERT(s == PIPA_OK);
+    pipa_group_set_name(g, "world");
 }
 
 pipa_status pipa__coll_check_member(pipa_group_t *g, int root)
@@ -57,7 +58,35 @@ pipa_status pipa__coll_check_member(pipa_group_t *g, int root)
 }
 
 /* One step of a collective: root receives from / sends to every other member, in group order. */
-pipa_status pipa_bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *buf)
+void pipa_group_set_name(pipa_group_t *g, const char *name)
+{
+    snprintf(g->name, sizeof g->name, "%s", name);
+}
+
+/* "0, 2, 4" (the first 8 members, then how many in all) into buf. */
+static void member_list(const pipa_group_t *g, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < g->size && i < 8 && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? ", " : "", g->ranks[i]);
+    if (g->size > 8 && used < len) snprintf(buf + used, len - used, ", ... (%d ranks)", g->size);
+}
+
+/* A collective's failure names its group once (the first collective to see it: a barrier's
+ * gather does not name it twice): "in the data group (ranks 0, 2): <what went wrong>". */
+pipa_status pipa__coll_named(const pipa_group_t *g, pipa_status s)
+{
+    if (s == PIPA_OK || strstr(pipa_last_error(), " group (ranks ")) return s;
+    char what[1024], who[96], id[24];
+    snprintf(what, sizeof what, "%s", pipa_last_error());
+    member_list(g, who, sizeof who);
+    snprintf(id, sizeof id, "%d", g->id);
+    return pipa__fail(s, "in the %s%s group (ranks %s): %s", g->name[0] ? g->name : "#",
+                      g->name[0] ? "" : id, who, what);
+}
+
+static pipa_status bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *buf)
 {
     PIPA_TRY(pipa__coll_check_member(g, root));
     uint64_t tag = coll_tag(g);
@@ -68,7 +97,13 @@ pipa_status pipa_bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *bu
     return PIPA_OK;
 }
 
-pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t bytes, void *recvbuf)
+pipa_status pipa_bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *buf)
+{
+    return pipa__coll_named(g, bcast(g, root, d, buf));
+}
+
+static pipa_status gather(pipa_group_t *g, int root, const void *sendbuf, size_t bytes,
+                          void *recvbuf)
 {
     PIPA_TRY(pipa__coll_check_member(g, root));
     uint64_t tag = coll_tag(g);
@@ -83,12 +118,18 @@ pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t b
     return PIPA_OK;
 }
 
+pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t bytes, void *recvbuf)
+{
+    return pipa__coll_named(g, gather(g, root, sendbuf, bytes, recvbuf));
+}
+
 pipa_status pipa_barrier(pipa_group_t *g)
 {
     char none = 0;
-    PIPA_TRY(pipa_gather(g, 0, &none, 0, &none));
     pipa_desc_t d = pipa_desc_1d(PIPA_U8, 0);
-    return pipa_bcast(g, 0, &d, &none);
+    pipa_status s = gather(g, 0, &none, 0, &none);
+    if (s == PIPA_OK) s = bcast(g, 0, &d, &none);
+    return pipa__coll_named(g, s);
 }
 
 /* Root prints its own text, then each member's, in group order, then flushes stdout. */

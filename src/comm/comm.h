@@ -67,12 +67,18 @@ typedef struct {
     int me;                   /* my index in ranks[], or -1 if not a member */
     int ranks[PIPA_MAX_RANKS];
     uint32_t seq;             /* collective call counter */
+    char name[16];            /* "data", "tensor", ...: errors say "in the data group (ranks
+                               * 0, 2): ..."; empty: "#<id>" */
 } pipa_group_t;
 
 /* Group of the given world ranks (in group order). id must be the same on all members and
  * differ between groups that are used at the same time. */
 pipa_status pipa_group_init(pipa_group_t *g, pipa_comm_t *c, int id, const int *ranks, int n);
-void pipa_group_world(pipa_group_t *g, pipa_comm_t *c);
+void pipa_group_world(pipa_group_t *g, pipa_comm_t *c);  /* named "world" */
+/* Names the group in every error of its collectives (at most 15 characters kept). */
+void pipa_group_set_name(pipa_group_t *g, const char *name);
+/* Internal: s, with the last error prefixed by the group's name and members (once). */
+pipa_status pipa__coll_named(const pipa_group_t *g, pipa_status s);
 
 pipa_status pipa_barrier(pipa_group_t *g);
 /* buf of d on every member; root is a group index. */

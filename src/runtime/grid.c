@@ -61,7 +61,11 @@ pipa_status pipa_grid_init(pipa_grid_t *g, pipa_comm_t *c, const pipa_layout_t *
     n = pipa_layout_tp_group_ranks(l, ranks);
     PIPA_TRY(pipa_group_init(&g->tp, c, pipa_grid_tp_id(l), ranks, n));
     n = pipa_layout_dp_group_ranks(l, ranks);
-    return pipa_group_init(&g->dp, c, pipa_grid_dp_id(l), ranks, n);
+    PIPA_TRY(pipa_group_init(&g->dp, c, pipa_grid_dp_id(l), ranks, n));
+    pipa_group_set_name(&g->pp, "pipeline");
+    pipa_group_set_name(&g->tp, "tensor");
+    pipa_group_set_name(&g->dp, "data");
+    return PIPA_OK;
 }
 
 /* " [a b c]" of n ranks appended at buf + *at. */

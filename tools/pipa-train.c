@@ -228,12 +228,8 @@ static pipa_status build_model(train_ctx_t *ctx)
     PIPA_TRY(pipa_config_check(&c->model));
     ctx->params = (int64_t)o->L * (int64_t)pipa_layer_param_count(&c->model) +
                   (int64_t)pipa_ends_param_count(&c->model, c->vocab, 1, 1);
-    int stages = ctx->P * o->V;
+    int stages = ctx->P * o->V;  /* at most the layers: build_layout checked it */
     if (o->split) PIPA_TRY(pipa_split_parse(o->split, o->L, stages, ctx->counts));
-    else if (stages > o->L)
-        return pipa_status_set_error(PIPA_ERR_ARG, "%d layers cannot fill %d virtual stages (P=%d x V=%d): "
-                                     "give --layers %d or more, or fewer ranks or chunks", o->L, stages,
-                                     ctx->P, o->V, stages);
     else PIPA_TRY(pipa_split_even(o->L, stages, ctx->counts));
     return PIPA_OK;
 }
@@ -284,9 +280,8 @@ static pipa_status build_layout(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
     PIPA_TRY(pipa_grid_layout(&ctx->lay, ctx->W, ctx->rank, o->dp, o->pp, o->tp));
-    /* One chunk here: the virtual stages against the layers are build_model's check. */
     pipa_model_config_t m = {.L = o->L, .C = o->C, .NH = o->NH, .I = o->I};
-    PIPA_TRY(pipa_grid_check(&ctx->lay, &m, 1, o->M));
+    PIPA_TRY(pipa_grid_check(&ctx->lay, &m, o->V, o->M));  /* also: pp x V stages <= layers */
     if (ctx->lay.tp > 1)
         return pipa_status_set_error(PIPA_ERR_ARG, "--tp %d: tensor parallelism inside a stage is not "
                                      "built yet (issue 8, section 2)", ctx->lay.tp);

@@ -17,6 +17,11 @@
 /* ---- building ----------------------------------------------------------------------------- */
 
 static int last_vs(const pipa_runtime_t *tr) { return tr->P * tr->V - 1; }
+/* Tokens in the global batch (every replica's microbatches): the loss is their mean. */
+static double batch_tokens(const pipa_runtime_t *tr)
+{
+    return (double)tr->dp * tr->M * tr->cfg.B * tr->cfg.T;
+}
 
 /* Where chunk c sits: its virtual stage, layers and neighbours. */
 static void chunk_place(pipa_runtime_t *tr, int c, const int *counts)
@@ -371,7 +376,7 @@ static void do_input_grad(action_ctx_t *a)
     pipa_runtime_t *tr = a->tr;
     int B = tr->cfg.B, T = tr->cfg.T;
     if (a->ch->vs == last_vs(tr)) {
-        float scale = 1.0f / (float)((double)tr->dp * tr->M * B * T);  /* the global batch */
+        float scale = 1.0f / (float)batch_tokens(tr);
         pipa_ends_head_backward_input(&tr->ends, &a->s->head, scale, a->s->dx, B, T);
     }
     pipa_layers_backward_input(&a->ch->w, &a->s->acts, a->s->dx, B, T, &tr->scratch);
@@ -505,7 +510,7 @@ static pipa_status share_loss(pipa_runtime_t *tr, double *loss)
     double sum = 0;
     for (int mb = 0; mb < tr->M; mb++) sum += tr->loss_sum[mb];
     if (tr->dp > 1 && tr->rank == last_vs(tr) % tr->P) PIPA_TRY(pipa__runtime_reduce_loss(tr, &sum));
-    *loss = sum / ((double)tr->dp * tr->M * tr->cfg.B * tr->cfg.T);
+    *loss = sum / batch_tokens(tr);
     pipa_desc_t d = pipa_desc_1d(PIPA_F64, 1);
     return pipa_bcast(&tr->group, last_vs(tr) % tr->P, &d, loss);
 }

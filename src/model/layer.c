@@ -40,15 +40,6 @@ static widths_t widths(const pipa_model_config_t *cfg, int tp)
     return (widths_t){NH, NH * (size_t)(cfg->C / cfg->NH), (size_t)cfg->I / R};
 }
 
-/* Checks the tensor-group size tp: it must divide NH and I. */
-static pipa_status check_tp(const char *what, const pipa_model_config_t *cfg, int tp)
-{
-    if (tp < 1 || cfg->NH % tp != 0 || cfg->I % tp != 0)
-        return pipa__fail(PIPA_ERR_ARG, "%s: tp %d must divide NH (%d) and I (%d)", what, tp,
-                          cfg->NH, cfg->I);
-    return PIPA_OK;
-}
-
 pipa_status pipa_scratch_init_tp(pipa_scratch_t *s, const pipa_model_config_t *cfg, int tp_size,
                                  int B, int T)
 {
@@ -56,7 +47,7 @@ pipa_status pipa_scratch_init_tp(pipa_scratch_t *s, const pipa_model_config_t *c
     PIPA_TRY(pipa_config_check(cfg));
     if (B < 1 || T < 1)
         return pipa__fail(PIPA_ERR_ARG, "scratch: B (%d) and T (%d) must be positive", B, T);
-    PIPA_TRY(check_tp("scratch", cfg, tp_size));
+    PIPA_TRY(pipa_config_check_tp(cfg, tp_size));
     const widths_t w = widths(cfg, tp_size);
     size_t N = (size_t)B * T, C = (size_t)cfg->C, QC = w.QC, I = w.I;
     /* xn and y stay (B, T, C): they also take wo's and w_down's (whole-width) outputs. */
@@ -141,7 +132,7 @@ pipa_status pipa_acts_init_tp(pipa_acts_t *a, const pipa_model_config_t *cfg, in
     if (count < 0 || B < 1 || T < 1)
         return pipa__fail(PIPA_ERR_ARG, "acts: count (%d) must be >= 0, B (%d) and T (%d) positive",
                           count, B, T);
-    PIPA_TRY(check_tp("acts", cfg, tp_size));
+    PIPA_TRY(pipa_config_check_tp(cfg, tp_size));
     size_t off[N_PIECES], per_layer = act_table(cfg, widths(cfg, tp_size), B, T, off);
     a->cfg = *cfg;
     a->count = count;

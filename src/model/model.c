@@ -44,6 +44,19 @@ pipa_status pipa_config_check(const pipa_model_config_t *cfg)
     return PIPA_OK;
 }
 
+pipa_status pipa_config_check_tp(const pipa_model_config_t *cfg, int tp)
+{
+    if (tp < 1) return not_positive("tp (tensor-parallel size)", tp);
+    if (cfg->NH % tp != 0)
+        return pipa__fail(PIPA_ERR_ARG, "tensor parallel: NH (heads, %d) is not divisible by tp %d",
+                          cfg->NH, tp);
+    if (cfg->I % tp != 0)
+        return pipa__fail(PIPA_ERR_ARG,
+                          "tensor parallel: I (intermediate size, %d) is not divisible by tp %d",
+                          cfg->I, tp);
+    return PIPA_OK;
+}
+
 /* ---- parameter count ---------------------------------------------------------------------- */
 
 /* A layer's tensors (tensors.c): two norms (C), four attention projections (C, C), gate and up

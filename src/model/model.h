@@ -26,6 +26,9 @@ typedef struct {
 
 /* Checks sizes (positive, C divisible by NH, even head size); message names the bad field. */
 pipa_status pipa_config_check(const pipa_model_config_t *cfg);
+/* Checks a tensor-parallel size: positive, dividing NH (heads) and I (their slices). The one
+ * check of it in the model (tensor tables, scratch, saved activations). */
+pipa_status pipa_config_check_tp(const pipa_model_config_t *cfg, int tp);
 
 /* One layer's weights: pointers into the range's single allocation. */
 typedef struct {

@@ -80,13 +80,7 @@ static pipa_status check_tp(const pipa_model_config_t *cfg, int vocab, int ends,
     if (size < 1 || rank < 0 || rank >= size)
         return pipa__fail(PIPA_ERR_ARG, "tensor table: tensor rank %d is not inside a group of %d",
                           rank, size);
-    if (cfg->NH % size != 0)
-        return pipa__fail(PIPA_ERR_ARG, "tensor parallel: NH (heads, %d) is not divisible by tp %d",
-                          cfg->NH, size);
-    if (cfg->I % size != 0)
-        return pipa__fail(PIPA_ERR_ARG,
-                          "tensor parallel: I (intermediate size, %d) is not divisible by tp %d",
-                          cfg->I, size);
+    PIPA_TRY(pipa_config_check_tp(cfg, size));
     if (ends && vocab % size != 0)
         return pipa__fail(PIPA_ERR_ARG, "tensor parallel: the vocabulary (%d) is not divisible by "
                           "tp %d", vocab, size);

@@ -12,7 +12,6 @@
 
 #include <stdio.h>
 
-#include "comm/shim_until_main.h" /* TEMPORARY */
 #include "model/backend.h"
 
 /* ---- checks and buffers ------------------------------------------------------------------ */

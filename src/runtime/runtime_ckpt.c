@@ -29,7 +29,6 @@ static pipa_ckpt_meta_t runtime_meta(const pipa_runtime_t *tr, const pipa_ckpt_m
     pipa_ckpt_meta_add(&meta, "vocab", tr->cfg.vocab);
     pipa_ckpt_meta_add(&meta, "pipeline stages", tr->P);
     pipa_ckpt_meta_add(&meta, "chunks per stage", tr->V);
-    if (tr->tp > 1) pipa_ckpt_meta_add(&meta, "tensor-parallel size", tr->tp);
     pipa_ckpt_meta_add(&meta, "optimizer", tr->cfg.opt.kind);
     pipa_ckpt_meta_add(&meta, "seed", (int64_t)(m->seed & 0x7fffffffffffffffull));
     /* The batch and the optimizer's settings shape the run too: resuming with others would
@@ -53,6 +52,8 @@ static pipa_ckpt_meta_t runtime_meta(const pipa_runtime_t *tr, const pipa_ckpt_m
         if (extra->text[i]) pipa_ckpt_meta_text(&meta, extra->name[i], extra->text[i]);
         else pipa_ckpt_meta_add(&meta, extra->name[i], extra->value[i]);
     }
+    /* Last, where a run without it (or one with it) finds the difference named. */
+    if (tr->tp > 1) pipa_ckpt_meta_add(&meta, "tensor-parallel size", tr->tp);
     return meta;
 }
 

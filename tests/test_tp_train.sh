@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_tp_train.sh: tensor parallelism in the runtime through pipa-train (issue 8, sections 2
-# and 5), a small model (vocabulary 256, 4 heads, 4 layers), 4 microbatches, 3 steps:
+# and 5), a small model (vocabulary 256, 4 heads, 4 layers), 4 microbatches, 3 steps, on a corpus
+# of every byte value:
 #  1 refusals before anything runs: a --tp-send that is not slice or whole, --tp-send without
 #    --tp, a vocabulary that does not divide among the tensor ranks (naming --tp)
 #  2 --print-tensors prints every (stage, tensor rank)'s table of slices
@@ -45,7 +46,11 @@ rel = lambda a, b: abs(a - b) <= 1e-5 * abs(b)
 sys.exit(0 if eval(sys.argv[1]) else 1)
 PY
 }
-SMALL="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 4 --steps 3"
+# A corpus of every byte value: with English text alone the upper half of the vocabulary (bytes
+# 128..255, tensor rank 1's rows at tp 2) would never be a token, and a tensor rank's rows taken
+# for another's would not show.
+python3 -c "import random; r = random.Random(5); open('$T/bytes.txt', 'wb').write(bytes(r.randrange(256) for _ in range(20000)))"
+SMALL="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 4 --steps 3 --corpus $T/bytes.txt"
 train() { j=$1; n=$2; shift 2; tool "$n" $SMALL --json "$T/$j.json" "$@"; }
 NEAR='all(rel(a["loss"], b["loss"]) for a, b in zip(j[0]["steps"], j[1]["steps"])) and len(j[0]["steps"]) == 3 and all(rel(a, b) for a, b in zip(j[0]["layer_abs_sums"], j[1]["layer_abs_sums"])) and len(j[0]["layer_abs_sums"]) == 4'
 SAME='[s["loss_hex"] for s in j[0]["steps"]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"] and j[0]["layer_abs_sums"] == j[1]["layer_abs_sums"]'
@@ -118,7 +123,7 @@ train tdp 8 --tp 2 --dp 2 --pp 2
 check "tp 2 x dp 2 x pp 2 (8 ranks) within 1e-5 of one process" $?
 
 # ---- 7: checkpoints ------------------------------------------------------------------------------
-CK="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 4"
+CK="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 4 --corpus $T/bytes.txt"
 tool 4 $CK --tp 2 --pp 2 --steps 2 --save "$T/ck"
 set="$T/ck/$(cat "$T/ck/latest")"
 [ $rc -eq 0 ] && [ "$(ls "$set" | wc -l)" -eq 4 ] && [ -s "$set/stage-003.ckpt" ]

@@ -16,6 +16,8 @@
 #  7 checkpoints at tp 2 x pp 2: one shard per (stage, tensor rank), a resume gives the straight
 #    run's bits; a resume at tp 1 or tp 4, or of a tp 1 checkpoint at tp 2, is refused naming the
 #    tensor-parallel size
+#  8 pipa-bench pipeline --tp 2 --validate (forward-only plans at tp 2) within 1e-5 of the
+#    unpipelined forward; pipa-bench train --tp 2 sends half the bytes between stages with slice
 #   usage: sh tests/test_tp_train.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"
@@ -141,6 +143,26 @@ tool 2 $CK --pp 2 --steps 2 --save "$T/ck1"
 tool 4 $CK --tp 2 --pp 2 --steps 3 --resume "$T/ck1"
 fails "lacks setting 'tensor-parallel size' that this run records"
 check "a tp 1 checkpoint resumed at tp 2 is refused naming the tensor-parallel size" $?
+
+# ---- 8: the benchmarks -------------------------------------------------------------------------
+# bench N ARGS...: pipa-bench on N ranks
+bench() { n=$1; shift; timeout -k 5 240 "$RUN" -n "$n" "$B/pipa-bench" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+BS="--m 4 --reps 1 --warmup 1 --layers 4 --hidden 32 --heads 4 --inter 64 --batch 2 --seq 16"
+bench 4 pipeline $BS --tp 2 --validate
+[ $rc -eq 0 ] && has "^# tp 2: every stage is 2 tensor ranks" out &&
+    has "validate: P=2 output of M=4 vs unpipelined: 0 of 4096 floats differ by more than 1e-5" out
+check "pipa-bench pipeline --tp 2 (forward-only plans at tp 2) within 1e-5 of the unpipelined forward" $?
+bench 4 train $BS --sched 1f1b --tp 2
+ok=$rc; cp "$T/out" "$T/slice.out"
+bench 4 train $BS --sched 1f1b --tp 2 --tp-send whole
+# the bytes table's P = 2 row: between stages, tensor group
+row() { grep '^  1f1b  *2  *4  *[0-9]*  *[0-9]*$' "$1" | awk '{print $4}'; }
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && s=$(row "$T/slice.out") && w=$(row "$T/out") && [ -n "$s" ] &&
+    [ "$s" -gt 0 ] && [ $((2 * s)) -eq "$w" ]
+check "pipa-bench train --tp 2: slice sends half of whole's bytes between stages" $? "slice $s whole $w"
+bench 2 train $BS --tp-send whole
+[ $rc -ne 0 ] && has "tp-send 'whole': slice or whole, with --tp 2 or more" err
+check "pipa-bench train refuses --tp-send without --tp" $?
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

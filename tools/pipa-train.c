@@ -4,8 +4,9 @@
  *
  * This file: options, the checks every rank makes before the first step (model, split, plan,
  * output places, corpus; then agreed by all ranks), --print-plan, the header and main. The step loop, checkpoints and the JSON document
- * are in pipa-train_loop.c. Left out: data and tensor parallelism (dp = tp = 1), evaluation on
- * held-out text, sampling from the model, learning-rate schedules. */
+ * are in pipa-train_loop.c, the parameters' hashes and sums in pipa-train_params.c. Data and
+ * tensor parallelism (--dp, --tp) run in the runtime. Left out: evaluation on held-out text,
+ * sampling from the model, learning-rate schedules. */
 #include "pipa-train.h"
 
 #include <float.h>

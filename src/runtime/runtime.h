@@ -169,9 +169,9 @@ pipa_status pipa_runtime_step(pipa_runtime_t *tr, pipa_batch_fn batch, void *ctx
                               pipa_step_stats_t *stats);
 
 /* Runs my actions of a forward-only plan on a model without ends (vocab 0): in (M, B, T, C) the
- * input of virtual stage 0, read on its rank only; out (M, B, T, C) the output of the last
- * virtual stage, written on its rank only (either NULL elsewhere). The same loop as
- * pipa_runtime_step; returns once every send of mine has left. */
+ * input of virtual stage 0, read on its ranks only (with tp > 1 each of its tensor ranks); out
+ * (M, B, T, C) the output of the last virtual stage, written on its ranks only (either NULL
+ * elsewhere). The same loop as pipa_runtime_step; returns once every send of mine has left. */
 pipa_status pipa_runtime_forward(pipa_runtime_t *tr, const float *in, float *out,
                                  pipa_step_stats_t *stats);
 

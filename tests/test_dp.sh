@@ -2,8 +2,8 @@
 # test_dp.sh: the dp x pp x tp layout (issue 8, sections 1 and 3) through pipa-run.
 #  1 every invalid layout is one clear message before anything runs: --pp x --dp x --tp not the
 #    world, --dp x --tp not dividing it, heads or intermediate size not divisible by --tp, more
-#    stages than layers, fewer microbatches than replicas or not divisible among them; pipa-train
-#    refuses --tp 2 (section 2 not built), pipa-demo's demos refuse dp > 1 without --grid,
+#    stages than layers, fewer microbatches than replicas or not divisible among them (pipa-train
+#    with --tp: tests/test_tp_train.sh), pipa-demo's demos refuse dp > 1 without --grid,
 #    pipa-bench train and pipeline check the layout and refuse dp > 1 (they measure pipelines)
 #  2 pipa-demo --grid at -n 8 for --pp 2 --tp 4 and --pp 2 --dp 2 --tp 2: every rank's
 #    coordinates, group ranks, neighbours and one all-reduce per group, against values written
@@ -74,9 +74,6 @@ check "fewer microbatches than replicas (pipa-demo --grid)" $?
 tool 2 pipa-train --dp 2 --microbatches 3 --steps 1
 fails pipa-train "microbatches 3 do not divide among the --dp 2 replicas"
 check "microbatches not divisible among replicas" $?
-tool 2 pipa-train --tp 2 --steps 1
-fails pipa-train "tp 2: tensor parallelism inside a stage is not built yet (issue 8, section 2)"
-check "pipa-train refuses --tp 2 before anything runs" $?
 tool 2 pipa-demo --dp 2
 fails pipa-demo "the demos run one pipeline over every rank"
 check "pipa-demo's demos refuse --dp 2 without --grid" $?

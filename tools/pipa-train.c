@@ -32,8 +32,12 @@ static void usage(FILE *f)
         "  --pp P              pipeline stages            (the ranks left by --dp and --tp)\n"
         "  --dp D              data-parallel replicas, each a pipeline on M/D microbatches\n"
         "                      of its own, gradients summed before each step (1)\n"
-        "  --tp T              tensor-parallel ranks per stage (1; more is not built yet)\n"
+        "  --tp T              tensor-parallel ranks per stage: heads, MLP and vocabulary\n"
+        "                      split among them, as Megatron does (1)\n"
         "                      --pp x --dp x --tp must be the number of ranks\n"
+        "  --tp-send S         between stages each tensor rank sends its 1/T share of the\n"
+        "                      activation, all-gathered on arrival (slice), or all of it\n"
+        "                      (whole); the same results either way     (slice)\n"
         "  --split A,B,...     layers per virtual stage (P*V entries; default as even as possible)\n"
         "  --plan FILE         run this plan (text form of --print-plan) instead of generating one\n"
         "  --print-plan        print the plan and the checker's report, then exit\n"
@@ -132,6 +136,14 @@ static int take_other(int argc, char **argv, int *i, train_opts_t *o)
     }
     if ((r = pipa_cli_take(argc, argv, i, "--seed", &v)))
         return r < 0 ? r : pipa_cli_u64("--seed", v, &o->seed) == PIPA_OK ? 1 : -2;
+    if ((r = pipa_cli_take(argc, argv, i, "--tp-send", &v))) {
+        o->tp_send_given = 1;
+        if (r < 0) return r;
+        o->tp_send_whole = !strcmp(v, "whole");
+        if (o->tp_send_whole || !strcmp(v, "slice")) return 1;
+        pipa_status_set_error(PIPA_ERR_ARG, "--tp-send '%s': slice or whole", v);
+        return -2;
+    }
     return 0;
 }
 
@@ -177,7 +189,7 @@ static pipa_status check_print_plan(const train_opts_t *o)
 }
 
 /* Option combinations, before anything is built: an option that would be ignored is refused. */
-static pipa_status check_combinations(const train_opts_t *o, int P, int dp)
+static pipa_status check_combinations(const train_opts_t *o, int P, int dp, int tp)
 {
     if (o->sched_given && o->plan_path)
         return pipa_status_set_error(PIPA_ERR_ARG, "--schedule does not apply with --plan (the plan file "
@@ -196,6 +208,9 @@ static pipa_status check_combinations(const train_opts_t *o, int P, int dp)
         return pipa_status_set_error(PIPA_ERR_ARG, "--weight-decay applies to adamw only (sgd has none)");
     if (o->save_every && !o->save_dir)
         return pipa_status_set_error(PIPA_ERR_ARG, "--save-every needs --save DIR");
+    if (o->tp_send_given && tp == 1)
+        return pipa_status_set_error(PIPA_ERR_ARG, "--tp-send applies with --tp 2 or more (it says "
+                                     "what tensor ranks send between stages)");
     return check_print_plan(o);
 }
 
@@ -225,6 +240,7 @@ static pipa_status build_model(train_ctx_t *ctx)
     c->opt.kind = o->optimizer;
     c->opt.lr = o->lr;
     c->opt.weight_decay = o->optimizer == PIPA_OPT_ADAMW ? o->wd : 0.0f;
+    c->tp_send_whole = o->tp_send_whole;
     PIPA_TRY(pipa_config_check(&c->model));
     ctx->params = (int64_t)o->L * (int64_t)pipa_layer_param_count(&c->model) +
                   (int64_t)pipa_ends_param_count(&c->model, c->vocab, 1, 1);
@@ -275,16 +291,13 @@ static pipa_status build_plan(train_ctx_t *ctx)
     return PIPA_OK;
 }
 
-/* The layout of --pp, --dp, --tp (grid.h); this tool runs no tensor parallelism yet. */
+/* The layout of --pp, --dp, --tp (grid.h). */
 static pipa_status build_layout(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
     PIPA_TRY(pipa_grid_layout(&ctx->lay, ctx->W, ctx->rank, o->dp, o->pp, o->tp));
     pipa_model_config_t m = {.L = o->L, .C = o->C, .NH = o->NH, .I = o->I};
     PIPA_TRY(pipa_grid_check(&ctx->lay, &m, o->V, o->M));  /* also: pp x V stages <= layers */
-    if (ctx->lay.tp > 1)
-        return pipa_status_set_error(PIPA_ERR_ARG, "--tp %d: tensor parallelism inside a stage is not "
-                                     "built yet (issue 8, section 2)", ctx->lay.tp);
     ctx->P = ctx->lay.pp;
     ctx->M = o->M / ctx->lay.dp;  /* checked to divide (pipa_grid_check) */
     return PIPA_OK;
@@ -296,8 +309,9 @@ static pipa_status prepare(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
     PIPA_TRY(build_layout(ctx));
-    PIPA_TRY(check_combinations(o, ctx->P, ctx->lay.dp));
+    PIPA_TRY(check_combinations(o, ctx->P, ctx->lay.dp, ctx->lay.tp));
     PIPA_TRY(build_model(ctx));
+    PIPA_TRY(pipa_runtime_check_tp(&ctx->cfg, ctx->lay.tp));  /* also: the vocabulary divides */
     PIPA_TRY(build_plan(ctx));
     if (o->print_plan || o->print_tensors) return PIPA_OK;  // printing needs no text
     PIPA_TRY(check_outputs(ctx));
@@ -338,17 +352,22 @@ static int print_plan(const train_ctx_t *ctx)
     return 0;
 }
 
-/* Every rank's tensor table (global names, shapes, offsets in its one allocation), rank 0
- * printing them all in rank order. */
+/* Every stage's tensor table (global names, shapes, offsets in its one allocation), and with
+ * --tp every tensor rank's (its slices), rank 0 printing them all in stage, then tensor-rank,
+ * order (a replica's: the others hold the same). */
 static int print_tensors(const train_ctx_t *ctx)
 {
-    for (int r = 0; ctx->rank == 0 && r < ctx->P; r++) {
+    int tp = ctx->lay.tp;
+    for (int r = 0; ctx->rank == 0 && r < ctx->P * tp; r++) {
         pipa_tensors_t tab;
-        if (pipa_runtime_tensors(&tab, &ctx->cfg, ctx->P, ctx->opt->V, r, ctx->counts) != PIPA_OK) {
+        if (pipa_runtime_tensors(&tab, &ctx->cfg, ctx->P, ctx->opt->V, r / tp, r % tp, tp,
+                                 ctx->counts) != PIPA_OK) {
             fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
             return 1;
         }
-        printf("# rank %d: %d tensors, %zu floats\n", r, tab.n, tab.total);
+        if (tp == 1) printf("# rank %d: %d tensors, %zu floats\n", r, tab.n, tab.total);
+        else printf("# stage %d tensor rank %d (rank %d): %d tensors, %zu floats\n", r / tp, r % tp,
+                    pipa_layout_rank_of(&ctx->lay, 0, r / tp, r % tp), tab.n, tab.total);
         pipa_tensors_print(&tab, stdout);
         pipa_tensors_free(&tab);
     }
@@ -378,6 +397,11 @@ static void print_header(const train_ctx_t *ctx)
                "d*%d .. d*%d+%d), gradients summed (%s all-reduce) before each step\n", ctx->lay.dp,
                ctx->M, ctx->M, ctx->M, ctx->M - 1,
                pipa_allreduce_algo_name(ctx->lay.dp <= 2 ? PIPA_ALLREDUCE_AUTO : PIPA_ALLREDUCE_DIRECT));
+    if (ctx->lay.tp > 1)
+        printf("tensor     layout dp=%d x pp=%d x tp=%d: tp ranks per stage split the heads, the MLP "
+               "and the vocabulary (Megatron); between stages each sends %s\n", ctx->lay.dp, ctx->P,
+               ctx->lay.tp, o->tp_send_whole ?
+               "the whole activation (--tp-send whole)" : "its 1/tp share, all-gathered on arrival");
     if (o->optimizer == PIPA_OPT_ADAMW)
         printf("optimizer  adamw, lr %g, weight decay %g\n", o->lr, o->wd);
     else

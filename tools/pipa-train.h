@@ -25,6 +25,7 @@ typedef struct {
     int L, C, NH, I;          /* model size */
     int B, T;                 /* sequences per microbatch, tokens per sequence */
     int pp, dp, tp;           /* 0: not given */
+    int tp_send_whole, tp_send_given;  /* --tp-send whole (default slice) */
     int save_every;           /* 0: only at the end */
     int V_given, wd_given, sched_given;
     float lr, wd;
@@ -39,7 +40,7 @@ typedef struct {
 typedef struct {
     const train_opts_t *opt;
     pipa_comm_t *comm;
-    pipa_group_t world;       /* all ranks: dp pipelines of P (tp = 1) */
+    pipa_group_t world;       /* all ranks: dp x tp pipelines of P */
     pipa_layout_t lay;
     int rank, W, P;           /* world rank and size, pipeline stages */
     int M;                    /* microbatches per replica (--microbatches / dp) */
@@ -58,6 +59,14 @@ typedef struct {
  * once; the ranks may still meet at a barrier), -1 a failure seen by this rank alone (printed;
  * a peer may be gone, so no more collectives). */
 int train_run(train_ctx_t *ctx);
+
+/* The parameters at the end of a run (pipa-train_params.c), gathered at rank 0: out[L + 2] the
+ * hashes of every layer, the embedding and the head (with tp > 1 combined over the tensor ranks'
+ * slices); out[L] every layer's sum of |w| (each element once). Collective over the world. */
+pipa_status train_gather_hashes(train_ctx_t *ctx, const pipa_runtime_t *tr, uint64_t *out);
+pipa_status train_gather_abs_sums(train_ctx_t *ctx, const pipa_runtime_t *tr, double *out);
+/* Writes "hashes" (from train_gather_hashes) into the JSON document. */
+void train_json_hashes(train_ctx_t *ctx, const uint64_t *h);
 
 /* Every rank calls it with its own status (what, when not NULL, names the operation): rank 0
  * prints the first failing rank's message once (naming that rank unless it is rank 0), and every

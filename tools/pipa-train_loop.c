@@ -1,7 +1,8 @@
 /* pipa-train_loop.c: the training run of pipa-train: builds the runtime, resumes from a
  * checkpoint, runs the steps, gathers every rank's wall and busy time at rank 0 for the
  * progress line and the measured bubble, saves checkpoints, and at the end prints the summary
- * and writes the JSON document (config, per-step records, parameter hashes, peak activations).
+ * and writes the JSON document (config, per-step records, parameter hashes (pipa-train_params.c),
+ * peak activations).
  *
  * Failures every rank can see differently (a checkpoint shard, an allocation) go through
  * train_agree, so all ranks stop together with one message; a step that fails mid-way (a peer
@@ -24,6 +25,8 @@ typedef struct {
     double peak_live;         /* most slots live at once in this step */
     double slot_bytes;        /* activation bytes of one slot */
     double reduce;            /* seconds in the data group's gradient all-reduce (dp > 1) */
+    double bytes_sent;        /* between stages */
+    double tp_bytes, tp_s;    /* sent and seconds in the tensor group's collectives (tp > 1) */
 } rank_rec_t;
 
 typedef struct {
@@ -36,6 +39,9 @@ typedef struct {
     double first_loss, last_loss;
     double timed_wall, timed_busy;   /* sums over steps after the first (warm-up) */
     double timed_reduce;      /* sum over those steps of the ranks' mean all-reduce time */
+    double step_tp_s, step_tp_bytes;    /* this step's mean over ranks in the tensor groups'
+                                         * collectives (tp > 1) */
+    double timed_tp_s, timed_tp_bytes;  /* their sums over the steps after the first */
     int *peak_live;           /* (P) max over steps */
     double *slot_bytes;       /* (P) */
 } run_t;
@@ -78,6 +84,7 @@ static void json_config(train_ctx_t *ctx, int64_t start)
     pipa_json_int(j, "pp", ctx->P);
     pipa_json_int(j, "dp", ctx->lay.dp);
     pipa_json_int(j, "tp", ctx->lay.tp);
+    if (ctx->lay.tp > 1) pipa_json_str(j, "tp_send", o->tp_send_whole ? "whole" : "slice");
     pipa_json_int(j, "chunks", o->V);
     pipa_json_str(j, "schedule", o->plan_path ? NULL : pipa_sched_name(o->sched));
     pipa_json_str(j, "plan", o->plan_path);
@@ -117,6 +124,23 @@ static void json_config(train_ctx_t *ctx, int64_t start)
     pipa_json_end_object(j);
 }
 
+/* Every rank's bytes between stages and in its tensor group, and seconds in the latter. */
+static void json_tp_step(run_t *run)
+{
+    pipa_json_t *j = run->ctx->json;
+    const char *names[3] = {"bytes_sent", "tp_bytes", "tp_s"};
+    for (int k = 0; k < 3; k++) {
+        pipa_json_begin_array(j, names[k]);
+        for (int r = 0; r < run->ctx->W; r++) {
+            const rank_rec_t *x = &run->recs[r];
+            double v = k == 0 ? x->bytes_sent : k == 1 ? x->tp_bytes : x->tp_s;
+            if (k < 2) pipa_json_int(j, NULL, (int64_t)v);
+            else pipa_json_num(j, NULL, v);
+        }
+        pipa_json_end_array(j);
+    }
+}
+
 /* One step's record: 1-based step number, the loss exactly (17 digits and hex), speed, bubble,
  * and every rank's wall and busy seconds. */
 static void json_step(run_t *run, int64_t step, double loss, double tok_s, double bubble)
@@ -141,85 +165,7 @@ static void json_step(run_t *run, int64_t step, double loss, double tok_s, doubl
         for (int r = 0; r < run->ctx->W; r++) pipa_json_num(j, NULL, run->recs[r].reduce);
         pipa_json_end_array(j);
     }
-    pipa_json_end_object(j);
-}
-
-/* ---- hashes ----------------------------------------------------------------------------- */
-
-/* Every layer's, the embedding's and the head's parameter hash, gathered at rank 0 into
- * out[L + 2] (layers, then embed, then head). Each is held by one rank; the others give 0. */
-static pipa_status gather_hashes(run_t *run, uint64_t *out)
-{
-    train_ctx_t *ctx = run->ctx;
-    int L = ctx->cfg.model.L, n = L + 2;
-    uint64_t *mine = calloc((size_t)n, sizeof *mine);
-    uint64_t *all = ctx->rank == 0 ? calloc((size_t)n * ctx->W, sizeof *all) : NULL;
-    pipa_status s = PIPA_OK;
-    if (!mine || (ctx->rank == 0 && !all)) s = pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory (hashes)");
-    for (int l = 0; mine && l < L; l++) mine[l] = pipa_runtime_layer_hash(&run->tr, l);
-    for (int w = 0; mine && w < 2; w++) mine[L + w] = pipa_runtime_ends_hash(&run->tr, w);
-    if (s == PIPA_OK) s = pipa_gather(&ctx->world, 0, mine, (size_t)n * sizeof *mine, all);
-    for (int i = 0; s == PIPA_OK && all && i < n; i++) {
-        out[i] = 0;
-        for (int r = 0; s == PIPA_OK && r < ctx->W; r++) {
-            uint64_t h = all[(size_t)r * n + i];
-            /* Replicas hold the same tensors: they must hold the same bits. */
-            if (h && out[i] && h != out[i])
-                s = pipa_status_set_error(PIPA_ERR_STATE, "the data-parallel replicas' weights differ "
-                                          "(%s %d on rank %d)", i < L ? "layer" : "end", i < L ? i : i - L, r);
-            out[i] = h ? h : out[i];
-        }
-    }
-    free(mine);
-    free(all);
-    return s;
-}
-
-/* Every layer's sum of |w| (double, in memory order), gathered at rank 0 into out[L] from
- * replica 0: runs whose bits differ by rounding (another dp) are compared by these. */
-static pipa_status gather_abs_sums(run_t *run, double *out)
-{
-    train_ctx_t *ctx = run->ctx;
-    int L = ctx->cfg.model.L;
-    size_t per = pipa_layer_param_count(&ctx->cfg.model);
-    double *mine = calloc((size_t)L, sizeof *mine);
-    double *all = ctx->rank == 0 ? calloc((size_t)L * ctx->W, sizeof *all) : NULL;
-    if (!mine || (ctx->rank == 0 && !all)) {
-        free(mine);
-        free(all);
-        return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory (sums)");
-    }
-    for (int c = 0; ctx->lay.d == 0 && c < run->tr.V; c++) {
-        const pipa_chunk_t *ch = &run->tr.chunk[c];
-        for (size_t i = 0; i < per * (size_t)ch->count; i++)
-            mine[ch->first + (int)(i / per)] += fabs((double)ch->w.params[i]);
-    }
-    pipa_status s = pipa_gather(&ctx->world, 0, mine, (size_t)L * sizeof *mine, all);
-    for (int l = 0; s == PIPA_OK && all && l < L; l++) {
-        out[l] = 0;
-        for (int r = 0; r < ctx->W; r++) out[l] += all[(size_t)r * L + l];  /* one holder */
-    }
-    free(mine);
-    free(all);
-    return s;
-}
-
-static void json_hashes(train_ctx_t *ctx, const uint64_t *h)
-{
-    pipa_json_t *j = ctx->json;
-    int L = ctx->cfg.model.L;
-    char hex[20];
-    pipa_json_begin_object(j, "hashes");
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h[L]);
-    pipa_json_str(j, "embed", hex);
-    pipa_json_begin_array(j, "layers");
-    for (int l = 0; l < L; l++) {
-        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h[l]);
-        pipa_json_str(j, NULL, hex);
-    }
-    pipa_json_end_array(j);
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h[L + 1]);
-    pipa_json_str(j, "head", hex);
+    if (run->ctx->lay.tp > 1) json_tp_step(run);
     pipa_json_end_object(j);
 }
 
@@ -232,16 +178,22 @@ static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *
 {
     train_ctx_t *ctx = run->ctx;
     rank_rec_t me = {st->wall_s, st->busy_s, st->enter_abs, st->end_abs, st->peak_live,
-                     (double)st->slot_bytes, st->reduce_s};
+                     (double)st->slot_bytes, st->reduce_s, (double)st->bytes_sent,
+                     (double)st->tp_bytes, st->tp_s};
     PIPA_TRY(pipa_gather(&ctx->world, 0, &me, sizeof me, run->recs));
     if (ctx->rank != 0) return PIPA_OK;
     *sum_busy = 0;
-    for (int r = 0; r < ctx->W; r++) {  /* ranks 0..P-1: replica 0's stages (tp = 1) */
+    run->step_tp_s = run->step_tp_bytes = 0;
+    for (int r = 0; r < ctx->W; r++) {
         const rank_rec_t *x = &run->recs[r];
         *sum_busy += x->busy;
         *reduce += x->reduce / ctx->W;
-        if (r < ctx->P && (int)x->peak_live > run->peak_live[r]) run->peak_live[r] = (int)x->peak_live;
-        if (r < ctx->P) run->slot_bytes[r] = x->slot_bytes;
+        run->step_tp_s += x->tp_s / ctx->W;
+        run->step_tp_bytes += x->tp_bytes / ctx->W;
+        int p = r / ctx->lay.tp;  /* stage p of replica 0 is rank p * tp + t (layout.h) */
+        if (p >= ctx->P || r % ctx->lay.tp) continue;  /* one rank per stage: replica 0's, t 0 */
+        if ((int)x->peak_live > run->peak_live[p]) run->peak_live[p] = (int)x->peak_live;
+        run->slot_bytes[p] = x->slot_bytes;
     }
     *span = pipa_trace_step_span(&run->recs[0].enter_abs, &run->recs[0].end_abs, ctx->W,
                                  sizeof *run->recs);
@@ -355,7 +307,8 @@ static int one_step(run_t *run)
            1e3 * wall, saved ? "  saved" : "");
     fflush(stdout);
     if (!run->first_step) run->first_step = step, run->first_loss = st.loss;
-    else run->timed_steps++, run->timed_wall += wall, run->timed_busy += busy, run->timed_reduce += reduce;
+    else run->timed_steps++, run->timed_wall += wall, run->timed_busy += busy, run->timed_reduce += reduce,
+         run->timed_tp_s += run->step_tp_s, run->timed_tp_bytes += run->step_tp_bytes;
     run->last_step = step, run->last_loss = st.loss;
     if (ctx->json) json_step(run, step, st.loss, tok_s, bubble);
     return 0;
@@ -384,6 +337,11 @@ static void print_summary(const run_t *run)
             printf("all-reduce  %.3f ms per step in the data group's gradient sum (mean over ranks; "
                    "waiting for the other replicas included, not overlapped with the backward)\n",
                    1e3 * run->timed_reduce / run->timed_steps);
+        if (ctx->lay.tp > 1)
+            printf("tensor      %.3f ms and %s sent per step in the tensor group's all-reduces and "
+                   "all-gathers (mean over ranks; waiting for the group included)\n",
+                   1e3 * run->timed_tp_s / run->timed_steps,
+                   pipa_cli_bytes(run->timed_tp_bytes / run->timed_steps, b[0], sizeof b[0]));
     }
     printf("activations peak per rank = most live slots x slot bytes (checker's bound on live)\n");
     for (int r = 0; r < ctx->P; r++)
@@ -409,6 +367,10 @@ static void json_summary(const run_t *run)
                   timed ? 1 - run->timed_busy / (ctx->W * run->timed_wall) : NAN);
     if (ctx->lay.dp > 1)
         pipa_json_num(j, "mean_reduce_s", timed ? run->timed_reduce / run->timed_steps : NAN);
+    if (ctx->lay.tp > 1) {
+        pipa_json_num(j, "mean_tp_s", timed ? run->timed_tp_s / run->timed_steps : NAN);
+        pipa_json_num(j, "mean_tp_bytes", timed ? run->timed_tp_bytes / run->timed_steps : NAN);
+    }
     pipa_json_end_object(j);
     int64_t live[PIPA_MAX_RANKS], bytes[PIPA_MAX_RANKS], slot[PIPA_MAX_RANKS];
     for (int r = 0; r < ctx->P; r++) {
@@ -519,9 +481,9 @@ static int run_steps(run_t *run)
     int ran = run->tr.steps > start; /* the same on every rank */
     if ((o->trace_path || o->svg_path) && ran && write_timelines(run) != 0) return 1;
     uint64_t *hash = calloc((size_t)ctx->cfg.model.L + 2, sizeof *hash);
-    pipa_status s = hash ? gather_hashes(run, hash) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
+    pipa_status s = hash ? train_gather_hashes(ctx, &run->tr, hash) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     double *sums = calloc((size_t)ctx->cfg.model.L, sizeof *sums);
-    if (s == PIPA_OK) s = sums ? gather_abs_sums(run, sums) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
+    if (s == PIPA_OK) s = sums ? train_gather_abs_sums(ctx, &run->tr, sums) : pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory");
     if (s != PIPA_OK) {
         fprintf(stderr, "pipa-train: rank %d: %s\n", ctx->rank, pipa_last_error());
         free(sums);
@@ -534,7 +496,7 @@ static int run_steps(run_t *run)
     }
     if (ctx->json) {
         json_summary(run);
-        json_hashes(ctx, hash);
+        train_json_hashes(ctx, hash);
         pipa_json_begin_array(ctx->json, "layer_abs_sums");
         for (int l = 0; l < ctx->cfg.model.L; l++) pipa_json_num(ctx->json, NULL, sums[l]);
         pipa_json_end_array(ctx->json);

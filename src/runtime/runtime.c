@@ -1,10 +1,12 @@
 /* runtime.c: executes one rank's action list of a checked plan (see runtime.h), training or
  * forward-only: the one executor of every pipelined run.
- * Left out: tensor and data parallelism inside a stage, overlapping compute with receives on
- * transports that move data asynchronously (shm copies when the receive is waited on). */
+ * Tensor parallelism's passes and messages are in runtime_tp.c, data parallelism's reductions in
+ * runtime_dp.c. Left out: overlapping compute with receives on transports that move data
+ * asynchronously (shm copies when the receive is waited on). */
 #include "runtime/runtime.h"
 #include "runtime/grid.h"
 #include "runtime/runtime_dp.h"
+#include "runtime/runtime_tp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,7 @@ static void chunk_place(pipa_runtime_t *tr, int c, const int *counts)
 }
 
 pipa_status pipa_runtime_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
-                                 int rank, const int *counts)
+                                 int rank, int tp_rank, int tp_size, const int *counts)
 {
     PIPA_ASSERT(V >= 1 && V <= PIPA_MAX_CHUNKS && rank >= 0 && rank < P);
     pipa_layer_range_t r[PIPA_MAX_CHUNKS];
@@ -44,8 +46,8 @@ pipa_status pipa_runtime_tensors(pipa_tensors_t *tab, const pipa_train_config_t 
         pipa_split_first(counts, c * P + rank, &r[c].first);
     }
     int ends = cfg->vocab > 0;  // vocab 0: a model without ends
-    return pipa_tensors_build(tab, &cfg->model, cfg->vocab, r, V, ends && rank == 0,
-                              ends && rank == (P * V - 1) % P);
+    return pipa_tensors_build_tp(tab, &cfg->model, cfg->vocab, r, V, ends && rank == 0,
+                                 ends && rank == (P * V - 1) % P, tp_rank, tp_size);
 }
 
 /* Points the chunks' and ends' fields at params (and grads, training) by name. */
@@ -68,7 +70,8 @@ static pipa_status views_init(pipa_runtime_t *tr)
 static pipa_status params_init(pipa_runtime_t *tr, const int *counts)
 {
     for (int c = 0; c < tr->V; c++) chunk_place(tr, c, counts);
-    PIPA_TRY(pipa_runtime_tensors(&tr->tensors, &tr->cfg, tr->P, tr->V, tr->rank, counts));
+    PIPA_TRY(pipa_runtime_tensors(&tr->tensors, &tr->cfg, tr->P, tr->V, tr->rank, tr->t, tr->tp,
+                                  counts));
     PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->params, 1, "stage parameters"));
     if (!tr->forward_only) {  // inference: no gradients, no optimizer state
         PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->grads, 0, "stage gradients"));
@@ -137,8 +140,8 @@ static pipa_status slot_init(pipa_runtime_t *tr, pipa_slot_t *s, int max_count, 
     s->dx = grads ? (float *)s->buf + off[S_DX] : NULL;
     s->tokens = tokens ? (int32_t *)s->buf + off[S_TOKENS] : NULL;
     s->targets = tokens ? (int32_t *)s->buf + off[S_TARGETS] : NULL;
-    PIPA_TRY(pipa_acts_init(&s->acts, &c->model, grads ? max_count : 0, c->B, c->T));
-    if (head) PIPA_TRY(pipa_head_acts_init(&s->head, &c->model, c->vocab, c->B, c->T));
+    PIPA_TRY(pipa_acts_init_tp(&s->acts, &c->model, tr->tp, grads ? max_count : 0, c->B, c->T));
+    if (head) PIPA_TRY(pipa_head_acts_init(&s->head, &c->model, c->vocab / tr->tp, c->B, c->T));
     return PIPA_OK;
 }
 
@@ -165,7 +168,8 @@ static pipa_status slots_init(pipa_runtime_t *tr)
 static pipa_status runtime_build(pipa_runtime_t *tr, const int *counts)
 {
     PIPA_TRY(params_init(tr, counts));
-    PIPA_TRY(pipa_scratch_init(&tr->scratch, &tr->cfg.model, tr->cfg.B, tr->cfg.T));
+    PIPA_TRY(pipa_scratch_init_tp(&tr->scratch, &tr->cfg.model, tr->tp, tr->cfg.B, tr->cfg.T));
+    PIPA_TRY(pipa__runtime_tp_init(tr));
     return slots_init(tr);
 }
 
@@ -201,6 +205,10 @@ pipa_status pipa_runtime_init(pipa_runtime_t *tr, pipa_comm_t *comm, const pipa_
     tr->dp_group = grid.dp;
     tr->dp = pipa_layout_dp_size(lay);
     tr->d = pipa_layout_dp_rank(lay);
+    tr->tp_group = grid.tp;
+    tr->tp = pipa_layout_tp_size(lay);
+    tr->t = pipa_layout_tp_rank(lay);
+    if (tr->tp > 1) PIPA_TRY(pipa_runtime_check_tp(cfg, tr->tp));
     pipa_status s = runtime_build(tr, counts);
     if (s != PIPA_OK) pipa_runtime_free(tr);
     return s;
@@ -242,6 +250,7 @@ void pipa_runtime_free(pipa_runtime_t *tr)
     pipa_optim_free(&tr->opt);
     pipa_tensors_free(&tr->tensors);
     pipa_scratch_free(&tr->scratch);
+    pipa__runtime_tp_free(tr);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -344,11 +353,6 @@ typedef struct {
     float *out;                 /* without ends: (M, B, T, C) outputs of the last */
 } action_ctx_t;
 
-static pipa_desc_t act_desc(const pipa_runtime_t *tr)
-{
-    return pipa_desc(PIPA_F32, 3, (int64_t[]){tr->cfg.B, tr->cfg.T, tr->cfg.model.C});
-}
-
 static pipa_status do_forward(action_ctx_t *a)
 {
     pipa_runtime_t *tr = a->tr;
@@ -357,29 +361,28 @@ static pipa_status do_forward(action_ctx_t *a)
     if (a->ch->vs == 0 && !tr->has_ends) memcpy(a->s->x, a->in + act * a->mb, act * sizeof(float));
     if (a->ch->vs == 0 && tr->has_ends) {
         a->batch(a->ctx, tr->d * tr->M + a->mb, a->s->tokens, NULL);
-        PIPA_TRY(pipa_ends_embed_forward(&tr->ends, a->s->tokens, a->s->x, B, T));
+        PIPA_TRY(pipa__runtime_embed_forward(tr, a->s->tokens, a->s->x));
     }
-    pipa_layers_forward(&a->ch->w, a->s->x, B, T, tr->forward_only ? NULL : &a->s->acts,
-                        &tr->scratch);
+    PIPA_TRY(pipa__runtime_layers_forward(tr, a->ch, a->s->x,
+                                          tr->forward_only ? NULL : &a->s->acts));
     if (a->ch->vs != last_vs(tr)) return PIPA_OK;
     if (!tr->has_ends) {
         memcpy(a->out + act * a->mb, a->s->x, act * sizeof(float));
         return PIPA_OK;
     }
     a->batch(a->ctx, tr->d * tr->M + a->mb, NULL, a->s->targets);
-    return pipa_ends_head_forward(&tr->ends, a->s->x, a->s->targets, B, T, &a->s->head,
-                                  &tr->loss_sum[a->mb]);
+    return pipa__runtime_head_forward(tr, a->s->x, a->s->targets, &a->s->head,
+                                      &tr->loss_sum[a->mb]);
 }
 
-static void do_input_grad(action_ctx_t *a)
+static pipa_status do_input_grad(action_ctx_t *a)
 {
     pipa_runtime_t *tr = a->tr;
-    int B = tr->cfg.B, T = tr->cfg.T;
     if (a->ch->vs == last_vs(tr)) {
         float scale = 1.0f / (float)batch_tokens(tr);
-        pipa_ends_head_backward_input(&tr->ends, &a->s->head, scale, a->s->dx, B, T);
+        PIPA_TRY(pipa__runtime_head_backward_input(tr, &a->s->head, scale, a->s->dx));
     }
-    pipa_layers_backward_input(&a->ch->w, &a->s->acts, a->s->dx, B, T, &tr->scratch);
+    return pipa__runtime_layers_backward_input(tr, a->ch, &a->s->acts, a->s->dx);
 }
 
 static void do_weight_grad(action_ctx_t *a)
@@ -388,7 +391,7 @@ static void do_weight_grad(action_ctx_t *a)
     int B = tr->cfg.B, T = tr->cfg.T;
     pipa_layers_backward_weight(&a->ch->w, &a->s->acts, &a->ch->g, B, T);
     if (a->ch->vs == last_vs(tr)) pipa_ends_head_backward_weight(&tr->ends_grad, &a->s->head, B, T);
-    if (a->ch->vs == 0) pipa_ends_embed_backward_weight(&tr->ends_grad, a->s->tokens, a->s->dx, B, T);
+    if (a->ch->vs == 0) pipa__runtime_embed_backward_weight(tr, a->s->tokens, a->s->dx);
 }
 
 /* One step over all my parameters at once: the optimizer is element-wise, so this gives each
@@ -403,29 +406,27 @@ static void optimizer_step(pipa_runtime_t *tr)
 /* Runs one action; compute kinds add their time to stats. */
 static pipa_status run_action(pipa_runtime_t *tr, const pipa_action_t *act, action_ctx_t *a)
 {
-    pipa_desc_t d = act_desc(tr);
     pipa_slot_t *s = a->s;
     int vs = a->ch ? a->ch->vs : -1;
     switch (act->kind) {
     case PIPA_ACT_RECV_F:
-        return pipa_recv(tr->comm, a->ch->prev, pipa_tag(PIPA_DIR_FWD, act->mb, vs), &d, s->x);
+        return pipa__runtime_recv_act(tr, a->ch->prev, pipa_tag(PIPA_DIR_FWD, act->mb, vs), s->x);
     case PIPA_ACT_SEND_F:
-        return pipa_isend(tr->comm, a->ch->next, pipa_tag(PIPA_DIR_FWD, act->mb, vs + 1), &d, s->x,
-                          &s->send_f);
+        return pipa__runtime_send_act(tr, a->ch->next, pipa_tag(PIPA_DIR_FWD, act->mb, vs + 1), s->x,
+                                      &s->send_f);
     case PIPA_ACT_RECV_B:
-        return pipa_recv(tr->comm, a->ch->next, pipa_tag(PIPA_DIR_BWD, act->mb, vs), &d, s->dx);
+        return pipa__runtime_recv_act(tr, a->ch->next, pipa_tag(PIPA_DIR_BWD, act->mb, vs), s->dx);
     case PIPA_ACT_SEND_B:
-        return pipa_isend(tr->comm, a->ch->prev, pipa_tag(PIPA_DIR_BWD, act->mb, vs - 1), &d,
-                          s->dx, &s->send_b);
+        return pipa__runtime_send_act(tr, a->ch->prev, pipa_tag(PIPA_DIR_BWD, act->mb, vs - 1),
+                                      s->dx, &s->send_b);
     case PIPA_ACT_F:
         return do_forward(a);
     case PIPA_ACT_B:
-        do_input_grad(a);
+        PIPA_TRY(do_input_grad(a));
         do_weight_grad(a);
         return PIPA_OK;
     case PIPA_ACT_I:
-        do_input_grad(a);
-        return PIPA_OK;
+        return do_input_grad(a);
     case PIPA_ACT_W:
         do_weight_grad(a);
         return PIPA_OK;
@@ -455,7 +456,8 @@ static void maybe_release(pipa_runtime_t *tr, const pipa_action_t *act, pipa_slo
 /* Counts a transfer into the stats. */
 static void count_transfer(const pipa_runtime_t *tr, int kind, pipa_step_stats_t *st)
 {
-    pipa_desc_t d = act_desc(tr);
+    size_t offset;
+    pipa_desc_t d = pipa__runtime_msg_desc(tr, &offset);
     if (kind == PIPA_ACT_RECV_F || kind == PIPA_ACT_RECV_B) {
         st->recvs++;
         st->recv_desc = d;
@@ -520,6 +522,7 @@ static pipa_status share_loss(pipa_runtime_t *tr, double *loss)
 static pipa_status run_step(pipa_runtime_t *tr, const action_ctx_t *io, pipa_step_stats_t *st)
 {
     memset(st, 0, sizeof *st);
+    tr->tp_bytes = 0, tr->tp_s = 0;
     for (int i = 0; i < tr->V * tr->M; i++) tr->slot_of[i] = -1;
     memset(tr->loss_sum, 0, (size_t)tr->M * sizeof(double));
     char *state = calloc((size_t)tr->V * tr->M, 1);
@@ -534,8 +537,11 @@ static pipa_status run_step(pipa_runtime_t *tr, const action_ctx_t *io, pipa_ste
     PIPA_TRY(s);
     st->end_abs = pipa_now();
     st->wall_s = st->end_abs - start;
-    st->slot_bytes = tr->n_slots ? pipa_acts_bytes(&tr->cfg.model, tr->slots[0].acts.count,
-                                                   tr->cfg.B, tr->cfg.T) : 0;  // 0 forward-only
+    st->slot_bytes = tr->n_slots ? pipa_acts_bytes_tp(&tr->cfg.model, tr->tp,
+                                                      tr->slots[0].acts.count, tr->cfg.B, tr->cfg.T)
+                                 : 0;  // 0 forward-only
+    st->tp_bytes = tr->tp_bytes;
+    st->tp_s = tr->tp_s;
     return tr->cfg.vocab > 0 ? share_loss(tr, &st->loss) : PIPA_OK;
 }
 
@@ -567,7 +573,7 @@ static uint64_t fnv_floats(const float *p, size_t n)
 
 uint64_t pipa_runtime_layer_hash(const pipa_runtime_t *tr, int layer)
 {
-    size_t per = pipa_layer_param_count(&tr->cfg.model);
+    size_t per = pipa_layer_param_count_tp(&tr->cfg.model, tr->tp);  // my slices of a layer
     for (int c = 0; c < tr->V; c++) {
         const pipa_chunk_t *ch = &tr->chunk[c];
         if (layer >= ch->first && layer < ch->first + ch->count)

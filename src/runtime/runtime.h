@@ -18,7 +18,17 @@
  * microbatches see the batch one replica of dp * M would. The loss is the mean over the whole
  * global batch (each head's gradient scaled by 1 / (dp * M * B * T)), and before STEP the
  * gradients are summed in the data group (runtime_dp.c), in a fixed order: bit-identical for
- * every pp and schedule at the same dp, and within rounding of the one-replica run. */
+ * every pp and schedule at the same dp, and within rounding of the one-replica run.
+ *
+ * Tensor parallelism (layout.h's tp > 1, runtime_tp.c): the tp ranks of a stage hold the slices
+ * of its tensors (pipa_tensors_build_tp: heads, the MLP and the vocabulary split, norms whole)
+ * and run the same plan in step, the layer and ends passes all-reducing in the tensor group.
+ * Between stages tensor rank t sends its 1/tp share of the (B, T, C) array to tensor rank t of
+ * the next (or previous) stage, and the receiving group all-gathers it (or, tp_send_whole, each
+ * sends the whole array). Every tensor-group buffer is B*T*C (or B*T, 2*B*T) floats whatever the
+ * pp, so the reductions' order, and the bits, are the same for every pp and schedule at the same
+ * tp; within rounding of the one-process run. Gradients come out whole (norms) or sliced, never
+ * all-reduced in the tensor group. */
 #ifndef PIPA_RUNTIME_H
 #define PIPA_RUNTIME_H
 
@@ -42,6 +52,10 @@ typedef struct {
                                  * plans, through pipa_runtime_forward) */
     int B, T;                   /* microbatch shape */
     pipa_opt_config_t opt;
+    int tp_send_whole;          /* tp > 1: each tensor rank sends the whole (B, T, C) activation or
+                                 * gradient to the next or previous stage, not its 1/tp share
+                                 * (Megatron's scatter-gather, the default: the receiving tensor
+                                 * group all-gathers the shares); the same bits either way */
 } pipa_train_config_t;
 
 /* Tokens and targets (B, T) of microbatch mb of the current step; tokens or targets may be NULL
@@ -78,8 +92,13 @@ typedef struct {
     size_t slot_bytes;          /* activation bytes of one slot */
     double loss;                /* mean over the batch (valid on every rank; 0 without ends) */
     int64_t recvs, sends;       /* activation and gradient transfers */
-    int64_t bytes_sent;
+    int64_t bytes_sent;         /* between stages (tp > 1: the shares, unless tp_send_whole) */
     pipa_desc_t recv_desc, send_desc; /* shapes received and sent (ndim 0 when none) */
+    int64_t tp_bytes;           /* sent inside my tensor group (its all-reduces and all-gathers;
+                                 * 0 when tp == 1) */
+    double tp_s;                /* in those collectives, the others' arrival included (the
+                                 * all-reduces run inside F, B and I, so inside busy_s too; the
+                                 * all-gathers inside receives) */
     double reduce_s;            /* in the data group's gradient all-reduce (dp > 1; not busy):
                                  * the others' arrival included, so mostly waiting */
 } pipa_step_stats_t;
@@ -90,6 +109,13 @@ typedef struct {
     int rank, P, V, M;          /* M: microbatches of my replica per step */
     int dp, d;                  /* data-parallel replicas and mine (layout.h) */
     pipa_group_t dp_group;      /* my stage in every replica, replica order (grid.h) */
+    int tp, t;                  /* tensor-parallel ranks per stage and mine (layout.h) */
+    pipa_group_t tp_group;      /* my stage's tensor ranks, tensor-rank order (grid.h) */
+    float *tp_buf;              /* tp > 1: (3*B*T) the head's softmax statistics, then (B*T*C/tp)
+                                 * a received share; NULL when tp == 1 */
+    int64_t tp_bytes;           /* this step's so far in tp_group's collectives (the passes'
+                                 * reductions and the all-gathers of shares, runtime_tp.c) */
+    double tp_s;
     pipa_train_config_t cfg;
     const pipa_plan_t *plan;
     int forward_only;           /* pipa_plan_forward_only(plan): no activations saved, no
@@ -112,6 +138,10 @@ typedef struct {
     int64_t steps;              /* optimizer steps taken */
 } pipa_runtime_t;
 
+/* Whether a tensor-parallel size fits the model: the heads, the intermediate size and (vocab >= 1)
+ * the vocabulary divide by tp. The error names --tp. pipa_runtime_init checks it too. */
+pipa_status pipa_runtime_check_tp(const pipa_train_config_t *cfg, int tp);
+
 /* Builds my part for a checked plan; counts[P*V] are the layers of each virtual stage. A plan
  * with a backward needs the ends (vocab >= 1); a forward-only plan a model without them
  * (vocab 0). */
@@ -122,9 +152,10 @@ void pipa_runtime_free(pipa_runtime_t *tr);
 
 /* The tensor table of pipeline rank `rank` of P, V chunks each over counts[P*V] (chunk c is
  * virtual stage c*P + rank; the embedding on rank 0, the head on the last virtual stage's rank,
- * with vocab >= 1): what pipa_runtime_init lays out on that rank. */
+ * with vocab >= 1), tensor rank tp_rank of tp_size (its slices, tensors.h; 0 of 1 without tensor
+ * parallelism): what pipa_runtime_init lays out on that rank. */
 pipa_status pipa_runtime_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
-                                 int rank, const int *counts);
+                                 int rank, int tp_rank, int tp_size, const int *counts);
 
 /* Runs another checked plan from now on, of the same P and V and kind (training or forward-only),
  * e.g. another number of microbatches; weights and optimizer state stay. The slots are made
@@ -153,7 +184,7 @@ pipa_status pipa_runtime_load(pipa_runtime_t *tr, const char *dir, const pipa_ck
                               int64_t step);
 
 /* FNV-1a hash of the weights of global layer `layer` if I hold it (else 0): lets tests and tools
- * compare parameters across layouts without moving them. */
+ * compare parameters across layouts without moving them. With tp > 1, of my slices only. */
 uint64_t pipa_runtime_layer_hash(const pipa_runtime_t *tr, int layer);
 /* Hash of the embedding (which = 0) or head (which = 1) weights if I hold them, else 0. */
 uint64_t pipa_runtime_ends_hash(const pipa_runtime_t *tr, int which);

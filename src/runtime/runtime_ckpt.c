@@ -3,7 +3,10 @@
  * NAME.exp_avg_sq (PyTorch's names for them). The shard records the model
  * shape, the pipeline layout, this rank's layers and the caller's extra settings (pipa-train:
  * the corpus), so a checkpoint from another model, split or corpus is refused with a message
- * naming what differs. Saving a whole set atomically (begin, every rank's shard, commit) is the
+ * naming what differs. With tensor parallelism (tp > 1) each (stage, tensor rank) writes its own
+ * shard, numbered stage * tp + tensor rank, of its slices (the table's shapes), and records the
+ * tensor-parallel size, so a resume at another tp is refused naming it (a run without tensor
+ * parallelism writes what it always wrote). Saving a whole set atomically (begin, every rank's shard, commit) is the
  * caller's collective: see ckpt.h. */
 #include <math.h>
 #include <stdio.h>
@@ -49,6 +52,8 @@ static pipa_ckpt_meta_t runtime_meta(const pipa_runtime_t *tr, const pipa_ckpt_m
         if (extra->text[i]) pipa_ckpt_meta_text(&meta, extra->name[i], extra->text[i]);
         else pipa_ckpt_meta_add(&meta, extra->name[i], extra->value[i]);
     }
+    /* Last, where a run without it (or one with it) finds the difference named. */
+    if (tr->tp > 1) pipa_ckpt_meta_add(&meta, "tensor-parallel size", tr->tp);
     return meta;
 }
 
@@ -96,12 +101,15 @@ static void shard_tensors_free(shard_tensors_t *st)
     free(st->names);
 }
 
+/* My shard's number in the set. */
+static int shard_index(const pipa_runtime_t *tr) { return tr->rank * tr->tp + tr->t; }
+
 pipa_status pipa_runtime_save(pipa_runtime_t *tr, const char *dir, const pipa_ckpt_meta_t *extra)
 {
     shard_tensors_t st;
     PIPA_TRY(shard_tensors(tr, &st));
     pipa_ckpt_meta_t meta = runtime_meta(tr, extra);
-    pipa_status s = pipa_ckpt_save(dir, tr->rank, &meta, st.t, st.n, tr->steps);
+    pipa_status s = pipa_ckpt_save(dir, shard_index(tr), &meta, st.t, st.n, tr->steps);
     shard_tensors_free(&st);
     return s;
 }
@@ -120,7 +128,7 @@ pipa_status pipa_runtime_load(pipa_runtime_t *tr, const char *dir, const pipa_ck
     pipa_ckpt_meta_t meta = runtime_meta(tr, extra);
     char path[4096];
     int64_t got = 0;
-    pipa_ckpt_path(path, sizeof path, dir, tr->rank);
+    pipa_ckpt_path(path, sizeof path, dir, shard_index(tr));
     pipa_status s = pipa_ckpt_load(path, &meta, st.t, st.n, step, &got);
     shard_tensors_free(&st);
     PIPA_TRY(s);

@@ -1,14 +1,22 @@
 #!/bin/sh
 # test_demo6.sh: pipa-demo's demo 6 (pipeline, tensor and data parallelism side by side) through
 # pipa-run: on 8 ranks it exits 0, prints the grid of 2 stages x 4 tensor ranks rank by rank,
-# every layout's loss is within 1e-5 relative of the one-process run (pp = 8: the same bits),
-# the bytes obey closed forms derived here (between stages: 2 (P-1) M messages of B*T*C floats,
-# each rank's bytes its messages x their size; pp = 8 sends nothing in tensor or data groups,
-# tp = 8 and dp = 8 nothing between stages; dp = 8's gradient all-reduce 2 (D-1) x the model's
-# bytes), memory per rank by the tensor table (weights summed over the stages = the whole model;
-# gradients = weights; AdamW = 2 x weights), and the oversubscription note appears exactly when
-# the ranks outnumber the cpus. Other worlds pick their own layouts and say why one does not
-# fit; bad layouts fail before anything runs.
+# every layout's loss is within 1e-5 relative of the one-process run (pp = 8: the same bits;
+# 1/tp shares or whole activations between stages: the same bits), the bytes obey closed forms
+# derived here, and the oversubscription note appears exactly when the ranks outnumber the cpus.
+# Other worlds pick their own layouts and say why one does not fit; bad layouts fail before
+# anything runs.
+# Closed forms (A = B*T*C floats of one activation, N = B*T tokens, R tensor ranks, P stages):
+#   between stages  2 (P-1) M messages per pipeline and tensor rank, of A/R floats (shares) or A
+#                   (whole); each rank's bytes = its messages x their size
+#   tensor groups   an all-reduce of n floats sends 2 (R-1) n floats over the group (ring and
+#                   direct alike), an all-gather of shares (R-1) A; per microbatch the model
+#                   all-reduces A (embedding), 4 A per layer (after o and down, forward and
+#                   backward), N (the maxima) + 2N (the sums) + A (the head's input gradient),
+#                   and all-gathers 2 (P-1) shares
+#   data groups     2 (D-1) x (the rank's gradient bytes + the loss's 8 bytes)
+#   memory          weights by the tensor table (a tensor rank: 1/R of q k v o gate up down and
+#                   of the vocabulary rows, the norms whole), gradients the same, AdamW twice
 #   usage: sh tests/test_demo6.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"
@@ -33,7 +41,15 @@ export JPRE
 # The default model of demo 6 and its closed forms.
 L=8 C=128 I=512 V=256 Bt=2 Tt=16 M=8
 whole=$((L * (2 * C + 4 * C * C + 3 * C * I) + 2 * V * C + C))   # layers, embedding + head, norm
-share=$((Bt * Tt * C * 4))                                         # one activation, bytes
+A=$((Bt * Tt * C)) N=$((Bt * Tt))
+share=$((A * 4))                                                   # one activation, bytes
+# tensor bytes of a step: tpb R P (dp 1)
+tpb() { echo $((M * 4 * ($1 - 1) * (2 * ((4 * L + 2) * A + 3 * N) + 2 * ($2 - 1) * A))); }
+# the tensor bytes without the all-gathers (whole activations between stages): tpw R
+tpw() { echo $((M * 4 * ($1 - 1) * 2 * ((4 * L + 2) * A + 3 * N))); }
+# part 1's weights per rank (R = 4, 4 layers a stage): stage 0 with its embedding rows, stage 1
+# with its head rows and the final norm
+w4=$((4 * (2 * C + (4 * C * C + 3 * C * I) / 4) + V / 4 * C))
 cpus=$(getconf _NPROCESSORS_ONLN)
 
 # ---- 8 ranks ---------------------------------------------------------------------------------
@@ -60,14 +76,28 @@ fi
 has "every layout within 1e-05 relative of one process, every step: yes" out
 check "8 ranks: every layout within 1e-5 of one process (printed)" $?
 jchecks \
-    "JSON: demo6 with its five runs in order" \
-    "[x['run'] for x in d['demo6']['layouts']] == ['one_process', 'part1', 'pp', 'tp', 'dp'] and d['ok'] and d['demo6']['within_tolerance']" \
+    "JSON: demo6 with its six runs in order" \
+    "[x['run'] for x in d['demo6']['layouts']] == ['one_process', 'part1', 'part1_whole', 'pp', 'tp', 'dp'] and d['ok'] and d['demo6']['within_tolerance']" \
     "JSON: oversubscribed iff cpus < 8" \
     "d['demo6']['oversubscribed'] == ($cpus < 8) and d['demo6']['cpus'] == $cpus" \
     "every layout that ran: loss within 1e-5 relative of one process, every step, all ranks agree" \
     "all(x['loss_max_rel_diff'] <= 1e-5 and x['ranks_agree'] and len(x['losses']) == 4 for x in R.values() if not x['skipped'])" \
-    "the one process ran on rank 0 alone; pp 8 and dp 8 ran" \
-    "R['one_process']['world'] == 1 and len(R['one_process']['ranks']) == 1 and not R['pp']['skipped'] and not R['dp']['skipped']" \
+    "the one process ran on rank 0 alone; every other layout ran on 8" \
+    "R['one_process']['world'] == 1 and len(R['one_process']['ranks']) == 1 and all(not x['skipped'] and len(x['ranks']) == 8 for k, x in R.items() if k != 'one_process')" \
+    "part 1: 2 x 4, every rank's (pp, dp, tp) and layers" \
+    "d['demo6']['part1_layout'] == {'pp': 2, 'tp': 4, 'dp': 1} and [(r['pp'], r['dp'], r['tp'], r['first_layer'], r['n_layers']) for r in R['part1']['ranks']] == [(q // 4, 0, q % 4, 4 * (q // 4), 4) for q in range(8)]" \
+    "part 1: weights per rank by the table (1/4 slices, norms whole): $((4 * w4)) / $((4 * (w4 + C))) bytes; gradients the same, AdamW twice" \
+    "[r['weight_bytes'] for r in R['part1']['ranks']] == [4 * $w4] * 4 + [4 * ($w4 + $C)] * 4 and all(r['grad_bytes'] == r['weight_bytes'] and r['optimizer_bytes'] == 2 * r['weight_bytes'] for r in R['part1']['ranks'])" \
+    "part 1: stage bytes = 2 (P-1) M R messages of A/R = $((A / 4)) floats = $((2 * M * 4 * share / 4)); each rank its messages x $((share / 4))" \
+    "R['part1']['sends'] == 2 * $M * 4 and R['part1']['stage_bytes'] == 2 * $M * $share and all(r['stage_bytes'] == r['sends'] * r['share_bytes'] and r['share_bytes'] == $share // 4 for r in R['part1']['ranks'])" \
+    "part 1 whole: the same messages of A floats, 4 x the stage bytes, the same loss bits" \
+    "R['part1_whole']['sends'] == R['part1']['sends'] and R['part1_whole']['stage_bytes'] == 4 * R['part1']['stage_bytes'] and R['part1_whole']['losses'] == R['part1']['losses'] and R['part1_whole']['loss_hex'] == R['part1']['loss_hex']" \
+    "part 1: tensor bytes = $(tpb 4 2) (with the all-gathers), whole: $(tpw 4)" \
+    "R['part1']['tensor_bytes'] == $(tpb 4 2) and R['part1_whole']['tensor_bytes'] == $(tpw 4)" \
+    "part 1: no data bytes; bubble theory 1/9" \
+    "R['part1']['data_bytes'] == 0 and abs(R['part1']['bubble_theory'] - 1 / 9) < 1e-12" \
+    "tp 8: tensor bytes = $(tpb 8 1), nothing between stages or in data groups" \
+    "R['tp']['tensor_bytes'] == $(tpb 8 1) and R['tp']['stage_bytes'] == 0 and R['tp']['data_bytes'] == 0 and R['tp']['bubble_theory'] == 0" \
     "pp 8: the one-process loss to the bit" \
     "R['pp']['loss_identical'] and R['pp']['loss_hex'] == R['one_process']['loss_hex']" \
     "one process: weights = 4 x $whole, gradients the same, AdamW twice" \
@@ -82,6 +112,8 @@ jchecks \
     "R['pp']['tensor_bytes'] == 0 and R['pp']['data_bytes'] == 0 and all(r['tensor_bytes'] == 0 and r['data_bytes'] == 0 for r in R['pp']['ranks'])" \
     "dp 8: no stage or tensor bytes, M/8 microbatches each, the whole model on every rank" \
     "R['dp']['stage_bytes'] == 0 and R['dp']['tensor_bytes'] == 0 and R['dp']['microbatches_per_replica'] == $M // 8 and all(r['weight_bytes'] == 4 * $whole for r in R['dp']['ranks'])" \
+    "dp 8: data bytes = 2 (D-1) (gradients + 8) = $((2 * 7 * (4 * whole + 8)))" \
+    "R['dp']['data_bytes'] == 2 * 7 * (4 * $whole + 8)" \
     "bubble theory: pp 8 (P-1)/(M+P-1) = 7/15, dp 8 and one process 0" \
     "abs(R['pp']['bubble_theory'] - 7 / 15) < 1e-12 and R['dp']['bubble_theory'] == 0 and R['one_process']['bubble_theory'] == 0" \
     "step times measured" \
@@ -92,14 +124,25 @@ rm -f "$T/j.json"
 run 3 --json "$T/j.json"
 check "3 ranks: exit 0" $rc "rc=$rc"
 jchecks \
-    "3 ranks: part 1 is pp 3 (no pp 2 x tp 3/2), the same as the pp row" \
-    "d['demo6']['part1_layout'] == {'pp': 3, 'tp': 1, 'dp': 1} and R['pp']['skipped'] and R['pp']['same_as'] == 'part1'" \
+    "3 ranks: part 1 is pp 3 (no pp 2 x tp 3/2), the same as the pp row; no whole run (no tp)" \
+    "d['demo6']['part1_layout'] == {'pp': 3, 'tp': 1, 'dp': 1} and R['pp']['skipped'] and R['pp']['same_as'] == 'part1' and R['part1_whole']['same_as'] == 'part1'" \
     "3 ranks: tp 3 does not fit 8 heads; dp 3 does not divide 8 microbatches (said why)" \
     "R['tp']['skipped'] and 'heads' in R['tp']['reason'] and R['dp']['skipped'] and 'microbatches' in R['dp']['reason']" \
     "3 ranks: part 1 within 1e-5 (the same bits: pipeline only)" \
     "R['part1']['loss_identical'] and R['part1']['stage_bytes'] == 2 * 2 * $M * $share"
-run 1
-check "1 rank: exit 0 (every layout is the one process)" $rc "rc=$rc"
+rm -f "$T/j.json"
+run 4 --json "$T/j.json"
+check "4 ranks: exit 0" $rc "rc=$rc"
+jchecks \
+    "4 ranks: part 1 is pp 2 x tp 2; every layout ran, within 1e-5" \
+    "d['demo6']['part1_layout'] == {'pp': 2, 'tp': 2, 'dp': 1} and all(not x['skipped'] and x['loss_max_rel_diff'] <= 1e-5 for x in R.values())" \
+    "4 ranks: tensor bytes part 1 $(tpb 2 2), tp 4 $(tpb 4 1); dp 4 runs M/4 = 2 each" \
+    "R['part1']['tensor_bytes'] == $(tpb 2 2) and R['tp']['tensor_bytes'] == $(tpb 4 1) and R['dp']['microbatches_per_replica'] == 2 and R['dp']['data_bytes'] == 2 * 3 * (4 * $whole + 8)"
+rm -f "$T/j.json"
+run 1 --json "$T/j.json"
+check "1 rank: exit 0" $rc "rc=$rc"
+jchecks "1 rank: every layout is the one process (said so, run once)" \
+    "all(x['same_as'] == 'one_process' for k, x in R.items() if k != 'one_process') and not R['one_process']['skipped']"
 
 # ---- bad command lines ------------------------------------------------------------------------
 run 8 --tp 3

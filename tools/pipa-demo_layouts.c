@@ -4,7 +4,9 @@
  * before the next:
  *   part 1   the layout the original names: 8 ranks = 2 pipeline stages x 4 tensor-parallel
  *            (other worlds: pp 2 x tp W/2 where it fits, else pp W; --pp, --dp, --tp choose
- *            another): its grid, memory, busy time and bytes per rank and per stage;
+ *            another): its grid, memory, busy time and bytes per rank and per stage, and
+ *            the same run again sending whole activations between the stages instead of
+ *            Megatron's 1/tp shares gathered on arrival (bytes, both ways);
  *   part 2   the same model as pp = W, tp = W and dp = W beside it (each where it fits; a
  *            layout that does not says why).
  * Rank 0 first trains the model alone (a world of one: the one-process run) for the same steps:
@@ -13,6 +15,7 @@
  * Step time: the median of the timed steps, from the last rank entering the step to the last
  * rank done (pipa_trace_step_span); measured bubble: 1 - (busy time summed over the ranks) /
  * (W * step), against 1F1B's (P-1)/(M+P-1) with M the microbatches of each replica.
+ * On fewer cores than ranks every time includes waiting for a core: the output says so.
  * Left out: the other schedules (demo 5 compares them), ZeRO, layouts mixing all three. */
 #include "pipa-demo_layouts.h"
 
@@ -25,9 +28,6 @@
 #include "plan/split.h"
 #include "runtime/grid.h"
 #include "runtime/trace.h"
-
-/* Whether this build's runtime runs a tensor group (tp > 1). */
-static const int tp_wired = 0;
 
 /* ---- which layouts ----------------------------------------------------------------------- */
 
@@ -63,9 +63,10 @@ pipa_status demo_layouts_choose(const demo_opts_t *o, int world, int rank, demo_
     return pipa_split_even(su->cfg.L, su->P, su->counts);
 }
 
-static void row_set(lay_row_t *w, const char *label, int world, int dp, int pp, int tp, int M)
+static void row_set(lay_row_t *w, int world, int dp, int pp, int tp, int M, int send_whole)
 {
-    w->label = label, w->world = world, w->dp = dp, w->pp = pp, w->tp = tp;
+    w->world = world, w->dp = dp, w->pp = pp, w->tp = tp;
+    w->send_whole = send_whole && tp > 1;  // without a tensor group: the same run
     w->M = M / dp;
     w->same_as = -1;
     w->ranks_agree = 1;
@@ -76,23 +77,22 @@ static void rows_init(const demo_ctx_t *ctx, const demo_setup_t *su, lay_result_
 {
     int W = ctx->P, M = su->M;
     const pipa_layout_t *m = &su->lay;
-    row_set(&r->row[LAY_REF], "one process", 1, 1, 1, 1, M);
-    row_set(&r->row[LAY_MAIN], "part 1", W, m->dp, m->pp, m->tp, M);
-    row_set(&r->row[LAY_PP], "pp = W", W, 1, W, 1, M);
-    row_set(&r->row[LAY_TP], "tp = W", W, 1, 1, W, M);
-    row_set(&r->row[LAY_DP], "dp = W", W, W, 1, 1, M);  // skipped below unless W divides M
+    row_set(&r->row[LAY_REF], 1, 1, 1, 1, M, 0);
+    row_set(&r->row[LAY_MAIN], W, m->dp, m->pp, m->tp, M, 0);
+    row_set(&r->row[LAY_WHOLE], W, m->dp, m->pp, m->tp, M, 1);
+    row_set(&r->row[LAY_PP], W, 1, W, 1, M, 0);
+    row_set(&r->row[LAY_TP], W, 1, 1, W, M, 0);
+    row_set(&r->row[LAY_DP], W, W, 1, 1, M, 0);  // skipped below unless W divides M
     for (int i = 0; i < LAY_N; i++) {
         lay_row_t *w = &r->row[i];
         for (int k = 0; k < i && w->same_as < 0; k++) {
             const lay_row_t *o = &r->row[k];
-            if (o->world == w->world && o->dp == w->dp && o->pp == w->pp && o->tp == w->tp)
+            if (o->world == w->world && o->dp == w->dp && o->pp == w->pp && o->tp == w->tp &&
+                o->send_whole == w->send_whole)
                 w->same_as = k, w->skipped = 1;
         }
         if (w->skipped) continue;
         pipa_status s = layout_check(su, w->world, w->dp, w->pp, w->tp);
-        if (s == PIPA_OK && w->tp > 1 && !tp_wired)
-            s = pipa_status_set_error(PIPA_ERR_ARG, "tensor parallelism not wired in this build "
-                                      "(its runtime runs tp = 1 only)");
         if (s != PIPA_OK) {
             w->skipped = 1;
             snprintf(w->why, sizeof w->why, "%s", pipa_last_error());
@@ -116,11 +116,11 @@ static void rank_fill(lay_rank_t *me, const pipa_runtime_t *tr, const pipa_layou
     me->sends = st->sends;
     me->share_bytes = st->sends ? (int64_t)pipa_desc_bytes(&st->send_desc) : 0;
     me->stage_bytes = st->bytes_sent;
-    me->tp_bytes = 0;  // tp = 1 only in this build
-    me->dp_bytes = 0;
+    me->tp_bytes = st->tp_bytes;
+    me->dp_bytes = st->dp_bytes;
     me->enter = st->enter_abs, me->done = st->end_abs;
     me->busy_s = st->busy_s;
-    me->tp_s = 0;
+    me->tp_s = st->tp_s;
     me->dp_s = st->reduce_s;
     me->loss = st->loss;
 }
@@ -135,7 +135,7 @@ static pipa_status layout_build(demo_ctx_t *ctx, const demo_setup_t *su, const l
     PIPA_TRY(pipa_split_even(su->cfg.L, w->pp, counts));
     PIPA_TRY(pipa_plan_generate(plan, PIPA_SCHED_1F1B, w->pp, w->M, 1));
     pipa_train_config_t cfg = {.model = su->cfg, .vocab = DEMO_VOCAB, .B = su->B, .T = su->T,
-                               .opt = pipa_opt_defaults()};
+                               .opt = pipa_opt_defaults(), .tp_send_whole = w->send_whole};
     pipa_status s = pipa_plan_check(plan, NULL);
     if (s == PIPA_OK) s = pipa_runtime_init(tr, ctx->comm, l, &cfg, plan, counts);
     *have = s == PIPA_OK;  // a failed init has freed its part already
@@ -217,7 +217,8 @@ static int layout_run(demo_ctx_t *ctx, const demo_setup_t *su, lay_result_t *r, 
     lay_row_t *w = &r->row[i];
     if (w->skipped) return 0;
     char what[64];
-    snprintf(what, sizeof what, "demo 6, dp %d x pp %d x tp %d", w->dp, w->pp, w->tp);
+    snprintf(what, sizeof what, "demo 6, dp %d x pp %d x tp %d%s", w->dp, w->pp, w->tp,
+             w->send_whole ? " (whole activations)" : "");
     if (layout_train(ctx, su, w, all) != PIPA_OK) return demo_fail(ctx, what);
     if (ctx->rank != 0) return 0;
     summarise(w, all, ctx->P);
@@ -267,6 +268,7 @@ int demo_layouts(demo_ctx_t *ctx, const demo_setup_t *su)
     }
     if (rc == 0 && demo_grid_show(ctx, &su->lay) != 0) rc = -1;
     if (rc == 0) rc = layout_run(ctx, su, r, LAY_MAIN, all);
+    if (rc == 0) rc = layout_run(ctx, su, r, LAY_WHOLE, all);
     if (rc == 0 && ctx->rank == 0) demo_layouts_print_main(ctx, su, r);
     for (int i = LAY_PP; i < LAY_N && rc == 0; i++) rc = layout_run(ctx, su, r, i, all);
     if (rc == 0 && ctx->rank == 0) demo_layouts_print_table(ctx, su, r);

@@ -8,9 +8,10 @@
 
 #define LAY_REPS 3  /* timed steps after the warm-up step */
 
-/* The runs of demo 6, in order: the one-process reference (rank 0 alone), part 1's layout, then
- * pp = W, tp = W and dp = W. */
-enum { LAY_REF, LAY_MAIN, LAY_PP, LAY_TP, LAY_DP, LAY_N };
+/* The runs of demo 6, in order: the one-process reference (rank 0 alone), part 1's layout, the
+ * same sending whole activations between stages (not Megatron's 1/tp shares gathered on
+ * arrival), then pp = W, tp = W and dp = W. */
+enum { LAY_REF, LAY_MAIN, LAY_WHOLE, LAY_PP, LAY_TP, LAY_DP, LAY_N };
 
 /* One rank's figures of one step, gathered at rank 0. Bytes: what this rank sent in the step,
  * payload only (comm.h): to the next or previous stage, inside its tensor group, inside its data
@@ -31,9 +32,9 @@ typedef struct {
 
 /* One layout's run, at rank 0. */
 typedef struct {
-    const char *label;
     int world, dp, pp, tp;
     int M;                      /* microbatches of each replica: the global count / dp */
+    int send_whole;             /* tp > 1: whole activations between stages, not 1/tp shares */
     int skipped;
     char why[240];              /* why it was skipped */
     int same_as;                /* skipped as the same layout as row same_as (-1: not) */

@@ -14,7 +14,8 @@ static int64_t rank_memory(const lay_rank_t *k)
 static const char *row_name(const lay_row_t *w, char *buf, size_t len)
 {
     if (w->world == 1) snprintf(buf, len, "one process");
-    else snprintf(buf, len, "dp %d x pp %d x tp %d", w->dp, w->pp, w->tp);
+    else snprintf(buf, len, "dp %d x pp %d x tp %d%s", w->dp, w->pp, w->tp,
+                  w->send_whole ? " whole" : "");
     return buf;
 }
 
@@ -79,6 +80,25 @@ static void print_stages(const lay_row_t *w)
     }
 }
 
+/* Megatron's scatter-gather against whole activations between the stages, measured. */
+static void print_whole(const lay_row_t *w, const lay_row_t *whole)
+{
+    char b[4][32], name[48];
+    if (whole->skipped) return;  // no tensor group: the shares are the whole activations
+    printf("\nbetween stages, per step, all ranks: each tensor rank sends its 1/%d share of an\n"
+           "activation and the receiving group all-gathers it (Megatron's scatter-gather), against\n"
+           "each sending the whole activation (run again so: '%s' below):\n", w->tp,
+           row_name(whole, name, sizeof name));
+    printf("  shares  %5lld messages, %10s between stages, %10s in the tensor groups\n",
+           (long long)w->sends, demo_bytes((double)w->stage_bytes, b[0], 32),
+           demo_bytes((double)w->tp_bytes, b[1], 32));
+    printf("  whole   %5lld messages, %10s between stages, %10s in the tensor groups\n",
+           (long long)whole->sends, demo_bytes((double)whole->stage_bytes, b[2], 32),
+           demo_bytes((double)whole->tp_bytes, b[3], 32));
+    printf("  the same loss either way: %s\n",
+           memcmp(w->loss, whole->loss, sizeof w->loss) == 0 ? "yes, to the bit" : "NO");
+}
+
 static void print_losses(const lay_row_t *w, const lay_row_t *ref)
 {
     printf("\ndifference from one process (rank 0 trained the whole model alone, the same steps):\n");
@@ -110,6 +130,7 @@ void demo_layouts_print_main(const demo_ctx_t *ctx, const demo_setup_t *su, cons
     }
     print_ranks(w);
     print_stages(w);
+    print_whole(w, &r->row[LAY_WHOLE]);
     print_losses(w, &r->row[LAY_REF]);
 }
 
@@ -119,16 +140,16 @@ static void print_skipped(const lay_result_t *r, const lay_row_t *w, const char 
 {
     char other[48];
     if (w->same_as >= 0)
-        printf("%-22s same layout as %s above\n", name, row_name(&r->row[w->same_as], other, sizeof other));
+        printf("%-24s same layout as %s above\n", name, row_name(&r->row[w->same_as], other, sizeof other));
     else
-        printf("%-22s not run: %s\n", name, w->why);
+        printf("%-24s not run: %s\n", name, w->why);
 }
 
 static void print_memory_bytes(const lay_result_t *r)
 {
     char name[48], b[8][32];
     printf("\nmemory of the largest rank, and bytes sent per step summed over the ranks:\n");
-    printf("%-22s %3s %10s %10s %10s %10s %10s  %11s %10s %10s\n", "layout", "M", "weights",
+    printf("%-24s %3s %10s %10s %10s %10s %10s  %11s %10s %10s\n", "layout", "M", "weights",
            "grads", "optimizer", "activation", "memory", "stages", "tensor", "data");
     for (int i = 0; i < LAY_N; i++) {
         const lay_row_t *w = &r->row[i];
@@ -140,7 +161,7 @@ static void print_memory_bytes(const lay_result_t *r)
         const lay_rank_t *big = &w->ranks[0];
         for (int k = 1; k < w->world; k++)
             if (rank_memory(&w->ranks[k]) > rank_memory(big)) big = &w->ranks[k];
-        printf("%-22s %3d %10s %10s %10s %10s %10s  %11s %10s %10s\n", name, w->M,
+        printf("%-24s %3d %10s %10s %10s %10s %10s  %11s %10s %10s\n", name, w->M,
                demo_bytes((double)big->weight_bytes, b[0], 32), demo_bytes((double)big->grad_bytes, b[1], 32),
                demo_bytes((double)big->opt_bytes, b[2], 32), demo_bytes((double)big->act_bytes, b[3], 32),
                demo_bytes((double)rank_memory(big), b[4], 32), demo_bytes((double)w->stage_bytes, b[5], 32),
@@ -154,7 +175,9 @@ static void print_times(const lay_result_t *r)
     printf("\nstep time (median of %d after a warm-up), busy and communication per rank (mean),\n"
            "bubble measured against 1F1B's theory (P-1)/(M+P-1), loss against one process:\n",
            LAY_REPS);
-    printf("%-22s %9s %9s %9s %9s %8s %8s  %s\n", "layout", "step ms", "busy ms", "tensor ms",
+    printf("(tensor ms: in the tensor groups' collectives, inside busy: they run within F and B;\n"
+           "data ms: in the data group's gradient all-reduce, not busy)\n");
+    printf("%-24s %9s %9s %9s %9s %8s %8s  %s\n", "layout", "step ms", "busy ms", "tensor ms",
            "data ms", "bubble", "theory", "loss vs one process");
     for (int i = 0; i < LAY_N; i++) {
         const lay_row_t *w = &r->row[i];
@@ -171,7 +194,7 @@ static void print_times(const lay_result_t *r)
         else if (w->identical) snprintf(verdict, sizeof verdict, "bit-identical");
         else snprintf(verdict, sizeof verdict, "max relative %.2g%s", w->max_rel,
                       w->max_rel <= LAY_TOLERANCE ? "" : " NOT within tolerance");
-        printf("%-22s %9.2f %9.3f %9.3f %9.3f %7.1f%% %7.1f%%  %s\n", name, w->step_s * 1e3,
+        printf("%-24s %9.2f %9.3f %9.3f %9.3f %7.1f%% %7.1f%%  %s\n", name, w->step_s * 1e3,
                1e3 * busy / w->world, 1e3 * tp / w->world, 1e3 * dp / w->world, 100 * w->bubble,
                100 * w->theory, verdict);
     }
@@ -234,7 +257,8 @@ static void json_ranks(pipa_json_t *j, const lay_row_t *w)
 
 static void json_row(pipa_json_t *j, const lay_result_t *r, const lay_row_t *w)
 {
-    static const char *const keys[LAY_N] = {"one_process", "part1", "pp", "tp", "dp"};
+    static const char *const keys[LAY_N] = {"one_process", "part1", "part1_whole", "pp", "tp",
+                                            "dp"};
     pipa_json_begin_object(j, NULL);
     pipa_json_str(j, "run", keys[w - r->row]);
     pipa_json_int(j, "world", w->world);
@@ -242,6 +266,7 @@ static void json_row(pipa_json_t *j, const lay_result_t *r, const lay_row_t *w)
     pipa_json_int(j, "tp", w->tp);
     pipa_json_int(j, "dp", w->dp);
     pipa_json_int(j, "microbatches_per_replica", w->M);
+    pipa_json_bool(j, "send_whole", w->send_whole);
     pipa_json_bool(j, "skipped", w->skipped);
     if (w->skipped) {
         if (w->same_as >= 0) pipa_json_str(j, "same_as", keys[w->same_as]);

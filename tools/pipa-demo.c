@@ -29,14 +29,14 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: pipa-run --nproc-per-node=P pipa-demo [options]\n"
-        "Runs the five pipeline-parallel demos on P ranks (P pipeline stages):\n"
+        "Runs the pipeline-parallel demos on P ranks (demos 1-5: P pipeline stages):\n"
         "  1 forward pass    how activations flow from stage to stage; output equals one process\n"
         "  2 microbatches    M microbatches flowing through the stages\n"
         "  3 memory          parameters and measured peak memory per rank vs the whole model\n"
         "  4 efficiency      busy and idle time, the bubble, speedup, for M = 1, 2, 4, 8, 16\n"
         "  5 schedules       training under GPipe, 1F1B, interleaved, ZB-H1: step time, bubble\n"
         "                    (measured, theory, simulated), peak activations, identical loss\n"
-        "  6 layouts         only with --demo 6 (it trains the model five times: not part of the\n"
+        "  6 layouts         only with --demo 6 (it trains the model six times: not part of the\n"
         "                    default run): 8 ranks as 2 stages x 4 tensor-parallel (other P: pp 2\n"
         "                    x tp P/2 where it fits, else pp P; or --pp/--dp/--tp): the grid,\n"
         "                    memory, busy time and bytes per rank and stage, the loss against one\n"
@@ -297,7 +297,7 @@ static void print_header(demo_ctx_t *ctx, int argc, char **argv)
     pipa_json_end_object(j);
 }
 
-/* Whether demo d runs: the one asked for, else demos 1-5 (demo 6 trains the model five times
+/* Whether demo d runs: the one asked for, else demos 1-5 (demo 6 trains the model six times
  * over: only when asked). */
 static int demo_selected(const demo_opts_t *o, int d)
 {

@@ -344,9 +344,10 @@ static pipa_status prepare(demo_ctx_t *ctx, demo_setup_t *setups)
     PIPA_TRY(pipa_grid_layout(&ctx->lay, ctx->P, ctx->rank, o->dp, o->pp, o->tp));
     if (o->grid) return prepare_grid(ctx);
     if ((ctx->lay.dp > 1 || ctx->lay.tp > 1) && o->demo != 6)
-        return pipa_status_set_error(PIPA_ERR_ARG, "--dp %d --tp %d: demos 1-5 run one pipeline over "
-                                     "every rank (dp = tp = 1); demo 6 (--demo 6) takes this layout "
-                                     "as its first; --grid prints it", ctx->lay.dp, ctx->lay.tp);
+        return pipa_status_set_error(PIPA_ERR_ARG, "--dp %d --tp %d: the demos run one pipeline over "
+                                     "every rank (dp = tp = 1), all but demo 6 (--demo 6), which "
+                                     "takes this layout as its first; --grid prints it", ctx->lay.dp,
+                                     ctx->lay.tp);
     for (int d = 1; d <= DEMO_COUNT; d++)
         if (demo_selected(o, d)) PIPA_TRY(setup_demo(o, d, ctx->P, ctx->rank, &setups[d - 1]));
     if (ctx->rank == 0 && o->json_path) PIPA_TRY(pipa_cli_check_out_file("--json", o->json_path));

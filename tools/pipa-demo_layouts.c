@@ -31,17 +31,22 @@
 
 /* ---- which layouts ----------------------------------------------------------------------- */
 
+/* The training configuration of every run. */
+static pipa_train_config_t train_config(const demo_setup_t *su, int send_whole)
+{
+    return (pipa_train_config_t){.model = su->cfg, .vocab = DEMO_VOCAB, .B = su->B, .T = su->T,
+                                 .opt = pipa_opt_defaults(), .tp_send_whole = send_whole};
+}
+
 /* Whether layout (dp, pp, tp) of `world` ranks fits the model, the vocabulary and the global
  * batch of M microbatches; the error names what does not. */
 static pipa_status layout_check(const demo_setup_t *su, int world, int dp, int pp, int tp)
 {
     pipa_layout_t l;
+    pipa_train_config_t cfg = train_config(su, 0);
     PIPA_TRY(pipa_layout_init(&l, world, 0, dp, pp, tp));
     PIPA_TRY(pipa_grid_check(&l, &su->cfg, 1, su->M));
-    if (DEMO_VOCAB % tp)
-        return pipa_status_set_error(PIPA_ERR_ARG, "tp %d: the vocabulary of %d does not divide "
-                                     "among %d tensor ranks", tp, DEMO_VOCAB, tp);
-    return PIPA_OK;
+    return pipa_runtime_check_tp(&cfg, tp);  // also: the vocabulary divides
 }
 
 pipa_status demo_layouts_choose(const demo_opts_t *o, int world, int rank, demo_setup_t *su)
@@ -134,8 +139,7 @@ static pipa_status layout_build(demo_ctx_t *ctx, const demo_setup_t *su, const l
     PIPA_TRY(pipa_layout_init(l, w->world, ctx->rank, w->dp, w->pp, w->tp));
     PIPA_TRY(pipa_split_even(su->cfg.L, w->pp, counts));
     PIPA_TRY(pipa_plan_generate(plan, PIPA_SCHED_1F1B, w->pp, w->M, 1));
-    pipa_train_config_t cfg = {.model = su->cfg, .vocab = DEMO_VOCAB, .B = su->B, .T = su->T,
-                               .opt = pipa_opt_defaults(), .tp_send_whole = w->send_whole};
+    pipa_train_config_t cfg = train_config(su, w->send_whole);
     pipa_status s = pipa_plan_check(plan, NULL);
     if (s == PIPA_OK) s = pipa_runtime_init(tr, ctx->comm, l, &cfg, plan, counts);
     *have = s == PIPA_OK;  // a failed init has freed its part already

@@ -14,7 +14,12 @@
  * bubble: 1 - (time in F, B, I, W, STEP of all ranks) / (P * time), busy as the runtime and the
  * simulator define it (pipa_act_is_busy); beside it the analytic bubble and the simulated one
  * (the plan through pipa_plan_simulate with this run's mean F, B, I, W, STEP times, comms
- * free), which separates what the schedule costs from what the machine adds. Left out: P > 2, data. */
+ * free), which separates what the schedule costs from what the machine adds.
+ *
+ * With --tp T (pipa-run -n 2T) every stage is T tensor ranks: P = 1 on ranks 0..T-1, P = 2 on
+ * all; the times are tensor rank 0's pipeline's, and a second table gives world rank 0's bytes
+ * per step between stages and inside its tensor group, for --tp-send slice (the default) or
+ * whole. Left out: P > 2, data parallelism. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,7 @@ typedef struct {
     pipa_sched sched[N_SCHED];
     int n_sched;
     int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
+    int tp, tp_send_whole;    /* tensor ranks per stage; --tp-send whole */
 } train_opts_t;
 
 /* One (schedule, P) at one M: its plan and, on the ranks in it, its runtime. */
@@ -48,12 +54,14 @@ typedef struct {
     int has_plan, has_tr;
     double time[MAX_REPS], bubble[MAX_REPS];  /* per rep, rank 0 */
     double busy_kind[MAX_REPS][PIPA_ACT_COUNT]; /* per rep, summed over ranks, rank 0 */
+    int64_t bytes_sent, tp_bytes;               /* rank 0's in its last step */
 } run_t;
 
 /* What the table shows of one (schedule, P, M), rank 0. */
 typedef struct {
     double tokens_per_s, bubble, theory, simulated;
     double cost[PIPA_ACT_COUNT];
+    int64_t bytes_sent, tp_bytes;  /* rank 0's per step */
 } train_result_t;
 
 static void train_usage(FILE *f)
@@ -70,7 +78,10 @@ static void train_usage(FILE *f)
             "  --sched LIST    schedules (default gpipe,1f1b,interleaved,zb1)\n"
             "  --v V           chunks per rank of interleaved (default 2)\n"
             "  --pp P, --dp D, --tp T  the layout (pp x dp x tp = ranks): one pipeline over every\n"
-            "                  rank only (dp = tp = 1; data parallelism: pipa-train --dp)\n"
+            "                  rank only (dp = 1; data parallelism: pipa-train --dp); with --tp T\n"
+            "                  run it on 2T ranks, T tensor ranks per stage\n"
+            "  --tp-send S     slice (each tensor rank sends 1/T of an activation between\n"
+            "                  stages, all-gathered on arrival) or whole (default slice)\n"
             "  --reps N        timed steps per (schedule, P, M), median reported (default 3)\n"
             "  --warmup N      untimed steps per (schedule, P, M) first (default 1)\n"
             "  --json FILE     one JSON object per row: schedule, p, m, tokens_per_s, speedup,\n"
@@ -94,6 +105,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
 {
     int bad = 0;
     const char *json = NULL, *mlist = "1,2,4,8,16", *slist = "gpipe,1f1b,interleaved,zb1";
+    const char *send = NULL;
     o->cfg = (pipa_model_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 4, o->T = 64, o->V = 0, o->reps = 3, o->warmup = 1;  // V 0: not given, 2
@@ -112,6 +124,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
         if (bench_opt_layout(argv, argc, &i, o->layout, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
+        if (bench_opt_str(argv, argc, &i, "--tp-send", &send, &bad)) continue;
         fprintf(stderr, "pipa-bench train: unknown option '%s'\n", argv[i]);
         bad = 1;
     }
@@ -151,7 +164,13 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
                 o->cfg.L < 2 ? "layers must be >= 2" : pipa_last_error());
         return 1;
     }
-    if (bench_check_layout(ctx, o->layout, &o->cfg)) return 1;
+    if (bench_check_layout(ctx, o->layout, &o->cfg, TRAIN_VOCAB, &o->tp)) return 1;
+    o->tp_send_whole = send && !strcmp(send, "whole");
+    if (send && ((!o->tp_send_whole && strcmp(send, "slice")) || o->tp == 1)) {
+        fprintf(stderr, "pipa-bench train: --tp-send '%s': slice or whole, with --tp 2 or more\n",
+                send);
+        return 1;
+    }
     return bench_json_open(ctx, json) != 0;
 }
 
@@ -180,13 +199,13 @@ static pipa_status run_init(run_t *r, bench_ctx_t *ctx, const train_opts_t *o, p
     PIPA_TRY(pipa_plan_generate(&r->plan, r->sched, P, M, r->V));
     r->has_plan = 1;
     PIPA_TRY(pipa_plan_check(&r->plan, NULL));
-    if (ctx->rank >= P) return PIPA_OK;
+    if (ctx->rank >= P * o->tp) return PIPA_OK;
     pipa_layout_t lay;
     int counts[2 * PIPA_MAX_CHUNKS];
-    PIPA_TRY(pipa_layout_init(&lay, P, ctx->rank, 1, P, 1));
+    PIPA_TRY(pipa_layout_init(&lay, P * o->tp, ctx->rank, 1, P, o->tp));
     PIPA_TRY(pipa_split_even(o->cfg.L, P * r->V, counts));
     pipa_train_config_t cfg = {.model = o->cfg, .vocab = TRAIN_VOCAB, .B = o->B, .T = o->T,
-                               .opt = pipa_opt_defaults()};
+                               .opt = pipa_opt_defaults(), .tp_send_whole = o->tp_send_whole};
     PIPA_TRY(pipa_runtime_init(&r->tr, ctx->comm, &lay, &cfg, &r->plan, counts));
     r->has_tr = 1;
     return PIPA_OK;
@@ -206,6 +225,7 @@ static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, i
     if (r->has_tr) {
         pipa_step_stats_t st;
         PIPA_TRY(pipa_runtime_step(&r->tr, train_batch, (void *)o, &st));
+        r->bytes_sent = st.bytes_sent, r->tp_bytes = st.tp_bytes;
         double mine[2 + PIPA_ACT_COUNT], all[2 * (2 + PIPA_ACT_COUNT)];
         mine[0] = st.enter_abs, mine[1] = st.end_abs;
         memcpy(mine + 2, st.busy_kind, sizeof st.busy_kind);
@@ -254,6 +274,7 @@ static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train
     pipa_plan_sim_t sim;
     PIPA_TRY(pipa_plan_simulate(&r->plan, &c, &sim));
     res->simulated = sim.bubble;
+    res->bytes_sent = r->bytes_sent, res->tp_bytes = r->tp_bytes;
     return PIPA_OK;
 }
 
@@ -353,6 +374,21 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
                res[i8][si][1].bubble < a[1].bubble ? "met" : "NOT met");
 }
 
+/* With tensor parallelism: what world rank 0 sent in a step, between stages and inside its
+ * tensor group. */
+static void print_bytes(const train_opts_t *o, int n_p, train_result_t (*res)[N_SCHED][2])
+{
+    printf("# tp %d, --tp-send %s: bytes world rank 0 sent per step\n", o->tp,
+           o->tp_send_whole ? "whole" : "slice");
+    printf("# %-12s %3s %4s %14s %14s\n", "schedule", "P", "M", "between_stages", "tensor_group");
+    for (int s = 0; s < o->n_sched; s++)
+        for (int m = 0; m < o->n_m; m++)
+            for (int P = 1; P <= n_p; P++)
+                printf("  %-12s %3d %4d %14lld %14lld\n", pipa_sched_name(o->sched[s]), P,
+                       o->m_list[m], (long long)res[m][s][P - 1].bytes_sent,
+                       (long long)res[m][s][P - 1].tp_bytes);
+}
+
 static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
 {
     bench_print_header(ctx, "training step tokens/s per schedule at P = 1, 2 vs ideal P*M/(M+P-1)");
@@ -367,6 +403,10 @@ static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
     printf("# speedup = tokens/s / tokens/s at P=1 (same M, schedule); bubble = 1 - sum(F,B,I,W "
            "time) / (P*step); bubble_th: the schedule's formula;\n# bubble_sim: the plan simulated "
            "with this run's mean per-action times (columns *_ms, median step), comms free\n");
+    if (o->tp > 1)
+        printf("# tp %d: every stage is %d tensor ranks (P=1: ranks 0..%d); times are tensor rank "
+               "0's pipeline's; between stages: %s\n", o->tp, o->tp, o->tp - 1,
+               o->tp_send_whole ? "the whole activation" : "1/tp shares, all-gathered");
     if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
     fflush(stdout);
 }
@@ -384,12 +424,14 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
         if (ctx->rank == 0) train_usage(stdout);
         return 0;
     }
-    if (ctx->size > 2) {
-        fprintf(stderr, "pipa-bench train: run it on 1 or 2 ranks (pipa-run -n 2)\n");
+    if (ctx->size > 2 * o.tp) {
+        if (o.tp == 1) fprintf(stderr, "pipa-bench train: run it on 1 or 2 ranks (pipa-run -n 2)\n");
+        else fprintf(stderr, "pipa-bench train: run it on %d or %d ranks with --tp %d\n", o.tp,
+                     2 * o.tp, o.tp);
         return 2;
     }
     print_intro(ctx, &o);
-    int n_p = ctx->size == 2 ? 2 : 1;
+    int n_p = ctx->size == 2 * o.tp ? 2 : 1;
     train_result_t (*res)[N_SCHED][2] = calloc((size_t)o.n_m, sizeof *res);
     if (!res) {
         fprintf(stderr, "pipa-bench train: out of memory\n");
@@ -400,6 +442,7 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
     for (int m = 0; m < o.n_m && s == PIPA_OK; m++)
         s = measure_m(ctx, &o, o.m_list[m], n_p, res[m], &who);
     if (s == PIPA_OK && ctx->rank == 0) print_table(ctx, &o, n_p, res);
+    if (s == PIPA_OK && ctx->rank == 0 && o.tp > 1) print_bytes(&o, n_p, res);
     free(res);
     if (s != PIPA_OK && (who < 0 || ctx->rank == 0))
         fprintf(stderr, "pipa-bench train: rank %d: %s\n", who < 0 ? ctx->rank : who,

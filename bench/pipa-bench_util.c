@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "runtime/runtime.h"
 #include "base/cli.h"
 #include "base/json.h"
 #include "model/blas.h"
@@ -81,15 +82,18 @@ int bench_opt_layout(char **argv, int argc, int *i, int *dims, int *bad)
     return 0;
 }
 
-int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg)
+int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg,
+                       int vocab, int *tp)
 {
     pipa_layout_t lay;
     pipa_status s = pipa_grid_layout(&lay, ctx->size, ctx->rank, dims[1], dims[0], dims[2]);
     if (s == PIPA_OK) s = pipa_grid_check(&lay, cfg, 1, 0);  /* dp > 1 is refused below */
-    if (s == PIPA_OK && (lay.dp > 1 || lay.tp > 1))
+    if (s == PIPA_OK && lay.dp > 1)
         s = pipa_status_set_error(PIPA_ERR_ARG, "--dp %d --tp %d: this benchmark measures pipelines "
-                                  "(dp = tp = 1); data parallelism runs in pipa-train --dp, tensor "
-                                  "parallelism is not built yet (issue 8, section 2)", lay.dp, lay.tp);
+                                  "(dp = 1); data parallelism runs in pipa-train --dp", lay.dp, lay.tp);
+    pipa_train_config_t tc = {.model = *cfg, .vocab = vocab};
+    if (s == PIPA_OK) s = pipa_runtime_check_tp(&tc, lay.tp);  /* also the vocabulary */
+    *tp = lay.tp;
     /* Every rank says it (as with any bad option here): a rank may be stopped before rank 0
      * speaks when another exits first. */
     if (s != PIPA_OK) fprintf(stderr, "pipa-bench %s: %s\n", ctx->bench, pipa_last_error());

@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_tp_train.sh: tensor parallelism in the runtime through pipa-train (issue 8, sections 2
-# and 5), a small model (vocabulary 256, 4 heads, 4 layers), 4 microbatches, 3 steps:
+# and 5), a small model (vocabulary 256, 4 heads, 4 layers), 4 microbatches, 3 steps, on a corpus
+# of every byte value:
 #  1 refusals before anything runs: a --tp-send that is not slice or whole, --tp-send without
 #    --tp, a vocabulary that does not divide among the tensor ranks (naming --tp)
 #  2 --print-tensors prints every (stage, tensor rank)'s table of slices
@@ -15,6 +16,8 @@
 #  7 checkpoints at tp 2 x pp 2: one shard per (stage, tensor rank), a resume gives the straight
 #    run's bits; a resume at tp 1 or tp 4, or of a tp 1 checkpoint at tp 2, is refused naming the
 #    tensor-parallel size
+#  8 pipa-bench pipeline --tp 2 --validate (forward-only plans at tp 2) within 1e-5 of the
+#    unpipelined forward; pipa-bench train --tp 2 sends half the bytes between stages with slice
 #   usage: sh tests/test_tp_train.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"
@@ -45,7 +48,11 @@ rel = lambda a, b: abs(a - b) <= 1e-5 * abs(b)
 sys.exit(0 if eval(sys.argv[1]) else 1)
 PY
 }
-SMALL="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 4 --steps 3"
+# A corpus of every byte value: with English text alone the upper half of the vocabulary (bytes
+# 128..255, tensor rank 1's rows at tp 2) would never be a token, and a tensor rank's rows taken
+# for another's would not show.
+python3 -c "import random; r = random.Random(5); open('$T/bytes.txt', 'wb').write(bytes(r.randrange(256) for _ in range(20000)))"
+SMALL="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 4 --steps 3 --corpus $T/bytes.txt"
 train() { j=$1; n=$2; shift 2; tool "$n" $SMALL --json "$T/$j.json" "$@"; }
 NEAR='all(rel(a["loss"], b["loss"]) for a, b in zip(j[0]["steps"], j[1]["steps"])) and len(j[0]["steps"]) == 3 and all(rel(a, b) for a, b in zip(j[0]["layer_abs_sums"], j[1]["layer_abs_sums"])) and len(j[0]["layer_abs_sums"]) == 4'
 SAME='[s["loss_hex"] for s in j[0]["steps"]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"] and j[0]["layer_abs_sums"] == j[1]["layer_abs_sums"]'
@@ -118,7 +125,7 @@ train tdp 8 --tp 2 --dp 2 --pp 2
 check "tp 2 x dp 2 x pp 2 (8 ranks) within 1e-5 of one process" $?
 
 # ---- 7: checkpoints ------------------------------------------------------------------------------
-CK="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 4"
+CK="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --microbatches 4 --corpus $T/bytes.txt"
 tool 4 $CK --tp 2 --pp 2 --steps 2 --save "$T/ck"
 set="$T/ck/$(cat "$T/ck/latest")"
 [ $rc -eq 0 ] && [ "$(ls "$set" | wc -l)" -eq 4 ] && [ -s "$set/stage-003.ckpt" ]
@@ -136,6 +143,26 @@ tool 2 $CK --pp 2 --steps 2 --save "$T/ck1"
 tool 4 $CK --tp 2 --pp 2 --steps 3 --resume "$T/ck1"
 fails "lacks setting 'tensor-parallel size' that this run records"
 check "a tp 1 checkpoint resumed at tp 2 is refused naming the tensor-parallel size" $?
+
+# ---- 8: the benchmarks -------------------------------------------------------------------------
+# bench N ARGS...: pipa-bench on N ranks
+bench() { n=$1; shift; timeout -k 5 240 "$RUN" -n "$n" "$B/pipa-bench" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+BS="--m 4 --reps 1 --warmup 1 --layers 4 --hidden 32 --heads 4 --inter 64 --batch 2 --seq 16"
+bench 4 pipeline $BS --tp 2 --validate
+[ $rc -eq 0 ] && has "^# tp 2: every stage is 2 tensor ranks" out &&
+    has "validate: P=2 output of M=4 vs unpipelined: 0 of 4096 floats differ by more than 1e-5" out
+check "pipa-bench pipeline --tp 2 (forward-only plans at tp 2) within 1e-5 of the unpipelined forward" $?
+bench 4 train $BS --sched 1f1b --tp 2
+ok=$rc; cp "$T/out" "$T/slice.out"
+bench 4 train $BS --sched 1f1b --tp 2 --tp-send whole
+# the bytes table's P = 2 row: between stages, tensor group
+row() { grep '^  1f1b  *2  *4  *[0-9]*  *[0-9]*$' "$1" | awk '{print $4}'; }
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && s=$(row "$T/slice.out") && w=$(row "$T/out") && [ -n "$s" ] &&
+    [ "$s" -gt 0 ] && [ $((2 * s)) -eq "$w" ]
+check "pipa-bench train --tp 2: slice sends half of whole's bytes between stages" $? "slice $s whole $w"
+bench 2 train $BS --tp-send whole
+[ $rc -ne 0 ] && has "tp-send 'whole': slice or whole, with --tp 2 or more" err
+check "pipa-bench train refuses --tp-send without --tp" $?
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

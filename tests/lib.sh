@@ -12,3 +12,35 @@ check() {
         fi
     fi
 }
+
+# jchecks NAME EXPR [NAME EXPR ...]: each EXPR is a python3 expression over d, the JSON document
+# $T/j.json. One python3 run checks them all (its start-up is the slow part); a document that
+# does not parse fails every check. Counts into pass and fail as check does. JPRE, if set: python
+# statements run first, once (helpers the EXPRs share).
+JCHECK='
+import json, os, sys
+try:
+    d, why = json.load(open(sys.argv[1])), None
+except Exception as e:
+    d, why = None, "JSON: %s" % e
+a = sys.argv[2:]
+if d is not None:
+    try:
+        exec(os.environ.get("JPRE", ""))
+    except Exception as e:
+        d, why = None, "JPRE: %r" % e
+for name, expr in zip(a[0::2], a[1::2]):
+    ok, msg = False, why
+    if d is not None:
+        try:
+            ok, msg = bool(eval(expr)), expr
+        except Exception as e:
+            msg = "%s: %r" % (expr, e)
+    print(("ok    %s" % name) if ok else ("FAIL  %s\n      | %s" % (name, msg)))
+'
+jchecks() {
+    python3 -S -c "$JCHECK" "$T/j.json" "$@" >"$T/jout" 2>&1
+    cat "$T/jout"
+    pass=$((pass + $(grep -c '^ok ' "$T/jout")))
+    fail=$((fail + $(grep -c '^FAIL ' "$T/jout")))
+}

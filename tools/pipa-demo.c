@@ -1,12 +1,16 @@
 /* pipa-demo: the four demos of the original PyTorch pipeline-parallel demo, computed for real
  * and measured: a forward pass through the stages (checked bit for bit against one process),
- * microbatches, memory per rank, and pipeline efficiency; and a fifth: the training schedules
- * (GPipe, 1F1B, interleaved, ZB-H1) side by side.
+ * microbatches, memory per rank, and pipeline efficiency; a fifth: the training schedules
+ * (GPipe, 1F1B, interleaved, ZB-H1) side by side; and a sixth, run only when asked (--demo 6):
+ * the original's "comparison with other strategies", pipeline, tensor and data parallelism over
+ * the same ranks, measured.
  *
  *   pipa-run --nproc-per-node=4 pipa-demo [--demo N] [--json FILE] [model options]
+ *   pipa-run -n 8 pipa-demo --demo 6
  *
  * This file: options, the header, each demo's setup (defaults, split), running the demos and
- * writing the JSON document. Left out: data and tensor parallelism (dp = tp = 1), GPUs. */
+ * writing the JSON document. Left out: data and tensor parallelism in demos 1-5 (dp = tp = 1),
+ * GPUs. */
 #include "pipa-demo.h"
 
 #include <stdio.h>
@@ -25,31 +29,38 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: pipa-run --nproc-per-node=P pipa-demo [options]\n"
-        "Runs the five pipeline-parallel demos on P ranks (P pipeline stages):\n"
+        "Runs the pipeline-parallel demos on P ranks (demos 1-5: P pipeline stages):\n"
         "  1 forward pass    how activations flow from stage to stage; output equals one process\n"
         "  2 microbatches    M microbatches flowing through the stages\n"
         "  3 memory          parameters and measured peak memory per rank vs the whole model\n"
         "  4 efficiency      busy and idle time, the bubble, speedup, for M = 1, 2, 4, 8, 16\n"
         "  5 schedules       training under GPipe, 1F1B, interleaved, ZB-H1: step time, bubble\n"
         "                    (measured, theory, simulated), peak activations, identical loss\n"
+        "  6 layouts         only with --demo 6 (it trains the model six times: not part of the\n"
+        "                    default run): 8 ranks as 2 stages x 4 tensor-parallel (other P: pp 2\n"
+        "                    x tp P/2 where it fits, else pp P; or --pp/--dp/--tp): the grid,\n"
+        "                    memory, busy time and bytes per rank and stage, the loss against one\n"
+        "                    process; then pp = P, tp = P, dp = P side by side: memory, bytes\n"
+        "                    between stages and in tensor and data groups, step time, bubble\n"
         "options (each demo has its own defaults; a value given here applies to every demo):\n"
-        "  --demo N            run only demo N (1-5)\n"
-        "  --layers L          transformer layers        (demos 1,4: 4; 2: 6; 3,5: 8)\n"
+        "  --demo N            run only demo N (1-6)\n"
+        "  --layers L          transformer layers        (demos 1,4: 4; 2: 6; 3,5,6: 8)\n"
         "  --hidden C          hidden size               (128; demo 3: 512)\n"
-        "  --heads NH          attention heads           (4; demo 3: 8)\n"
+        "  --heads NH          attention heads           (4; demos 3, 6: 8)\n"
         "  --intermediate I    MLP intermediate size     (512; demo 3: 2048)\n"
         "  --batch B           sequences per microbatch  (2); the whole batch is B x M\n"
-        "  --seq T             tokens per sequence       (10; demo 5: 32)\n"
+        "  --seq T             tokens per sequence       (10; demo 5: 32; demo 6: 16)\n"
         "  --microbatches M    microbatches (1; demo 2: 4; demo 4: sweep 1, 2, 4, ... up to M, 16;\n"
-        "                      demo 5: 8)\n"
+        "                      demo 5: 8; demo 6: 8 per step, M / dp for each data replica)\n"
         "  --seed S            weights and inputs seed   (%d)\n"
         "  --pp P              pipeline stages (the ranks left by --dp and --tp)\n"
         "  --dp D, --tp T      data-parallel replicas, tensor-parallel ranks per stage (1 each;\n"
-        "                      --pp x --dp x --tp = P); the demos run with dp = tp = 1 only\n"
+        "                      --pp x --dp x --tp = P); demos 1-5 run with dp = tp = 1 only,\n"
+        "                      demo 6 takes them as its part 1 layout\n"
         "  --grid              print every rank's (pp, dp, tp) coordinates and groups, the\n"
         "                      layout checked against the model (heads, intermediate size,\n"
         "                      layers) and --microbatches, instead of the demos\n"
-        "  --split A,B,...     layers per stage (default: as even as possible)\n"
+        "  --split A,B,...     layers per stage (default: as even as possible; not demo 6)\n"
         "  --json FILE         every printed figure, machine-readable (written by rank 0)\n"
         "  --force-cpu         run on the CPU (this build has no GPU support: always the CPU)\n"
         "  --help              this text\n",
@@ -106,9 +117,10 @@ static int parse_options(int argc, char **argv, demo_opts_t *o, char *err, size_
 
 /* ---- each demo's setup ----------------------------------------------------------------- */
 
-/* The original demo's sizes, then the user's overrides, then the split over P stages.
- * Fails with a message naming the demo (its layer count differs from the others'). */
-static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_t *su)
+/* The original demo's sizes, then the user's overrides, then the split over P stages (demo 6:
+ * over its part 1 layout's stages, for this rank of the P). Fails with a message naming the
+ * demo (its layer count differs from the others'). */
+static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, int rank, demo_setup_t *su)
 {
     memset(su, 0, sizeof *su);
     su->demo = demo;
@@ -119,6 +131,7 @@ static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_
     if (demo == 3) c.L = 8, c.C = 512, c.NH = 8, c.I = 2048;
     if (demo == 4) su->M = 16;
     if (demo == 5) c.L = 8, su->T = 32, su->M = 8;  // layers >= 2P for interleaving up to P = 4
+    if (demo == 6) c.L = 8, c.NH = 8, su->T = 16, su->M = 8;  // pp 8, tp 8 and dp 8 all fit
     if (o->L) c.L = o->L;
     if (o->C) c.C = o->C;
     if (o->NH) c.NH = o->NH;
@@ -135,10 +148,12 @@ static pipa_status setup_demo(const demo_opts_t *o, int demo, int P, demo_setup_
         return pipa_status_set_error(PIPA_ERR_ARG, "demo %d: %s", demo, why);
     }
     if (P > PIPA_MAX_RANKS) return pipa_status_set_error(PIPA_ERR_ARG, "at most %d stages", PIPA_MAX_RANKS);
-    pipa_status s = o->split ? pipa_split_parse(o->split, c.L, P, su->counts)
+    pipa_status s = demo == 6 ? demo_layouts_choose(o, P, rank, su)
+                  : o->split ? pipa_split_parse(o->split, c.L, P, su->counts)
                              : pipa_split_even(c.L, P, su->counts);
     if (s != PIPA_OK) {
         snprintf(why, sizeof why, "%s", pipa_last_error());
+        if (demo == 6) return pipa_status_set_error(s, "demo 6: %s", why);
         return pipa_status_set_error(s, "demo %d (%d layers on %d stages): %s%s", demo, c.L, P, why,
                                      o->split && !o->L && !o->demo ? " (give --layers to use one split in every demo)" : "");
     }
@@ -168,6 +183,18 @@ void demo_stage_free(demo_stage_t *st)
 {
     pipa_runtime_free(&st->tr);
     pipa_plan_free(&st->plan);
+}
+
+void demo_batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
+{
+    const demo_batch_t *b = ctx;
+    for (int i = 0; i < b->B * b->T; i++) {
+        uint64_t h = (b->seed + 1) * 0x9e3779b97f4a7c15ull ^ ((uint64_t)mb << 32 | (uint64_t)i);
+        h ^= h >> 29, h *= 0xbf58476d1ce4e5b9ull, h ^= h >> 32;
+        int v = (int)(h % DEMO_VOCAB);
+        if (tokens) tokens[i] = v;
+        if (targets) targets[i] = (v * 7 + 3) % DEMO_VOCAB;  // learnable: a fixed map
+    }
 }
 
 int demo_fail(const demo_ctx_t *ctx, const char *what)
@@ -241,8 +268,11 @@ static void print_header(demo_ctx_t *ctx, int argc, char **argv)
     pipa_layout_describe(&ctx->lay, lay, sizeof lay);
     if (ctx->rank == 0) {
         printf("pipa-demo: pipeline parallelism, computed and measured\n");
-        printf("world      %d ranks, %d pipeline stages (%s): one stage per rank\n", ctx->P,
-               ctx->P, lay);
+        if (ctx->opt->demo == 6)  // demo 6 lays the ranks out several ways: it prints each
+            printf("world      %d ranks, laid out by demo 6 (below)\n", ctx->P);
+        else
+            printf("world      %d ranks, %d pipeline stages (%s): one stage per rank\n", ctx->P,
+                   ctx->P, lay);
         printf("device     %s\n", device);
         printf("transport  %s\n", pipa_comm_transport_name(ctx->comm));
         printf("BLAS       %s, %d thread%s per rank\n", pipa_blas_name(), pipa_blas_threads(),
@@ -253,9 +283,9 @@ static void print_header(demo_ctx_t *ctx, int argc, char **argv)
     pipa_json_t *j = ctx->json;
     pipa_json_begin_object(j, "header");
     pipa_json_int(j, "world", ctx->P);
-    pipa_json_int(j, "pp", ctx->P);
-    pipa_json_int(j, "dp", 1);
-    pipa_json_int(j, "tp", 1);
+    pipa_json_int(j, "pp", ctx->lay.pp);
+    pipa_json_int(j, "dp", ctx->lay.dp);
+    pipa_json_int(j, "tp", ctx->lay.tp);
     pipa_json_str(j, "device", device);
     pipa_json_str(j, "transport", pipa_comm_transport_name(ctx->comm));
     pipa_json_str(j, "blas", pipa_blas_name());
@@ -267,14 +297,21 @@ static void print_header(demo_ctx_t *ctx, int argc, char **argv)
     pipa_json_end_object(j);
 }
 
+/* Whether demo d runs: the one asked for, else demos 1-5 (demo 6 trains the model six times
+ * over: only when asked). */
+static int demo_selected(const demo_opts_t *o, int d)
+{
+    return o->demo ? o->demo == d : d <= 5;
+}
+
 /* Runs the selected demos; returns 0 ok, 1 a check failed, -1 an error (ranks out of step). */
 static int run_demos(demo_ctx_t *ctx, const demo_setup_t *setups)
 {
     static const demo_fn fns[DEMO_COUNT] = {demo_forward, demo_microbatches, demo_memory,
-                                            demo_efficiency, demo_schedules};
+                                            demo_efficiency, demo_schedules, demo_layouts};
     int rc = 0;
     for (int d = 1; d <= DEMO_COUNT; d++) {
-        if (ctx->opt->demo && ctx->opt->demo != d) continue;
+        if (!demo_selected(ctx->opt, d)) continue;
         int r = fns[d - 1](ctx, &setups[d - 1]);
         if (r < 0) return -1;  // stop here: the other ranks may be waiting on another step
         if (r > 0) rc = 1;
@@ -306,12 +343,13 @@ static pipa_status prepare(demo_ctx_t *ctx, demo_setup_t *setups)
     const demo_opts_t *o = ctx->opt;
     PIPA_TRY(pipa_grid_layout(&ctx->lay, ctx->P, ctx->rank, o->dp, o->pp, o->tp));
     if (o->grid) return prepare_grid(ctx);
-    if (ctx->lay.dp > 1 || ctx->lay.tp > 1)
+    if ((ctx->lay.dp > 1 || ctx->lay.tp > 1) && o->demo != 6)
         return pipa_status_set_error(PIPA_ERR_ARG, "--dp %d --tp %d: the demos run one pipeline over "
-                                     "every rank (dp = tp = 1); --grid prints this layout", ctx->lay.dp,
+                                     "every rank (dp = tp = 1), all but demo 6 (--demo 6), which "
+                                     "takes this layout as its first; --grid prints it", ctx->lay.dp,
                                      ctx->lay.tp);
     for (int d = 1; d <= DEMO_COUNT; d++)
-        if (!o->demo || o->demo == d) PIPA_TRY(setup_demo(o, d, ctx->P, &setups[d - 1]));
+        if (demo_selected(o, d)) PIPA_TRY(setup_demo(o, d, ctx->P, ctx->rank, &setups[d - 1]));
     if (ctx->rank == 0 && o->json_path) PIPA_TRY(pipa_cli_check_out_file("--json", o->json_path));
     return PIPA_OK;
 }

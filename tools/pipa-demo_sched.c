@@ -24,7 +24,6 @@
 
 #define SCHED_REPS 3     /* timed steps after the warm-up step */
 #define SCHED_COUNT 4
-#define SCHED_VOCAB 256  /* byte-level vocabulary */
 #define SCHED_V 2        /* chunks per rank of the interleaved schedule */
 
 static const pipa_sched sched_order[SCHED_COUNT] = {PIPA_SCHED_GPIPE, PIPA_SCHED_1F1B,
@@ -52,24 +51,6 @@ typedef struct {
     int ranks_agree;                 /* every rank reported the same loss bits */
     rank_step_t *ranks;              /* (P) of the median step */
 } sched_row_t;
-
-/* The batch: the same tokens every step, a function of the seed and the position only. */
-typedef struct {
-    uint64_t seed;
-    int B, T;
-} batch_ctx_t;
-
-static void sched_batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
-{
-    const batch_ctx_t *b = ctx;
-    for (int i = 0; i < b->B * b->T; i++) {
-        uint64_t h = (b->seed + 1) * 0x9e3779b97f4a7c15ull ^ ((uint64_t)mb << 32 | (uint64_t)i);
-        h ^= h >> 29, h *= 0xbf58476d1ce4e5b9ull, h ^= h >> 32;
-        int v = (int)(h % SCHED_VOCAB);
-        if (tokens) tokens[i] = v;
-        if (targets) targets[i] = (v * 7 + 3) % SCHED_VOCAB;  // learnable: a fixed map
-    }
-}
 
 static int bits_equal(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
@@ -139,15 +120,15 @@ static int run_schedule(demo_ctx_t *ctx, const demo_setup_t *su, sched_row_t *ro
     pipa_status s = pipa_plan_check(&plan, NULL);
     if (s == PIPA_OK && V == 1) memcpy(counts, su->counts, (size_t)P * sizeof *counts);
     else if (s == PIPA_OK) s = pipa_split_even(su->cfg.L, P * V, counts);
-    pipa_train_config_t cfg = {.model = su->cfg, .vocab = SCHED_VOCAB, .B = su->B, .T = su->T,
+    pipa_train_config_t cfg = {.model = su->cfg, .vocab = DEMO_VOCAB, .B = su->B, .T = su->T,
                                .opt = pipa_opt_defaults()};
     pipa_runtime_t tr;
     if (s == PIPA_OK) s = pipa_runtime_init(&tr, ctx->comm, &ctx->lay, &cfg, &plan, counts);
     int have_tr = s == PIPA_OK;  // a failed init has freed its part already
-    batch_ctx_t bctx = {.seed = su->cfg.seed, .B = su->B, .T = su->T};
+    demo_batch_t bctx = {.seed = su->cfg.seed, .B = su->B, .T = su->T};
     for (int step = -1; step < SCHED_REPS && s == PIPA_OK; step++) {  // step -1: the warm-up
         pipa_step_stats_t st;
-        s = pipa_runtime_step(&tr, sched_batch, &bctx, &st);
+        s = pipa_runtime_step(&tr, demo_batch, &bctx, &st);
         if (s != PIPA_OK) break;
         rank_step_t me = {.enter = st.enter_abs, .done = st.end_abs};
         memcpy(me.busy_kind, st.busy_kind, sizeof me.busy_kind);
@@ -250,7 +231,7 @@ static void json_rows(pipa_json_t *j, const demo_ctx_t *ctx, const demo_setup_t 
     pipa_json_str(j, "title", "schedules side by side");
     demo_json_setup(j, su);
     pipa_json_int(j, "repeats", SCHED_REPS);
-    pipa_json_int(j, "vocab", SCHED_VOCAB);
+    pipa_json_int(j, "vocab", DEMO_VOCAB);
     pipa_json_begin_array(j, "schedules");
     for (int i = 0; i < SCHED_COUNT; i++) {
         const sched_row_t *w = &rows[i];
@@ -307,7 +288,7 @@ int demo_schedules(demo_ctx_t *ctx, const demo_setup_t *su)
     if (ctx->rank == 0)
         printf("batch   M=%d microbatches of B=%d x T=%d tokens (vocab %d), the same every step;\n"
                "        AdamW, every schedule from the same seeded weights\n",
-               su->M, su->B, su->T, SCHED_VOCAB);
+               su->M, su->B, su->T, DEMO_VOCAB);
     if (ctx->rank == 0 && ctx->opt->split)  // said, not silently ignored
         printf("        interleaved: layers as even as possible over its P*V = %d virtual stages "
                "(--split is for one chunk per rank)\n", ctx->P * SCHED_V);

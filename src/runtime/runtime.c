@@ -482,8 +482,10 @@ static pipa_status run_list(pipa_runtime_t *tr, const action_ctx_t *io, pipa_ste
         }
         double t0 = pipa_now();
         if (act->kind == PIPA_ACT_STEP && tr->dp > 1) {  /* replicas' gradients summed first */
+            uint64_t b0 = pipa_comm_bytes_sent(tr->comm);
             PIPA_TRY(pipa__runtime_reduce_grads(tr));
             st->reduce_s += pipa_now() - t0;
+            st->dp_bytes += (int64_t)(pipa_comm_bytes_sent(tr->comm) - b0);
             t0 = pipa_now();
         }
         pipa_status s = run_action(tr, act, &a);
@@ -506,15 +508,19 @@ static pipa_status run_list(pipa_runtime_t *tr, const action_ctx_t *io, pipa_ste
 }
 
 /* The mean loss over the global batch, from the ranks holding the last virtual stage (one per
- * replica, summed in the data group) to everyone. */
-static pipa_status share_loss(pipa_runtime_t *tr, double *loss)
+ * replica, summed in the data group: its bytes count into dp_bytes) to everyone. */
+static pipa_status share_loss(pipa_runtime_t *tr, pipa_step_stats_t *st)
 {
     double sum = 0;
     for (int mb = 0; mb < tr->M; mb++) sum += tr->loss_sum[mb];
-    if (tr->dp > 1 && tr->rank == last_vs(tr) % tr->P) PIPA_TRY(pipa__runtime_reduce_loss(tr, &sum));
-    *loss = sum / batch_tokens(tr);
+    if (tr->dp > 1 && tr->rank == last_vs(tr) % tr->P) {
+        uint64_t b0 = pipa_comm_bytes_sent(tr->comm);
+        PIPA_TRY(pipa__runtime_reduce_loss(tr, &sum));
+        st->dp_bytes += (int64_t)(pipa_comm_bytes_sent(tr->comm) - b0);
+    }
+    st->loss = sum / batch_tokens(tr);
     pipa_desc_t d = pipa_desc_1d(PIPA_F64, 1);
-    return pipa_bcast(&tr->group, last_vs(tr) % tr->P, &d, loss);
+    return pipa_bcast(&tr->group, last_vs(tr) % tr->P, &d, &st->loss);
 }
 
 /* The one loop of every run: my actions of the plan, between a barrier and a flush. io: the
@@ -542,7 +548,7 @@ static pipa_status run_step(pipa_runtime_t *tr, const action_ctx_t *io, pipa_ste
                                  : 0;  // 0 forward-only
     st->tp_bytes = tr->tp_bytes;
     st->tp_s = tr->tp_s;
-    return tr->cfg.vocab > 0 ? share_loss(tr, &st->loss) : PIPA_OK;
+    return tr->cfg.vocab > 0 ? share_loss(tr, st) : PIPA_OK;
 }
 
 pipa_status pipa_runtime_step(pipa_runtime_t *tr, pipa_batch_fn batch, void *ctx,

@@ -101,6 +101,8 @@ typedef struct {
                                  * all-gathers inside receives) */
     double reduce_s;            /* in the data group's gradient all-reduce (dp > 1; not busy):
                                  * the others' arrival included, so mostly waiting */
+    int64_t dp_bytes;           /* sent inside my data group: the gradient all-reduce and the
+                                 * loss's (0 when dp == 1) */
 } pipa_step_stats_t;
 
 typedef struct {

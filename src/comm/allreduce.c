@@ -51,7 +51,7 @@ void pipa_allreduce_ring_chunk(size_t n, int members, int k, size_t *start, size
 
 /* dst[i] += src[i]: in IEEE arithmetic a + b == b + a to the bit, so which operand is the
  * partial sum does not matter; the grouping of the additions, fixed by the caller, does. */
-static void add_into(pipa_dtype t, void *dst, const void *src, size_t n)
+void pipa__allreduce_add(pipa_dtype t, void *dst, const void *src, size_t n)
 {
     if (t == PIPA_F32) {
         float *d = dst;
@@ -115,7 +115,7 @@ static pipa_status ring_step(ring_t *r, int phase, int step, int sc, int rc)
         if (s != PIPA_OK) return drop_sends(r, sreq, nsend, s);
         size_t off = j * r->seg;
         if (phase == 0)
-            add_into(r->t, r->buf + (r0 + off) * es, r->tmp + off * es, seg_len(r, rlen, j));
+            pipa__allreduce_add(r->t, r->buf + (r0 + off) * es, r->tmp + off * es, seg_len(r, rlen, j));
     }
     for (size_t j = 0; j < nsend; j++) {
         pipa_status s = pipa_wait(g->comm, &sreq[j]);
@@ -177,7 +177,7 @@ static pipa_status direct(pipa_group_t *g, pipa_dtype t, void *buf, size_t n)
                 free(tmp);
                 return s;
             }
-            add_into(t, buf, tmp, n);
+            pipa__allreduce_add(t, buf, tmp, n);
         }
         free(tmp);
     }
@@ -201,15 +201,20 @@ const char *pipa_allreduce_algo_name(pipa_allreduce_algo_t a)
     return "?";
 }
 
-pipa_status pipa_allreduce_sum(pipa_group_t *g, pipa_allreduce_algo_t algo, pipa_dtype t,
-                               void *buf, size_t n)
+pipa_status pipa__allreduce_check(pipa_group_t *g, pipa_dtype t, size_t n)
 {
     if (t != PIPA_F32 && t != PIPA_F64)
         return pipa__fail(PIPA_ERR_ARG, "all-reduce of %s: only f32 and f64 are summed",
                           pipa_dtype_name(t));
     if (n > (size_t)INT64_MAX / pipa_dtype_size(t))
         return pipa__fail(PIPA_ERR_ARG, "all-reduce of %zu elements: too many", n);
-    PIPA_TRY(pipa__coll_check_member(g, 0));
+    return pipa__coll_check_member(g, 0);
+}
+
+pipa_status pipa_allreduce_sum(pipa_group_t *g, pipa_allreduce_algo_t algo, pipa_dtype t,
+                               void *buf, size_t n)
+{
+    PIPA_TRY(pipa__allreduce_check(g, t, n));
     if (algo == PIPA_ALLREDUCE_AUTO) algo = pipa_allreduce_pick(n * pipa_dtype_size(t));
     if (algo == PIPA_ALLREDUCE_RING) return pipa__coll_named(g, ring(g, t, buf, n));
     if (algo == PIPA_ALLREDUCE_DIRECT) return pipa__coll_named(g, direct(g, t, buf, n));

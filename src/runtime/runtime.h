@@ -17,7 +17,8 @@
  * (contiguous shares: the batch callback is given the global index), so dp replicas of M
  * microbatches see the batch one replica of dp * M would. The loss is the mean over the whole
  * global batch (each head's gradient scaled by 1 / (dp * M * B * T)), and before STEP the
- * gradients are summed in the data group (runtime_dp.c), in a fixed order: bit-identical for
+ * gradients are summed in the data group (runtime_dp.c; each layer's reduction started as soon
+ * as its gradient is final, overlapping the rest of the backward), in a fixed order: bit-identical for
  * every pp and schedule at the same dp, and within rounding of the one-replica run. */
 #ifndef PIPA_RUNTIME_H
 #define PIPA_RUNTIME_H
@@ -80,8 +81,11 @@ typedef struct {
     int64_t recvs, sends;       /* activation and gradient transfers */
     int64_t bytes_sent;
     pipa_desc_t recv_desc, send_desc; /* shapes received and sent (ndim 0 when none) */
-    double reduce_s;            /* in the data group's gradient all-reduce (dp > 1; not busy):
-                                 * the others' arrival included, so mostly waiting */
+    double reduce_s;            /* in the data group's gradient reductions (dp > 1): starting
+                                 * them during the backward (inside W or B, so also busy) and
+                                 * waiting for them before STEP (not busy) */
+    double reduce_wait_s;       /* of which waiting before STEP: what overlap did not hide (the
+                                 * others' arrival included); all of it without overlap */
 } pipa_step_stats_t;
 
 typedef struct {
@@ -110,6 +114,7 @@ typedef struct {
     double *t_start, *t_end;    /* (my actions) when each action of the last step ran, seconds
                                  * from the step's start: the measured timeline (trace.h) */
     int64_t steps;              /* optimizer steps taken */
+    struct pipa__runtime_dp *dps;  /* dp > 1 training: the reductions (runtime_dp.c) */
 } pipa_runtime_t;
 
 /* Builds my part for a checked plan; counts[P*V] are the layers of each virtual stage. A plan
@@ -143,6 +148,11 @@ pipa_status pipa_runtime_step(pipa_runtime_t *tr, pipa_batch_fn batch, void *ctx
  * pipa_runtime_step; returns once every send of mine has left. */
 pipa_status pipa_runtime_forward(pipa_runtime_t *tr, const float *in, float *out,
                                  pipa_step_stats_t *stats);
+
+/* dp > 1: on (the default), each layer's gradient reduction starts as soon as its gradient is
+ * final, overlapping the rest of the backward; off, one all-reduce of all gradients before
+ * STEP. The same bits either way (runtime_dp.c). No effect at dp 1 or forward-only. */
+void pipa_runtime_set_dp_overlap(pipa_runtime_t *tr, int on);
 
 /* Checkpoints (runtime_ckpt.c): my shard of a set directory (ckpt.h), recording extra (may be
  * NULL) beside the model and layout. Save writes it into dir, which must not hold it yet; load

@@ -14,7 +14,6 @@
  *  - A group size that does not divide the heads, the intermediate size or the vocabulary is
  *    refused, naming which. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +22,7 @@
 #include "model/ends.h"
 #include "model/layer.h"
 #include "model/tensors.h"
+#include "tp_group.h"
 
 static const pipa_model_config_t CFG = {.L = 2, .C = 64, .NH = 4, .I = 128, .eps = 1e-5f,
                                         .rope_theta = 10000.0f, .seed = 11};
@@ -142,57 +142,11 @@ static void test_refused(void)
     expect_refused(&CFG, VOCAB, 4, 4, "tensor rank 4");
 }
 
-/* ---- a simulated tensor group ------------------------------------------------------------- */
-
-/* The group: R threads meet in the hook; rank 0 sums (or takes the maximum of) every rank's
- * buffer in rank order, then each copies the result back. */
-typedef struct {
-    int R;
-    pthread_barrier_t bar;
-    float *bufs[MAX_R];
-    float *sum;
-    size_t cap;
-} group_t;
-
-/* A rank's place in the group: the hook's context. */
-typedef struct {
-    group_t *g;
-    int rank, calls;
-} peer_t;
-
-static pipa_status group_reduce(peer_t *m, float *buf, size_t n, int max)
-{
-    group_t *g = m->g;
-    PIPA_ASSERT(n <= g->cap);
-    m->calls++;
-    g->bufs[m->rank] = buf;
-    pthread_barrier_wait(&g->bar);
-    if (m->rank == 0)
-        for (size_t i = 0; i < n; i++) {
-            float v = g->bufs[0][i];
-            for (int r = 1; r < g->R; r++)
-                v = max ? (g->bufs[r][i] > v ? g->bufs[r][i] : v) : v + g->bufs[r][i];
-            g->sum[i] = v;
-        }
-    pthread_barrier_wait(&g->bar);
-    memcpy(buf, g->sum, n * sizeof *buf);
-    pthread_barrier_wait(&g->bar);  // nobody reads sum once rank 0 may write it again
-    return PIPA_OK;
-}
-
-static pipa_status group_sum(void *ctx, float *buf, size_t n)
-{
-    return group_reduce(ctx, buf, n, 0);
-}
-
-static pipa_status group_max(void *ctx, float *buf, size_t n)
-{
-    return group_reduce(ctx, buf, n, 1);
-}
+/* ---- the layers in a tensor group simulated by threads (tp_group.h) ----------------------- */
 
 /* A rank of a layer group. */
 typedef struct {
-    peer_t p;
+    tp_peer_t p;
     pipa_layers_t w, grad;
     pipa_acts_t acts;
     pipa_scratch_t s;
@@ -205,7 +159,7 @@ static void *member_run(void *arg)
 {
     member_t *m = arg;
     const size_t act = (size_t)B * T * CFG.C;
-    const pipa_tp_hook_t hook = {.allreduce = group_sum, .ctx = &m->p};
+    const pipa_tp_hook_t hook = {.allreduce = tp_group_sum, .ctx = &m->p};
     memcpy(m->x, m->x0, act * sizeof *m->x);
     memcpy(m->dx, m->dy, act * sizeof *m->dx);
     m->st = pipa_layers_forward_tp(&m->w, m->x, B, T, &m->acts, &m->s, &hook);
@@ -279,7 +233,7 @@ static void plain_pass(const float *x0, const float *dy, float *out, float *dx, 
     pipa_layers_free(&w);
 }
 
-static void member_init(member_t *m, group_t *g, int rank, const float *x0, const float *dy)
+static void member_init(member_t *m, tp_group_t *g, int rank, const float *x0, const float *dy)
 {
     const size_t act = (size_t)B * T * CFG.C;
     memset(m, 0, sizeof *m);
@@ -329,8 +283,8 @@ static void test_group(int R)
     pipa_model_input(dy, &CFG, 1, B, T);  // any gradient: another microbatch's input
     pipa_layers_t g;
     plain_pass(x0, dy, out, dx, &g);
-    group_t grp = {.R = R, .cap = act, .sum = malloc(act * sizeof(float))};
-    pthread_barrier_init(&grp.bar, NULL, (unsigned)R);
+    tp_group_t grp;
+    tp_group_init(&grp, R, act);
     member_t m[MAX_R];
     pthread_t th[MAX_R];
     for (int t = 0; t < R; t++) member_init(&m[t], &grp, t, x0, dy);
@@ -345,16 +299,16 @@ static void test_group(int R)
     }
     pipa_tensors_free(&whole);
     for (int t = 0; t < R; t++) member_free(&m[t]);
-    pthread_barrier_destroy(&grp.bar);
+    tp_group_free(&grp);
     pipa_layers_free(&g);
-    free(grp.sum), free(x0), free(dy), free(out), free(dx);
+    free(x0), free(dy), free(out), free(dx);
 }
 
 /* ---- the ends split by vocabulary ------------------------------------------------------- */
 
 /* What a rank of the ends' group computes, and the one-process answers (in the plain one). */
 typedef struct {
-    peer_t p;
+    tp_peer_t p;
     pipa_ends_t e, grad;
     pipa_head_acts_t h;
     float *emb, *dx, *stats;
@@ -366,14 +320,14 @@ typedef struct {
 
 enum { N_TOK = B * T };
 
-static void vmember_init(vmember_t *m, group_t *g, int rank, int R)
+static void vmember_init(vmember_t *m, tp_group_t *g, int rank, int R)
 {
     const size_t act = (size_t)N_TOK * CFG.C;
     CHECK(pipa_ends_build_tp(&m->e, &CFG, VOCAB, 1, 1, rank, R) == PIPA_OK);
     CHECK(pipa_ends_alloc_zero_tp(&m->grad, &CFG, VOCAB, 1, 1, rank, R) == PIPA_OK);
     CHECK(m->e.V == VOCAB / R && m->e.v0 == rank * VOCAB / R && m->e.tp_size == R);
     CHECK(pipa_head_acts_init(&m->h, &CFG, VOCAB / R, B, T) == PIPA_OK);
-    m->p = (peer_t){g, rank, 0};
+    m->p = (tp_peer_t){g, rank, 0};
     m->emb = malloc(act * sizeof *m->emb);
     m->dx = malloc(act * sizeof *m->dx);
     m->stats = malloc(3 * N_TOK * sizeof *m->stats);
@@ -390,7 +344,7 @@ static void vmember_free(vmember_t *m)
 static void *vmember_run(void *arg)
 {
     vmember_t *m = arg;
-    const pipa_tp_hook_t hook = {.allreduce = group_sum, .allreduce_max = group_max, .ctx = &m->p};
+    const pipa_tp_hook_t hook = tp_group_hook(&m->p);
     m->st = pipa_ends_embed_forward_tp(&m->e, m->tokens, m->emb, B, T, &hook);
     if (m->st == PIPA_OK)
         m->st = pipa_ends_head_forward_tp(&m->e, m->x_in, m->targets, B, T, &m->h, m->stats,
@@ -456,8 +410,8 @@ static void test_vocab_group(int R)
     ref.emb = malloc(act * sizeof *ref.emb);
     ref.dx = malloc(act * sizeof *ref.dx);
     vplain(&ref);
-    group_t grp = {.R = R, .cap = act, .sum = malloc(act * sizeof(float))};
-    pthread_barrier_init(&grp.bar, NULL, (unsigned)R);
+    tp_group_t grp;
+    tp_group_init(&grp, R, act);
     vmember_t m[MAX_R];
     pthread_t th[MAX_R];
     for (int t = 0; t < R; t++) {
@@ -469,8 +423,8 @@ static void test_vocab_group(int R)
     for (int t = 0; t < R; t++) vcheck(&m[t], &ref, &m[0], R);
     for (int t = 0; t < R; t++) vmember_free(&m[t]);
     vmember_free(&ref);
-    pthread_barrier_destroy(&grp.bar);
-    free(grp.sum), free(x_in), free(dy);
+    tp_group_free(&grp);
+    free(x_in), free(dy);
 }
 
 int main(void)

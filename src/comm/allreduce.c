@@ -1,5 +1,6 @@
-/* allreduce.c: the sum of an f32 or f64 array over a group, in place, by one of two algorithms,
- * each with a fixed order of additions, so every member and every run gets identical bits.
+/* allreduce.c: the sum (or the maximum) of an f32 or f64 array over a group, in place, by one of
+ * two algorithms, each with a fixed order of additions, so every member and every run gets
+ * identical bits. The maximum runs the same algorithms with max in place of +.
  *
  *   direct  members send their arrays to member 0, which adds them in group order,
  *           ((a0 + a1) + a2) + ..., and broadcasts the sum: 2 message latencies, but member 0
@@ -14,7 +15,7 @@
  * receives, then its sends, then waits, so it sends and receives at once (sends never block).
  * A member that does not call makes the others' waits end in the communicator's deadline error.
  * Left out: recursive doubling and trees (their orders differ between members unless made to
- * agree), other reductions than the sum, other dtypes, a caller-owned workspace (each call
+ * agree), other reductions than the sum and the maximum, other dtypes, a caller-owned workspace (each call
  * allocates its receive buffer: one chunk for ring, one array at member 0 for direct). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +28,11 @@
  * Measured with pipa-bench allreduce (BENCHMARKS.md). */
 #define RING_SEGMENT_BYTES ((size_t)256 * 1024)
 
+typedef enum { OP_SUM, OP_MAX } op_t;
+
 typedef struct {
     pipa_group_t *g;
+    op_t op;
     pipa_dtype t;
     size_t esize;          /* bytes of one element */
     char *buf;             /* the caller's array: n elements */
@@ -62,6 +66,27 @@ void pipa__allreduce_add(pipa_dtype t, void *dst, const void *src, size_t n)
         const double *s = src;
         for (size_t i = 0; i < n; i++) d[i] += s[i];
     }
+}
+
+/* dst[i] = max(dst[i], src[i]), a NaN in either kept (s != s: NaN), so the result does not depend
+ * on which member's value came first. */
+static void max_into(pipa_dtype t, void *dst, const void *src, size_t n)
+{
+    if (t == PIPA_F32) {
+        float *d = dst;
+        const float *s = src;
+        for (size_t i = 0; i < n; i++) d[i] = (s[i] > d[i] || s[i] != s[i]) ? s[i] : d[i];
+    } else {
+        double *d = dst;
+        const double *s = src;
+        for (size_t i = 0; i < n; i++) d[i] = (s[i] > d[i] || s[i] != s[i]) ? s[i] : d[i];
+    }
+}
+
+static void combine_into(op_t op, pipa_dtype t, void *dst, const void *src, size_t n)
+{
+    if (op == OP_SUM) pipa__allreduce_add(t, dst, src, n);
+    else max_into(t, dst, src, n);
 }
 
 static int ring_mod(int i, int n) { return ((i % n) + n) % n; }
@@ -115,7 +140,8 @@ static pipa_status ring_step(ring_t *r, int phase, int step, int sc, int rc)
         if (s != PIPA_OK) return drop_sends(r, sreq, nsend, s);
         size_t off = j * r->seg;
         if (phase == 0)
-            pipa__allreduce_add(r->t, r->buf + (r0 + off) * es, r->tmp + off * es, seg_len(r, rlen, j));
+            combine_into(r->op, r->t, r->buf + (r0 + off) * es, r->tmp + off * es,
+                         seg_len(r, rlen, j));
     }
     for (size_t j = 0; j < nsend; j++) {
         pipa_status s = pipa_wait(g->comm, &sreq[j]);
@@ -137,9 +163,9 @@ static pipa_status ring_run(ring_t *r)
     return PIPA_OK;
 }
 
-static pipa_status ring(pipa_group_t *g, pipa_dtype t, void *buf, size_t n)
+static pipa_status ring(pipa_group_t *g, op_t op, pipa_dtype t, void *buf, size_t n)
 {
-    ring_t r = {.g = g, .t = t, .esize = pipa_dtype_size(t), .buf = buf, .n = n};
+    ring_t r = {.g = g, .op = op, .t = t, .esize = pipa_dtype_size(t), .buf = buf, .n = n};
     r.seg = RING_SEGMENT_BYTES / r.esize;
     size_t start, big;
     pipa_allreduce_ring_chunk(n, g->size, 0, &start, &big); /* chunk 0 is a largest */
@@ -162,7 +188,7 @@ static pipa_status ring(pipa_group_t *g, pipa_dtype t, void *buf, size_t n)
 /* ---- direct -------------------------------------------------------------------------------- */
 
 /* Member 0 adds the members' arrays in group order into buf, then broadcasts the sum. */
-static pipa_status direct(pipa_group_t *g, pipa_dtype t, void *buf, size_t n)
+static pipa_status direct(pipa_group_t *g, op_t op, pipa_dtype t, void *buf, size_t n)
 {
     uint64_t tag = pipa__coll_tags(g, 1);
     pipa_desc_t d = pipa_desc_1d(t, (int64_t)n);
@@ -177,7 +203,7 @@ static pipa_status direct(pipa_group_t *g, pipa_dtype t, void *buf, size_t n)
                 free(tmp);
                 return s;
             }
-            pipa__allreduce_add(t, buf, tmp, n);
+            combine_into(op, t, buf, tmp, n);
         }
         free(tmp);
     }
@@ -204,21 +230,32 @@ const char *pipa_allreduce_algo_name(pipa_allreduce_algo_t a)
 pipa_status pipa__allreduce_check(pipa_group_t *g, pipa_dtype t, size_t n)
 {
     if (t != PIPA_F32 && t != PIPA_F64)
-        return pipa__fail(PIPA_ERR_ARG, "all-reduce of %s: only f32 and f64 are summed",
+        return pipa__fail(PIPA_ERR_ARG, "all-reduce of %s: only f32 and f64 are reduced",
                           pipa_dtype_name(t));
     if (n > (size_t)INT64_MAX / pipa_dtype_size(t))
         return pipa__fail(PIPA_ERR_ARG, "all-reduce of %zu elements: too many", n);
     return pipa__coll_check_member(g, 0);
 }
 
-pipa_status pipa_allreduce_sum(pipa_group_t *g, pipa_allreduce_algo_t algo, pipa_dtype t,
-                               void *buf, size_t n)
+static pipa_status reduce(pipa_group_t *g, pipa_allreduce_algo_t algo, op_t op, pipa_dtype t,
+                          void *buf, size_t n)
 {
     PIPA_TRY(pipa__allreduce_check(g, t, n));
     if (algo == PIPA_ALLREDUCE_AUTO) algo = pipa_allreduce_pick(n * pipa_dtype_size(t));
-    if (algo == PIPA_ALLREDUCE_RING) return pipa__coll_named(g, ring(g, t, buf, n));
-    if (algo == PIPA_ALLREDUCE_DIRECT) return pipa__coll_named(g, direct(g, t, buf, n));
+    if (algo == PIPA_ALLREDUCE_RING) return pipa__coll_named(g, ring(g, op, t, buf, n));
+    if (algo == PIPA_ALLREDUCE_DIRECT) return pipa__coll_named(g, direct(g, op, t, buf, n));
     return pipa__fail(PIPA_ERR_ARG, "all-reduce algorithm %d unknown", (int)algo);
+}
+
+pipa_status pipa_allreduce_sum(pipa_group_t *g, pipa_allreduce_algo_t algo, pipa_dtype t,
+                               void *buf, size_t n)
+{
+    return reduce(g, algo, OP_SUM, t, buf, n);
+}
+
+pipa_status pipa_allreduce_max(pipa_group_t *g, pipa_dtype t, void *buf, size_t n)
+{
+    return reduce(g, PIPA_ALLREDUCE_AUTO, OP_MAX, t, buf, n);
 }
 
 pipa_status pipa_allreduce_sum_f32(pipa_group_t *g, float *buf, size_t n)

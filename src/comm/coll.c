@@ -123,6 +123,48 @@ pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t b
     return pipa__coll_named(g, gather(g, root, sendbuf, bytes, recvbuf));
 }
 
+/* Keeps the first error's message while the sends among the n requests are detached (they go on
+ * from the communicator's copies: the send buffer is the caller's again once we return). */
+static pipa_status drop_sends(pipa_comm_t *c, pipa_req_t *req, int n, pipa_status s)
+{
+    char why[512];
+    snprintf(why, sizeof why, "%s", pipa_last_error());
+    for (int i = 0; i < n; i++)
+        if (req[i].kind == PIPA_REQ_SEND) (void)pipa_detach(c, &req[i]);
+    return pipa__fail(s, "%s", why);
+}
+
+/* Every receive posted, then every send, then one wait for all: the members' messages cross. */
+static pipa_status allgather(pipa_group_t *g, const void *sendbuf, size_t bytes, void *recvbuf)
+{
+    PIPA_TRY(pipa__coll_check_member(g, 0));
+    uint64_t tag = coll_tag(g);
+    g->seq++;
+    char *mine = (char *)recvbuf + (size_t)g->me * bytes;
+    if (mine != (const char *)sendbuf) memmove(mine, sendbuf, bytes);
+    if (g->size == 1) return PIPA_OK;
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, (int64_t)bytes);
+    pipa_req_t *req = calloc(2 * (size_t)g->size, sizeof *req);
+    if (!req) return pipa__fail(PIPA_ERR_NOMEM, "out of memory in all-gather");
+    int n = 0;
+    pipa_status s = PIPA_OK;
+    for (int i = 0; i < g->size && s == PIPA_OK; i++)
+        if (i != g->me)
+            s = pipa_irecv(g->comm, g->ranks[i], tag, &d, (char *)recvbuf + (size_t)i * bytes,
+                           &req[n++]);
+    for (int i = 0; i < g->size && s == PIPA_OK; i++)
+        if (i != g->me) s = pipa_isend(g->comm, g->ranks[i], tag, &d, mine, &req[n++]);
+    for (int i = 0; i < n && s == PIPA_OK; i++) s = pipa_wait(g->comm, &req[i]);
+    if (s != PIPA_OK) s = drop_sends(g->comm, req, n, s);
+    free(req);
+    return s;
+}
+
+pipa_status pipa_allgather(pipa_group_t *g, const void *sendbuf, size_t bytes, void *recvbuf)
+{
+    return pipa__coll_named(g, allgather(g, sendbuf, bytes, recvbuf));
+}
+
 pipa_status pipa_barrier(pipa_group_t *g)
 {
     char none = 0;

@@ -18,6 +18,7 @@ struct pipa_comm {
     void *t;             /* the transport's state */
     int rank, world;
     double timeout;      /* seconds a wait may take */
+    uint64_t bytes_sent; /* payload bytes of every send posted (pipa_comm_bytes_sent) */
 };
 
 /* Waiting: spin first (a hand-off between two running ranks takes well under a microsecond),
@@ -94,6 +95,7 @@ int pipa_comm_size(const pipa_comm_t *c) { return c->world; }
 const char *pipa_comm_transport_name(const pipa_comm_t *c) { return c->ops->name; }
 void pipa_comm_set_timeout(pipa_comm_t *c, double seconds) { c->timeout = seconds; }
 double pipa_comm_timeout(const pipa_comm_t *c) { return c->timeout; }
+uint64_t pipa_comm_bytes_sent(const pipa_comm_t *c) { return c->bytes_sent; }
 
 /* ---- send and receive --------------------------------------------------------------------- */
 
@@ -120,6 +122,7 @@ pipa_status pipa_isend(pipa_comm_t *c, int dst, uint64_t tag, const pipa_desc_t 
                        pipa_req_t *req)
 {
     PIPA_TRY(req_start(c, PIPA_REQ_SEND, dst, tag, d, buf, req));
+    c->bytes_sent += req->bytes;
     c->ops->post_send(c->t, req);
     return PIPA_OK;
 }

@@ -34,6 +34,9 @@ int pipa_comm_size(const pipa_comm_t *c);
 const char *pipa_comm_transport_name(const pipa_comm_t *c);
 void pipa_comm_set_timeout(pipa_comm_t *c, double seconds);
 double pipa_comm_timeout(const pipa_comm_t *c);
+/* Payload bytes of every send this rank has posted so far (point-to-point and collectives alike;
+ * message headers not counted): the difference around a piece of work is what it sent. */
+uint64_t pipa_comm_bytes_sent(const pipa_comm_t *c);
 
 /* Non-blocking send: buf must stay valid and unchanged until the request completes. Small
  * messages complete at once (copied into the transport). */
@@ -85,6 +88,10 @@ pipa_status pipa_barrier(pipa_group_t *g);
 pipa_status pipa_bcast(pipa_group_t *g, int root, const pipa_desc_t *d, void *buf);
 /* Each member sends bytes from sendbuf; root receives size*bytes into recvbuf in group order. */
 pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t bytes, void *recvbuf);
+/* Every member receives size*bytes into recvbuf: member i's bytes at recvbuf + i*bytes (its own
+ * copied from sendbuf, which may be that very place). Each member sends its bytes straight to
+ * every other (all receives posted first): one message latency, size-1 sends per member. */
+pipa_status pipa_allgather(pipa_group_t *g, const void *sendbuf, size_t bytes, void *recvbuf);
 
 /* ---- all-reduce (allreduce.c) ---------------------------------------------------------------
  * The sum of every member's f32 or f64 array, in place, with a fixed order of additions per
@@ -119,6 +126,10 @@ const char *pipa_allreduce_algo_name(pipa_allreduce_algo_t a);
 /* RING's chunk k of an array of n elements over `members`: the first n % members chunks hold
  * n / members + 1 elements, the rest n / members, in order. */
 void pipa_allreduce_ring_chunk(size_t n, int members, int k, size_t *start, size_t *len);
+/* The element-wise maximum, in place, by the same algorithms (AUTO by bytes). A maximum does not
+ * depend on the order of its operands, so the result is the same on every member, for every
+ * algorithm and run; a NaN anywhere gives NaN. (Of +0 and -0 either may be kept.) */
+pipa_status pipa_allreduce_max(pipa_group_t *g, pipa_dtype t, void *buf, size_t n);
 /* pipa_allreduce_sum with AUTO. */
 pipa_status pipa_allreduce_sum_f32(pipa_group_t *g, float *buf, size_t n);
 pipa_status pipa_allreduce_sum_f64(pipa_group_t *g, double *buf, size_t n);
@@ -168,7 +179,7 @@ pipa_status pipa_print_ordered(pipa_group_t *g, const char *text);
 uint64_t pipa__coll_tags(pipa_group_t *g, uint64_t count);
 pipa_status pipa__coll_check_member(pipa_group_t *g, int root);
 /* Internal to the all-reduces (allreduce.c, allreduce_nb.c): dst[i] += src[i] for f32 or f64;
- * PIPA_OK if t is summed, n not too large and this rank a member, else the error. */
+ * PIPA_OK if t is f32 or f64, n not too large and this rank a member, else the error. */
 void pipa__allreduce_add(pipa_dtype t, void *dst, const void *src, size_t n);
 pipa_status pipa__allreduce_check(pipa_group_t *g, pipa_dtype t, size_t n);
 

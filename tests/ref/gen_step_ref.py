@@ -61,24 +61,27 @@ def rand_uniform(seed, a, b, n):
     return np.float32(2.0) * (k * np.float32(1.0 / 16777216.0)) - np.float32(1.0)
 
 
-def norm_init(a, b, n):  # 1 + 0.1 u, in float32 as the C computes it
-    return np.float32(1.0) + np.float32(0.1) * rand_uniform(SEED, a, b, n)
+def norm_init(seed, a, b, n):  # 1 + 0.1 u, in float32 as the C computes it
+    return np.float32(1.0) + np.float32(0.1) * rand_uniform(seed, a, b, n)
 
 
-def linear_init(a, b, oc, ic):  # u / sqrt(fan_in), the scale rounded to float32 first
-    return (np.float32(1.0 / math.sqrt(ic)) * rand_uniform(SEED, a, b, oc * ic)).reshape(oc, ic)
+def linear_init(seed, a, b, oc, ic):  # u / sqrt(fan_in), the scale rounded to float32 first
+    return (np.float32(1.0 / math.sqrt(ic)) * rand_uniform(seed, a, b, oc * ic)).reshape(oc, ic)
 
 
-def init_params():
+def init_params(L=L, C=C, I=I, V=V, seed=SEED):
+    """The model's initial float32 weights; the sizes and seed default to this file's, and
+    gen_tp_ref.py passes its own."""
     p = {}
     shapes = {"wq": (C, C), "wk": (C, C), "wv": (C, C), "wo": (C, C), "w_gate": (I, C),
               "w_up": (I, C), "w_down": (C, I)}
     for l in range(L):
         for t, n in enumerate(LAYER_TENSORS):
-            p[f"layer{l}.{n}"] = norm_init(l, t, C) if n.endswith("norm") else linear_init(l, t, *shapes[n])
-    p["wte"] = rand_uniform(SEED, 0, STREAM_EMBED, V * C).reshape(V, C)
-    p["final_norm"] = norm_init(L, 0, C)
-    p["lm_head"] = linear_init(L, 1, V, C)
+            p[f"layer{l}.{n}"] = (norm_init(seed, l, t, C) if n.endswith("norm")
+                                  else linear_init(seed, l, t, *shapes[n]))
+    p["wte"] = rand_uniform(seed, 0, STREAM_EMBED, V * C).reshape(V, C)
+    p["final_norm"] = norm_init(seed, L, 0, C)
+    p["lm_head"] = linear_init(seed, L, 1, V, C)
     return {n: torch.from_numpy(a.copy()) for n, a in p.items()}
 
 
@@ -91,10 +94,10 @@ def batch():
 
 
 # ---- the model -------------------------------------------------------------------------------
-def block(x, w):  # x (N, T, C): gen_ref.block for any batch and this head count
+def block(x, w, nh=NH):  # x (N, T, C): gen_ref.block for any batch and head count nh
     n, t, c = x.shape
     h = F.rmsnorm(x, w["attn_norm"])
-    q, k, v = (F.linear(h, w[name]).view(n, t, NH, c // NH) for name in ("wq", "wk", "wv"))
+    q, k, v = (F.linear(h, w[name]).view(n, t, nh, c // nh) for name in ("wq", "wk", "wv"))
     x = x + F.linear(F.attention(F.rope(q), F.rope(k), v).reshape(n, t, c), w["wo"])
     h = F.rmsnorm(x, w["mlp_norm"])
     return x + F.linear(F.swiglu(F.linear(h, w["w_gate"]), F.linear(h, w["w_up"])), w["w_down"])

@@ -384,7 +384,8 @@ static void do_input_grad(action_ctx_t *a)
     pipa_layers_backward_input(&a->ch->w, &a->s->acts, a->s->dx, B, T, &tr->scratch);
 }
 
-/* With dp > 1, the last microbatch's starts the data group's reductions (runtime_dp.c). */
+/* With dp > 1, the step's last microbatch also starts the data group's reductions of the
+ * gradients it makes final (runtime_dp.c). */
 static pipa_status do_weight_grad(action_ctx_t *a)
 {
     pipa_runtime_t *tr = a->tr;

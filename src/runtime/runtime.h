@@ -18,8 +18,9 @@
  * microbatches see the batch one replica of dp * M would. The loss is the mean over the whole
  * global batch (each head's gradient scaled by 1 / (dp * M * B * T)), and before STEP the
  * gradients are summed in the data group (runtime_dp.c; each layer's reduction started as soon
- * as its gradient is final, overlapping the rest of the backward), in a fixed order: bit-identical for
- * every pp and schedule at the same dp, and within rounding of the one-replica run. */
+ * as its gradient is final, overlapping the rest of the backward), in a fixed order:
+ * bit-identical for every pp and schedule at the same dp, and within rounding of the one-replica
+ * run. */
 #ifndef PIPA_RUNTIME_H
 #define PIPA_RUNTIME_H
 

@@ -35,6 +35,9 @@ static void usage(FILE *f)
         "                      of its own, gradients summed before each step (1)\n"
         "  --tp T              tensor-parallel ranks per stage: heads, MLP and vocabulary\n"
         "                      split among them, as Megatron does (1)\n"
+        "  --dp-overlap on|off on: each layer's gradient reduction starts as soon as the\n"
+        "                      gradient is final, overlapping the rest of the backward; off:\n"
+        "                      one all-reduce of all gradients before the step (same bits) (on)\n"
         "                      --pp x --dp x --tp must be the number of ranks\n"
         "  --tp-send S         between stages each tensor rank sends its 1/T share of the\n"
         "                      activation, all-gathered on arrival (slice), or all of it\n"
@@ -134,6 +137,13 @@ static int take_other(int argc, char **argv, int *i, train_opts_t *o)
     if ((r = pipa_cli_take(argc, argv, i, "--weight-decay", &v))) {
         o->wd_given = 1;
         return r < 0 ? r : pipa_cli_float("--weight-decay", v, 0.0, 1.0, &o->wd) == PIPA_OK ? 1 : -2;
+    }
+    if ((r = pipa_cli_take(argc, argv, i, "--dp-overlap", &v))) {
+        if (r < 0) return r;
+        o->dp_overlap_off = !strcmp(v, "off");
+        if (o->dp_overlap_off || !strcmp(v, "on")) return 1;
+        pipa_status_set_error(PIPA_ERR_ARG, "--dp-overlap '%s': on or off", v);
+        return -2;
     }
     if ((r = pipa_cli_take(argc, argv, i, "--seed", &v)))
         return r < 0 ? r : pipa_cli_u64("--seed", v, &o->seed) == PIPA_OK ? 1 : -2;
@@ -395,9 +405,10 @@ static void print_header(const train_ctx_t *ctx)
            o->M, o->B, o->T, (long long)o->M * o->B * o->T);
     if (ctx->lay.dp > 1)
         printf("data       dp=%d replicas of the pipeline, %d microbatches each (replica d: "
-               "d*%d .. d*%d+%d), gradients summed (%s all-reduce) before each step\n", ctx->lay.dp,
-               ctx->M, ctx->M, ctx->M, ctx->M - 1,
-               pipa_allreduce_algo_name(ctx->lay.dp <= 2 ? PIPA_ALLREDUCE_AUTO : PIPA_ALLREDUCE_DIRECT));
+               "d*%d .. d*%d+%d), gradients summed before each step: %s\n", ctx->lay.dp,
+               ctx->M, ctx->M, ctx->M, ctx->M - 1, o->dp_overlap_off ? "one all-reduce "
+               "(--dp-overlap off)" : "each layer's reduction started once its gradient is "
+               "final (--dp-overlap on)");
     if (ctx->lay.tp > 1)
         printf("tensor     layout dp=%d x pp=%d x tp=%d: tp ranks per stage split the heads, the MLP "
                "and the vocabulary (Megatron); between stages each sends %s\n", ctx->lay.dp, ctx->P,

@@ -27,6 +27,7 @@ typedef struct {
     int pp, dp, tp;           /* 0: not given */
     int tp_send_whole, tp_send_given;  /* --tp-send whole (default slice) */
     int save_every;           /* 0: only at the end */
+    int dp_overlap_off;       /* --dp-overlap off: one all-reduce before STEP (runtime.h) */
     int V_given, wd_given, sched_given;
     float lr, wd;
     pipa_opt_kind optimizer;

@@ -24,7 +24,8 @@ typedef struct {
     double enter_abs, end_abs;/* pipa_now() entering the step's barrier, at my end */
     double peak_live;         /* most slots live at once in this step */
     double slot_bytes;        /* activation bytes of one slot */
-    double reduce;            /* seconds in the data group's gradient all-reduce (dp > 1) */
+    double reduce;            /* seconds in the data group's gradient reductions (dp > 1) */
+    double reduce_wait;       /* of which waiting for them before STEP */
     double bytes_sent;        /* between stages */
     double tp_bytes, tp_s;    /* sent and seconds in the tensor group's collectives (tp > 1) */
 } rank_rec_t;
@@ -38,7 +39,8 @@ typedef struct {
     int64_t first_step, last_step, timed_steps;
     double first_loss, last_loss;
     double timed_wall, timed_busy;   /* sums over steps after the first (warm-up) */
-    double timed_reduce;      /* sum over those steps of the ranks' mean all-reduce time */
+    double timed_reduce;      /* sum over those steps of the ranks' mean reduction time */
+    double timed_reduce_wait; /* the same, waiting before STEP only */
     double step_tp_s, step_tp_bytes;    /* this step's mean over ranks in the tensor groups'
                                          * collectives (tp > 1) */
     double timed_tp_s, timed_tp_bytes;  /* their sums over the steps after the first */
@@ -83,6 +85,7 @@ static void json_config(train_ctx_t *ctx, int64_t start)
     pipa_json_int(j, "world", ctx->W);
     pipa_json_int(j, "pp", ctx->P);
     pipa_json_int(j, "dp", ctx->lay.dp);
+    if (ctx->lay.dp > 1) pipa_json_str(j, "dp_overlap", ctx->opt->dp_overlap_off ? "off" : "on");
     pipa_json_int(j, "tp", ctx->lay.tp);
     if (ctx->lay.tp > 1) pipa_json_str(j, "tp_send", o->tp_send_whole ? "whole" : "slice");
     pipa_json_int(j, "chunks", o->V);
@@ -164,6 +167,9 @@ static void json_step(run_t *run, int64_t step, double loss, double tok_s, doubl
         pipa_json_begin_array(j, "reduce_s");
         for (int r = 0; r < run->ctx->W; r++) pipa_json_num(j, NULL, run->recs[r].reduce);
         pipa_json_end_array(j);
+        pipa_json_begin_array(j, "reduce_wait_s");
+        for (int r = 0; r < run->ctx->W; r++) pipa_json_num(j, NULL, run->recs[r].reduce_wait);
+        pipa_json_end_array(j);
     }
     if (run->ctx->lay.tp > 1) json_tp_step(run);
     pipa_json_end_object(j);
@@ -174,12 +180,12 @@ static void json_step(run_t *run, int64_t step, double loss, double tok_s, doubl
 /* Gathers this step's per-rank figures at rank 0. *span is the step's time on the machine-wide
  * clock (pipa_trace_step_span; see pipa-demo's demo 4). */
 static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *span,
-                               double *sum_busy, double *reduce)
+                               double *sum_busy, double reduce[2])
 {
     train_ctx_t *ctx = run->ctx;
     rank_rec_t me = {st->wall_s, st->busy_s, st->enter_abs, st->end_abs, st->peak_live,
-                     (double)st->slot_bytes, st->reduce_s, (double)st->bytes_sent,
-                     (double)st->tp_bytes, st->tp_s};
+                     (double)st->slot_bytes, st->reduce_s, st->reduce_wait_s,
+                     (double)st->bytes_sent, (double)st->tp_bytes, st->tp_s};
     PIPA_TRY(pipa_gather(&ctx->world, 0, &me, sizeof me, run->recs));
     if (ctx->rank != 0) return PIPA_OK;
     *sum_busy = 0;
@@ -187,7 +193,8 @@ static pipa_status gather_step(run_t *run, const pipa_step_stats_t *st, double *
     for (int r = 0; r < ctx->W; r++) {
         const rank_rec_t *x = &run->recs[r];
         *sum_busy += x->busy;
-        *reduce += x->reduce / ctx->W;
+        reduce[0] += x->reduce / ctx->W;
+        reduce[1] += x->reduce_wait / ctx->W;
         run->step_tp_s += x->tp_s / ctx->W;
         run->step_tp_bytes += x->tp_bytes / ctx->W;
         int p = r / ctx->lay.tp;  /* stage p of replica 0 is rank p * tp + t (layout.h) */
@@ -290,8 +297,8 @@ static int one_step(run_t *run)
     run->data_step = run->tr.steps;
     int64_t step = run->tr.steps + 1;
     pipa_status s = pipa_runtime_step(&run->tr, batch, run, &st);
-    double wall = 0, busy = 0, reduce = 0;
-    if (s == PIPA_OK) s = gather_step(run, &st, &wall, &busy, &reduce);
+    double wall = 0, busy = 0, reduce[2] = {0, 0};
+    if (s == PIPA_OK) s = gather_step(run, &st, &wall, &busy, reduce);
     if (s != PIPA_OK) {
         fprintf(stderr, "pipa-train: rank %d: step %lld: %s\n", ctx->rank, (long long)step,
                 pipa_last_error());
@@ -307,7 +314,8 @@ static int one_step(run_t *run)
            1e3 * wall, saved ? "  saved" : "");
     fflush(stdout);
     if (!run->first_step) run->first_step = step, run->first_loss = st.loss;
-    else run->timed_steps++, run->timed_wall += wall, run->timed_busy += busy, run->timed_reduce += reduce,
+    else run->timed_steps++, run->timed_wall += wall, run->timed_busy += busy,
+         run->timed_reduce += reduce[0], run->timed_reduce_wait += reduce[1],
          run->timed_tp_s += run->step_tp_s, run->timed_tp_bytes += run->step_tp_bytes;
     run->last_step = step, run->last_loss = st.loss;
     if (ctx->json) json_step(run, step, st.loss, tok_s, bubble);
@@ -334,9 +342,12 @@ static void print_summary(const run_t *run)
         if (ctx->bubble_theory >= 0) printf("analytic %.1f%%, ", 100 * ctx->bubble_theory);
         printf("simulated %.1f%% (unit costs)\n", 100 * ctx->bubble_sim);
         if (ctx->lay.dp > 1)
-            printf("all-reduce  %.3f ms per step in the data group's gradient sum (mean over ranks; "
-                   "waiting for the other replicas included, not overlapped with the backward)\n",
-                   1e3 * run->timed_reduce / run->timed_steps);
+            printf("all-reduce  %.3f ms per step in the data group's gradient sum, %.3f ms of it "
+                   "waiting before the step (mean over ranks; %s)\n",
+                   1e3 * run->timed_reduce / run->timed_steps,
+                   1e3 * run->timed_reduce_wait / run->timed_steps,
+                   o->dp_overlap_off ? "not overlapped: all of it waiting"
+                                     : "the rest started during the backward");
         if (ctx->lay.tp > 1)
             printf("tensor      %.3f ms and %s sent per step in the tensor group's all-reduces and "
                    "all-gathers (mean over ranks; waiting for the group included)\n",
@@ -365,8 +376,11 @@ static void json_summary(const run_t *run)
     pipa_json_num(j, "mean_tokens_per_s", timed ? tok / run->timed_wall : NAN);
     pipa_json_num(j, "bubble_measured",
                   timed ? 1 - run->timed_busy / (ctx->W * run->timed_wall) : NAN);
-    if (ctx->lay.dp > 1)
+    if (ctx->lay.dp > 1) {
         pipa_json_num(j, "mean_reduce_s", timed ? run->timed_reduce / run->timed_steps : NAN);
+        pipa_json_num(j, "mean_reduce_wait_s",
+                      timed ? run->timed_reduce_wait / run->timed_steps : NAN);
+    }
     if (ctx->lay.tp > 1) {
         pipa_json_num(j, "mean_tp_s", timed ? run->timed_tp_s / run->timed_steps : NAN);
         pipa_json_num(j, "mean_tp_bytes", timed ? run->timed_tp_bytes / run->timed_steps : NAN);
@@ -422,6 +436,7 @@ static int run_init(run_t *run, train_ctx_t *ctx)
     run->ctx = ctx;
     pipa_status s = pipa_runtime_init(&run->tr, ctx->comm, &ctx->lay, &ctx->cfg, &ctx->plan,
                                       ctx->counts);
+    if (s == PIPA_OK) pipa_runtime_set_dp_overlap(&run->tr, !ctx->opt->dp_overlap_off);
     if (s == PIPA_OK && ctx->rank == 0) {
         run->recs = calloc((size_t)ctx->W, sizeof *run->recs);
         run->peak_live = calloc((size_t)ctx->P, sizeof *run->peak_live);

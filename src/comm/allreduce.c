@@ -55,7 +55,7 @@ void pipa_allreduce_ring_chunk(size_t n, int members, int k, size_t *start, size
 
 /* dst[i] += src[i]: in IEEE arithmetic a + b == b + a to the bit, so which operand is the
  * partial sum does not matter; the grouping of the additions, fixed by the caller, does. */
-static void add_into(pipa_dtype t, void *dst, const void *src, size_t n)
+void pipa__allreduce_add(pipa_dtype t, void *dst, const void *src, size_t n)
 {
     if (t == PIPA_F32) {
         float *d = dst;
@@ -85,7 +85,7 @@ static void max_into(pipa_dtype t, void *dst, const void *src, size_t n)
 
 static void combine_into(op_t op, pipa_dtype t, void *dst, const void *src, size_t n)
 {
-    if (op == OP_SUM) add_into(t, dst, src, n);
+    if (op == OP_SUM) pipa__allreduce_add(t, dst, src, n);
     else max_into(t, dst, src, n);
 }
 
@@ -227,15 +227,20 @@ const char *pipa_allreduce_algo_name(pipa_allreduce_algo_t a)
     return "?";
 }
 
-static pipa_status reduce(pipa_group_t *g, pipa_allreduce_algo_t algo, op_t op, pipa_dtype t,
-                          void *buf, size_t n)
+pipa_status pipa__allreduce_check(pipa_group_t *g, pipa_dtype t, size_t n)
 {
     if (t != PIPA_F32 && t != PIPA_F64)
         return pipa__fail(PIPA_ERR_ARG, "all-reduce of %s: only f32 and f64 are reduced",
                           pipa_dtype_name(t));
     if (n > (size_t)INT64_MAX / pipa_dtype_size(t))
         return pipa__fail(PIPA_ERR_ARG, "all-reduce of %zu elements: too many", n);
-    PIPA_TRY(pipa__coll_check_member(g, 0));
+    return pipa__coll_check_member(g, 0);
+}
+
+static pipa_status reduce(pipa_group_t *g, pipa_allreduce_algo_t algo, op_t op, pipa_dtype t,
+                          void *buf, size_t n)
+{
+    PIPA_TRY(pipa__allreduce_check(g, t, n));
     if (algo == PIPA_ALLREDUCE_AUTO) algo = pipa_allreduce_pick(n * pipa_dtype_size(t));
     if (algo == PIPA_ALLREDUCE_RING) return pipa__coll_named(g, ring(g, op, t, buf, n));
     if (algo == PIPA_ALLREDUCE_DIRECT) return pipa__coll_named(g, direct(g, op, t, buf, n));

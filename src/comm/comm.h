@@ -134,6 +134,36 @@ pipa_status pipa_allreduce_max(pipa_group_t *g, pipa_dtype t, void *buf, size_t 
 pipa_status pipa_allreduce_sum_f32(pipa_group_t *g, float *buf, size_t n);
 pipa_status pipa_allreduce_sum_f64(pipa_group_t *g, double *buf, size_t n);
 
+/* ---- non-blocking all-reduce (allreduce_nb.c) -------------------------------------------------
+ * The sum of every member's f32 or f64 array, in place, in group order, ((a0 + a1) + a2) + ...:
+ * the bits of pipa_allreduce_sum's DIRECT for every group size (and of every algorithm with two
+ * members), in two halves, so that the caller computes while it travels:
+ *   start     posts this member's array to every other member and returns at once; buf must
+ *             stay valid and unchanged until the wait returned (it is being sent)
+ *   progress  pushes the sends on (a send larger than the transport takes at once moves only
+ *             while its sender calls into the communicator): call it now and then while busy
+ *   wait      receives the others' arrays, adds them in group order and leaves the sum in buf
+ * Each member sends and receives (n-1) arrays: meant for the small groups of data parallelism.
+ * Several may be outstanding on one group at once: every member must start them in the same
+ * order with the same dtype and count, and may wait for them in any order. A member that does
+ * not start makes the others' wait fail with the deadline error, naming the group; after a
+ * failed start or wait, r holds nothing (sends under way go on from the communicator's copies). */
+typedef struct {
+    pipa_group_t *g;
+    pipa_dtype t;
+    void *buf;
+    size_t n;
+    uint64_t tag;
+    pipa_req_t *sends;  /* (g->size) mine to each other member; NULL when nothing is outstanding */
+} pipa_allreduce_req_t;
+pipa_status pipa_allreduce_start(pipa_group_t *g, pipa_dtype t, void *buf, size_t n,
+                                 pipa_allreduce_req_t *r);
+pipa_status pipa_allreduce_progress(pipa_allreduce_req_t *r);
+pipa_status pipa_allreduce_wait(pipa_allreduce_req_t *r);
+/* Gives up an outstanding one (after some other error): its sends go on from the communicator's
+ * copies, so buf is the caller's again at once; r holds nothing after. */
+void pipa_allreduce_drop(pipa_allreduce_req_t *r);
+
 /* Every member brings its status (with its message in pipa_last_error when it failed); every
  * member gets the same verdict: PIPA_OK when all succeeded, else the first failing member's
  * status and message, and *who its world rank. When the agreement itself fails (a peer died),
@@ -148,5 +178,9 @@ pipa_status pipa_print_ordered(pipa_group_t *g, const char *text);
  * this rank is a member and root a member index, else the error. */
 uint64_t pipa__coll_tags(pipa_group_t *g, uint64_t count);
 pipa_status pipa__coll_check_member(pipa_group_t *g, int root);
+/* Internal to the all-reduces (allreduce.c, allreduce_nb.c): dst[i] += src[i] for f32 or f64;
+ * PIPA_OK if t is f32 or f64, n not too large and this rank a member, else the error. */
+void pipa__allreduce_add(pipa_dtype t, void *dst, const void *src, size_t n);
+pipa_status pipa__allreduce_check(pipa_group_t *g, pipa_dtype t, size_t n);
 
 #endif

@@ -210,6 +210,7 @@ pipa_status pipa_runtime_init(pipa_runtime_t *tr, pipa_comm_t *comm, const pipa_
     tr->t = pipa_layout_tp_rank(lay);
     if (tr->tp > 1) PIPA_TRY(pipa_runtime_check_tp(cfg, tr->tp));
     pipa_status s = runtime_build(tr, counts);
+    if (s == PIPA_OK) s = pipa__runtime_dp_init(tr);
     if (s != PIPA_OK) pipa_runtime_free(tr);
     return s;
 }
@@ -241,6 +242,7 @@ static void slots_free(pipa_runtime_t *tr)
 void pipa_runtime_free(pipa_runtime_t *tr)
 {
     slots_free(tr); /* slots hold head activations: freed before the ends */
+    pipa__runtime_dp_free(tr); /* reductions still under way read the gradients */
     for (int c = 0; c < tr->V; c++) {  // views: their layer arrays only
         pipa_layers_free(&tr->chunk[c].w);
         pipa_layers_free(&tr->chunk[c].g);
@@ -385,13 +387,16 @@ static pipa_status do_input_grad(action_ctx_t *a)
     return pipa__runtime_layers_backward_input(tr, a->ch, &a->s->acts, a->s->dx);
 }
 
-static void do_weight_grad(action_ctx_t *a)
+/* With dp > 1, the step's last microbatch also starts the data group's reductions of the
+ * gradients it makes final (runtime_dp.c). */
+static pipa_status do_weight_grad(action_ctx_t *a)
 {
     pipa_runtime_t *tr = a->tr;
     int B = tr->cfg.B, T = tr->cfg.T;
-    pipa_layers_backward_weight(&a->ch->w, &a->s->acts, &a->ch->g, B, T);
+    PIPA_TRY(pipa__runtime_dp_weight_grad(tr, a->ch, &a->s->acts, a->mb));
     if (a->ch->vs == last_vs(tr)) pipa_ends_head_backward_weight(&tr->ends_grad, &a->s->head, B, T);
     if (a->ch->vs == 0) pipa__runtime_embed_backward_weight(tr, a->s->tokens, a->s->dx);
+    return pipa__runtime_dp_ends_final(tr, a->ch->vs, a->mb);
 }
 
 /* One step over all my parameters at once: the optimizer is element-wise, so this gives each
@@ -423,13 +428,11 @@ static pipa_status run_action(pipa_runtime_t *tr, const pipa_action_t *act, acti
         return do_forward(a);
     case PIPA_ACT_B:
         PIPA_TRY(do_input_grad(a));
-        do_weight_grad(a);
-        return PIPA_OK;
+        return do_weight_grad(a);
     case PIPA_ACT_I:
         return do_input_grad(a);
     case PIPA_ACT_W:
-        do_weight_grad(a);
-        return PIPA_OK;
+        return do_weight_grad(a);
     case PIPA_ACT_STEP:
         optimizer_step(tr);
         return PIPA_OK;
@@ -482,10 +485,7 @@ static pipa_status run_list(pipa_runtime_t *tr, const action_ctx_t *io, pipa_ste
         }
         double t0 = pipa_now();
         if (act->kind == PIPA_ACT_STEP && tr->dp > 1) {  /* replicas' gradients summed first */
-            uint64_t b0 = pipa_comm_bytes_sent(tr->comm);
-            PIPA_TRY(pipa__runtime_reduce_grads(tr));
-            st->reduce_s += pipa_now() - t0;
-            st->dp_bytes += (int64_t)(pipa_comm_bytes_sent(tr->comm) - b0);
+            PIPA_TRY(pipa__runtime_reduce_grads(tr, st));
             t0 = pipa_now();
         }
         pipa_status s = run_action(tr, act, &a);

@@ -17,8 +17,10 @@
  * (contiguous shares: the batch callback is given the global index), so dp replicas of M
  * microbatches see the batch one replica of dp * M would. The loss is the mean over the whole
  * global batch (each head's gradient scaled by 1 / (dp * M * B * T)), and before STEP the
- * gradients are summed in the data group (runtime_dp.c), in a fixed order: bit-identical for
- * every pp and schedule at the same dp, and within rounding of the one-replica run.
+ * gradients are summed in the data group (runtime_dp.c; each layer's reduction started as soon
+ * as its gradient is final, overlapping the rest of the backward), in a fixed order:
+ * bit-identical for every pp and schedule at the same dp, and within rounding of the one-replica
+ * run.
  *
  * Tensor parallelism (layout.h's tp > 1, runtime_tp.c): the tp ranks of a stage hold the slices
  * of its tensors (pipa_tensors_build_tp: heads, the MLP and the vocabulary split, norms whole)
@@ -99,9 +101,12 @@ typedef struct {
     double tp_s;                /* in those collectives, the others' arrival included (the
                                  * all-reduces run inside F, B and I, so inside busy_s too; the
                                  * all-gathers inside receives) */
-    double reduce_s;            /* in the data group's gradient all-reduce (dp > 1; not busy):
-                                 * the others' arrival included, so mostly waiting */
-    int64_t dp_bytes;           /* sent inside my data group: the gradient all-reduce and the
+    double reduce_s;            /* in the data group's gradient reductions (dp > 1): starting
+                                 * them during the backward (inside W or B, so also busy) and
+                                 * waiting for them before STEP (not busy) */
+    double reduce_wait_s;       /* of which waiting before STEP: what overlap did not hide (the
+                                 * others' arrival included); all of it without overlap */
+    int64_t dp_bytes;           /* sent inside my data group: the gradient reductions and the
                                  * loss's (0 when dp == 1) */
 } pipa_step_stats_t;
 
@@ -138,6 +143,7 @@ typedef struct {
     double *t_start, *t_end;    /* (my actions) when each action of the last step ran, seconds
                                  * from the step's start: the measured timeline (trace.h) */
     int64_t steps;              /* optimizer steps taken */
+    struct pipa__runtime_dp *dps;  /* dp > 1 training: the reductions (runtime_dp.c) */
 } pipa_runtime_t;
 
 /* Whether a tensor-parallel size fits the model: the heads, the intermediate size and (vocab >= 1)
@@ -176,6 +182,11 @@ pipa_status pipa_runtime_step(pipa_runtime_t *tr, pipa_batch_fn batch, void *ctx
  * elsewhere). The same loop as pipa_runtime_step; returns once every send of mine has left. */
 pipa_status pipa_runtime_forward(pipa_runtime_t *tr, const float *in, float *out,
                                  pipa_step_stats_t *stats);
+
+/* dp > 1: on (the default), each layer's gradient reduction starts as soon as its gradient is
+ * final, overlapping the rest of the backward; off, one all-reduce of all gradients before
+ * STEP. The same bits either way (runtime_dp.c). No effect at dp 1 or forward-only. */
+void pipa_runtime_set_dp_overlap(pipa_runtime_t *tr, int on);
 
 /* Checkpoints (runtime_ckpt.c): my shard of a set directory (ckpt.h), recording extra (may be
  * NULL) beside the model and layout. Save writes it into dir, which must not hold it yet; load

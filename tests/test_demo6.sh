@@ -14,7 +14,8 @@
 #                   all-reduces A (embedding), 4 A per layer (after o and down, forward and
 #                   backward), N (the maxima) + 2N (the sums) + A (the head's input gradient),
 #                   and all-gathers 2 (P-1) shares
-#   data groups     2 (D-1) x (the rank's gradient bytes + the loss's 8 bytes)
+#   data groups     D (D-1) x the rank's gradient bytes (overlapped reductions: each member sends
+#                   its gradients to every other) + 2 (D-1) x the loss's 8 bytes (direct)
 #   memory          weights by the tensor table (a tensor rank: 1/R of q k v o gate up down and
 #                   of the vocabulary rows, the norms whole), gradients the same, AdamW twice
 #   usage: sh tests/test_demo6.sh BUILD_DIR
@@ -112,8 +113,8 @@ jchecks \
     "R['pp']['tensor_bytes'] == 0 and R['pp']['data_bytes'] == 0 and all(r['tensor_bytes'] == 0 and r['data_bytes'] == 0 for r in R['pp']['ranks'])" \
     "dp 8: no stage or tensor bytes, M/8 microbatches each, the whole model on every rank" \
     "R['dp']['stage_bytes'] == 0 and R['dp']['tensor_bytes'] == 0 and R['dp']['microbatches_per_replica'] == $M // 8 and all(r['weight_bytes'] == 4 * $whole for r in R['dp']['ranks'])" \
-    "dp 8: data bytes = 2 (D-1) (gradients + 8) = $((2 * 7 * (4 * whole + 8)))" \
-    "R['dp']['data_bytes'] == 2 * 7 * (4 * $whole + 8)" \
+    "dp 8: data bytes = D (D-1) gradients + 2 (D-1) 8 = $((8 * 7 * 4 * whole + 2 * 7 * 8))" \
+    "R['dp']['data_bytes'] == 8 * 7 * 4 * $whole + 2 * 7 * 8" \
     "bubble theory: pp 8 (P-1)/(M+P-1) = 7/15, dp 8 and one process 0" \
     "abs(R['pp']['bubble_theory'] - 7 / 15) < 1e-12 and R['dp']['bubble_theory'] == 0 and R['one_process']['bubble_theory'] == 0" \
     "step times measured" \
@@ -137,7 +138,7 @@ jchecks \
     "4 ranks: part 1 is pp 2 x tp 2; every layout ran, within 1e-5" \
     "d['demo6']['part1_layout'] == {'pp': 2, 'tp': 2, 'dp': 1} and all(not x['skipped'] and x['loss_max_rel_diff'] <= 1e-5 for x in R.values())" \
     "4 ranks: tensor bytes part 1 $(tpb 2 2), tp 4 $(tpb 4 1); dp 4 runs M/4 = 2 each" \
-    "R['part1']['tensor_bytes'] == $(tpb 2 2) and R['tp']['tensor_bytes'] == $(tpb 4 1) and R['dp']['microbatches_per_replica'] == 2 and R['dp']['data_bytes'] == 2 * 3 * (4 * $whole + 8)"
+    "R['part1']['tensor_bytes'] == $(tpb 2 2) and R['tp']['tensor_bytes'] == $(tpb 4 1) and R['dp']['microbatches_per_replica'] == 2 and R['dp']['data_bytes'] == 4 * 3 * 4 * $whole + 2 * 3 * 8"
 rm -f "$T/j.json"
 run 1 --json "$T/j.json"
 check "1 rank: exit 0" $rc "rc=$rc"

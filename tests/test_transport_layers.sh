@@ -3,8 +3,9 @@
 # memory transport (src/comm/shm*) and the MPI one (transport_mpi.c) include nothing above
 # transport.h (not comm.h, the communicator that calls it) and call none of the communicator's
 # functions; nothing but shm's own files knows shm's internals, nothing but transport_mpi.c MPI;
-# the communicator (comm.c) and the collectives (coll.c, allreduce.c) name no transport; tools and benchmarks name none either (pipa-run prepares a run through launch.h);
-# and a transport is registered by one line in transport.c. Reads the sources, runs nothing.
+# the communicator (comm.c) and the collectives (coll.c, allreduce.c) name no transport; tools and
+# benchmarks name none either (pipa-run prepares a run through launch.h); and a transport is
+# registered by one line in transport.c. Reads the sources, runs nothing.
 #   usage: sh tests/test_transport_layers.sh
 cd "$(dirname "$0")/.." || exit 1
 pass=0; fail=0

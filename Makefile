@@ -84,6 +84,9 @@ $(MPI_STAMP):
 	@touch $@
 
 $(BUILD)/obj/comm/transport_mpi.o: CFLAGS += $(MPI_CFLAGS)
+# pipa-bench measures MPI's own point-to-point beside pipa's (bench/pipa-bench_mpi.c)
+$(BUILD)/pipa-bench: $(MPI_STAMP)
+$(BUILD)/pipa-bench: CFLAGS += $(if $(filter 1,$(MPI)),$(MPI_CFLAGS) -DPIPA_MPI)
 $(BUILD)/obj/comm/transport.o: $(MPI_STAMP)
 $(BUILD)/obj/comm/transport.o: CFLAGS += $(if $(filter 1,$(MPI)),-DPIPA_MPI)
 

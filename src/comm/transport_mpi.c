@@ -61,15 +61,18 @@ typedef struct out {
     char *msg;            /* header + inline payload */
 } out_t;
 
-/* A message taken in: in the unexpected list until a receive takes it, or (direct) already
- * arriving in its receive's buffer. */
+/* A posted receive (direct: its payload goes into the receive's buffer), in the posted list
+ * until its message comes; or a message that came first, in the unexpected list until a
+ * receive takes it, its payload in a copy of ours. */
 typedef struct in {
     struct in *next;
     int src;
     wire_hdr_t h;
     char *data;           /* the payload: our copy, or the receive's buffer (direct) */
     int direct;
-    pipa_req_t *claimed;  /* the receive that accepted it */
+    pipa_req_t *claimed;  /* unexpected: the receive that accepted it */
+    pipa_desc_t want;     /* posted: what the receive expects */
+    int arrived;          /* posted: its message came (payload in place or arriving) */
     int nreq;
     MPI_Request *r;       /* (nreq) the payload's pieces still arriving */
 } in_t;
@@ -79,6 +82,7 @@ typedef struct {
     int rank, world;
     double timeout;       /* how long detach may wait for MPI to take a send */
     out_t *outs;          /* sends under way, in posting order */
+    in_t *posted;         /* receives waiting for their message, in posting order */
     in_t *ins;            /* the unexpected list, in arrival order */
     char scratch[sizeof(wire_hdr_t) + INLINE_MAX]; /* one header message */
     pipa_status send_err; /* a send MPI refused (post_send cannot fail): reported by progress */
@@ -172,11 +176,12 @@ static void mpi_leave(void *state)
 {
     mpi_t *t = state;
     if (!t) return;
-    while (t->ins) {
-        in_t *in = t->ins;
-        t->ins = in->next;
-        in_free(in);
-    }
+    for (in_t **list = &t->ins; list; list = list == &t->ins ? &t->posted : NULL)
+        while (*list) {
+            in_t *in = *list;
+            *list = in->next;
+            in_free(in);
+        }
     for (out_t *o = t->outs; o; o = o->next)
         for (int i = 0; i < o->nreq; i++)
             if (o->r[i] != MPI_REQUEST_NULL) MPI_Request_free(&o->r[i]);
@@ -342,38 +347,47 @@ static pipa_status in_post(mpi_t *t, in_t *in)
     return PIPA_OK;
 }
 
-/* A record for a message from src with header h; its payload goes to `into` (a receive's
- * buffer) or, NULL, to a copy. Inline payloads are copied here from the header's message. */
-static pipa_status in_new(mpi_t *t, int src, const wire_hdr_t *h, const char *inl, char *into,
-                          in_t **out)
+/* A record with room for `nreq` payload pieces, none under way. */
+static in_t *in_alloc(int nreq)
 {
-    int nreq = inl ? 0 : pieces(h->bytes);
     in_t *in = calloc(1, sizeof *in + (size_t)nreq * sizeof(MPI_Request));
-    *out = in;
+    if (!in) return NULL;
+    in->nreq = nreq;
+    in->r = (MPI_Request *)(in + 1);
+    for (int i = 0; i < nreq; i++) in->r[i] = MPI_REQUEST_NULL;
+    return in;
+}
+
+/* A message no posted receive expects exactly: to the end of the unexpected list, its payload
+ * into a copy (an inline one copied here from the header's message). */
+static pipa_status stash(mpi_t *t, int src, const wire_hdr_t *h, const char *inl)
+{
+    in_t *in = in_alloc(inl ? 0 : pieces(h->bytes)), **end = &t->ins;
     if (!in) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
     in->src = src;
     in->h = *h;
-    in->nreq = nreq;
-    in->r = (MPI_Request *)(in + 1);
-    in->direct = into != NULL;
-    in->data = into ? into : malloc(h->bytes ? h->bytes : 1);
+    while (*end) end = &(*end)->next;
+    *end = in;
+    in->data = malloc(h->bytes ? h->bytes : 1);
     if (!in->data) return pipa__fail(PIPA_ERR_NOMEM, "out of memory (%llu bytes from rank %d)",
                                      (unsigned long long)h->bytes, src);
     if (inl && h->bytes) memcpy(in->data, inl, h->bytes);
     return in_post(t, in);
 }
 
-/* 1 if `want`, a receive that has matched nothing, expects exactly this message. */
-static int wanted(const pipa_req_t *want, int src, const wire_hdr_t *h)
+/* The link to the oldest record of `list` from src with tag (and no receive yet, for the
+ * unexpected list), or NULL. */
+static in_t **find(in_t **list, int src, uint64_t tag)
 {
-    if (!want || want->peer != src || want->tag != h->tag) return 0;
-    pipa_desc_t d = hdr_desc(h);
-    return pipa_desc_equal(&d, &want->desc);
+    for (; *list; list = &(*list)->next)
+        if (!(*list)->claimed && (*list)->src == src && (*list)->h.tag == tag) return list;
+    return NULL;
 }
 
-/* A header (and inline payload) just taken in from src: straight into `want` if it is the
- * message want expects, else into the unexpected list. */
-static pipa_status take_in(mpi_t *t, int src, int n, pipa_req_t *want)
+/* A header (and inline payload) just taken in from src: straight into the buffer of the oldest
+ * posted receive for it if that one expects exactly this message, else into the unexpected list
+ * (where that receive finds it and reports it: a mismatch). */
+static pipa_status take_in(mpi_t *t, int src, int n)
 {
     wire_hdr_t h;
     if (n < (int)sizeof h) return pipa__fail(PIPA_ERR_FORMAT, "rank %d: a %d-byte header from "
@@ -384,31 +398,21 @@ static pipa_status take_in(mpi_t *t, int src, int n, pipa_req_t *want)
         return pipa__fail(PIPA_ERR_FORMAT, "rank %d: a malformed header from rank %d (tag %llu)",
                           t->rank, src, (unsigned long long)h.tag);
     const char *payload = inl ? t->scratch + sizeof h : NULL;
-    in_t *in;
-    if (wanted(want, src, &h)) {
-        want->got = hdr_desc(&h);
-        want->match = PIPA_MATCH_ACCEPTED;
-        if (inl) {
-            if (h.bytes) memcpy(want->buf, payload, h.bytes);
-            want->done_bytes = want->bytes;
-            want->complete = 1;
-            return PIPA_OK;
-        }
-        pipa_status s = in_new(t, src, &h, NULL, want->buf, &in);
-        want->internal = in;
-        if (in) in->claimed = want;
-        return s;
-    }
-    pipa_status s = in_new(t, src, &h, payload, NULL, &in);
-    if (!in) return s;
-    in_t **end = &t->ins;
-    while (*end) end = &(*end)->next;
-    *end = in;
-    return s;
+    in_t **link = find(&t->posted, src, h.tag);
+    pipa_desc_t got = hdr_desc(&h);
+    if (!link || !pipa_desc_equal(&got, &(*link)->want)) return stash(t, src, &h, payload);
+    in_t *p = *link;
+    *link = p->next;
+    p->next = NULL;
+    p->arrived = 1;
+    if (!inl) return in_post(t, p);
+    if (h.bytes) memcpy(p->data, payload, h.bytes);
+    p->nreq = 0; /* all here */
+    return PIPA_OK;
 }
 
 /* Takes in every header that has arrived, from any source. */
-static pipa_status drain(mpi_t *t, pipa_req_t *want)
+static pipa_status drain(mpi_t *t)
 {
     for (;;) {
         int flag = 0, n = 0;
@@ -421,25 +425,55 @@ static pipa_status drain(mpi_t *t, pipa_req_t *want)
             return pipa__fail(PIPA_ERR_FORMAT, "rank %d: a %d-byte header from rank %d", t->rank,
                               n, st.MPI_SOURCE);
         MPI_TRY(t, MPI_Mrecv(t->scratch, n, MPI_BYTE, &m, MPI_STATUS_IGNORE));
-        PIPA_TRY(take_in(t, st.MPI_SOURCE, n, want));
-        if (want && want->match != PIPA_MATCH_NONE) want = NULL; /* later ones are not its */
+        PIPA_TRY(take_in(t, st.MPI_SOURCE, n));
     }
 }
 
-/* For a receive that has matched nothing: the oldest unexpected message with its source and tag
- * that no receive took: identical to what it expects, accepted; else reported (the communicator
- * names the mismatch; the message stays for a receive that expects it). */
-static void take_unexpected(mpi_t *t, pipa_req_t *req)
+/* Posts a receive (see the top): a message for it already in the unexpected list comes first,
+ * and progress takes it from there; else a record waits in the posted list for its header. */
+static pipa_status mpi_post_recv(void *state, pipa_req_t *req)
 {
-    for (in_t *in = t->ins; in; in = in->next) {
-        if (in->claimed || in->src != req->peer || in->h.tag != req->tag) continue;
-        req->got = hdr_desc(&in->h);
-        req->internal = in;
-        req->match = pipa_desc_equal(&req->got, &req->desc) ? PIPA_MATCH_ACCEPTED
-                                                             : PIPA_MATCH_HEADER;
-        if (req->match == PIPA_MATCH_ACCEPTED) in->claimed = req;
+    mpi_t *t = state;
+    req->internal = NULL;
+    if (find(&t->ins, req->peer, req->tag)) return PIPA_OK;
+    in_t *p = in_alloc(pieces(req->bytes)), **end = &t->posted;
+    if (!p) return pipa__fail(PIPA_ERR_NOMEM, "out of memory");
+    p->src = req->peer;
+    p->h.tag = req->tag;
+    p->h.bytes = req->bytes;
+    p->want = req->desc;
+    p->data = req->buf;
+    p->direct = 1;
+    while (*end) end = &(*end)->next;
+    *end = p;
+    req->internal = p;
+    return PIPA_OK;
+}
+
+/* A receive that has matched nothing: its posted record got its message (accepted), or the
+ * oldest unexpected message with its source and tag no receive took: identical to what it
+ * expects, accepted; else reported (the communicator names the mismatch; the message stays for
+ * a receive that expects it, and the posted record is dropped). */
+static void recv_match(mpi_t *t, pipa_req_t *req)
+{
+    in_t *p = req->internal, **link;
+    if (p && p->arrived) {
+        req->got = req->desc;
+        req->match = PIPA_MATCH_ACCEPTED;
         return;
     }
+    in_t **u = find(&t->ins, req->peer, req->tag);
+    if (!u) return;
+    if (p) {
+        for (link = &t->posted; *link != p; link = &(*link)->next) {}
+        *link = p->next;
+        free(p);
+    }
+    req->got = hdr_desc(&(*u)->h);
+    req->internal = *u;
+    req->match = pipa_desc_equal(&req->got, &req->desc) ? PIPA_MATCH_ACCEPTED
+                                                         : PIPA_MATCH_HEADER;
+    if (req->match == PIPA_MATCH_ACCEPTED) (*u)->claimed = req;
 }
 
 /* An accepted receive: complete once its payload is all here (copied out of ours, if it waited
@@ -471,18 +505,15 @@ static pipa_status progress_all(mpi_t *t)
 {
     if (t->send_err) return pipa__fail(t->send_err, "%s", t->send_why);
     PIPA_TRY(sends_test(t));
-    return drain(t, NULL);
+    return drain(t);
 }
 
 static pipa_status mpi_progress(void *state, pipa_req_t *req)
 {
     mpi_t *t = state;
     pipa_req_t *r = req && req->kind == PIPA_REQ_RECV && !req->complete ? req : NULL;
-    if (t->send_err) return pipa__fail(t->send_err, "%s", t->send_why);
-    PIPA_TRY(sends_test(t));
-    if (r && r->match == PIPA_MATCH_NONE) take_unexpected(t, r); /* older ones first */
-    PIPA_TRY(drain(t, r && r->match == PIPA_MATCH_NONE ? r : NULL));
-    if (r && r->match == PIPA_MATCH_NONE) take_unexpected(t, r); /* a mismatch just taken in */
+    PIPA_TRY(progress_all(t));
+    if (r && r->match == PIPA_MATCH_NONE) recv_match(t, r);
     if (r && r->match == PIPA_MATCH_ACCEPTED) PIPA_TRY(payload_poll(t, r));
     return PIPA_OK;
 }
@@ -546,7 +577,7 @@ const pipa_transport_ops_t pipa__transport_mpi = {
     .join = mpi_join,
     .leave = mpi_leave,
     .post_send = mpi_post_send,
-    .post_recv = NULL, /* receives are matched when polled; every poll takes in every header */
+    .post_recv = mpi_post_recv,
     .progress = mpi_progress,
     .accept = mpi_accept,
     .oldest_send = mpi_oldest_send,

@@ -10,13 +10,15 @@
  * overtake another of the same source, tag and communicator), so each payload's receive is posted
  * the moment its header is taken in.
  *
- * Every progress call takes in every header that has arrived (MPI_Improbe from any source): the
- * one the polled receive expects, identical to what it expects, has its payload received in
- * place; any other goes to the unexpected list, its payload received into a copy. So a send
- * never waits for its receiver's code to reach that receive, only for the receiver to poll at
- * all, which every wait does: sends never block, as the plan checker assumes. The communicator
- * judges and names a header that is not identical (PIPA_MATCH_HEADER); its payload never
- * reaches the receive's buffer.
+ * A posted receive (post_recv) waits in the posted list. Every progress call, whatever it waits
+ * for, takes in every header that has arrived (MPI_Improbe from any source): one that the oldest
+ * posted receive for its source and tag expects exactly has its payload received straight into
+ * that receive's buffer; any other goes to the unexpected list, its payload into a copy of ours
+ * (a receive posted later takes it from there). So a send never waits for its receiver's code
+ * to reach that receive, only for the receiver to poll at all, which every wait does: sends
+ * never block, as the plan checker assumes. A header that is not identical to what its receive
+ * expects is reported (PIPA_MATCH_HEADER) for the communicator to judge and name; its payload
+ * never reaches the receive's buffer.
  *
  * Failures: MPI calls on pipa's communicator return errors (MPI_ERRORS_RETURN), which become
  * statuses naming the call. A rank that dies ends the whole job: the launcher (mpirun) kills the
@@ -25,10 +27,10 @@
  * (on_exit, which sees the exit status) calls MPI_Finalize after a zero exit and MPI_Abort after
  * any other, which ends every rank at once with the launcher's message and a non-zero exit.
  *
- * Left out: a receive whose wait failed is not taken back (MPI cannot cancel a matched receive;
- * the run is ending); MPI's own collectives (pipa's fixed-order ones run over this, so every
- * rank and run gets the same bits on both transports); thread safety (one thread per rank). */
-#include <limits.h>
+ * Left out: a receive whose wait failed is not taken back (the communicator cancels sends only;
+ * its record stays posted and a late message may still land in its buffer: the run is ending);
+ * MPI's own collectives (pipa's fixed-order ones run over this, so every rank and run gets the
+ * same bits on both transports); thread safety (one thread per rank). */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>

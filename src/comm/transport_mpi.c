@@ -253,10 +253,17 @@ static void mpi_post_send(void *state, pipa_req_t *req)
         req->done_bytes = req->bytes;
         req->complete = 1;
     }
-    int rc = out_start(t, o, req, inl);
+    int rc = out_start(t, o, req, inl), done = 0;
     if (rc != MPI_SUCCESS && !t->send_err) {
         t->send_err = mpi_fail(rc, "MPI_Isend", t->rank);
         snprintf(t->send_why, sizeof t->send_why, "%s", pipa_last_error());
+    }
+    /* A small message has usually left at once (MPI's eager path): then nothing is kept, and
+     * later polls have no record to test. */
+    if (inl && rc == MPI_SUCCESS && MPI_Test(&o->r[0], &done, MPI_STATUS_IGNORE) == MPI_SUCCESS &&
+        done) {
+        free(o);
+        return;
     }
     out_t **end = &t->outs;
     while (*end) end = &(*end)->next;

@@ -95,6 +95,32 @@ done
 run RANK=0 WORLD_SIZE=1 -- $DEMO
 [ $rc -eq 0 ]; check "RANK=0 WORLD_SIZE=1: runs alone" $? "(rc=$rc: $(cat "$T/err"))"
 
+# ---- an MPI launcher's environment (env.h's pipa_env_mpi_launcher) ------------------------------
+# Read only when pipa-run's RANK/WORLD_SIZE are not set; bad values refused by name before
+# anything starts; an srun step of one task is a plain program; a build without MPI refuses a
+# launcher's several ranks by name (with MPI they run over mpi: tests/test_mpi.sh).
+for bad in "OMPI_COMM_WORLD_RANK=x OMPI_COMM_WORLD_SIZE=2:OMPI_COMM_WORLD_RANK:x" \
+           "OMPI_COMM_WORLD_RANK=2 OMPI_COMM_WORLD_SIZE=2:OMPI_COMM_WORLD_RANK=2 and OMPI_COMM_WORLD_SIZE=2:" \
+           "PMI_RANK=0:PMI_SIZE=(unset):"; do
+    vars=${bad%%:*}; rest=${bad#*:}; name=${rest%%:*}; value=${rest#*:}
+    run $vars -- $DEMO
+    [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 10000 ] && has "$name" &&
+        { [ -z "$value" ] || has "'$value'"; }
+    check "$vars: refused naming $name${value:+ and '$value'}" $? "(rc=$rc: $(cat "$T/err"))"
+done
+run RANK=0 WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 -- $DEMO
+[ $rc -eq 0 ] && grep -q '^transport  shm$' "$T/out"
+check "RANK/WORLD_SIZE win over an MPI launcher's: runs alone over shm" $? "(rc=$rc: $(cat "$T/err"))"
+run SLURM_PROCID=0 SLURM_STEP_NUM_TASKS=1 -- $DEMO
+[ $rc -eq 0 ] && grep -q '^transport  shm$' "$T/out"
+check "an srun step of one task: a plain program, over shm" $? "(rc=$rc: $(cat "$T/err"))"
+if [ "$built" = shm ]; then
+    run OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=2 -- $DEMO
+    [ $rc -ne 0 ] && [ $took -lt 10000 ] &&
+        has 'started by an MPI launcher (OMPI_COMM_WORLD_SIZE=2), but this build has no mpi transport'
+    check "no MPI built, mpirun's environment for 2 ranks: refused by name" $? "(rc=$rc: $(cat "$T/err"))"
+fi
+
 # ---- programs that need a particular world size say so at once ------------------------------------
 for n in 1 3; do
     run PIPA_TIMEOUT=300 -- "$B/pipa-run" -n $n "$B/pipa-bench" p2p --max-bytes 1024 --reps 10

@@ -6,6 +6,8 @@
 #   make bench       the benchmarks of BENCHMARKS.md
 #   make fuzz        the libFuzzer targets, FUZZ_SECONDS (60) each; needs clang
 #   make CC=clang    build with clang;  make BLAS=openblas|blis  choose the BLAS library
+#   make MPI=0       build without the MPI transport (MPI=auto, the default: built when mpicc is
+#                    found; MPI=1: required). Switching MPI in one BUILD rebuilds what depends on it.
 #
 # Everything is built under $(BUILD) (build/ by default; build-asan/ for the sanitizer run).
 
@@ -26,7 +28,31 @@ else
   $(error BLAS must be openblas or blis, not '$(BLAS)')
 endif
 
+# ---- MPI: the second transport (src/comm/transport_mpi.c), the only object that includes mpi.h.
+# Its flags come from Open MPI's compiler wrapper (mpicc --showme), never from hard-coded paths;
+# -isystem so that -Werror judges pipa's code, not MPI's headers. The other objects compile as
+# without MPI; transport.c registers the transport (-DPIPA_MPI) and every program links MPI.
+MPI ?= auto
+ifeq ($(MPI),auto)
+  override MPI := $(if $(shell command -v mpicc 2>/dev/null),1,0)
+endif
+ifeq ($(MPI),1)
+  MPI_CFLAGS := $(patsubst -I%,-isystem %,$(shell mpicc --showme:compile 2>/dev/null))
+  MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+  ifeq ($(strip $(MPI_LIBS)),)
+    $(error MPI=1 but 'mpicc --showme:link' gave nothing: install Open MPI (openmpi-bin, libopenmpi-dev; make deps) or build with MPI=0)
+  endif
+  LDLIBS += $(MPI_LIBS)
+else ifneq ($(MPI),0)
+  $(error MPI must be auto, 0 or 1, not '$(MPI)')
+endif
+# A stamp per setting: switching MPI in one BUILD rebuilds transport.o and relinks the programs.
+MPI_STAMP := $(BUILD)/obj/mpi-$(MPI).stamp
+
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
+ifeq ($(MPI),0)
+  LIB_SRC := $(filter-out src/comm/transport_mpi.c,$(LIB_SRC))
+endif
 LIB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 # A program is tools/NAME.c (or bench/NAME.c) plus its parts tools/NAME_*.c, if it has any.
 TOOL_SRC  := $(filter-out $(wildcard tools/*_*.c),$(sort $(wildcard tools/*.c)))
@@ -41,7 +67,8 @@ HEADERS   := $(wildcard src/*/*.h) $(wildcard tests/*.h)
 all: info $(BUILD)/libpipa.a $(TOOLS) $(BENCHES) $(TESTS)
 
 info:
-	@echo "pipa: CC=$(CC) BLAS=$(BLAS) BUILD=$(BUILD)"
+	@echo "pipa: CC=$(CC) BLAS=$(BLAS) BUILD=$(BUILD) MPI=$(MPI)"
+	@echo "pipa: transports: shm$(if $(filter 1,$(MPI)), and mpi ($(MPI_LIBS)), (no mpi: MPI=0 or no mpicc found))"
 	@echo "pipa: building $(notdir $(TOOLS) $(BENCHES)) and $(words $(TESTS)) test programs"
 
 deps:
@@ -51,9 +78,21 @@ $(BUILD)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libpipa.a: $(LIB_OBJ)
+$(MPI_STAMP):
+	@mkdir -p $(dir $@)
+	@rm -f $(BUILD)/obj/mpi-*.stamp
+	@touch $@
+
+$(BUILD)/obj/comm/transport_mpi.o: CFLAGS += $(MPI_CFLAGS)
+# pipa-bench measures MPI's own point-to-point beside pipa's (bench/pipa-bench_mpi.c)
+$(BUILD)/pipa-bench: $(MPI_STAMP)
+$(BUILD)/pipa-bench: CFLAGS += $(if $(filter 1,$(MPI)),$(MPI_CFLAGS) -DPIPA_MPI)
+$(BUILD)/obj/comm/transport.o: $(MPI_STAMP)
+$(BUILD)/obj/comm/transport.o: CFLAGS += $(if $(filter 1,$(MPI)),-DPIPA_MPI)
+
+$(BUILD)/libpipa.a: $(LIB_OBJ) $(MPI_STAMP)
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
 
 .SECONDEXPANSION:
 $(BUILD)/%: tools/%.c $$(wildcard tools/$$*_*.c) $(wildcard tools/*.h) $(BUILD)/libpipa.a $(HEADERS)

@@ -74,6 +74,19 @@ void bench_json_row(const bench_ctx_t *ctx, const char *row, ...);
 void bench_json_begin(const bench_ctx_t *ctx, pipa_json_t *j);
 void bench_json_end(const bench_ctx_t *ctx, pipa_json_t *j);
 
+/* ---- MPI's own figures (pipa-bench_mpi.c) ------------------------------------------------- */
+/* 1 in a run MPI started (mpirun) of a build with MPI: the two below can run; else 0. */
+int bench_mpi_ready(void);
+/* Ranks 0 and 1: warmup + iters ping-pongs of `bytes` with MPI_Send/MPI_Recv from buf; rank 0
+ * returns the median half round trip in microseconds (us: iters samples), the others 0. */
+double bench_mpi_latency(int rank, size_t bytes, int warmup, int iters, unsigned char *buf,
+                         double *us);
+/* Ranks 0 and 1: warmup + windows windows of `window` MPI_Isends of `bytes` from buf into rank
+ * 1's rb[0..window), each closed by an 8-byte ack; rank 0 returns the median GB/s (gbs: windows
+ * samples), the others 0. window <= 64. */
+double bench_mpi_bandwidth(int rank, size_t bytes, int warmup, int windows, int window,
+                           unsigned char *buf, unsigned char **rb, double *gbs);
+
 /* Subcommands, each in its own part: pipa-bench_<name>.c. They return the exit status. */
 int bench_p2p(bench_ctx_t *ctx, int argc, char **argv);
 int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv);

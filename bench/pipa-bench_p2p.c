@@ -7,6 +7,9 @@
  *              the window / time from the first isend to the ack; median over windows.
  *   memcpy     memcpy(dst, src, bytes) on rank 0 while rank 1 waits at a barrier; bytes / time,
  *              median over samples (small sizes time a block of copies per sample).
+ *   mpi        under mpirun (pipa over MPI), MPI's own ping-pong and windows of the same sizes,
+ *              measured the same way in the same run (pipa-bench_mpi.c), and whether pipa stays
+ *              within 10% of them (latency at most 1.1 x, bandwidth at least MPI's / 1.1).
  * GB/s are 10^9 bytes per second, bytes moved once (not read + write).
  * --validate fills every message with a pattern of (size, message), poisons the receive buffer
  * first and checks every byte on arrival; the timings then include that work.
@@ -32,6 +35,13 @@ typedef struct {
     int iters, warmup, window;
     uint64_t tag_base;
 } p2p_size_t;
+
+/* pipa over MPI against MPI's own, over the sizes: the worst ratios (pipa / MPI) so far. */
+typedef struct {
+    int on;                 /* MPI started this run: measure MPI's own too */
+    double worst_lat, worst_bw;
+    size_t worst_lat_bytes, worst_bw_bytes;
+} p2p_peer_t;
 
 static void p2p_usage(FILE *f)
 {
@@ -197,9 +207,25 @@ static int parse_p2p(bench_ctx_t *ctx, int argc, char **argv, p2p_opts_t *o, int
     return bench_json_open(ctx, json) != 0;
 }
 
+/* MPI's own latency and bandwidth for size s (pipa-bench_mpi.c); rank 0 prints them at the end
+ * of its row and keeps the worst ratios. */
+static void p2p_peer_row(bench_ctx_t *ctx, p2p_peer_t *pe, const p2p_size_t *s, int n_windows,
+                         uint8_t *buf, uint8_t **rb, double *v, double lat, double bw)
+{
+    double mlat = bench_mpi_latency(ctx->rank, s->bytes, s->warmup, s->iters, buf, v);
+    double mbw = bench_mpi_bandwidth(ctx->rank, s->bytes, 2, n_windows, s->window, buf, rb, v);
+    if (ctx->rank != 0) return;
+    double rl = lat / mlat, rbw = mbw / bw; /* > 1: pipa slower */
+    if (rl > pe->worst_lat) pe->worst_lat = rl, pe->worst_lat_bytes = s->bytes;
+    if (rbw > pe->worst_bw) pe->worst_bw = rbw, pe->worst_bw_bytes = s->bytes;
+    printf(" %12.2f %14.3f %8.3f %8.3f", mlat, mbw, lat / mlat, bw / mbw);
+    bench_json_row(ctx, "mpi", "bytes", (double)s->bytes, "mpi_latency_us", mlat,
+                   "mpi_bandwidth_gbs", mbw, (const char *)NULL);
+}
+
 /* Measures one size and, on rank 0, prints its row. Returns the bytes found wrong (validate). */
 static pipa_status p2p_one(bench_ctx_t *ctx, const p2p_opts_t *o, const p2p_size_t *s,
-                           uint8_t *buf, uint8_t **rb, uint8_t *copy, int64_t *bad)
+                           uint8_t *buf, uint8_t **rb, uint8_t *copy, int64_t *bad, p2p_peer_t *pe)
 {
     int n_windows = s->iters / 10 < 10 ? 10 : s->iters / 10;
     double *v = malloc(sizeof(double) * (size_t)(s->iters + n_windows));
@@ -212,10 +238,13 @@ static pipa_status p2p_one(bench_ctx_t *ctx, const p2p_opts_t *o, const p2p_size
     if (st == PIPA_OK && ctx->rank == 0) bw = bench_median(v, n_windows);
     if (st == PIPA_OK && ctx->rank == 0) mc = bench_memcpy_rate(copy, buf, s->bytes, 21);
     if (st == PIPA_OK) st = pipa_barrier(&ctx->world); /* rank 1 waits while rank 0 copies */
+    if (st == PIPA_OK && ctx->rank == 0)
+        printf("%12zu %12.2f %14.3f %12.3f %10.3f %8d %6d", s->bytes, lat, bw, mc, bw / mc,
+               s->iters, s->window);
+    if (st == PIPA_OK && pe->on) p2p_peer_row(ctx, pe, s, n_windows, buf, rb, v, lat, bw);
     free(v);
     if (st != PIPA_OK || ctx->rank != 0) return st;
-    printf("%12zu %12.2f %14.3f %12.3f %10.3f %8d %6d\n", s->bytes, lat, bw, mc, bw / mc,
-           s->iters, s->window);
+    printf("\n");
     fflush(stdout);
     bench_json_row(ctx, NULL, "bytes", (double)s->bytes, "latency_us", lat, "bandwidth_gbs", bw,
                    "memcpy_gbs", mc, (const char *)NULL);
@@ -258,13 +287,18 @@ static void free_buffers(uint8_t *buf, uint8_t **rb, uint8_t *copy)
 }
 
 static pipa_status p2p_sizes(bench_ctx_t *ctx, const p2p_opts_t *o, uint8_t *buf, uint8_t **rb,
-                             uint8_t *copy, int64_t *bad)
+                             uint8_t *copy, int64_t *bad, p2p_peer_t *pe)
 {
     int index = 0;
     for (size_t b = o->min_bytes; b <= o->max_bytes; b *= 2, index++) {
         p2p_size_t s = plan_size(o, b, index);
-        PIPA_TRY(p2p_one(ctx, o, &s, buf, rb, copy, bad));
+        PIPA_TRY(p2p_one(ctx, o, &s, buf, rb, copy, bad, pe));
     }
+    if (pe->on && ctx->rank == 0)
+        printf("# target: pipa over MPI within 10%% of MPI's own at every size: %s (worst: latency "
+               "%.2fx at %zu B, bandwidth %.2fx slower at %zu B)\n",
+               pe->worst_lat <= 1.1 && pe->worst_bw <= 1.1 ? "met" : "NOT met", pe->worst_lat,
+               pe->worst_lat_bytes, pe->worst_bw, pe->worst_bw_bytes);
     return PIPA_OK;
 }
 
@@ -288,17 +322,22 @@ int bench_p2p(bench_ctx_t *ctx, int argc, char **argv)
         fprintf(stderr, "pipa-bench p2p: out of memory for %zu-byte buffers\n", o.max_bytes);
         return 1;
     }
+    p2p_peer_t peer = {.on = bench_mpi_ready()};
     bench_print_header(ctx, "one-way latency and bandwidth, rank 0 -> rank 1, vs memcpy");
     if (ctx->rank == 0) {
         printf("# latency: half ping-pong round trip, median; bandwidth: window of isends + ack, "
                "median; GB/s = 1e9 B/s\n");
         printf("# memcpy: single thread on rank 0, same sizes, median; ratio = bandwidth / memcpy%s\n",
                o.validate ? "\n# VALIDATE mode: contents checked, timings include the checks" : "");
-        printf("# %10s %12s %14s %12s %10s %8s %6s\n", "bytes", "latency_us", "bandwidth_GB/s",
-               "memcpy_GB/s", "ratio", "iters", "window");
+        if (peer.on)
+            printf("# mpi: MPI's own MPI_Send/MPI_Recv ping-pong and MPI_Isend windows, same sizes, "
+                   "same run; lat_x = latency / MPI's, bw_x = bandwidth / MPI's\n");
+        printf("# %10s %12s %14s %12s %10s %8s %6s%s\n", "bytes", "latency_us", "bandwidth_GB/s",
+               "memcpy_GB/s", "ratio", "iters", "window",
+               peer.on ? "   mpi_lat_us   mpi_bw_GB/s    lat_x     bw_x" : "");
     }
     int64_t bad = 0;
-    pipa_status st = p2p_sizes(ctx, &o, buf, rb, copy, &bad);
+    pipa_status st = p2p_sizes(ctx, &o, buf, rb, copy, &bad, &peer);
     free_buffers(buf, rb, copy);
     if (st != PIPA_OK) {
         fprintf(stderr, "pipa-bench p2p: rank %d: %s\n", ctx->rank, pipa_last_error());

@@ -45,15 +45,22 @@ run PIPA_LOG=nonsense -- "$B/pipa-sim" --schedule 1f1b --pp 2 --microbatches 2
 check "PIPA_LOG=nonsense, pipa-sim: refused naming it" $? "(rc=$rc: $(cat "$T/err"))"
 
 # ---- PIPA_TRANSPORT: a transport by name among those built (the registry); others refused --------
-why='PIPA_TRANSPORT=mpi: no such transport in this build (built: shm)'
-run PIPA_TRANSPORT=mpi -- $DEMO
+# mpi is built where MPI was found (Makefile): without it, mpi is refused like any unknown name;
+# with it, pipa-run refuses it (mpirun starts MPI runs; tests/test_mpi.sh runs them).
+if nm "$B/libpipa.a" 2>/dev/null | grep -q ' D pipa__transport_mpi$'; then
+    built='shm, mpi'; unknown=nosuch
+else
+    built='shm'; unknown=mpi
+fi
+why="PIPA_TRANSPORT=$unknown: no such transport in this build (built: $built)"
+run PIPA_TRANSPORT=$unknown -- $DEMO
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 10000 ] && has "bad environment variable: $why"
-check "PIPA_TRANSPORT=mpi, program alone: refused naming the transports built" $? \
+check "PIPA_TRANSPORT=$unknown, program alone: refused naming the transports built" $? \
     "(rc=$rc: $(cat "$T/err"))"
-run PIPA_TRANSPORT=mpi -- "$B/pipa-run" -n 2 $DEMO
+run PIPA_TRANSPORT=$unknown -- "$B/pipa-run" -n 2 $DEMO
 [ $rc -eq 2 ] && [ ! -s "$T/out" ] && has "pipa-run: bad environment variable: $why" &&
     [ "$(grep -c . "$T/err")" -eq 1 ]
-check "PIPA_TRANSPORT=mpi, pipa-run: one message, exit 2, nothing started" $? \
+check "PIPA_TRANSPORT=$unknown, pipa-run: one message, exit 2, nothing started" $? \
     "(rc=$rc: $(cat "$T/err"))"
 run PIPA_TRANSPORT=SHM -- "$B/pipa-sim" --schedule 1f1b --pp 2 --microbatches 2
 [ $rc -eq 2 ] && has "PIPA_TRANSPORT=SHM: no such transport"
@@ -87,6 +94,32 @@ for bad in "RANK=4294967296 WORLD_SIZE=2:RANK:4294967296" "RANK=0 WORLD_SIZE=429
 done
 run RANK=0 WORLD_SIZE=1 -- $DEMO
 [ $rc -eq 0 ]; check "RANK=0 WORLD_SIZE=1: runs alone" $? "(rc=$rc: $(cat "$T/err"))"
+
+# ---- an MPI launcher's environment (env.h's pipa_env_mpi_launcher) ------------------------------
+# Read only when pipa-run's RANK/WORLD_SIZE are not set; bad values refused by name before
+# anything starts; an srun step of one task is a plain program; a build without MPI refuses a
+# launcher's several ranks by name (with MPI they run over mpi: tests/test_mpi.sh).
+for bad in "OMPI_COMM_WORLD_RANK=x OMPI_COMM_WORLD_SIZE=2:OMPI_COMM_WORLD_RANK:x" \
+           "OMPI_COMM_WORLD_RANK=2 OMPI_COMM_WORLD_SIZE=2:OMPI_COMM_WORLD_RANK=2 and OMPI_COMM_WORLD_SIZE=2:" \
+           "PMI_RANK=0:PMI_SIZE=(unset):"; do
+    vars=${bad%%:*}; rest=${bad#*:}; name=${rest%%:*}; value=${rest#*:}
+    run $vars -- $DEMO
+    [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 10000 ] && has "$name" &&
+        { [ -z "$value" ] || has "'$value'"; }
+    check "$vars: refused naming $name${value:+ and '$value'}" $? "(rc=$rc: $(cat "$T/err"))"
+done
+run RANK=0 WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 -- $DEMO
+[ $rc -eq 0 ] && grep -q '^transport  shm$' "$T/out"
+check "RANK/WORLD_SIZE win over an MPI launcher's: runs alone over shm" $? "(rc=$rc: $(cat "$T/err"))"
+run SLURM_PROCID=0 SLURM_STEP_NUM_TASKS=1 -- $DEMO
+[ $rc -eq 0 ] && grep -q '^transport  shm$' "$T/out"
+check "an srun step of one task: a plain program, over shm" $? "(rc=$rc: $(cat "$T/err"))"
+if [ "$built" = shm ]; then
+    run OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=2 -- $DEMO
+    [ $rc -ne 0 ] && [ $took -lt 10000 ] &&
+        has 'started by an MPI launcher (OMPI_COMM_WORLD_SIZE=2), but this build has no mpi transport'
+    check "no MPI built, mpirun's environment for 2 ranks: refused by name" $? "(rc=$rc: $(cat "$T/err"))"
+fi
 
 # ---- programs that need a particular world size say so at once ------------------------------------
 for n in 1 3; do

@@ -1,5 +1,5 @@
-/* test_p2p: point-to-point and collectives through the shared-memory transport, run through
- * pipa-run:  pipa-run -n N test_p2p MODE
+/* test_p2p: point-to-point and collectives through the communicator, run through pipa-run (shm)
+ * or mpirun (MPI, tests/test_mpi.sh):  pipa-run -n N test_p2p MODE
  *   sizes     0 B .. 64 MiB both ways between ranks 0 and 1, contents checked byte for byte
  *   huge      one 256 MiB message, contents checked
  *   order     tags received in another order than sent, also past the ring's capacity
@@ -9,7 +9,12 @@
  *   deadpeer  a receive from a rank that exited fails within about a second, not at the deadline
  *   coll      barrier, broadcast, gather, all-reduce on the world and on a subgroup
  *   sendsend  ranks 0 and 1 each send the other more than a ring holds and wait for their sends
- *             before receiving: completes (blocked senders drain incoming rings), no deadlock */
+ *             before receiving: completes (blocked senders drain incoming rings), no deadlock
+ *   fail      rank 0 leaves and exits 3, as a tool does after an error, while the others wait for
+ *             its message; die: rank 0 is killed (SIGKILL). The run must end at once, non-zero,
+ *             with nothing left running: under MPI, whose transport has no liveness of its own,
+ *             the job must be ended (test_mpi.sh); under pipa-run the waits fail naming the peer */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +179,23 @@ static void test_deadpeer(void)
     CHECKF(strstr(pipa_last_error(), "peer rank 0"), "message: %s", pipa_last_error());
 }
 
+/* Rank 0 fails (exit 3 from main, after pipa_comm_free) or dies; the others wait for a message
+ * it never sends, under the default deadline (minutes): only the run's end can stop them. */
+static int test_fail(int die)
+{
+    if (rank == 0) {
+        if (die) raise(SIGKILL);
+        pipa_comm_free(comm);
+        fprintf(stderr, "test_p2p fail: rank 0 fails on purpose (exit 3)\n");
+        return 3;
+    }
+    float x;
+    pipa_desc_t d = pipa_desc_1d(PIPA_F32, 1);
+    pipa_status s = pipa_recv(comm, 0, 99, &d, &x);
+    fprintf(stderr, "test_p2p fail: rank %d: %s\n", rank, s ? pipa_last_error() : "received?!");
+    return 4;
+}
+
 static void test_sendsend(void)
 {
     enum { K = 3 };
@@ -256,6 +278,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "test_p2p %s needs 2 ranks\n", mode);
         return 1;
     }
+    if (!strcmp(mode, "fail") || !strcmp(mode, "die")) return test_fail(!strcmp(mode, "die"));
     if (!strcmp(mode, "sizes")) test_sizes();
     else if (!strcmp(mode, "order")) test_order();
     else if (!strcmp(mode, "mismatch")) test_mismatch();

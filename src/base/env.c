@@ -99,13 +99,53 @@ pipa_status pipa_env_transport(const char *const *built, int n, int *index)
 {
     const char *v = env_value("PIPA_TRANSPORT");
     char list[256];
-    int i = v ? choice_index(v, built, n, list, sizeof list) : 0;
+    int i = v ? choice_index(v, built, n, list, sizeof list) : -1;
     if (!v || i >= 0) {
         *index = i;
         return PIPA_OK;
     }
     return pipa__fail(PIPA_ERR_ARG, "bad environment variable: PIPA_TRANSPORT=%s: no such "
                       "transport in this build (built: %s)", v, list);
+}
+
+/* One launcher's pair of variables: both set and 0 <= rank < world, or neither. */
+static pipa_status launcher_pair(const char *rank_var, const char *world_var, int *rank, int *world)
+{
+    int r, w;
+    PIPA_TRY(pipa_env_int(rank_var, -1, 0, 1 << 30, &r));
+    PIPA_TRY(pipa_env_int(world_var, -1, 1, 1 << 30, &w));
+    if (r == -1 && w == -1) return PIPA_OK;
+    if (r == -1 || w == -1 || r >= w)
+        return pipa__fail(PIPA_ERR_ARG, "bad environment from the MPI launcher: %s=%s and %s=%s",
+                          rank_var, getenv(rank_var) ? getenv(rank_var) : "(unset)", world_var,
+                          getenv(world_var) ? getenv(world_var) : "(unset)");
+    *rank = r;
+    *world = w;
+    return PIPA_OK;
+}
+
+pipa_status pipa_env_mpi_launcher(int *rank, int *world, const char **from)
+{
+    static const char *const vars[][2] = {
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"}, /* Open MPI's mpirun */
+        {"PMI_RANK", "PMI_SIZE"},                         /* MPICH's (Hydra) */
+        {"SLURM_PROCID", "SLURM_STEP_NUM_TASKS"},         /* Slurm's srun */
+    };
+    *rank = -1;
+    *world = 1;
+    *from = NULL;
+    if (env_value("RANK") || env_value("WORLD_SIZE")) return PIPA_OK; /* pipa-run's rank */
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        PIPA_TRY(launcher_pair(vars[i][0], vars[i][1], rank, world));
+        if (*rank < 0) continue;
+        if (i == 2 && *world == 1) { /* srun of one task: a plain program, not an MPI job */
+            *rank = -1;
+            continue;
+        }
+        *from = vars[i][1];
+        return PIPA_OK;
+    }
+    return PIPA_OK;
 }
 
 pipa_status pipa_env_check(void)

@@ -33,13 +33,18 @@ struct pipa_comm {
 
 /* ---- joining ------------------------------------------------------------------------------ */
 
-/* RANK and WORLD_SIZE (both unset: a world of one, rank -1 for the transport). */
+/* RANK and WORLD_SIZE (pipa-run's); both unset: an MPI launcher's numbering (env.h), else a
+ * world of one, rank -1 for the transport. */
 static pipa_status rank_from_env(int *rank, int *world)
 {
     PIPA_TRY(pipa_env_int("RANK", -1, 0, INT_MAX, rank));
     PIPA_TRY(pipa_env_int("WORLD_SIZE", -1, 1, PIPA_MAX_RANKS, world));
     if (*rank == -1 && *world == -1) {
-        *world = 1;
+        const char *from;
+        PIPA_TRY(pipa_env_mpi_launcher(rank, world, &from));
+        if (*world > PIPA_MAX_RANKS)
+            return pipa__fail(PIPA_ERR_ARG, "%s=%d: at most %d ranks", from, *world,
+                              PIPA_MAX_RANKS);
         return PIPA_OK;
     }
     if (*rank == -1 || *world == -1 || *rank >= *world)

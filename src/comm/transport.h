@@ -95,8 +95,10 @@ typedef struct pipa_transport_ops {
 const pipa_transport_ops_t *pipa__transport_find(const char *name);
 /* The transport a run uses when none is named: the first registered. */
 const pipa_transport_ops_t *pipa__transport_default(void);
-/* The transport PIPA_TRANSPORT names (the default when unset); a name not registered is refused,
- * naming those built (env.h). */
+/* The transport PIPA_TRANSPORT names; a name not registered is refused, naming those built
+ * (env.h). Unset: "mpi" in a program an MPI launcher started (mpirun, srun; env.h's
+ * pipa_env_mpi_launcher), refused by name when MPI is not built and the launcher started several
+ * ranks; else the default. */
 pipa_status pipa__transport_from_env(const pipa_transport_ops_t **out);
 
 #endif

@@ -39,12 +39,12 @@ int bench_parse_list(const char *text, int *list, int cap);
 /* --pp, --dp, --tp into dims[0..2] (0: not given); returns as bench_opt_int. */
 int bench_opt_layout(char **argv, int argc, int *i, int *dims, int *bad);
 /* The layout of dims over the world, checked against the model (grid.h: heads, intermediate
- * size and layers against tp and pp; the runtime: the vocabulary, 0 without ends, against tp),
- * and then refused unless it is one pipeline over every rank (of *tp tensor ranks per stage):
- * the pipeline and train benchmarks measure pipelines. Every rank prints the reason; returns 1
- * bad, 0 ok. */
+ * size and layers against tp and pp; the runtime: the vocabulary, 0 without ends, against tp)
+ * and against the microbatch counts m_list[0..n_m) (global: each must divide among the dp
+ * replicas). *dp, *tp: the replicas and the tensor ranks per stage; the pipeline and train
+ * benchmarks run pp = 1 or 2 of them. Every rank prints the reason; returns 1 bad, 0 ok. */
 int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg,
-                       int vocab, int *tp);
+                       int vocab, const int *m_list, int n_m, int *dp, int *tp);
 int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,
                      int *help, int *bad);
 /* Opens the JSON file on rank 0 (after options were parsed). 0 ok, -1 on failure (printed). */

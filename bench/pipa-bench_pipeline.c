@@ -12,8 +12,11 @@
  * --validate checks the P = 2 output of the last M of the list equals the unpipelined forward to the bit.
  * Started alone (world of one) it measures P = 1 only. With --tp T (pipa-run -n 2T) every stage
  * is T tensor ranks (P = 1 on ranks 0..T-1), times are tensor rank 0's pipeline's, and
- * --validate allows the tensor group's rounding (1e-5 of the largest output). Left out: P > 2,
- * backward. */
+ * --validate allows the tensor group's rounding (1e-5 of the largest output). With --dp D
+ * (pipa-run -n 2DT) the world is D x P x T (layout.h's order) at P = 2 and the first D*T ranks at
+ * P = 1: D replicas of the pipeline, replica d running microbatches d*M/D .. (d+1)*M/D - 1 of the
+ * M (the global count); tokens/s counts all M, times are replica 0's pipeline's, the ideal and
+ * bubble_th use M / D, and --validate checks every replica's share. Left out: P > 2, backward. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +34,7 @@ typedef struct {
     int B, T, reps, warmup, validate;
     int m_list[MAX_M_LIST], n_m, m_max;
     int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
-    int tp;                   /* tensor ranks per stage */
+    int tp, dp;               /* tensor ranks per stage; replicas */
 } pipe_opts_t;
 
 typedef struct {
@@ -48,14 +51,15 @@ static void pipeline_usage(FILE *f)
             "  --inter I       MLP intermediate size (default 2048)\n"
             "  --batch B       microbatch batch (default 8)\n"
             "  --seq T         microbatch sequence length (default 128)\n"
-            "  --pp P, --dp D, --tp T  the layout (pp x dp x tp = ranks): one pipeline over every\n"
-            "                  rank only (dp = 1); checked against the model first; with --tp T\n"
-            "                  run it on 2T ranks, T tensor ranks per stage\n"
+            "  --pp P, --dp D, --tp T  the layout (pp x dp x tp = ranks, pp 1 or 2), checked\n"
+            "                  against the model first: run it on 2DT ranks, D replicas of the\n"
+            "                  pipeline each running M / D microbatches, T tensor ranks per stage\n"
             "  --m LIST        microbatch counts (default 1,2,4,8,16)\n"
             "  --reps N        timed runs per (P, M), median reported (default 3)\n"
             "  --warmup N      untimed runs per P before timing, at M = 2 (default 1)\n"
             "  --validate      P = 2 output of the last M must equal the unpipelined one\n"
-            "  --json FILE     one JSON object per row: p, m, tokens_per_s, speedup, ideal_speedup\n");
+            "  --json FILE     one JSON object per row: p, m, tokens_per_s, speedup, ideal_speedup,\n"
+            "                  bubble, dp, tp\n");
 }
 
 static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *o, int *help)
@@ -102,7 +106,8 @@ static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *
         fprintf(stderr, "pipa-bench pipeline: %s\n", pipa_last_error());
         return 1;
     }
-    if (bench_check_layout(ctx, o->layout, &o->cfg, 0, &o->tp)) return 1;
+    if (bench_check_layout(ctx, o->layout, &o->cfg, 0, o->m_list, o->n_m, &o->dp, &o->tp))
+        return 1;
     return bench_json_open(ctx, json) != 0;
 }
 
@@ -135,14 +140,15 @@ typedef struct {
     pipa_runtime_t tr[2];
     pipa_plan_t plan[2][MAX_M_LIST + 1];  /* [P-1][i]: M = m_list[i]; [P-1][n_m]: the warm-up's */
     int has[2], n_plans[2];
-    int n_p;  /* 2 in a world of two, else 1 */
+    int n_p;  /* 2 in a world of two stages, else 1 */
+    int d;    /* my replica */
 } pipes_t;
 
-/* The plans of P stages for every M of the list, then the warm-up's M. */
+/* The plans of P stages for every M of the list (one replica's share), then the warm-up's M. */
 static pipa_status plans_init(pipes_t *pp, const pipe_opts_t *o, int P, int warm_m)
 {
     for (int i = 0; i <= o->n_m; i++) {
-        int M = i < o->n_m ? o->m_list[i] : warm_m;
+        int M = i < o->n_m ? o->m_list[i] / o->dp : warm_m;
         PIPA_TRY(pipa_plan_generate(&pp->plan[P - 1][i], PIPA_SCHED_FORWARD, P, M, 1));
         pp->n_plans[P - 1] = i + 1;
         PIPA_TRY(pipa_plan_check(&pp->plan[P - 1][i], NULL));
@@ -153,14 +159,16 @@ static pipa_status plans_init(pipes_t *pp, const pipe_opts_t *o, int P, int warm
 static pipa_status pipes_init(pipes_t *pp, bench_ctx_t *ctx, const pipe_opts_t *o)
 {
     memset(pp, 0, sizeof *pp);
-    pp->n_p = ctx->size == 2 * o->tp ? 2 : 1;
+    int dt = o->dp * o->tp, m_rep = o->m_max / o->dp;
+    pp->n_p = ctx->size == 2 * dt ? 2 : 1;
     for (int P = 1; P <= pp->n_p; P++) {
-        if (ctx->rank >= P * o->tp) continue;
+        if (ctx->rank >= P * dt) continue;
         pipa_layout_t lay;
         int counts[2];
-        PIPA_TRY(pipa_layout_init(&lay, P * o->tp, ctx->rank, 1, P, o->tp));
+        PIPA_TRY(pipa_layout_init(&lay, P * dt, ctx->rank, o->dp, P, o->tp));
+        pp->d = lay.d;  /* the same in both: the replica is the rank's (rank / tp) % dp */
         PIPA_TRY(pipa_split_even(o->cfg.L, P, counts));
-        PIPA_TRY(plans_init(pp, o, P, o->m_max < 2 ? o->m_max : 2));
+        PIPA_TRY(plans_init(pp, o, P, m_rep < 2 ? m_rep : 2));
         pipa_train_config_t tc = {.model = o->cfg, .vocab = 0, .B = o->B, .T = o->T};
         PIPA_TRY(pipa_runtime_init(&pp->tr[P - 1], ctx->comm, &lay, &tc, &pp->plan[P - 1][0],
                                    counts));
@@ -177,16 +185,18 @@ static void pipes_free(pipes_t *pp)
     }
 }
 
-/* One run of the current plan at P stages; ranks outside it wait at the closing world barrier.
- * *tok and *bub are set on world rank 0 only. */
+/* One run of the current plan at P stages on my replica's share of in and out (microbatches
+ * d*M .. d*M + M-1, M the replica's); ranks outside it wait at the closing world barrier. *tok
+ * (the global batch's) and *bub are set on world rank 0 only. */
 static pipa_status run_p(bench_ctx_t *ctx, pipes_t *pp, const pipe_opts_t *o, int P,
                          const float *in, float *out, double *tok, double *bub)
 {
     double wall = 0;
     *tok = 0, *bub = 0;
     if (pp->has[P - 1]) {
-        PIPA_TRY(timed_run(&pp->tr[P - 1], in, out, &wall, bub));
-        *tok = (double)pp->tr[P - 1].M * o->B * o->T / wall;
+        size_t share = (size_t)pp->d * pp->tr[P - 1].M * o->B * o->T * o->cfg.C;
+        PIPA_TRY(timed_run(&pp->tr[P - 1], in + share, out + share, &wall, bub));
+        *tok = (double)o->dp * pp->tr[P - 1].M * o->B * o->T / wall;
     }
     return pipa_barrier(&ctx->world);
 }
@@ -223,21 +233,22 @@ static pipa_status measure_all(bench_ctx_t *ctx, pipes_t *pp, const pipe_opts_t 
     return PIPA_OK;
 }
 
-/* On the last stage: the output of the last P = 2 run (the last M of the list) against the
- * unpipelined forward of the same microbatches, to the bit. */
-static pipa_status validate(bench_ctx_t *ctx, const pipe_opts_t *o, const float *out, int *ok)
+/* On the last stage of every replica: its share of the output of the last P = 2 run (the last M
+ * of the list) against the unpipelined forward of the same microbatches, to the bit. */
+static pipa_status validate(bench_ctx_t *ctx, const pipe_opts_t *o, int d, const float *out,
+                            int *ok)
 {
     int M = o->m_list[o->n_m - 1];
-    size_t n = (size_t)M * o->B * o->T * o->cfg.C;
+    size_t n = (size_t)M * o->B * o->T * o->cfg.C, share = n / o->dp;
     double wrong = 0;
-    if (ctx->rank == o->tp) {  /* the last stage's tensor rank 0 */
+    if (ctx->rank == (d * 2 + 1) * o->tp) {  /* replica d's last stage's tensor rank 0 */
         float *in = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
         if (!in || !ref) return pipa_status_set_error(PIPA_ERR_NOMEM, "out of memory for validation");
         pipa_model_inputs(in, &o->cfg, M, o->B, o->T);
         pipa_status s = pipa_model_forward(&o->cfg, M, o->B, o->T, in, ref);
         double big = 0;  /* tp > 1 adds the heads' partial sums in another order: rounding */
         for (size_t i = 0; o->tp > 1 && i < n; i++) big = fmax(big, fabs((double)ref[i]));
-        for (size_t i = 0; s == PIPA_OK && i < n; i++)
+        for (size_t i = d * share; s == PIPA_OK && i < (d + 1) * share; i++)
             wrong += o->tp == 1 ? memcmp(&out[i], &ref[i], 4) != 0
                                 : fabs((double)out[i] - ref[i]) > 1e-5 * big;
         free(in), free(ref);
@@ -245,8 +256,8 @@ static pipa_status validate(bench_ctx_t *ctx, const pipe_opts_t *o, const float 
     }
     PIPA_TRY(pipa_allreduce_sum_f64(&ctx->world, &wrong, 1));
     if (ctx->rank == 0)
-        printf("# validate: P=2 output of M=%d vs unpipelined: %.0f of %zu floats differ%s\n",
-               M, wrong, n, o->tp > 1 ? " by more than 1e-5 of the largest (tensor-parallel "
+        printf("# validate: P=2 output of M=%d (%d replica share%s) vs unpipelined: %.0f of %zu "
+               "floats differ%s\n", M, o->dp, o->dp == 1 ? "" : "s", wrong, n, o->tp > 1 ? " by more than 1e-5 of the largest (tensor-parallel "
                "rounding allowed)" : "");
     *ok = wrong == 0;
     return PIPA_OK;
@@ -261,14 +272,16 @@ static void print_table(const bench_ctx_t *ctx, const pipe_opts_t *o, const pipe
         int M = o->m_list[i];
         for (int P = 1; P <= (r2 ? 2 : 1); P++) {
             const pipe_result_t *r = P == 1 ? &r1[i] : &r2[i];
+            int Mr = M / o->dp;  /* one replica's */
             double speedup = r->tokens_per_s / r1[i].tokens_per_s;
-            double ideal = (double)P * M / (M + P - 1);
+            double ideal = (double)P * Mr / (Mr + P - 1);
             printf("%5d %4d %14.1f %9.3f %9.3f %8.1f%% %9.1f%% %9.1f%%\n", P, M, r->tokens_per_s,
                    speedup, ideal, 100.0 * speedup / ideal, 100.0 * r->bubble,
-                   100.0 * pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, M, 1));
+                   100.0 * pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, Mr, 1));
             bench_json_row(ctx, NULL, "p", (double)P, "m", (double)M, "tokens_per_s",
                            r->tokens_per_s, "speedup", speedup, "ideal_speedup", ideal,
-                           "bubble", r->bubble, (const char *)NULL);
+                           "bubble", r->bubble, "dp", (double)o->dp, "tp", (double)o->tp,
+                           (const char *)NULL);
         }
     }
 }
@@ -287,6 +300,12 @@ static void print_intro(const bench_ctx_t *ctx, const pipe_opts_t *o)
     if (o->tp > 1)
         printf("# tp %d: every stage is %d tensor ranks (P=1: ranks 0..%d); times are tensor rank "
                "0's pipeline's\n", o->tp, o->tp, o->tp - 1);
+    if (o->dp > 1)
+        printf("# dp %d: %d replicas of each pipeline (P=1: ranks 0..%d), replica d running "
+               "microbatches d*M/%d.. of the M; tokens/s: all M; times: replica 0's; ideal, "
+               "bubble_th: M/%d\n", o->dp, o->dp, o->dp * o->tp - 1, o->dp, o->dp);
+    printf("# layout: dp %d x pp %d x tp %d = %d ranks (pp 1: the first %d)\n", o->dp,
+           ctx->size / (o->dp * o->tp), o->tp, ctx->size, o->dp * o->tp);
     if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
     fflush(stdout);
 }
@@ -300,10 +319,11 @@ int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv)
         if (ctx->rank == 0) pipeline_usage(stdout);
         return 0;
     }
-    if (ctx->size > 2 * o.tp) {
-        if (o.tp == 1) fprintf(stderr, "pipa-bench pipeline: run it on 1 or 2 ranks (pipa-run -n 2)\n");
-        else fprintf(stderr, "pipa-bench pipeline: run it on %d or %d ranks with --tp %d\n", o.tp,
-                     2 * o.tp, o.tp);
+    int dt = o.dp * o.tp;  /* ranks of one stage in every replica */
+    if (ctx->size > 2 * dt) {
+        if (dt == 1) fprintf(stderr, "pipa-bench pipeline: run it on 1 or 2 ranks (pipa-run -n 2)\n");
+        else fprintf(stderr, "pipa-bench pipeline: run it on %d or %d ranks with --dp %d --tp %d\n",
+                     dt, 2 * dt, o.dp, o.tp);
         return 2;
     }
     print_intro(ctx, &o);
@@ -314,14 +334,15 @@ int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv)
         fprintf(stderr, "pipa-bench pipeline: out of memory for %zu floats\n", 2 * n);
         return 1;
     }
-    if (ctx->rank < o.tp) pipa_model_inputs(in, &o.cfg, o.m_max, o.B, o.T);  /* stage 0's */
+    if (ctx->rank < dt || ctx->rank % (2 * o.tp) < o.tp)  /* stage 0's (P = 1: all) */
+        pipa_model_inputs(in, &o.cfg, o.m_max, o.B, o.T);
     pipes_t pp;
     pipe_result_t *res[2] = {r1, r2};
     pipa_status s = pipes_init(&pp, ctx, &o);
     if (s == PIPA_OK) s = measure_all(ctx, &pp, &o, in, out, res);
     pipes_free(&pp);
-    if (s == PIPA_OK && ctx->rank == 0) print_table(ctx, &o, r1, ctx->size == 2 * o.tp ? r2 : NULL);
-    if (s == PIPA_OK && o.validate && ctx->size == 2 * o.tp) s = validate(ctx, &o, out, &ok);
+    if (s == PIPA_OK && ctx->rank == 0) print_table(ctx, &o, r1, ctx->size == 2 * dt ? r2 : NULL);
+    if (s == PIPA_OK && o.validate && ctx->size == 2 * dt) s = validate(ctx, &o, pp.d, out, &ok);
     free(in), free(out);
     if (s != PIPA_OK) {
         fprintf(stderr, "pipa-bench pipeline: rank %d: %s\n", ctx->rank, pipa_last_error());

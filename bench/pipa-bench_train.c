@@ -19,7 +19,15 @@
  * With --tp T (pipa-run -n 2T) every stage is T tensor ranks: P = 1 on ranks 0..T-1, P = 2 on
  * all; the times are tensor rank 0's pipeline's, and a second table gives world rank 0's bytes
  * per step between stages and inside its tensor group, for --tp-send slice (the default) or
- * whole. Left out: P > 2, data parallelism. */
+ * whole.
+ *
+ * With --dp D (pipa-run -n 2DT) the world is D x P x T (layout.h's order) at P = 2 and the first
+ * D*T ranks at P = 1: D replicas of the pipeline, each running M / D of the M microbatches (M is
+ * the global count, as pipa-train's --microbatches), their gradients reduced in the data group
+ * before STEP (--dp-overlap on|off as pipa-train). tokens/s counts the global batch; times and
+ * bubbles are replica 0's pipeline's (the reductions keep the replicas in step), the ideal and
+ * the bubbles use M / D; a third table gives world rank 0's reduction time, wait and bytes.
+ * Left out: P > 2. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +51,7 @@ typedef struct {
     int n_sched;
     int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
     int tp, tp_send_whole;    /* tensor ranks per stage; --tp-send whole */
+    int dp, dp_overlap_off;   /* replicas; --dp-overlap off */
 } train_opts_t;
 
 /* One (schedule, P) at one M: its plan and, on the ranks in it, its runtime. */
@@ -55,6 +64,8 @@ typedef struct {
     double time[MAX_REPS], bubble[MAX_REPS];  /* per rep, rank 0 */
     double busy_kind[MAX_REPS][PIPA_ACT_COUNT]; /* per rep, summed over ranks, rank 0 */
     int64_t bytes_sent, tp_bytes;               /* rank 0's in its last step */
+    double reduce[MAX_REPS], reduce_wait[MAX_REPS]; /* per rep, rank 0's data group's */
+    int64_t dp_bytes;                           /* rank 0's in its last step */
 } run_t;
 
 /* What the table shows of one (schedule, P, M), rank 0. */
@@ -62,6 +73,8 @@ typedef struct {
     double tokens_per_s, bubble, theory, simulated;
     double cost[PIPA_ACT_COUNT];
     int64_t bytes_sent, tp_bytes;  /* rank 0's per step */
+    double reduce_s, reduce_wait_s; /* rank 0's in the data group's reductions, median */
+    int64_t dp_bytes;              /* rank 0's per step in its data group */
 } train_result_t;
 
 static void train_usage(FILE *f)
@@ -77,15 +90,19 @@ static void train_usage(FILE *f)
             "  --m LIST        microbatch counts (default 1,2,4,8,16)\n"
             "  --sched LIST    schedules (default gpipe,1f1b,interleaved,zb1)\n"
             "  --v V           chunks per rank of interleaved (default 2)\n"
-            "  --pp P, --dp D, --tp T  the layout (pp x dp x tp = ranks): one pipeline over every\n"
-            "                  rank only (dp = 1; data parallelism: pipa-train --dp); with --tp T\n"
-            "                  run it on 2T ranks, T tensor ranks per stage\n"
+            "  --pp P, --dp D, --tp T  the layout (pp x dp x tp = ranks, pp 1 or 2): run it on\n"
+            "                  2DT ranks, D replicas of the pipeline each running M / D\n"
+            "                  microbatches (M divisible by D), T tensor ranks per stage\n"
+            "  --dp-overlap on|off  dp > 1: each layer's gradient reduction starts as soon as\n"
+            "                  it is final (on, the default), or one all-reduce before STEP\n"
             "  --tp-send S     slice (each tensor rank sends 1/T of an activation between\n"
             "                  stages, all-gathered on arrival) or whole (default slice)\n"
             "  --reps N        timed steps per (schedule, P, M), median reported (default 3)\n"
             "  --warmup N      untimed steps per (schedule, P, M) first (default 1)\n"
             "  --json FILE     one JSON object per row: schedule, p, m, tokens_per_s, speedup,\n"
-            "                  ideal_speedup, bubble (and bubble_theory, bubble_sim)\n");
+            "                  ideal_speedup, bubble (and bubble_theory, bubble_sim), the layout\n"
+            "                  (dp, tp, dp_overlap) and the data group's reduce_s, reduce_wait_s,\n"
+            "                  dp_bytes\n");
 }
 
 static int parse_sched_list(const char *text, train_opts_t *o)
@@ -105,7 +122,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
 {
     int bad = 0;
     const char *json = NULL, *mlist = "1,2,4,8,16", *slist = "gpipe,1f1b,interleaved,zb1";
-    const char *send = NULL;
+    const char *send = NULL, *overlap = NULL;
     o->cfg = (pipa_model_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 4, o->T = 64, o->V = 0, o->reps = 3, o->warmup = 1;  // V 0: not given, 2
@@ -125,6 +142,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
         if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
         if (bench_opt_str(argv, argc, &i, "--tp-send", &send, &bad)) continue;
+        if (bench_opt_str(argv, argc, &i, "--dp-overlap", &overlap, &bad)) continue;
         fprintf(stderr, "pipa-bench train: unknown option '%s'\n", argv[i]);
         bad = 1;
     }
@@ -164,7 +182,14 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
                 o->cfg.L < 2 ? "layers must be >= 2" : pipa_last_error());
         return 1;
     }
-    if (bench_check_layout(ctx, o->layout, &o->cfg, TRAIN_VOCAB, &o->tp)) return 1;
+    if (bench_check_layout(ctx, o->layout, &o->cfg, TRAIN_VOCAB, o->m_list, o->n_m, &o->dp,
+                           &o->tp))
+        return 1;
+    o->dp_overlap_off = overlap && !strcmp(overlap, "off");
+    if (overlap && !o->dp_overlap_off && strcmp(overlap, "on")) {
+        fprintf(stderr, "pipa-bench train: --dp-overlap '%s': on or off\n", overlap);
+        return 1;
+    }
     o->tp_send_whole = send && !strcmp(send, "whole");
     if (send && ((!o->tp_send_whole && strcmp(send, "slice")) || o->tp == 1)) {
         fprintf(stderr, "pipa-bench train: --tp-send '%s': slice or whole, with --tp 2 or more\n",
@@ -196,18 +221,19 @@ static pipa_status run_init(run_t *r, bench_ctx_t *ctx, const train_opts_t *o, p
     r->sched = P == 1 && pipa_sched_interleaves(s) ? PIPA_SCHED_1F1B : s;
     r->P = P;
     r->V = pipa_sched_interleaves(r->sched) ? o->V : 1;
-    PIPA_TRY(pipa_plan_generate(&r->plan, r->sched, P, M, r->V));
+    PIPA_TRY(pipa_plan_generate(&r->plan, r->sched, P, M / o->dp, r->V));  /* one replica's */
     r->has_plan = 1;
     PIPA_TRY(pipa_plan_check(&r->plan, NULL));
-    if (ctx->rank >= P * o->tp) return PIPA_OK;
+    if (ctx->rank >= P * o->dp * o->tp) return PIPA_OK;
     pipa_layout_t lay;
     int counts[2 * PIPA_MAX_CHUNKS];
-    PIPA_TRY(pipa_layout_init(&lay, P * o->tp, ctx->rank, 1, P, o->tp));
+    PIPA_TRY(pipa_layout_init(&lay, P * o->dp * o->tp, ctx->rank, o->dp, P, o->tp));
     PIPA_TRY(pipa_split_even(o->cfg.L, P * r->V, counts));
     pipa_train_config_t cfg = {.model = o->cfg, .vocab = TRAIN_VOCAB, .B = o->B, .T = o->T,
                                .opt = pipa_opt_defaults(), .tp_send_whole = o->tp_send_whole};
     PIPA_TRY(pipa_runtime_init(&r->tr, ctx->comm, &lay, &cfg, &r->plan, counts));
     r->has_tr = 1;
+    pipa_runtime_set_dp_overlap(&r->tr, !o->dp_overlap_off);
     return PIPA_OK;
 }
 
@@ -225,7 +251,8 @@ static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, i
     if (r->has_tr) {
         pipa_step_stats_t st;
         PIPA_TRY(pipa_runtime_step(&r->tr, train_batch, (void *)o, &st));
-        r->bytes_sent = st.bytes_sent, r->tp_bytes = st.tp_bytes;
+        r->bytes_sent = st.bytes_sent, r->tp_bytes = st.tp_bytes, r->dp_bytes = st.dp_bytes;
+        if (rep >= 0) r->reduce[rep] = st.reduce_s, r->reduce_wait[rep] = st.reduce_wait_s;
         double mine[2 + PIPA_ACT_COUNT], all[2 * (2 + PIPA_ACT_COUNT)];
         mine[0] = st.enter_abs, mine[1] = st.end_abs;
         memcpy(mine + 2, st.busy_kind, sizeof st.busy_kind);
@@ -252,13 +279,17 @@ static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, i
  * costs of the median step. */
 static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train_result_t *res)
 {
-    double t[MAX_REPS], b[MAX_REPS];
+    double t[MAX_REPS], b[MAX_REPS], red[MAX_REPS], wait[MAX_REPS];
     memcpy(t, r->time, sizeof t);
     memcpy(b, r->bubble, sizeof b);
+    memcpy(red, r->reduce, sizeof red);
+    memcpy(wait, r->reduce_wait, sizeof wait);
     double med = bench_median(t, o->reps);
-    res->tokens_per_s = (double)M * o->B * o->T / med;
+    res->tokens_per_s = (double)M * o->B * o->T / med;  /* the global batch */
     res->bubble = bench_median(b, o->reps);
-    res->theory = pipa_plan_bubble_theory(r->sched, r->P, M, r->V);
+    res->theory = pipa_plan_bubble_theory(r->sched, r->P, M / o->dp, r->V);
+    res->reduce_s = bench_median(red, o->reps), res->reduce_wait_s = bench_median(wait, o->reps);
+    res->dp_bytes = r->dp_bytes;
     int best = 0;  // the rep closest to the median time
     for (int i = 1; i < o->reps; i++)
         if (fabs(r->time[i] - med) < fabs(r->time[best] - med)) best = i;
@@ -305,7 +336,7 @@ static pipa_status measure_m(bench_ctx_t *ctx, const train_opts_t *o, int M, int
 
 /* ---- output -------------------------------------------------------------------------------- */
 
-static void json_row(const bench_ctx_t *ctx, pipa_sched s, int P, int M,
+static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s, int P, int M,
                      const train_result_t *r, double speedup, double ideal)
 {
     if (!ctx->json) return;
@@ -313,9 +344,12 @@ static void json_row(const bench_ctx_t *ctx, pipa_sched s, int P, int M,
     bench_json_begin(ctx, &j);
     pipa_json_str(&j, "schedule", pipa_sched_name(s));
     const char *keys[] = {"p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
-                          "bubble_theory", "bubble_sim"};
-    double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated};
-    for (int k = 0; k < 8; k++) pipa_json_num_short(&j, keys[k], vals[k]);
+                          "bubble_theory", "bubble_sim", "dp", "tp", "reduce_s",
+                          "reduce_wait_s", "dp_bytes"};
+    double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated,
+                     o->dp, o->tp, r->reduce_s, r->reduce_wait_s, (double)r->dp_bytes};
+    for (int k = 0; k < 13; k++) pipa_json_num_short(&j, keys[k], vals[k]);
+    pipa_json_str(&j, "dp_overlap", o->dp_overlap_off ? "off" : "on");
     bench_json_end(ctx, &j);
 }
 
@@ -329,9 +363,9 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
         for (int m = 0; m < o->n_m; m++)
             for (int P = 1; P <= n_p; P++) {
                 const train_result_t *r = &res[m][s][P - 1], *r1 = &res[m][s][0];
-                int M = o->m_list[m];
+                int M = o->m_list[m], Mr = M / o->dp;  /* Mr: one replica's */
                 double speedup = r->tokens_per_s / r1->tokens_per_s;
-                double ideal = (double)P * M / (M + P - 1);
+                double ideal = (double)P * Mr / (Mr + P - 1);
                 pipa_sched sched = o->sched[s];
                 char name[24];
                 snprintf(name, sizeof name, "%s%s", pipa_sched_name(sched),
@@ -347,7 +381,7 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
                        name, P, M, r->tokens_per_s, speedup, ideal, 100.0 * speedup / ideal,
                        100.0 * r->bubble, 100.0 * r->theory, 100.0 * r->simulated, ms[0], ms[1],
                        ms[2], ms[3], ms[4]);
-                json_row(ctx, sched, P, M, r, speedup, ideal);
+                json_row(ctx, o, sched, P, M, r, speedup, ideal);
             }
     if (n_p < 2) return;
     /* The targets, on this run. */
@@ -361,7 +395,8 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
     }
     if (i8 < 0 || s1 < 0) return;
     const train_result_t *a = res[i8][s1];
-    double of = a[1].tokens_per_s / a[0].tokens_per_s / (2.0 * 8 / 9);
+    double mr = 8.0 / o->dp;
+    double of = a[1].tokens_per_s / a[0].tokens_per_s / (2.0 * mr / (mr + 1));
     printf("# target: 1f1b P=2 M=8 >= 90%% of ideal speedup: %.1f%% (%s)\n", 100 * of,
            of >= 0.9 ? "met" : "NOT met");
     if (sz >= 0)
@@ -389,6 +424,23 @@ static void print_bytes(const train_opts_t *o, int n_p, train_result_t (*res)[N_
                        (long long)res[m][s][P - 1].tp_bytes);
 }
 
+/* With data parallelism: world rank 0's reductions in its data group per step. */
+static void print_reduce(const train_opts_t *o, int n_p, train_result_t (*res)[N_SCHED][2])
+{
+    printf("# dp %d, --dp-overlap %s: world rank 0's gradient reductions per step (median)\n",
+           o->dp, o->dp_overlap_off ? "off" : "on");
+    printf("# %-12s %3s %4s %10s %10s %14s\n", "schedule", "P", "M", "reduce_ms", "wait_ms",
+           "dp_bytes");
+    for (int s = 0; s < o->n_sched; s++)
+        for (int m = 0; m < o->n_m; m++)
+            for (int P = 1; P <= n_p; P++) {
+                const train_result_t *r = &res[m][s][P - 1];
+                printf("  %-12s %3d %4d %10.3f %10.3f %14lld\n", pipa_sched_name(o->sched[s]), P,
+                       o->m_list[m], r->reduce_s * 1e3, r->reduce_wait_s * 1e3,
+                       (long long)r->dp_bytes);
+            }
+}
+
 static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
 {
     bench_print_header(ctx, "training step tokens/s per schedule at P = 1, 2 vs ideal P*M/(M+P-1)");
@@ -407,6 +459,12 @@ static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
         printf("# tp %d: every stage is %d tensor ranks (P=1: ranks 0..%d); times are tensor rank "
                "0's pipeline's; between stages: %s\n", o->tp, o->tp, o->tp - 1,
                o->tp_send_whole ? "the whole activation" : "1/tp shares, all-gathered");
+    if (o->dp > 1)
+        printf("# dp %d: %d replicas of each pipeline (P=1: ranks 0..%d), each running M/%d "
+               "microbatches; M, tokens/s: the global batch; times, bubbles: replica 0's; ideal, "
+               "bubble_th: M/%d\n", o->dp, o->dp, o->dp * o->tp - 1, o->dp, o->dp);
+    printf("# layout: dp %d x pp %d x tp %d = %d ranks (pp 1: the first %d)\n", o->dp,
+           ctx->size / (o->dp * o->tp), o->tp, ctx->size, o->dp * o->tp);
     if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
     fflush(stdout);
 }
@@ -424,14 +482,15 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
         if (ctx->rank == 0) train_usage(stdout);
         return 0;
     }
-    if (ctx->size > 2 * o.tp) {
-        if (o.tp == 1) fprintf(stderr, "pipa-bench train: run it on 1 or 2 ranks (pipa-run -n 2)\n");
-        else fprintf(stderr, "pipa-bench train: run it on %d or %d ranks with --tp %d\n", o.tp,
-                     2 * o.tp, o.tp);
+    int dt = o.dp * o.tp;  /* ranks of one stage in every replica */
+    if (ctx->size > 2 * dt) {
+        if (dt == 1) fprintf(stderr, "pipa-bench train: run it on 1 or 2 ranks (pipa-run -n 2)\n");
+        else fprintf(stderr, "pipa-bench train: run it on %d or %d ranks with --dp %d --tp %d\n",
+                     dt, 2 * dt, o.dp, o.tp);
         return 2;
     }
     print_intro(ctx, &o);
-    int n_p = ctx->size == 2 * o.tp ? 2 : 1;
+    int n_p = ctx->size == 2 * dt ? 2 : 1;
     train_result_t (*res)[N_SCHED][2] = calloc((size_t)o.n_m, sizeof *res);
     if (!res) {
         fprintf(stderr, "pipa-bench train: out of memory\n");
@@ -443,6 +502,7 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
         s = measure_m(ctx, &o, o.m_list[m], n_p, res[m], &who);
     if (s == PIPA_OK && ctx->rank == 0) print_table(ctx, &o, n_p, res);
     if (s == PIPA_OK && ctx->rank == 0 && o.tp > 1) print_bytes(&o, n_p, res);
+    if (s == PIPA_OK && ctx->rank == 0 && o.dp > 1) print_reduce(&o, n_p, res);
     free(res);
     if (s != PIPA_OK && (who < 0 || ctx->rank == 0))
         fprintf(stderr, "pipa-bench train: rank %d: %s\n", who < 0 ? ctx->rank : who,

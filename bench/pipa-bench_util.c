@@ -83,17 +83,20 @@ int bench_opt_layout(char **argv, int argc, int *i, int *dims, int *bad)
 }
 
 int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg,
-                       int vocab, int *tp)
+                       int vocab, const int *m_list, int n_m, int *dp, int *tp)
 {
     pipa_layout_t lay;
     pipa_status s = pipa_grid_layout(&lay, ctx->size, ctx->rank, dims[1], dims[0], dims[2]);
-    if (s == PIPA_OK) s = pipa_grid_check(&lay, cfg, 1, 0);  /* dp > 1 is refused below */
-    if (s == PIPA_OK && lay.dp > 1)
-        s = pipa_status_set_error(PIPA_ERR_ARG, "--dp %d --tp %d: this benchmark measures pipelines "
-                                  "(dp = 1); data parallelism runs in pipa-train --dp", lay.dp, lay.tp);
+    if (s == PIPA_OK) s = pipa_grid_check(&lay, cfg, 1, 0);  /* the counts: --m, below */
+    /* --m is the global count (pipa-train's --microbatches): every replica runs M / dp. */
+    for (int i = 0; i < n_m && s == PIPA_OK; i++)
+        if (m_list[i] % lay.dp)
+            s = pipa_status_set_error(PIPA_ERR_ARG, "--m %d: the microbatch count (global, as "
+                                      "pipa-train's --microbatches) does not divide among the "
+                                      "--dp %d replicas", m_list[i], lay.dp);
     pipa_train_config_t tc = {.model = *cfg, .vocab = vocab};
     if (s == PIPA_OK) s = pipa_runtime_check_tp(&tc, lay.tp);  /* also the vocabulary */
-    *tp = lay.tp;
+    *dp = lay.dp, *tp = lay.tp;
     /* Every rank says it (as with any bad option here): a rank may be stopped before rank 0
      * speaks when another exits first. */
     if (s != PIPA_OK) fprintf(stderr, "pipa-bench %s: %s\n", ctx->bench, pipa_last_error());

@@ -4,7 +4,8 @@
 #    world, --dp x --tp not dividing it, heads or intermediate size not divisible by --tp, more
 #    stages than layers, fewer microbatches than replicas or not divisible among them (pipa-train
 #    with --tp: tests/test_tp_train.sh), pipa-demo's demos refuse dp > 1 without --grid,
-#    pipa-bench train and pipeline check the layout and refuse dp > 1 (they measure pipelines)
+#    pipa-bench train and pipeline check the layout and refuse an --m (global) that does not
+#    divide among the replicas
 #  2 pipa-demo --grid at -n 8 for --pp 2 --tp 4 and --pp 2 --dp 2 --tp 2: every rank's
 #    coordinates, group ranks, neighbours and one all-reduce per group, against values written
 #    here (rank = (d * pp + p) * tp + t)
@@ -15,6 +16,11 @@
 #    replica-local loss scale would show); the JSON has the all-reduce time
 #  4 checkpoints at dp 2 x pp 2: replica 0 writes one shard per stage; resuming gives the bits of
 #    the straight run; a resume at another dp is refused naming the replica count
+#  5 pipa-bench at dp > 1: train at dp 2 x pp 2 (overlap on and off) and dp 2 x tp 2 on 4
+#    ranks, pipeline --validate at dp 2 x pp 2 and dp 2 x pp 2 x tp 2: the layout in the output
+#    and JSON, M / dp microbatches per replica (ideal and analytic bubble), the data group's
+#    bytes (rank 0's gradients, once at dp 2, against sizes counted here) and reduction times,
+#    every replica's share of the forward checked
 #   usage: sh tests/test_dp.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"
@@ -79,9 +85,15 @@ fails pipa-demo "the demos run one pipeline over every rank"
 check "pipa-demo's demos refuse --dp 2 without --grid" $?
 
 BSMALL="--m 1 --reps 1 --layers 2 --hidden 32 --inter 64 --seq 8 --batch 1"
-tool 2 pipa-bench train $BSMALL --sched 1f1b --dp 2
-[ $rc -ne 0 ] && has "dp 2 --tp 1: this benchmark measures pipelines" err && ! has '^1f1b' out
-check "pipa-bench train refuses --dp 2 (it measures pipelines) before anything runs" $?
+tool 4 pipa-bench train $BSMALL --sched 1f1b --dp 2 --m 2,3
+[ $rc -ne 0 ] && has "pipa-bench train: --m 3: the microbatch count (global, as pipa-train's --microbatches) does not divide among the --dp 2 replicas" err && ! has '^ *1f1b' out
+check "pipa-bench train --dp 2 refuses --m 3 (global) before anything runs" $?
+tool 4 pipa-bench pipeline $BSMALL --dp 2 --m 1
+[ $rc -ne 0 ] && has "pipa-bench pipeline: --m 1: the microbatch count .* does not divide among the --dp 2 replicas" err && ! has '^ *1 ' out
+check "pipa-bench pipeline --dp 2 refuses --m 1 (fewer than the replicas)" $?
+tool 4 pipa-bench train $BSMALL --sched 1f1b --dp 2 --m 2 --dp-overlap maybe
+[ $rc -ne 0 ] && has "pipa-bench train: --dp-overlap 'maybe': on or off" err
+check "pipa-bench train: --dp-overlap wants on or off" $?
 tool 2 pipa-bench pipeline $BSMALL --pp 1 --tp 1
 [ $rc -ne 0 ] && has "pipa-bench pipeline: --pp 1 x --dp 1 x --tp 1 = 1 ranks, but the world has 2" err
 check "pipa-bench pipeline: product mismatch" $?
@@ -164,6 +176,45 @@ tool 2 pipa-train $CK --pp 2 --microbatches 2 --steps 2 --save "$T/ck1"
 tool 4 pipa-train $CK --dp 2 --pp 2 --microbatches 4 --steps 3 --resume "$T/ck1"
 fails pipa-train "lacks setting 'data-parallel replicas' that this run records"
 check "a dp 1 checkpoint resumed at dp 2 is refused naming the replica count" $?
+
+# ---- 5: the benchmarks at dp > 1 ---------------------------------------------------------------
+# L 2, C 32, I 64, vocab 256: per layer 2*32 + 4*32*32 + 3*32*64 = 10304 floats, each end 8192
+# (the final norm 32 more): rank 0's gradients at P = 2 (embedding, layer 0) are 18496 floats,
+# at P = 1 (everything) 37024, and with the loss's 8 bytes; at tp 2 the matrices are halves.
+BD="--reps 2 --layers 2 --hidden 32 --inter 64 --seq 8 --batch 1 --heads 4"
+bench() { j=$1; n=$2; shift 2; tool "$n" pipa-bench "$@" $BD --json "$T/$j.json"; }
+rows() {
+    python3 - "$T/$1.json" "$2" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+r = {(x.get("schedule"), x["p"], x["m"]): x for x in rows}
+sys.exit(0 if rows and eval(sys.argv[2]) else 1)
+PY
+}
+bench tr 4 train --sched 1f1b,zb1 --m 4 --dp 2
+ROWS='all(x["dp"] == 2 and x["tp"] == 1 and x["reduce_s"] > 0 and x["reduce_wait_s"] > 0 and x["tokens_per_s"] > 0 for x in rows)'
+[ $rc -eq 0 ] && has "^# layout: dp 2 x pp 2 x tp 1 = 4 ranks" out && has "^# dp 2, --dp-overlap on: world rank 0's gradient reductions" out &&
+    rows tr "$ROWS"' and len(rows) == 4 and all(x["dp_overlap"] == "on" for x in rows)'
+check "pipa-bench train --dp 2 on 4 ranks: layout, reductions in the output and JSON" $?
+rows tr 'r[("1f1b", 2, 4)]["dp_bytes"] == 18496 * 4 and r[("1f1b", 1, 4)]["dp_bytes"] == 37024 * 4 + 8 and r[("zb1", 2, 4)]["dp_bytes"] == 18496 * 4'
+check "pipa-bench train --dp 2: rank 0's data-group bytes are its gradients once (P = 1: and the loss)" $?
+rows tr 'abs(r[("1f1b", 2, 4)]["bubble_theory"] - 1 / 3) < 1e-5 and abs(r[("1f1b", 2, 4)]["ideal_speedup"] - 4 / 3) < 1e-5 and abs(r[("zb1", 2, 4)]["bubble_theory"] - 1 / 7) < 1e-5'
+check "pipa-bench train --dp 2 --m 4: every replica runs 2 microbatches (ideal, analytic bubble)" $?
+bench troff 4 train --sched 1f1b --m 4 --dp 2 --dp-overlap off
+[ $rc -eq 0 ] && has "^# dp 2, --dp-overlap off" out && rows troff "$ROWS"' and len(rows) == 2 and all(x["dp_overlap"] == "off" and x["reduce_wait_s"] == x["reduce_s"] for x in rows)'
+check "pipa-bench train --dp-overlap off: all of the reduction is waiting" $? "$(cat "$T/troff.json" "$T/err")"
+bench trtp 4 train --sched 1f1b --m 2 --dp 2 --tp 2
+[ $rc -eq 0 ] && has "^# layout: dp 2 x pp 1 x tp 2 = 4 ranks" out && rows trtp 'len(rows) == 1 and rows[0]["dp"] == 2 and rows[0]["tp"] == 2 and rows[0]["p"] == 1 and rows[0]["dp_bytes"] == (4096 + 2 * (2 * 32 + 2048 + 3072) + 32 + 4096) * 4 + 8'
+check "pipa-bench train --dp 2 --tp 2 on 4 ranks: rank 0's slices reduced" $? "$(cat "$T/trtp.json")"
+bench pv 4 pipeline --m 2,4 --dp 2 --validate
+[ $rc -eq 0 ] && has "^# layout: dp 2 x pp 2 x tp 1 = 4 ranks" out &&
+    has "^# validate: P=2 output of M=4 (2 replica shares) vs unpipelined: 0 of 1024 floats differ$" out &&
+    rows pv 'len(rows) == 4 and all(x["dp"] == 2 and x["tp"] == 1 for x in rows) and abs(r[(None, 2, 4)]["ideal_speedup"] - 4 / 3) < 1e-5'
+check "pipa-bench pipeline --dp 2 --validate: every replica's share equals one process's to the bit" $?
+bench pv8 8 pipeline --m 2 --dp 2 --tp 2 --validate
+[ $rc -eq 0 ] && has "^# layout: dp 2 x pp 2 x tp 2 = 8 ranks" out &&
+    has "^# validate: P=2 output of M=2 (2 replica shares) vs unpipelined: 0 of 512 floats differ by more" out
+check "pipa-bench pipeline dp 2 x pp 2 x tp 2 on 8 ranks: every replica's share checked" $?
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

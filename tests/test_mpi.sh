@@ -3,8 +3,8 @@
 # mpi with no option and its run header says so; PIPA_TRANSPORT=shm there is refused by name;
 # test_p2p's modes (sizes to 64 MiB, 256 MiB, order, header mismatch named, deadline, send-send,
 # collectives) and test_allreduce / test_gather_max at 2 and 4 ranks pass; a pipelined forward
-# (pipa-demo --demo 1) and pipa-train (loss_hex, parameter hashes) give the same bits as under
-# pipa-run (shm); a rank that fails or dies ends the job within seconds, non-zero, with nothing
+# (pipa-demo --demo 1) and pipa-train (loss_hex, parameter hashes; also at --tp 2 --pp 2 and
+# --dp 2 --pp 2 on 4 ranks) give the same bits as under pipa-run (shm); a rank that fails or dies ends the job within seconds, non-zero, with nothing
 # left running. A build without MPI: exit 77, "skipped: MPI not built" (tests/run.sh's SKIP).
 #   usage: sh tests/test_mpi.sh BUILD_DIR
 B=${1:-build}
@@ -93,13 +93,16 @@ for n in 2 4; do
         "$(why) $(diff "$T/shm.txt" "$T/mpi.txt" | head -4 | tr '\n' ' ')"
 done
 TRAIN="--steps 3 --layers 8 --hidden 64 --heads 4 --intermediate 128 --seq 32 --batch 2 --microbatches 4"
-for run in "2 1f1b" "4 1f1b" "4 zb1"; do
+# The layouts too: tensor groups (all-reduces, all-gathered shares) and data groups (overlapped
+# reductions) over MPI, each against the same layout under pipa-run.
+for run in "2 1f1b" "4 1f1b" "4 zb1" "4 1f1b --tp 2 --pp 2" "4 1f1b --dp 2 --pp 2"; do
     set -- $run
-    "$B/pipa-run" -n $1 "$B/pipa-train" $TRAIN --schedule $2 --json "$T/shm.json" >/dev/null 2>&1
-    mpi $1 "$B/pipa-train" $TRAIN --schedule $2 --json "$T/mpi.json"
+    n=$1; sched=$2; shift 2
+    "$B/pipa-run" -n $n "$B/pipa-train" $TRAIN --schedule $sched "$@" --json "$T/shm.json" >/dev/null 2>&1
+    mpi $n "$B/pipa-train" $TRAIN --schedule $sched "$@" --json "$T/mpi.json"
     grep -q '^transport  mpi$' "$T/out" && [ $rc -eq 0 ] && bits "$T/shm.json" >"$T/shm.txt" &&
         bits "$T/mpi.json" >"$T/mpi.txt" && grep -q 0x "$T/shm.txt" && cmp -s "$T/shm.txt" "$T/mpi.txt"
-    check "pipa-train $2 on $1 ranks: mpi's losses and hashes are shm's, bit for bit" $? \
+    check "pipa-train $sched on $n ranks${1:+ $*}: mpi's losses and hashes are shm's, bit for bit" $? \
         "$(why) $(diff "$T/shm.txt" "$T/mpi.txt" | head -4 | tr '\n' ' ')"
 done
 

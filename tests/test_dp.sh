@@ -203,9 +203,16 @@ check "pipa-bench train --dp 2 --m 4: every replica runs 2 microbatches (ideal, 
 bench troff 4 train --sched 1f1b --m 4 --dp 2 --dp-overlap off
 [ $rc -eq 0 ] && has "^# dp 2, --dp-overlap off" out && rows troff "$ROWS"' and len(rows) == 2 and all(x["dp_overlap"] == "off" and x["reduce_wait_s"] == x["reduce_s"] for x in rows)'
 check "pipa-bench train --dp-overlap off: all of the reduction is waiting" $? "$(cat "$T/troff.json" "$T/err")"
-bench trtp 4 train --sched 1f1b --m 2 --dp 2 --tp 2
+bench trtp 4 train --sched 1f1b --m 4 --dp 2 --tp 2
 [ $rc -eq 0 ] && has "^# layout: dp 2 x pp 1 x tp 2 = 4 ranks" out && rows trtp 'len(rows) == 1 and rows[0]["dp"] == 2 and rows[0]["tp"] == 2 and rows[0]["p"] == 1 and rows[0]["dp_bytes"] == (4096 + 2 * (2 * 32 + 2048 + 3072) + 32 + 4096) * 4 + 8'
 check "pipa-bench train --dp 2 --tp 2 on 4 ranks: rank 0's slices reduced" $? "$(cat "$T/trtp.json")"
+# tensor_group M: the last run's bytes in rank 0's tensor group per step at P = 1, M
+tensor_group() { awk -v m="$1" '/^# tp .*bytes world rank 0 sent/ { t = 1 } /^# dp / { t = 0 } t && $2 == 1 && $3 == m { print $5 }' "$T/out"; }
+tg_dp=$(tensor_group 4)
+tool 2 pipa-bench train $BD --sched 1f1b --m 2 --tp 2
+tg_one=$(tensor_group 2)
+[ $rc -eq 0 ] && [ -n "$tg_dp" ] && [ "$tg_dp" -gt 0 ] && [ "$tg_dp" = "$tg_one" ]
+check "pipa-bench train --dp 2 --tp 2 --m 4: each replica runs 2 microbatches (tensor-group bytes of tp 2 at --m 2)" $? "$tg_dp vs $tg_one"
 bench pv 4 pipeline --m 2,4 --dp 2 --validate
 [ $rc -eq 0 ] && has "^# layout: dp 2 x pp 2 x tp 1 = 4 ranks" out &&
     has "^# validate: P=2 output of M=4 (2 replica shares) vs unpipelined: 0 of 1024 floats differ$" out &&

@@ -200,6 +200,8 @@ rows tr 'r[("1f1b", 2, 4)]["dp_bytes"] == 18496 * 4 and r[("1f1b", 1, 4)]["dp_by
 check "pipa-bench train --dp 2: rank 0's data-group bytes are its gradients once (P = 1: and the loss)" $?
 rows tr 'abs(r[("1f1b", 2, 4)]["bubble_theory"] - 1 / 3) < 1e-5 and abs(r[("1f1b", 2, 4)]["ideal_speedup"] - 4 / 3) < 1e-5 and abs(r[("zb1", 2, 4)]["bubble_theory"] - 1 / 7) < 1e-5'
 check "pipa-bench train --dp 2 --m 4: every replica runs 2 microbatches (ideal, analytic bubble)" $?
+rows tr 'all(abs(x["tokens_per_s"] * x["step_s"] - 4 * 8) < 1e-4 * 32 for x in rows)'
+check "pipa-bench train --dp 2 --m 4: tokens/s counts the global batch (4 x B 1 x T 8 per step)" $?
 bench troff 4 train --sched 1f1b --m 4 --dp 2 --dp-overlap off
 [ $rc -eq 0 ] && has "^# dp 2, --dp-overlap off" out && rows troff "$ROWS"' and len(rows) == 2 and all(x["dp_overlap"] == "off" and x["reduce_wait_s"] == x["reduce_s"] for x in rows)'
 check "pipa-bench train --dp-overlap off: all of the reduction is waiting" $? "$(cat "$T/troff.json" "$T/err")"

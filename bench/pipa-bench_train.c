@@ -71,6 +71,7 @@ typedef struct {
 /* What the table shows of one (schedule, P, M), rank 0. */
 typedef struct {
     double tokens_per_s, bubble, theory, simulated;
+    double step_s;                 /* median step time: tokens_per_s's divisor */
     double cost[PIPA_ACT_COUNT];
     int64_t bytes_sent, tp_bytes;  /* rank 0's per step */
     double reduce_s, reduce_wait_s; /* rank 0's in the data group's reductions, median */
@@ -102,7 +103,7 @@ static void train_usage(FILE *f)
             "  --json FILE     one JSON object per row: schedule, p, m, tokens_per_s, speedup,\n"
             "                  ideal_speedup, bubble (and bubble_theory, bubble_sim), the layout\n"
             "                  (dp, tp, dp_overlap) and the data group's reduce_s, reduce_wait_s,\n"
-            "                  dp_bytes\n");
+            "                  dp_bytes, step_s (the median step: tokens_per_s = m*B*T / step_s)\n");
 }
 
 static int parse_sched_list(const char *text, train_opts_t *o)
@@ -286,6 +287,7 @@ static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train
     memcpy(wait, r->reduce_wait, sizeof wait);
     double med = bench_median(t, o->reps);
     res->tokens_per_s = (double)M * o->B * o->T / med;  /* the global batch */
+    res->step_s = med;
     res->bubble = bench_median(b, o->reps);
     res->theory = pipa_plan_bubble_theory(r->sched, r->P, M / o->dp, r->V);
     res->reduce_s = bench_median(red, o->reps), res->reduce_wait_s = bench_median(wait, o->reps);
@@ -345,10 +347,10 @@ static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s
     pipa_json_str(&j, "schedule", pipa_sched_name(s));
     const char *keys[] = {"p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
                           "bubble_theory", "bubble_sim", "dp", "tp", "reduce_s",
-                          "reduce_wait_s", "dp_bytes"};
+                          "reduce_wait_s", "dp_bytes", "step_s"};
     double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated,
-                     o->dp, o->tp, r->reduce_s, r->reduce_wait_s, (double)r->dp_bytes};
-    for (int k = 0; k < 13; k++) pipa_json_num_short(&j, keys[k], vals[k]);
+                     o->dp, o->tp, r->reduce_s, r->reduce_wait_s, (double)r->dp_bytes, r->step_s};
+    for (int k = 0; k < 14; k++) pipa_json_num_short(&j, keys[k], vals[k]);
     pipa_json_str(&j, "dp_overlap", o->dp_overlap_off ? "off" : "on");
     bench_json_end(ctx, &j);
 }

@@ -59,7 +59,7 @@ static void pipeline_usage(FILE *f)
             "  --warmup N      untimed runs per P before timing, at M = 2 (default 1)\n"
             "  --validate      P = 2 output of the last M must equal the unpipelined one\n"
             "  --json FILE     one JSON object per row: p, m, tokens_per_s, speedup, ideal_speedup,\n"
-            "                  bubble, dp, tp\n");
+            "                  bubble (and dp, tp with dp or tp > 1)\n");
 }
 
 static int parse_pipeline(bench_ctx_t *ctx, int argc, char **argv, pipe_opts_t *o, int *help)
@@ -278,10 +278,11 @@ static void print_table(const bench_ctx_t *ctx, const pipe_opts_t *o, const pipe
             printf("%5d %4d %14.1f %9.3f %9.3f %8.1f%% %9.1f%% %9.1f%%\n", P, M, r->tokens_per_s,
                    speedup, ideal, 100.0 * speedup / ideal, 100.0 * r->bubble,
                    100.0 * pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, Mr, 1));
+            /* The one-pipeline rows keep their keys; the layout comes with dp or tp > 1. */
             bench_json_row(ctx, NULL, "p", (double)P, "m", (double)M, "tokens_per_s",
                            r->tokens_per_s, "speedup", speedup, "ideal_speedup", ideal,
-                           "bubble", r->bubble, "dp", (double)o->dp, "tp", (double)o->tp,
-                           (const char *)NULL);
+                           "bubble", r->bubble, o->dp * o->tp > 1 ? "dp" : NULL,
+                           (double)o->dp, "tp", (double)o->tp, (const char *)NULL);
         }
     }
 }
@@ -304,8 +305,9 @@ static void print_intro(const bench_ctx_t *ctx, const pipe_opts_t *o)
         printf("# dp %d: %d replicas of each pipeline (P=1: ranks 0..%d), replica d running "
                "microbatches d*M/%d.. of the M; tokens/s: all M; times: replica 0's; ideal, "
                "bubble_th: M/%d\n", o->dp, o->dp, o->dp * o->tp - 1, o->dp, o->dp);
-    printf("# layout: dp %d x pp %d x tp %d = %d ranks (pp 1: the first %d)\n", o->dp,
-           ctx->size / (o->dp * o->tp), o->tp, ctx->size, o->dp * o->tp);
+    if (o->dp * o->tp > 1)
+        printf("# layout: dp %d x pp %d x tp %d = %d ranks (pp 1: the first %d)\n", o->dp,
+               ctx->size / (o->dp * o->tp), o->tp, ctx->size, o->dp * o->tp);
     if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
     fflush(stdout);
 }

@@ -101,9 +101,10 @@ static void train_usage(FILE *f)
             "  --reps N        timed steps per (schedule, P, M), median reported (default 3)\n"
             "  --warmup N      untimed steps per (schedule, P, M) first (default 1)\n"
             "  --json FILE     one JSON object per row: schedule, p, m, tokens_per_s, speedup,\n"
-            "                  ideal_speedup, bubble (and bubble_theory, bubble_sim), the layout\n"
-            "                  (dp, tp, dp_overlap) and the data group's reduce_s, reduce_wait_s,\n"
-            "                  dp_bytes, step_s (the median step: tokens_per_s = m*B*T / step_s)\n");
+            "                  ideal_speedup, bubble (and bubble_theory, bubble_sim); with dp or\n"
+            "                  tp > 1 the layout (dp, tp) and step_s (the median step: tokens_per_s\n"
+            "                  = m*B*T / step_s), with dp > 1 dp_overlap and the data group's\n"
+            "                  reduce_s, reduce_wait_s, dp_bytes\n");
 }
 
 static int parse_sched_list(const char *text, train_opts_t *o)
@@ -346,12 +347,15 @@ static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s
     bench_json_begin(ctx, &j);
     pipa_json_str(&j, "schedule", pipa_sched_name(s));
     const char *keys[] = {"p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
-                          "bubble_theory", "bubble_sim", "dp", "tp", "reduce_s",
-                          "reduce_wait_s", "dp_bytes", "step_s"};
+                          "bubble_theory", "bubble_sim", "dp", "tp", "step_s", "reduce_s",
+                          "reduce_wait_s", "dp_bytes"};
     double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated,
-                     o->dp, o->tp, r->reduce_s, r->reduce_wait_s, (double)r->dp_bytes, r->step_s};
-    for (int k = 0; k < 14; k++) pipa_json_num_short(&j, keys[k], vals[k]);
-    pipa_json_str(&j, "dp_overlap", o->dp_overlap_off ? "off" : "on");
+                     o->dp, o->tp, r->step_s, r->reduce_s, r->reduce_wait_s, (double)r->dp_bytes};
+    /* The one-pipeline rows (dp = tp = 1) keep their keys; the layout and the data group's
+     * figures come with dp or tp > 1. */
+    int n = o->dp * o->tp > 1 ? (o->dp > 1 ? 14 : 10) : 8;
+    for (int k = 0; k < n; k++) pipa_json_num_short(&j, keys[k], vals[k]);
+    if (o->dp > 1) pipa_json_str(&j, "dp_overlap", o->dp_overlap_off ? "off" : "on");
     bench_json_end(ctx, &j);
 }
 
@@ -465,8 +469,9 @@ static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
         printf("# dp %d: %d replicas of each pipeline (P=1: ranks 0..%d), each running M/%d "
                "microbatches; M, tokens/s: the global batch; times, bubbles: replica 0's; ideal, "
                "bubble_th: M/%d\n", o->dp, o->dp, o->dp * o->tp - 1, o->dp, o->dp);
-    printf("# layout: dp %d x pp %d x tp %d = %d ranks (pp 1: the first %d)\n", o->dp,
-           ctx->size / (o->dp * o->tp), o->tp, ctx->size, o->dp * o->tp);
+    if (o->dp * o->tp > 1)
+        printf("# layout: dp %d x pp %d x tp %d = %d ranks (pp 1: the first %d)\n", o->dp,
+               ctx->size / (o->dp * o->tp), o->tp, ctx->size, o->dp * o->tp);
     if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
     fflush(stdout);
 }

@@ -255,9 +255,11 @@ static pipa_status validate(bench_ctx_t *ctx, const pipe_opts_t *o, int d, const
         PIPA_TRY(s);
     }
     PIPA_TRY(pipa_allreduce_sum_f64(&ctx->world, &wrong, 1));
+    char shares[32] = "";  /* dp > 1: whose outputs */
+    if (o->dp > 1) snprintf(shares, sizeof shares, " (%d replica shares)", o->dp);
     if (ctx->rank == 0)
-        printf("# validate: P=2 output of M=%d (%d replica share%s) vs unpipelined: %.0f of %zu "
-               "floats differ%s\n", M, o->dp, o->dp == 1 ? "" : "s", wrong, n, o->tp > 1 ? " by more than 1e-5 of the largest (tensor-parallel "
+        printf("# validate: P=2 output of M=%d%s vs unpipelined: %.0f of %zu floats differ%s\n",
+               M, shares, wrong, n, o->tp > 1 ? " by more than 1e-5 of the largest (tensor-parallel "
                "rounding allowed)" : "");
     *ok = wrong == 0;
     return PIPA_OK;

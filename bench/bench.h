@@ -93,5 +93,6 @@ int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv);
 int bench_layer(bench_ctx_t *ctx, int argc, char **argv);
 int bench_train(bench_ctx_t *ctx, int argc, char **argv);
 int bench_allreduce(bench_ctx_t *ctx, int argc, char **argv);
+int bench_optim(bench_ctx_t *ctx, int argc, char **argv);
 
 #endif

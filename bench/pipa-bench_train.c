@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "model/optim.h"
 #include "plan/layout.h"
 #include "runtime/runtime.h"
 #include "plan/split.h"
@@ -37,6 +38,7 @@ typedef struct {
     pipa_sched sched[N_SCHED];
     int n_sched;
     int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
+    pipa_opt_kind opt;        /* --optimizer (pipa_opt_parse), AdamW by default */
 } train_opts_t;
 
 /* One (schedule, P) at one M: its plan and, on the ranks in it, its runtime. */
@@ -73,6 +75,7 @@ static void train_usage(FILE *f)
             "                  rank only (dp = tp = 1; data parallelism: pipa-train --dp)\n"
             "  --reps N        timed steps per (schedule, P, M), median reported (default 3)\n"
             "  --warmup N      untimed steps per (schedule, P, M) first (default 1)\n"
+            "  --optimizer O   adamw or sgd, with pipa_opt_defaults' settings (default adamw)\n"
             "  --json FILE     one JSON object per row: schedule, p, m, tokens_per_s, speedup,\n"
             "                  ideal_speedup, bubble (and bubble_theory, bubble_sim)\n");
 }
@@ -94,6 +97,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
 {
     int bad = 0;
     const char *json = NULL, *mlist = "1,2,4,8,16", *slist = "gpipe,1f1b,interleaved,zb1";
+    const char *opt = "adamw";
     o->cfg = (pipa_model_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 4, o->T = 64, o->V = 0, o->reps = 3, o->warmup = 1;  // V 0: not given, 2
@@ -112,10 +116,15 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
         if (bench_opt_layout(argv, argc, &i, o->layout, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
+        if (bench_opt_str(argv, argc, &i, "--optimizer", &opt, &bad)) continue;
         fprintf(stderr, "pipa-bench train: unknown option '%s'\n", argv[i]);
         bad = 1;
     }
     if (bad || *help) return bad;
+    if (pipa_opt_parse(opt, &o->opt) != PIPA_OK) {
+        fprintf(stderr, "pipa-bench train: --optimizer: %s\n", pipa_last_error());
+        return 1;
+    }
     if ((o->n_m = bench_parse_list(mlist, o->m_list, MAX_M_LIST)) == 0) {
         fprintf(stderr, "pipa-bench train: --m wants a list like 1,2,4 (at most %d entries), "
                         "not '%s'\n", MAX_M_LIST, mlist);
@@ -187,6 +196,7 @@ static pipa_status run_init(run_t *r, bench_ctx_t *ctx, const train_opts_t *o, p
     PIPA_TRY(pipa_split_even(o->cfg.L, P * r->V, counts));
     pipa_train_config_t cfg = {.model = o->cfg, .vocab = TRAIN_VOCAB, .B = o->B, .T = o->T,
                                .opt = pipa_opt_defaults()};
+    cfg.opt.kind = o->opt;
     PIPA_TRY(pipa_runtime_init(&r->tr, ctx->comm, &lay, &cfg, &r->plan, counts));
     r->has_tr = 1;
     return PIPA_OK;
@@ -284,13 +294,19 @@ static pipa_status measure_m(bench_ctx_t *ctx, const train_opts_t *o, int M, int
 
 /* ---- output -------------------------------------------------------------------------------- */
 
-static void json_row(const bench_ctx_t *ctx, pipa_sched s, int P, int M,
+static const char *opt_name(pipa_opt_kind k)
+{
+    return k == PIPA_OPT_SGD ? "SGD" : "AdamW";
+}
+
+static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s, int P, int M,
                      const train_result_t *r, double speedup, double ideal)
 {
     if (!ctx->json) return;
     pipa_json_t j;
     bench_json_begin(ctx, &j);
     pipa_json_str(&j, "schedule", pipa_sched_name(s));
+    pipa_json_str(&j, "optimizer", o->opt == PIPA_OPT_SGD ? "sgd" : "adamw");  // as --optimizer
     const char *keys[] = {"p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
                           "bubble_theory", "bubble_sim"};
     double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated};
@@ -326,7 +342,7 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
                        name, P, M, r->tokens_per_s, speedup, ideal, 100.0 * speedup / ideal,
                        100.0 * r->bubble, 100.0 * r->theory, 100.0 * r->simulated, ms[0], ms[1],
                        ms[2], ms[3], ms[4]);
-                json_row(ctx, sched, P, M, r, speedup, ideal);
+                json_row(ctx, o, sched, P, M, r, speedup, ideal);
             }
     if (n_p < 2) return;
     /* The targets, on this run. */
@@ -357,9 +373,10 @@ static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
 {
     bench_print_header(ctx, "training step tokens/s per schedule at P = 1, 2 vs ideal P*M/(M+P-1)");
     if (ctx->rank != 0) return;
-    printf("# model: L %d, C %d, NH %d, I %d, vocab %d; microbatch B %d x T %d = %d tokens; AdamW; "
+    printf("# model: L %d, C %d, NH %d, I %d, vocab %d; microbatch B %d x T %d = %d tokens; %s; "
            "median of %d steps after %d warm-up step(s)\n",
-           o->cfg.L, o->cfg.C, o->cfg.NH, o->cfg.I, TRAIN_VOCAB, o->B, o->T, o->B * o->T, o->reps,
+           o->cfg.L, o->cfg.C, o->cfg.NH, o->cfg.I, TRAIN_VOCAB, o->B, o->T, o->B * o->T,
+           opt_name(o->opt), o->reps,
            o->warmup);
     printf("# P=1: rank 0 alone, all layers and ends; P=2: layers even over the P*V virtual "
            "stages (interleaved V=%d); steps of every (schedule, P) alternate\n", o->V);

@@ -12,7 +12,8 @@ every run's figure, the exact commands, the machine and the date.
 Configurations: issue 10's table (forward M=8 x (1 x 128) and x (8 x 128), training 1F1B M=8 x
 (1 x 128) with SGD and with AdamW: L8 C512 NH8 I2048; the original demo's size L4 C128 NH4 I512
 forward M=4 x (2 x 10)), all at P = 1 and 2; --quick: a tiny model, forward and 1F1B SGD, in
-seconds. Run from the repository root:  sh bench/peers/compare.sh [--quick] [--only NAME,...]
+seconds; --only NAME,... picks rows (--list; GPipe rows by --only only). Run from the
+repository root:  sh bench/peers/compare.sh [--quick] [--only NAME,...]
 """
 import argparse
 import datetime
@@ -36,6 +37,11 @@ FULL = [
     ("train-sgd", "train", BIG, 1, 128, 8, "1f1b", "sgd"),
     ("train-adamw", "train", BIG, 1, 128, 8, "1f1b", "adamw"),
     ("demo-fwd", "forward", DEMO, 2, 10, 4, None, None),
+]
+# by --only only: GPipe, beside the table's 1F1B
+EXTRA = [
+    ("train-gpipe-sgd", "train", BIG, 1, 128, 8, "gpipe", "sgd"),
+    ("train-gpipe-adamw", "train", BIG, 1, 128, 8, "gpipe", "adamw"),
 ]
 QUICK = [
     ("quick-fwd", "forward", TINY, 1, 16, 4, None, None),
@@ -156,15 +162,15 @@ def main():
     a = parse()
     confs = QUICK if a.quick else FULL
     if a.list:
-        for c in FULL + QUICK:
-            print(f"{c[0]:12s} {describe(c)}")
+        for c in FULL + EXTRA + QUICK:
+            print(f"{c[0]:18s} {describe(c)}")
         return
     if a.only:
         want = a.only.split(",")
-        bad = [w for w in want if w not in [c[0] for c in FULL + QUICK]]
+        bad = [w for w in want if w not in [c[0] for c in FULL + EXTRA + QUICK]]
         if bad:
             sys.exit(f"compare: unknown configuration(s) {', '.join(bad)} (see --list)")
-        confs = [c for c in FULL + QUICK if c[0] in want]
+        confs = [c for c in FULL + EXTRA + QUICK if c[0] in want]
     command = shlex.join([sys.argv[0]] + sys.argv[1:])
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     where = machine()

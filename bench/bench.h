@@ -71,6 +71,19 @@ void bench_json_row(const bench_ctx_t *ctx, const char *row, ...);
 void bench_json_begin(const bench_ctx_t *ctx, pipa_json_t *j);
 void bench_json_end(const bench_ctx_t *ctx, pipa_json_t *j);
 
+/* ---- model FLOP utilisation (pipa-bench_flops.c) ----------------------------------------- */
+/* The core's FMA peak in GFLOP/s, measured now by a small kernel (best of 5 samples of ~20 ms);
+ * *isa (if isa) names the instructions used. */
+double bench_fma_peak(const char **isa);
+/* FLOPs (matrix products only; the formula and its derivation: pipa-bench_flops.c) of one layer's
+ * forward over B x T tokens, of the head's, and of the whole model's (L layers and the head;
+ * vocab 0: layers only). A backward is 2 x its forward, a training step 3 x. */
+double bench_flops_layer_fwd(const pipa_model_config_t *cfg, int B, int T);
+double bench_flops_head_fwd(const pipa_model_config_t *cfg, int vocab, int B, int T);
+double bench_flops_model_fwd(const pipa_model_config_t *cfg, int vocab, int B, int T);
+/* The `#` line naming the peak and the counting convention. */
+void bench_print_peak(double peak, const char *isa);
+
 /* Subcommands, each in its own part: pipa-bench_<name>.c. They return the exit status. */
 int bench_p2p(bench_ctx_t *ctx, int argc, char **argv);
 int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv);

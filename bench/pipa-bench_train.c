@@ -14,7 +14,12 @@
  * bubble: 1 - (time in F, B, I, W, STEP of all ranks) / (P * time), busy as the runtime and the
  * simulator define it (pipa_act_is_busy); beside it the analytic bubble and the simulated one
  * (the plan through pipa_plan_simulate with this run's mean F, B, I, W, STEP times, comms
- * free), which separates what the schedule costs from what the machine adds. Left out: P > 2, data. */
+ * free), which separates what the schedule costs from what the machine adds.
+ * Model FLOP utilisation (pipa-bench_flops.c): forward GFLOP/s per core = M x the model's forward
+ * FLOPs / (F time of all ranks), backward = 2 x that over (B, I, W time of all ranks), both from the
+ * median step; a step = 3 x forward FLOPs x M / step time; of_peak over the cores' FMA peak (one
+ * core per busy second, P cores for a step), measured on every rank at once first.
+ * Left out: P > 2, data. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +44,7 @@ typedef struct {
     int n_sched;
     int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
     pipa_opt_kind opt;        /* --optimizer (pipa_opt_parse), AdamW by default */
+    double peak;              /* the core's FMA peak, GFLOP/s (bench_fma_peak) */
 } train_opts_t;
 
 /* One (schedule, P) at one M: its plan and, on the ranks in it, its runtime. */
@@ -56,6 +62,7 @@ typedef struct {
 typedef struct {
     double tokens_per_s, bubble, theory, simulated;
     double cost[PIPA_ACT_COUNT];
+    double gflops[3];         /* forward and backward per core, whole step (mfu()) */
 } train_result_t;
 
 static void train_usage(FILE *f)
@@ -238,6 +245,17 @@ static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, i
     return pipa_barrier(&ctx->world);
 }
 
+/* GFLOP/s of the forward and backward per core (the median step's F and B + I + W time, summed
+ * over ranks) and of the whole step (over its time). */
+static void mfu(const run_t *r, const train_opts_t *o, int M, int best, train_result_t *res)
+{
+    double fwd = M * bench_flops_model_fwd(&o->cfg, TRAIN_VOCAB, o->B, o->T);
+    const double *k = r->busy_kind[best];
+    res->gflops[0] = fwd / k[PIPA_ACT_F] * 1e-9;
+    res->gflops[1] = 2 * fwd / (k[PIPA_ACT_B] + k[PIPA_ACT_I] + k[PIPA_ACT_W]) * 1e-9;
+    res->gflops[2] = 3 * fwd * res->tokens_per_s / ((double)M * o->B * o->T) * 1e-9;
+}
+
 /* Rank 0: medians of r's reps, the analytic bubble, and the simulated one from the per-kind
  * costs of the median step. */
 static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train_result_t *res)
@@ -264,6 +282,7 @@ static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train
     pipa_plan_sim_t sim;
     PIPA_TRY(pipa_plan_simulate(&r->plan, &c, &sim));
     res->simulated = sim.bubble;
+    mfu(r, o, M, best, res);
     return PIPA_OK;
 }
 
@@ -311,15 +330,22 @@ static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s
                           "bubble_theory", "bubble_sim"};
     double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated};
     for (int k = 0; k < 8; k++) pipa_json_num_short(&j, keys[k], vals[k]);
+    const char *mk[] = {"gflops_fwd", "of_peak_fwd", "gflops_bwd", "of_peak_bwd", "gflops",
+                        "of_peak"};
+    for (int k = 0; k < 3; k++) {
+        pipa_json_num_short(&j, mk[2 * k], r->gflops[k]);
+        pipa_json_num_short(&j, mk[2 * k + 1], r->gflops[k] / ((k == 2 ? P : 1) * o->peak));
+    }
     bench_json_end(ctx, &j);
 }
 
 static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
                         train_result_t (*res)[N_SCHED][2])
 {
-    printf("# %-12s %3s %4s %11s %8s %7s %8s %8s %9s %9s %7s %7s %7s %7s %7s\n", "schedule", "P",
-           "M", "tokens/s", "speedup", "ideal", "of_ideal", "bubble", "bubble_th", "bubble_sim",
-           "F_ms", "B_ms", "I_ms", "W_ms", "STEP_ms");
+    printf("# %-12s %3s %4s %11s %8s %7s %8s %8s %9s %9s %7s %7s %7s %7s %7s %8s %6s %8s %6s "
+           "%8s %6s\n", "schedule", "P", "M", "tokens/s", "speedup", "ideal", "of_ideal", "bubble",
+           "bubble_th", "bubble_sim", "F_ms", "B_ms", "I_ms", "W_ms", "STEP_ms", "F_GF/s", "F_pk",
+           "B_GF/s", "B_pk", "GFLOP/s", "pk");
     for (int s = 0; s < o->n_sched; s++)
         for (int m = 0; m < o->n_m; m++)
             for (int P = 1; P <= n_p; P++) {
@@ -338,10 +364,14 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
                     else snprintf(ms[k], 16, "-");
                 }
                 printf("  %-12s %3d %4d %11.1f %8.3f %7.3f %7.1f%% %7.1f%% %8.1f%% %9.1f%%"
-                       " %7s %7s %7s %7s %7s\n",
+                       " %7s %7s %7s %7s %7s",
                        name, P, M, r->tokens_per_s, speedup, ideal, 100.0 * speedup / ideal,
                        100.0 * r->bubble, 100.0 * r->theory, 100.0 * r->simulated, ms[0], ms[1],
                        ms[2], ms[3], ms[4]);
+                for (int k = 0; k < 3; k++)
+                    printf(" %8.2f %5.1f%%", r->gflops[k],
+                           100 * r->gflops[k] / ((k == 2 ? P : 1) * o->peak));
+                printf("\n");
                 json_row(ctx, o, sched, P, M, r, speedup, ideal);
             }
     if (n_p < 2) return;
@@ -406,6 +436,9 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
         return 2;
     }
     print_intro(ctx, &o);
+    const char *isa;
+    o.peak = bench_fma_peak(&isa);  // every rank at once: the cores as loaded as in a P = 2 run
+    if (ctx->rank == 0) bench_print_peak(o.peak, isa);
     int n_p = ctx->size == 2 ? 2 : 1;
     train_result_t (*res)[N_SCHED][2] = calloc((size_t)o.n_m, sizeof *res);
     if (!res) {

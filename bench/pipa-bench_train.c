@@ -63,6 +63,7 @@ typedef struct {
     double tokens_per_s, bubble, theory, simulated;
     double cost[PIPA_ACT_COUNT];
     double gflops[3];         /* forward and backward per core, whole step (mfu()) */
+    pipa_opt_kind opt;        /* the optimizer rank 0's runtime stepped with */
 } train_result_t;
 
 static void train_usage(FILE *f)
@@ -283,6 +284,7 @@ static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train
     PIPA_TRY(pipa_plan_simulate(&r->plan, &c, &sim));
     res->simulated = sim.bubble;
     mfu(r, o, M, best, res);
+    res->opt = r->tr.opt.cfg.kind;  // what ran, not what was asked: the JSON row says so
     return PIPA_OK;
 }
 
@@ -325,7 +327,7 @@ static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s
     pipa_json_t j;
     bench_json_begin(ctx, &j);
     pipa_json_str(&j, "schedule", pipa_sched_name(s));
-    pipa_json_str(&j, "optimizer", o->opt == PIPA_OPT_SGD ? "sgd" : "adamw");  // as --optimizer
+    pipa_json_str(&j, "optimizer", r->opt == PIPA_OPT_SGD ? "sgd" : "adamw");  // as --optimizer
     const char *keys[] = {"p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
                           "bubble_theory", "bubble_sim"};
     double vals[] = {P, M, r->tokens_per_s, speedup, ideal, r->bubble, r->theory, r->simulated};

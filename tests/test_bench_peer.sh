@@ -6,7 +6,7 @@
 #    equals pipa-train's (its --json, full precision) within 1e-5 relative: the first step checks
 #    the model, weights, batches and loss; the second the optimizer (SGD, AdamW) too. At P = 1 and
 #    P = 2 (GPipe and 1F1B, the peer's send/recv and split).
-# 2. compare.sh --quick: the header names machine, date, PyTorch and the command; one row per
+# 2. compare.sh --quick (3 rounds): the header names machine, date, PyTorch and the command; one row per
 #    (configuration, P); each printed ratio is the printed pipa median over the printed PyTorch
 #    median; the JSON rows carry every run, each median is the median of its runs, and the ratio
 #    is computed from those medians.
@@ -55,7 +55,7 @@ same_loss 1 1f1b sgd 0.5
 same_loss 2 gpipe adamw 0.01
 same_loss 2 1f1b sgd 0.5
 
-if ! sh bench/peers/compare.sh --quick --build "$B" --json "$tmp/rows.json" >"$tmp/cmp.txt" \
+if ! sh bench/peers/compare.sh --quick --rounds 3 --reps 1 --build "$B" --json "$tmp/rows.json" >"$tmp/cmp.txt" \
         2>"$tmp/err"; then
     echo "FAIL  compare.sh --quick exited non-zero"; tail -10 "$tmp/err"; exit 1
 fi
@@ -80,7 +80,7 @@ assert rows == filed and len(rows) == 4, f"{len(rows)} rows printed, {len(filed)
 for r, t in zip(rows, table):
     for k in ("machine", "date", "command", "pipa_command", "torch_command", "work"):
         assert isinstance(r.get(k), str) and r[k], f"row {r['name']}: no {k}"
-    assert len(r["pipa_runs"]) == len(r["torch_runs"]) == 2, r
+    assert len(r["pipa_runs"]) == len(r["torch_runs"]) == 3, r  # 3: a median, not a mean
     assert r["pipa_tokens_per_s"] == statistics.median(r["pipa_runs"]), r
     assert r["torch_tokens_per_s"] == statistics.median(r["torch_runs"]), r
     assert abs(r["ratio"] - r["pipa_tokens_per_s"] / r["torch_tokens_per_s"]) <= 1e-12 * r["ratio"]

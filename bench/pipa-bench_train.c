@@ -15,9 +15,9 @@
  * simulator define it (pipa_act_is_busy); beside it the analytic bubble and the simulated one
  * (the plan through pipa_plan_simulate with this run's mean F, B, I, W, STEP times, comms
  * free), which separates what the schedule costs from what the machine adds.
- * Model FLOP utilisation (pipa-bench_flops.c): forward GFLOP/s per core = M x the model's forward
- * FLOPs / (F time of all ranks), backward = 2 x that over (B, I, W time of all ranks), both from the
- * median step; a step = 3 x forward FLOPs x M / step time; of_peak over the cores' FMA peak (one
+ * Model FLOP utilisation (pipa-bench_flops.c): forward GFLOP/s per core = M x the model's
+ * forward FLOPs / (F time of all ranks), backward = 2 x that over (B, I, W time of all ranks),
+ * both from the median step; a step = 3 x forward FLOPs x M / step time; of_peak over the cores' FMA peak (one
  * core per busy second, P cores for a step), measured on every rank at once first.
  * Left out: P > 2, data. */
 #include <math.h>

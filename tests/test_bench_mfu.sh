@@ -80,7 +80,8 @@ for t, r in zip(table, train):
         want = flops / (P * took * 1e-3) * 1e-9
         slack = 0.01 / took + 1e-3  # the printed times' rounding
         ok &= t[0] == r["schedule"] and abs(r[f"gflops_{k}"] - want) <= slack * want
-check(ok, f"train: forward and backward GFLOP/s = their FLOPs over the F, B (I + W) times; step GFLOP/s = 3 x {fwd} FLOPs per microbatch x microbatches/s; forward, "
+check(ok, "train: forward and backward GFLOP/s = their FLOPs over the F, B (I + W) times; "
+          f"step GFLOP/s = 3 x {fwd} FLOPs per microbatch x microbatches/s; forward, "
           f"backward and step of_peak over the printed peak {pk} (P cores for a step)")
 check(all(r["optimizer"] == "sgd" for r in train), "train --optimizer sgd: every row's runtime "
       f"stepped with SGD ({[r['optimizer'] for r in train]})")

@@ -6,8 +6,8 @@
 #    equals pipa-train's (its --json, full precision) within 1e-5 relative: the first step checks
 #    the model, weights, batches and loss; the second the optimizer (SGD, AdamW) too. At P = 1 and
 #    P = 2 (GPipe and 1F1B, the peer's send/recv and split).
-# 2. compare.sh --quick (3 rounds): the header names machine, date, PyTorch and the command; one row per
-#    (configuration, P); each printed ratio is the printed pipa median over the printed PyTorch
+# 2. compare.sh --quick (3 rounds): the header names machine, date, PyTorch and the command; one
+#    row per (configuration, P); each printed ratio is the printed pipa median over the printed PyTorch
 #    median; the JSON rows carry every run, each median is the median of its runs, and the ratio
 #    is computed from those medians.
 # Exits 77 (shown as SKIP, with this reason) where Debian's python3-torch is not importable.
@@ -25,7 +25,7 @@ fail=0
 
 # A corpus of our own: 20 KB of deterministic text, not a file of the machine's.
 "$PY" -c "
-import random; r = random.Random(7); w = 'the of pipeline stage rank tensor loss step and to a'.split()
+import random; r = random.Random(7); w = 'the of pipeline stage rank loss step and to a'.split()
 print(' '.join(r.choice(w) for _ in range(4000)))" > "$tmp/corpus.txt"
 
 MODEL="--layers 3 --hidden 16 --heads 2 --batch 2 --seq 8 --seed 5 --steps 2"
@@ -55,8 +55,8 @@ same_loss 1 1f1b sgd 0.5
 same_loss 2 gpipe adamw 0.01
 same_loss 2 1f1b sgd 0.5
 
-if ! sh bench/peers/compare.sh --quick --rounds 3 --reps 1 --build "$B" --json "$tmp/rows.json" >"$tmp/cmp.txt" \
-        2>"$tmp/err"; then
+if ! sh bench/peers/compare.sh --quick --rounds 3 --reps 1 --build "$B" --json "$tmp/rows.json" \
+        >"$tmp/cmp.txt" 2>"$tmp/err"; then
     echo "FAIL  compare.sh --quick exited non-zero"; tail -10 "$tmp/err"; exit 1
 fi
 "$PY" - "$tmp/cmp.txt" "$tmp/rows.json" <<'PY' || fail=1

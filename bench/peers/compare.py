@@ -182,7 +182,7 @@ def main():
     print(f"# command: {command}")
     print(f"# {a.rounds} rounds; each run: median of {a.reps} steps after {a.warmup} warm-up; "
           "figures: median over rounds; ratio = pipa / torch")
-    print(f"# {'name':<12s} {'work':<48s} {'P':>2s} {'pipa_tok/s':>11s} {'torch_tok/s':>11s} "
+    print(f"# {'name':<17s} {'work':<48s} {'P':>2s} {'pipa_tok/s':>11s} {'torch_tok/s':>11s} "
           f"{'pipa/torch':>10s}")
     sys.stdout.flush()
     rows = []
@@ -190,7 +190,7 @@ def main():
         runs = measure(a, c)
         for P in (1, 2):
             mp, mt = statistics.median(runs[P][0]), statistics.median(runs[P][1])
-            print(f"  {c[0]:<12s} {describe(c):<48s} {P:>2d} {mp:11.1f} {mt:11.1f} "
+            print(f"  {c[0]:<17s} {describe(c):<48s} {P:>2d} {mp:11.1f} {mt:11.1f} "
                   f"{mp / mt:10.3f}", flush=True)
             rows.append({"bench": "peer-compare", "name": c[0], "work": describe(c), "p": P,
                          "pipa_tokens_per_s": mp, "torch_tokens_per_s": mt, "ratio": mp / mt,

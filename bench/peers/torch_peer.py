@@ -66,7 +66,7 @@ def rand_uniform(seed, a, b, n, first=0):
 
 
 def init_tensor(seed, a, b, shape, fan_in):
-    """model.c pipa__init_tensor: fan_in 0 a norm weight 1 + 0.1 u, else u / sqrt(fan_in)."""
+    """model.c's tensor init: fan_in 0 a norm weight 1 + 0.1 u, else u / sqrt(fan_in)."""
     u = rand_uniform(seed, a, b, int(np.prod(shape)))
     if fan_in == 0:
         t = np.float32(1.0) + np.float32(0.1) * u

@@ -28,8 +28,10 @@ NA=pipa-hosts-$$-a; NB=pipa-hosts-$$-b
 VA=ph$$a; VB=ph$$b
 NET=10.213.9; HA=$NET.1; HB=$NET.2
 # cleanup: ends whatever still runs in the namespaces (a failed job's daemons), then deletes them
-# (which takes the veth pair with them) and the scratch folder.
+# (which takes the veth pair with them; the pair itself if it never got there) and the scratch
+# folder.
 cleanup() {
+    ip link del $VA 2>/dev/null
     for ns in $NA $NB; do
         pids=$(ip netns pids $ns 2>/dev/null) && [ -n "$pids" ] && kill -9 $pids 2>/dev/null
         ip netns del $ns 2>/dev/null
@@ -43,8 +45,11 @@ if ! ip netns add $NA 2>"$T/err"; then
     echo "skipped: ip netns add refused: $(head -n 1 "$T/err")"
     exit 77
 fi
-ip netns add $NB && ip link add $VA type veth peer name $VB &&
-    ip link set $VA netns $NA && ip link set $VB netns $NB &&
+if ! ip link add $VA type veth peer name $VB 2>"$T/err"; then
+    echo "skipped: ip link add (a veth pair) refused: $(head -n 1 "$T/err")"
+    exit 77
+fi
+ip netns add $NB 2>"$T/err" && ip link set $VA netns $NA && ip link set $VB netns $NB &&
     ip -n $NA addr add $HA/24 dev $VA && ip -n $NB addr add $HB/24 dev $VB &&
     ip -n $NA link set lo up && ip -n $NB link set lo up &&
     ip -n $NA link set $VA up && ip -n $NB link set $VB up

@@ -89,8 +89,11 @@ hosts() {
     h=$1; shift
     rm -f "$T"/where.*
     t0=$(ms)
+    # In the background and waited for: a signal to this script then runs its trap at once (a
+    # foreground command would delay it to the command's end).
     ASAN_OPTIONS="$MPI_ASAN" timeout -k 5 "${LIMIT:-240}" ip netns exec $NA $MPIRUN -H "$h" \
-        "$T/where" "$@" >"$T/out" 2>"$T/err" </dev/null
+        "$T/where" "$@" >"$T/out" 2>"$T/err" </dev/null &
+    wait $!
     rc=$?
     took=$(($(ms) - t0))
 }

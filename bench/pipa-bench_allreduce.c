@@ -48,7 +48,9 @@ static void ar_usage(FILE *f)
             "  --algo LIST     of direct, ring, auto (default direct,ring,auto)\n"
             "  --json FILE     one JSON object per row: bytes, algo, chosen, time_us, algbw_gbs,\n"
             "                  busbw_gbs, memcpy_gbs, bound_busbw_gbs, iters\n"
-            "AUTO picks direct up to %zu bytes, ring above (PIPA_ALLREDUCE_RING_MIN_BYTES).\n",
+            "AUTO picks direct up to %zu bytes, ring above (PIPA_ALLREDUCE_RING_MIN_BYTES).\n"
+            "Under mpirun (transport mpi) it also times MPI_Allreduce at each size (rows \"mpi\";\n"
+            "x_mpi = pipa's time / MPI's) and judges pipa's 20%% target at 1 MiB and above.\n",
             (size_t)PIPA_ALLREDUCE_RING_MIN_BYTES);
 }
 

@@ -86,6 +86,10 @@ double bench_mpi_latency(int rank, size_t bytes, int warmup, int iters, unsigned
  * samples), the others 0. window <= 64. */
 double bench_mpi_bandwidth(int rank, size_t bytes, int warmup, int windows, int window,
                            unsigned char *buf, unsigned char **rb, double *gbs);
+/* Every rank: warmup + iters calls of MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_SUM) on
+ * MPI_COMM_WORLD, each timed from the MPI_Barrier before it: this rank's times, in microseconds,
+ * into t[0..iters). n < 2^31. */
+void bench_mpi_allreduce(float *buf, size_t n, int warmup, int iters, double *t);
 /* ---- model FLOP utilisation (pipa-bench_flops.c) ----------------------------------------- */
 /* The core's FMA peak in GFLOP/s, measured now by a small kernel (best of 5 samples of ~20 ms);
  * *isa (if isa) names the instructions used. */

@@ -63,7 +63,7 @@ TEST_SRC  := $(sort $(wildcard tests/*.c))
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 HEADERS   := $(wildcard src/*/*.h) $(wildcard tests/*.h)
 
-.PHONY: all deps demo test test-asan bench clean info fuzz fuzz-build
+.PHONY: all deps demo test test-asan bench bench-peer clean info fuzz fuzz-build
 all: info $(BUILD)/libpipa.a $(TOOLS) $(BENCHES) $(TESTS)
 
 info:
@@ -121,6 +121,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/pipa-run -n 2 --bind $(BUILD)/pipa-bench p2p
 	$(BUILD)/pipa-run -n 2 --bind $(BUILD)/pipa-bench pipeline
+
+# pipa against its PyTorch peer on issue 10's work, alternating (bench/peers/compare.py);
+# PEER_ARGS=--quick for a tiny model in seconds, --only NAME,... for some rows (--list)
+bench-peer: deps
+	@$(MAKE) --no-print-directory all
+	sh bench/peers/compare.sh --build $(BUILD) $(PEER_ARGS)
 
 # ---- fuzzing: clang's libFuzzer, outside `all`, so a gcc-only machine builds as before -------
 #   make fuzz        build every tests/fuzz/fuzz_*.c into build-fuzz/ and run each FUZZ_SECONDS

@@ -86,6 +86,22 @@ double bench_mpi_latency(int rank, size_t bytes, int warmup, int iters, unsigned
  * samples), the others 0. window <= 64. */
 double bench_mpi_bandwidth(int rank, size_t bytes, int warmup, int windows, int window,
                            unsigned char *buf, unsigned char **rb, double *gbs);
+/* Every rank: warmup + iters calls of MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_SUM) on
+ * MPI_COMM_WORLD, each timed from the MPI_Barrier before it: this rank's times, in microseconds,
+ * into t[0..iters). n < 2^31. */
+void bench_mpi_allreduce(float *buf, size_t n, int warmup, int iters, double *t);
+/* ---- model FLOP utilisation (pipa-bench_flops.c) ----------------------------------------- */
+/* The core's FMA peak in GFLOP/s, measured now by a small kernel (best of 5 samples of ~20 ms);
+ * *isa (if isa) names the instructions used. */
+double bench_fma_peak(const char **isa);
+/* FLOPs (matrix products only; the formula and its derivation: pipa-bench_flops.c) of one layer's
+ * forward over B x T tokens, of the head's, and of the whole model's (L layers and the head;
+ * vocab 0: layers only). A backward is 2 x its forward, a training step 3 x. */
+double bench_flops_layer_fwd(const pipa_model_config_t *cfg, int B, int T);
+double bench_flops_head_fwd(const pipa_model_config_t *cfg, int vocab, int B, int T);
+double bench_flops_model_fwd(const pipa_model_config_t *cfg, int vocab, int B, int T);
+/* The `#` line naming the peak and the counting convention. */
+void bench_print_peak(double peak, const char *isa);
 
 /* Subcommands, each in its own part: pipa-bench_<name>.c. They return the exit status. */
 int bench_p2p(bench_ctx_t *ctx, int argc, char **argv);
@@ -93,5 +109,6 @@ int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv);
 int bench_layer(bench_ctx_t *ctx, int argc, char **argv);
 int bench_train(bench_ctx_t *ctx, int argc, char **argv);
 int bench_allreduce(bench_ctx_t *ctx, int argc, char **argv);
+int bench_optim(bench_ctx_t *ctx, int argc, char **argv);
 
 #endif

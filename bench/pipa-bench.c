@@ -5,6 +5,7 @@
  *   pipa-bench layer                   one layer's forward GFLOP/s vs sgemm on the same shapes
  *   pipa-run -n 2 pipa-bench train     training step tokens/s per schedule at P = 1, 2 vs ideal
  *   pipa-run -n N pipa-bench allreduce all-reduce time and bus bandwidth, ring vs direct vs memcpy
+ *   pipa-bench optim                   optimizer step's memory rate vs memcpy of the same bytes
  *
  * This file joins the run and dispatches; each subcommand lives in pipa-bench_<name>.c and the
  * shared header, options and JSON output in pipa-bench_util.c. Every subcommand takes --help and
@@ -25,6 +26,7 @@ static void usage(FILE *f)
             "  layer     one layer's forward FLOP rate vs sgemm on the same shapes (alias: gemm)\n"
             "  train     training step tokens/s per schedule at P = 1, 2 vs ideal (pipa-run -n 2)\n"
             "  allreduce all-reduce latency and bus bandwidth, ring vs direct, vs memcpy (any -n)\n"
+            "  optim     optimizer step (AdamW, SGD) GB/s vs memcpy moving the same bytes\n"
             "Common options: --json FILE (one JSON object per row), --help,\n"
             "  --force-cpu (accepted; pipa runs on the CPU in this build: it changes nothing)\n");
 }
@@ -38,6 +40,7 @@ static bench_fn find_bench(const char *name)
     if (strcmp(name, "layer") == 0 || strcmp(name, "gemm") == 0) return bench_layer;
     if (strcmp(name, "train") == 0) return bench_train;
     if (strcmp(name, "allreduce") == 0) return bench_allreduce;
+    if (strcmp(name, "optim") == 0) return bench_optim;
     return NULL;
 }
 

@@ -11,6 +11,8 @@
  * as the CPU attention (attention), each shape alone, median over reps; its total is the time the
  * layer would take if it were nothing but those products. ratio = layer rate / sgemm rate.
  * Each rep times the layer and every shape once, interleaved, so drifting load hits both alike.
+ * of_peak: each rate over the core's FMA peak, measured in the same run (pipa-bench_flops.c); the
+ * layer's FLOPs are bench_flops_layer_fwd, which the shapes above sum to.
  * Runs on rank 0; other ranks of a launched run wait at a barrier.
  * Left out: backward, several layers (the layer is the unit; layers are independent). */
 #include <cblas.h>
@@ -29,6 +31,7 @@
 typedef struct {
     pipa_model_config_t cfg;
     int B, T, reps, warmup;
+    double peak;       /* the core's FMA peak, GFLOP/s (bench_fma_peak) */
 } layer_opts_t;
 
 typedef struct {
@@ -313,13 +316,14 @@ static int parse_layer(bench_ctx_t *ctx, int argc, char **argv, layer_opts_t *o,
 }
 
 static void print_row(const bench_ctx_t *ctx, const char *name, const char *dims, int calls,
-                      double flops, double ms, const int *mnk)
+                      double flops, double ms, const int *mnk, double peak)
 {
     double gflops = flops / (ms * 1e-3) * 1e-9;
-    printf("%-18s %18s %6d %10.3f %10.3f %10.2f\n", name, dims, calls, flops * 1e-9, ms, gflops);
+    printf("%-18s %18s %6d %10.3f %10.3f %10.2f %8.1f%%\n", name, dims, calls, flops * 1e-9, ms,
+           gflops, 100 * gflops / peak);
     bench_json_row(ctx, name, "m", (double)mnk[0], "n", (double)mnk[1], "k", (double)mnk[2],
                    "calls", (double)calls, "gflop", flops * 1e-9, "ms", ms, "gflops", gflops,
-                   (const char *)NULL);
+                   "of_peak", gflops / peak, (const char *)NULL);
 }
 
 /* Prints the sgemm rows, the layer, the ratio; returns the sgemm total in ms. */
@@ -327,19 +331,20 @@ static double print_results(const bench_ctx_t *ctx, const layer_opts_t *o, const
                             double layer_ms)
 {
     double flops = 0, gemm_ms = 0;
-    printf("# %-16s %18s %6s %10s %10s %10s\n", "op", "m x n x k", "calls", "GFLOP", "ms",
-           "GFLOP/s");
+    printf("# %-16s %18s %6s %10s %10s %10s %9s\n", "op", "m x n x k", "calls", "GFLOP", "ms",
+           "GFLOP/s", "of_peak");
     for (int i = 0; i < N_SHAPES; i++) {
         char dims[48];
         snprintf(dims, sizeof dims, "%dx%dx%d", sh[i].m, sh[i].n, sh[i].k);
         print_row(ctx, sh[i].name, dims, sh[i].calls, sh[i].flops, sh[i].ms,
-                  (int[]){sh[i].m, sh[i].n, sh[i].k});
+                  (int[]){sh[i].m, sh[i].n, sh[i].k}, o->peak);
         flops += sh[i].flops;
         gemm_ms += sh[i].ms;
     }
     int zero[3] = {0, 0, 0};
-    print_row(ctx, "sgemm total", "-", 0, flops, gemm_ms, zero);
-    print_row(ctx, "layer forward", "-", 1, flops, layer_ms, zero);
+    print_row(ctx, "sgemm total", "-", 0, flops, gemm_ms, zero, o->peak);
+    print_row(ctx, "layer forward", "-", 1, bench_flops_layer_fwd(&o->cfg, o->B, o->T), layer_ms,
+              zero, o->peak);
     double ratio = gemm_ms / layer_ms;
     double causal = flops - 0.5 * (sh[SH_SCORES].flops + sh[SH_VALUES].flops);
     printf("# ratio layer/sgemm rate: %.3f  (target >= 0.80: %s)\n", ratio,
@@ -369,6 +374,9 @@ int bench_layer(bench_ctx_t *ctx, int argc, char **argv)
                "reps after %d warm-up\n# FLOPs: matrix products only; attention as executed "
                "(full T x T square, not causal-halved)\n",
                o.cfg.C, o.cfg.NH, o.cfg.I, o.B, o.T, o.B * o.T, o.reps, o.warmup);
+        const char *isa;
+        o.peak = bench_fma_peak(&isa);
+        bench_print_peak(o.peak, isa);
         shape_t sh[N_SHAPES];
         double layer_ms = 0, other_ms[N_OTHER];
         make_shapes(&o, sh);

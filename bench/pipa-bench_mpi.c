@@ -5,7 +5,9 @@
  * the other's messages.
  * Built with MPI only where the Makefile built MPI (PIPA_MPI); elsewhere, and in a run MPI did
  * not start (pipa-run), bench_mpi_ready says no and p2p prints pipa's columns alone.
- * Left out: MPI's collectives (pipa-bench allreduce measures pipa's only). */
+ * And the peer figure of pipa-bench allreduce: MPI_Allreduce (MPI_SUM, MPI_FLOAT, in place) on
+ * MPI_COMM_WORLD, each call timed from a barrier as pipa's are.
+ * Left out: MPI's other collectives. */
 #include <stdlib.h>
 
 #include "bench.h"
@@ -65,6 +67,16 @@ double bench_mpi_bandwidth(int rank, size_t bytes, int warmup, int windows, int 
     return rank == 0 ? bench_median(gbs, windows) : 0;
 }
 
+void bench_mpi_allreduce(float *buf, size_t n, int warmup, int iters, double *t)
+{
+    for (int it = 0; it < warmup + iters; it++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
+        MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        if (it >= warmup) t[it - warmup] = (MPI_Wtime() - t0) * 1e6;
+    }
+}
+
 #else
 
 int bench_mpi_ready(void) { return 0; }
@@ -82,6 +94,11 @@ double bench_mpi_bandwidth(int rank, size_t bytes, int warmup, int windows, int 
     (void)rank, (void)bytes, (void)warmup, (void)windows, (void)window, (void)buf, (void)rb;
     (void)gbs;
     return 0;
+}
+
+void bench_mpi_allreduce(float *buf, size_t n, int warmup, int iters, double *t)
+{
+    (void)buf, (void)n, (void)warmup, (void)iters, (void)t;
 }
 
 #endif

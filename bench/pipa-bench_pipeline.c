@@ -10,6 +10,8 @@
  * speedup = tokens/s at P=2 / tokens/s at P=1 for the same M; ideal = P*M / (M + P - 1), what equal
  * stages with free transfers would reach. Measured bubble: 1 - (busy time of all stages) / (P * wall).
  * --validate checks the P = 2 output of the last M of the list equals the unpipelined forward to the bit.
+ * GFLOP/s: the layers' FLOPs (bench_flops_model_fwd) per second; of_peak: over P x tp cores' FMA peak,
+ * measured on every rank at once before the runs (pipa-bench_flops.c).
  * Started alone (world of one) it measures P = 1 only. With --tp T (pipa-run -n 2T) every stage
  * is T tensor ranks (P = 1 on ranks 0..T-1), times are tensor rank 0's pipeline's, and
  * --validate allows the tensor group's rounding (1e-5 of the largest output). With --dp D
@@ -35,6 +37,7 @@ typedef struct {
     int m_list[MAX_M_LIST], n_m, m_max;
     int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
     int tp, dp;               /* tensor ranks per stage; replicas */
+    double peak;              /* the core's FMA peak, GFLOP/s (bench_fma_peak) */
 } pipe_opts_t;
 
 typedef struct {
@@ -268,8 +271,9 @@ static pipa_status validate(bench_ctx_t *ctx, const pipe_opts_t *o, int d, const
 static void print_table(const bench_ctx_t *ctx, const pipe_opts_t *o, const pipe_result_t *r1,
                         const pipe_result_t *r2)
 {
-    printf("# %3s %4s %14s %9s %9s %9s %10s %10s\n", "P", "M", "tokens/s", "speedup", "ideal",
-           "of_ideal", "bubble", "bubble_th");
+    printf("# %3s %4s %14s %9s %9s %9s %10s %10s %9s %8s\n", "P", "M", "tokens/s", "speedup",
+           "ideal", "of_ideal", "bubble", "bubble_th", "GFLOP/s", "of_peak");
+    double flop_tok = bench_flops_model_fwd(&o->cfg, 0, o->B, o->T) / (o->B * o->T);
     for (int i = 0; i < o->n_m; i++) {
         int M = o->m_list[i];
         for (int P = 1; P <= (r2 ? 2 : 1); P++) {
@@ -277,13 +281,17 @@ static void print_table(const bench_ctx_t *ctx, const pipe_opts_t *o, const pipe
             int Mr = M / o->dp;  /* one replica's */
             double speedup = r->tokens_per_s / r1[i].tokens_per_s;
             double ideal = (double)P * Mr / (Mr + P - 1);
-            printf("%5d %4d %14.1f %9.3f %9.3f %8.1f%% %9.1f%% %9.1f%%\n", P, M, r->tokens_per_s,
-                   speedup, ideal, 100.0 * speedup / ideal, 100.0 * r->bubble,
-                   100.0 * pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, Mr, 1));
+            double gflops = r->tokens_per_s * flop_tok * 1e-9;  /* all replicas' tokens */
+            int cores = P * o->dp * o->tp;
+            printf("%5d %4d %14.1f %9.3f %9.3f %8.1f%% %9.1f%% %9.1f%% %9.2f %7.1f%%\n", P, M,
+                   r->tokens_per_s, speedup, ideal, 100.0 * speedup / ideal, 100.0 * r->bubble,
+                   100.0 * pipa_plan_bubble_theory(PIPA_SCHED_FORWARD, P, Mr, 1), gflops,
+                   100.0 * gflops / (cores * o->peak));
             /* The one-pipeline rows keep their keys; the layout comes with dp or tp > 1. */
             bench_json_row(ctx, NULL, "p", (double)P, "m", (double)M, "tokens_per_s",
                            r->tokens_per_s, "speedup", speedup, "ideal_speedup", ideal,
-                           "bubble", r->bubble, o->dp * o->tp > 1 ? "dp" : NULL,
+                           "bubble", r->bubble, "gflops", gflops, "of_peak",
+                           gflops / (cores * o->peak), o->dp * o->tp > 1 ? "dp" : NULL,
                            (double)o->dp, "tp", (double)o->tp, (const char *)NULL);
         }
     }
@@ -331,6 +339,9 @@ int bench_pipeline(bench_ctx_t *ctx, int argc, char **argv)
         return 2;
     }
     print_intro(ctx, &o);
+    const char *isa;
+    o.peak = bench_fma_peak(&isa);  // every rank at once: the cores as loaded as in a P = 2 run
+    if (ctx->rank == 0) bench_print_peak(o.peak, isa);
     size_t n = (size_t)o.m_max * o.B * o.T * o.cfg.C;
     float *in = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
     pipe_result_t r1[MAX_M_LIST], r2[MAX_M_LIST];

@@ -15,6 +15,10 @@
  * simulator define it (pipa_act_is_busy); beside it the analytic bubble and the simulated one
  * (the plan through pipa_plan_simulate with this run's mean F, B, I, W, STEP times, comms
  * free), which separates what the schedule costs from what the machine adds.
+ * Model FLOP utilisation (pipa-bench_flops.c): forward GFLOP/s per core = M x the model's
+ * forward FLOPs / (F time of all ranks), backward = 2 x that over (B, I, W time of all ranks),
+ * both from the median step; a step = 3 x forward FLOPs x M / step time; of_peak over the cores' FMA peak (one
+ * core per busy second, P x tp cores for a step), measured on every rank at once first.
  *
  * With --tp T (pipa-run -n 2T) every stage is T tensor ranks: P = 1 on ranks 0..T-1, P = 2 on
  * all; the times are tensor rank 0's pipeline's, and a second table gives world rank 0's bytes
@@ -33,6 +37,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "model/optim.h"
 #include "plan/layout.h"
 #include "runtime/runtime.h"
 #include "plan/split.h"
@@ -52,6 +57,8 @@ typedef struct {
     int layout[3];            /* --pp, --dp, --tp; 0 not given (bench_check_layout) */
     int tp, tp_send_whole;    /* tensor ranks per stage; --tp-send whole */
     int dp, dp_overlap_off;   /* replicas; --dp-overlap off */
+    pipa_opt_kind opt;        /* --optimizer (pipa_opt_parse), AdamW by default */
+    double peak;              /* the core's FMA peak, GFLOP/s (bench_fma_peak) */
 } train_opts_t;
 
 /* One (schedule, P) at one M: its plan and, on the ranks in it, its runtime. */
@@ -76,6 +83,8 @@ typedef struct {
     int64_t bytes_sent, tp_bytes;  /* rank 0's per step */
     double reduce_s, reduce_wait_s; /* rank 0's in the data group's reductions, median */
     int64_t dp_bytes;              /* rank 0's per step in its data group */
+    double gflops[3];         /* forward and backward per core, whole step (mfu()) */
+    pipa_opt_kind opt;        /* the optimizer rank 0's runtime stepped with */
 } train_result_t;
 
 static void train_usage(FILE *f)
@@ -100,6 +109,7 @@ static void train_usage(FILE *f)
             "                  stages, all-gathered on arrival) or whole (default slice)\n"
             "  --reps N        timed steps per (schedule, P, M), median reported (default 3)\n"
             "  --warmup N      untimed steps per (schedule, P, M) first (default 1)\n"
+            "  --optimizer O   adamw or sgd, with pipa_opt_defaults' settings (default adamw)\n"
             "  --json FILE     one JSON object per row: schedule, p, m, tokens_per_s, speedup,\n"
             "                  ideal_speedup, bubble (and bubble_theory, bubble_sim); with dp or\n"
             "                  tp > 1 the layout (dp, tp) and step_s (the median step: tokens_per_s\n"
@@ -125,6 +135,7 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
     int bad = 0;
     const char *json = NULL, *mlist = "1,2,4,8,16", *slist = "gpipe,1f1b,interleaved,zb1";
     const char *send = NULL, *overlap = NULL;
+    const char *opt = "adamw";
     o->cfg = (pipa_model_config_t){.L = 8, .C = 256, .NH = 4, .I = 1024, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
     o->B = 4, o->T = 64, o->V = 0, o->reps = 3, o->warmup = 1;  // V 0: not given, 2
@@ -145,10 +156,15 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
         if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
         if (bench_opt_str(argv, argc, &i, "--tp-send", &send, &bad)) continue;
         if (bench_opt_str(argv, argc, &i, "--dp-overlap", &overlap, &bad)) continue;
+        if (bench_opt_str(argv, argc, &i, "--optimizer", &opt, &bad)) continue;
         fprintf(stderr, "pipa-bench train: unknown option '%s'\n", argv[i]);
         bad = 1;
     }
     if (bad || *help) return bad;
+    if (pipa_opt_parse(opt, &o->opt) != PIPA_OK) {
+        fprintf(stderr, "pipa-bench train: --optimizer: %s\n", pipa_last_error());
+        return 1;
+    }
     if ((o->n_m = bench_parse_list(mlist, o->m_list, MAX_M_LIST)) == 0) {
         fprintf(stderr, "pipa-bench train: --m wants a list like 1,2,4 (at most %d entries), "
                         "not '%s'\n", MAX_M_LIST, mlist);
@@ -233,6 +249,7 @@ static pipa_status run_init(run_t *r, bench_ctx_t *ctx, const train_opts_t *o, p
     PIPA_TRY(pipa_split_even(o->cfg.L, P * r->V, counts));
     pipa_train_config_t cfg = {.model = o->cfg, .vocab = TRAIN_VOCAB, .B = o->B, .T = o->T,
                                .opt = pipa_opt_defaults(), .tp_send_whole = o->tp_send_whole};
+    cfg.opt.kind = o->opt;
     PIPA_TRY(pipa_runtime_init(&r->tr, ctx->comm, &lay, &cfg, &r->plan, counts));
     r->has_tr = 1;
     pipa_runtime_set_dp_overlap(&r->tr, !o->dp_overlap_off);
@@ -277,6 +294,18 @@ static pipa_status run_step(bench_ctx_t *ctx, run_t *r, const train_opts_t *o, i
     return pipa_barrier(&ctx->world);
 }
 
+/* GFLOP/s of the forward and backward per core (the median step's F and B + I + W time, summed
+ * over ranks) and of the whole step (over its time). */
+static void mfu(const run_t *r, const train_opts_t *o, int M, int best, train_result_t *res)
+{
+    /* with --tp each tensor rank runs 1/tp of the FLOPs in the busy time of tensor rank 0 */
+    double fwd = M * bench_flops_model_fwd(&o->cfg, TRAIN_VOCAB, o->B, o->T) / o->tp;
+    const double *k = r->busy_kind[best];
+    res->gflops[0] = fwd / k[PIPA_ACT_F] * 1e-9;
+    res->gflops[1] = 2 * fwd / (k[PIPA_ACT_B] + k[PIPA_ACT_I] + k[PIPA_ACT_W]) * 1e-9;
+    res->gflops[2] = 3 * fwd * o->tp * res->tokens_per_s / ((double)M * o->B * o->T) * 1e-9;
+}
+
 /* Rank 0: medians of r's reps, the analytic bubble, and the simulated one from the per-kind
  * costs of the median step. */
 static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train_result_t *res)
@@ -309,6 +338,8 @@ static pipa_status summarise(const run_t *r, const train_opts_t *o, int M, train
     PIPA_TRY(pipa_plan_simulate(&r->plan, &c, &sim));
     res->simulated = sim.bubble;
     res->bytes_sent = r->bytes_sent, res->tp_bytes = r->tp_bytes;
+    mfu(r, o, M / o->dp, best, res);  /* busy times are one replica's: its microbatches */
+    res->opt = r->tr.opt.cfg.kind;  // what ran, not what was asked: the JSON row says so
     return PIPA_OK;
 }
 
@@ -339,6 +370,11 @@ static pipa_status measure_m(bench_ctx_t *ctx, const train_opts_t *o, int M, int
 
 /* ---- output -------------------------------------------------------------------------------- */
 
+static const char *opt_name(pipa_opt_kind k)
+{
+    return k == PIPA_OPT_SGD ? "SGD" : "AdamW";
+}
+
 static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s, int P, int M,
                      const train_result_t *r, double speedup, double ideal)
 {
@@ -346,6 +382,7 @@ static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s
     pipa_json_t j;
     bench_json_begin(ctx, &j);
     pipa_json_str(&j, "schedule", pipa_sched_name(s));
+    pipa_json_str(&j, "optimizer", r->opt == PIPA_OPT_SGD ? "sgd" : "adamw");  // as --optimizer
     const char *keys[] = {"p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
                           "bubble_theory", "bubble_sim", "dp", "tp", "step_s", "reduce_s",
                           "reduce_wait_s", "dp_bytes"};
@@ -356,15 +393,23 @@ static void json_row(const bench_ctx_t *ctx, const train_opts_t *o, pipa_sched s
     int n = o->dp * o->tp > 1 ? (o->dp > 1 ? 14 : 10) : 8;
     for (int k = 0; k < n; k++) pipa_json_num_short(&j, keys[k], vals[k]);
     if (o->dp > 1) pipa_json_str(&j, "dp_overlap", o->dp_overlap_off ? "off" : "on");
+    const char *mk[] = {"gflops_fwd", "of_peak_fwd", "gflops_bwd", "of_peak_bwd", "gflops",
+                        "of_peak"};
+    for (int k = 0; k < 3; k++) {
+        pipa_json_num_short(&j, mk[2 * k], r->gflops[k]);
+        pipa_json_num_short(&j, mk[2 * k + 1],
+                            r->gflops[k] / ((k == 2 ? P * o->dp * o->tp : 1) * o->peak));
+    }
     bench_json_end(ctx, &j);
 }
 
 static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
                         train_result_t (*res)[N_SCHED][2])
 {
-    printf("# %-12s %3s %4s %11s %8s %7s %8s %8s %9s %9s %7s %7s %7s %7s %7s\n", "schedule", "P",
-           "M", "tokens/s", "speedup", "ideal", "of_ideal", "bubble", "bubble_th", "bubble_sim",
-           "F_ms", "B_ms", "I_ms", "W_ms", "STEP_ms");
+    printf("# %-12s %3s %4s %11s %8s %7s %8s %8s %9s %9s %7s %7s %7s %7s %7s %8s %6s %8s %6s "
+           "%8s %6s\n", "schedule", "P", "M", "tokens/s", "speedup", "ideal", "of_ideal", "bubble",
+           "bubble_th", "bubble_sim", "F_ms", "B_ms", "I_ms", "W_ms", "STEP_ms", "F_GF/s", "F_pk",
+           "B_GF/s", "B_pk", "GFLOP/s", "pk");
     for (int s = 0; s < o->n_sched; s++)
         for (int m = 0; m < o->n_m; m++)
             for (int P = 1; P <= n_p; P++) {
@@ -383,10 +428,14 @@ static void print_table(const bench_ctx_t *ctx, const train_opts_t *o, int n_p,
                     else snprintf(ms[k], 16, "-");
                 }
                 printf("  %-12s %3d %4d %11.1f %8.3f %7.3f %7.1f%% %7.1f%% %8.1f%% %9.1f%%"
-                       " %7s %7s %7s %7s %7s\n",
+                       " %7s %7s %7s %7s %7s",
                        name, P, M, r->tokens_per_s, speedup, ideal, 100.0 * speedup / ideal,
                        100.0 * r->bubble, 100.0 * r->theory, 100.0 * r->simulated, ms[0], ms[1],
                        ms[2], ms[3], ms[4]);
+                for (int k = 0; k < 3; k++)
+                    printf(" %8.2f %5.1f%%", r->gflops[k],
+                           100 * r->gflops[k] / ((k == 2 ? P * o->dp * o->tp : 1) * o->peak));
+                printf("\n");
                 json_row(ctx, o, sched, P, M, r, speedup, ideal);
             }
     if (n_p < 2) return;
@@ -451,9 +500,10 @@ static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
 {
     bench_print_header(ctx, "training step tokens/s per schedule at P = 1, 2 vs ideal P*M/(M+P-1)");
     if (ctx->rank != 0) return;
-    printf("# model: L %d, C %d, NH %d, I %d, vocab %d; microbatch B %d x T %d = %d tokens; AdamW; "
+    printf("# model: L %d, C %d, NH %d, I %d, vocab %d; microbatch B %d x T %d = %d tokens; %s; "
            "median of %d steps after %d warm-up step(s)\n",
-           o->cfg.L, o->cfg.C, o->cfg.NH, o->cfg.I, TRAIN_VOCAB, o->B, o->T, o->B * o->T, o->reps,
+           o->cfg.L, o->cfg.C, o->cfg.NH, o->cfg.I, TRAIN_VOCAB, o->B, o->T, o->B * o->T,
+           opt_name(o->opt), o->reps,
            o->warmup);
     printf("# P=1: rank 0 alone, all layers and ends; P=2: layers even over the P*V virtual "
            "stages (interleaved V=%d); steps of every (schedule, P) alternate\n", o->V);
@@ -497,6 +547,9 @@ int bench_train(bench_ctx_t *ctx, int argc, char **argv)
         return 2;
     }
     print_intro(ctx, &o);
+    const char *isa;
+    o.peak = bench_fma_peak(&isa);  // every rank at once: the cores as loaded as in a P = 2 run
+    if (ctx->rank == 0) bench_print_peak(o.peak, isa);
     int n_p = ctx->size == 2 * dt ? 2 : 1;
     train_result_t (*res)[N_SCHED][2] = calloc((size_t)o.n_m, sizeof *res);
     if (!res) {

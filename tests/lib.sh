@@ -44,3 +44,23 @@ jchecks() {
     pass=$((pass + $(grep -c '^ok ' "$T/jout")))
     fail=$((fail + $(grep -c '^FAIL ' "$T/jout")))
 }
+
+# bits JSON: the results that must be equal to the bit, one per line: the demo's checksums and
+# sums, or the training's losses (hex) and parameter hashes (test_mpi.sh, test_hosts.sh).
+bits() {
+    python3 - "$1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if "steps" in d and "hashes" in d:
+    print([s["loss_hex"] for s in d["steps"]], d["hashes"])
+    sys.exit(0)
+def walk(x, path):
+    if isinstance(x, dict):
+        for k, v in x.items(): walk(v, path + "." + k)
+    elif isinstance(x, list):
+        for i, v in enumerate(x): walk(v, path + "[%d]" % i)
+    elif any(w in path for w in ("checksum", "abs_sum", "max_abs_diff", "bit_identical")):
+        print(path, repr(x))
+walk(d, "")
+PY
+}

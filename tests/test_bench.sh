@@ -18,7 +18,8 @@ import json, math, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 fields = {"bench", "schedule", "p", "m", "tokens_per_s", "speedup", "ideal_speedup", "bubble",
-          "bubble_theory", "bubble_sim"}
+          "bubble_theory", "bubble_sim", "optimizer", "gflops_fwd", "of_peak_fwd", "gflops_bwd",
+          "of_peak_bwd", "gflops", "of_peak"}  # the FLOP fields: test_bench_mfu.sh
 want = {(s, p, m) for s in ("gpipe", "1f1b", "interleaved", "zb1") for p in (1, 2) for m in (1, 4)}
 keys = [(r.get("schedule"), r.get("p"), r.get("m")) for r in rows]
 assert sorted(keys) == sorted(want), f"rows {sorted(keys)}, expected one per {sorted(want)}"
@@ -32,8 +33,8 @@ def close(a, b, tol=1e-4):
 for (s, p, m), r in by.items():
     where = f"{s} P={p} M={m}"
     assert set(r) == fields, f"{where}: fields {sorted(r)}, expected {sorted(fields)}"
-    assert r["bench"] == "train", where
-    for k in fields - {"bench", "schedule"}:
+    assert r["bench"] == "train" and r["optimizer"] == "adamw", where  # the default optimizer
+    for k in fields - {"bench", "schedule", "optimizer"}:
         assert isinstance(r[k], (int, float)) and math.isfinite(r[k]), f"{where}: {k} = {r[k]!r}"
     assert r["tokens_per_s"] > 0, f"{where}: tokens/s {r['tokens_per_s']}"
     one = by[(s, 1, m)]["tokens_per_s"]

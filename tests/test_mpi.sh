@@ -66,24 +66,6 @@ for n in 2 4; do
 done
 
 # ---- the same bits on both transports ---------------------------------------------------------------
-# bits JSON: the demo's checksums and sums, or the training's losses (hex) and parameter hashes
-bits() {
-    python3 - "$1" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-if "steps" in d and "hashes" in d:
-    print([s["loss_hex"] for s in d["steps"]], d["hashes"])
-    sys.exit(0)
-def walk(x, path):
-    if isinstance(x, dict):
-        for k, v in x.items(): walk(v, path + "." + k)
-    elif isinstance(x, list):
-        for i, v in enumerate(x): walk(v, path + "[%d]" % i)
-    elif any(w in path for w in ("checksum", "abs_sum", "max_abs_diff", "bit_identical")):
-        print(path, repr(x))
-walk(d, "")
-PY
-}
 for n in 2 4; do
     "$B/pipa-run" -n $n "$B/pipa-demo" --demo 1 --json "$T/shm.json" >/dev/null 2>&1
     mpi $n "$B/pipa-demo" --demo 1 --json "$T/mpi.json"

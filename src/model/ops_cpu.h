@@ -115,6 +115,7 @@ void pipa__cpu_vocab_xent_bwd(float *dlogits, const float *probs, const int32_t 
                               int N, int V, float scale);
 
 /* ==== optimizer element loops (optim.c computes the per-step coefficients) ==== */
+/* The arrays of one call must not overlap (the definitions use restrict). */
 /* p (n) -= lr * g (n) */
 void pipa__cpu_sgd(float *p, const float *g, size_t n, float lr);
 /* AdamW on p (n) with moments m, v (n), the formula of backend.h's pipa_adamw_coef_t */

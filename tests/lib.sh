@@ -64,3 +64,18 @@ def walk(x, path):
 walk(d, "")
 PY
 }
+
+# has TEXT FILE: the file $T/FILE of the last run holds TEXT (a grep pattern).
+has() { grep -q -- "$1" "$T/$2"; }
+
+# py EXPR FILES...: exit 0 if the Python expression EXPR holds over j, the list of the JSON
+# documents FILES; rel(a, b) says a is within 1e-5 relative of b.
+py() {
+    expr=$1; shift
+    python3 - "$expr" "$@" <<'PY'
+import json, sys
+j = [json.load(open(f)) for f in sys.argv[2:]]
+rel = lambda a, b: abs(a - b) <= 1e-5 * abs(b)
+sys.exit(0 if eval(sys.argv[1]) else 1)
+PY
+}

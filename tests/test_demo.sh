@@ -21,7 +21,6 @@ run() {
     timeout -k 5 60 "$RUN" -n "$n" "$DEMO" "$@" >"$T/out" 2>"$T/err"
     rc=$?
 }
-has() { grep -q -- "$1" "$T/$2"; }
 count() { grep -c -- "$1" "$T/$2"; }
 params() { echo $(($1 * (2 * $2 + 4 * $2 * $2 + 3 * $2 * $3))); }  # params L C I
 

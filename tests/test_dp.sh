@@ -36,20 +36,10 @@ tool() {
     timeout -k 5 240 "$RUN" -n "$n" "$B/$t" "$@" >"$T/out" 2>"$T/err"
     rc=$?
 }
-has() { grep -q -- "$1" "$T/$2"; }
 # fails TOOL TEXT: exit non-zero, the tool's one message has TEXT, no step or demo ran
 fails() {
     [ $rc -ne 0 ] && [ "$(grep -c "^$1:" "$T/err")" -eq 1 ] && has "$2" err &&
         ! grep -q '^ *[0-9][0-9]* *[0-9.][0-9.]* ' "$T/out" && ! has '^rank ' out
-}
-py() {
-    expr=$1; shift
-    python3 - "$expr" "$@" <<'PY'
-import json, sys
-j = [json.load(open(f)) for f in sys.argv[2:]]
-rel = lambda a, b: abs(a - b) <= 1e-5 * abs(b)
-sys.exit(0 if eval(sys.argv[1]) else 1)
-PY
 }
 
 # ---- 1: invalid layouts ------------------------------------------------------------------------

@@ -25,14 +25,6 @@ train() {
     timeout -k 5 240 "$RUN" -n "$n" "$B/pipa-train" $SMALL --json "$T/$j.json" "$@" >"$T/out" 2>"$T/err"
     rc=$?
 }
-py() {
-    expr=$1; shift
-    python3 - "$expr" "$@" <<'PY'
-import json, sys
-j = [json.load(open(f)) for f in sys.argv[2:]]
-sys.exit(0 if eval(sys.argv[1]) else 1)
-PY
-}
 SAME='[s["loss_hex"] for s in j[0]["steps"]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"] and j[0]["layer_abs_sums"] == j[1]["layer_abs_sums"] and len(j[0]["steps"]) == 3'
 
 # ---- 1: on and off, the same bits ---------------------------------------------------------------

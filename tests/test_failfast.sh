@@ -36,7 +36,6 @@ cmd() {
     rc=$?
     secs=$(($(date +%s) - t0))
 }
-has() { grep -q -- "$1" "$T/$2"; }
 # one message from TOOL, printed once (pipa-run adds its own lines)
 once() { [ "$(grep -c "^$1:" "$T/err")" -eq 1 ] && has "$2" err; }
 steps_run() { grep -c '^ *[0-9][0-9]* *[-0-9.naif][0-9.naif]* ' "$T/out"; }

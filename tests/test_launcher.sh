@@ -29,7 +29,6 @@ run_case() {
     shm_list >"$T/shm.after"
     shm_new=$(comm -13 "$T/shm.before" "$T/shm.after" | tr '\n' ' ')
 }
-has() { grep -q -- "$1" "$T/$2"; }
 
 # no_pids_left: every pid written by the ranks is gone (0 when none is alive).
 no_pids_left() {

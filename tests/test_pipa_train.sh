@@ -28,20 +28,10 @@ run() {
     timeout -k 5 60 "$RUN" -n "$n" "$TRAIN" "$@" >"$T/out" 2>"$T/err"
     rc=$?
 }
-has() { grep -q -- "$1" "$T/$2"; }
 # one message from pipa-train, printed once (pipa-run adds its own lines)
 once() { [ "$(grep -c '^pipa-train:' "$T/err")" -eq 1 ] && has "$1" err; }
 # progress lines: a step number then the loss
 steps_run() { grep -c '^ *[0-9][0-9]* *[0-9.][0-9.]* ' "$T/out"; }
-# py EXPR FILES...: python3 exits 0 if EXPR (over j = list of the JSON documents) holds
-py() {
-    expr=$1; shift
-    python3 - "$expr" "$@" <<'PY'
-import json, sys
-j = [json.load(open(f)) for f in sys.argv[2:]]
-sys.exit(0 if eval(sys.argv[1]) else 1)
-PY
-}
 
 # ---- 1: the loss falls ------------------------------------------------------------------------
 run 2 --steps 40 --json "$T/fall.json"

@@ -33,20 +33,10 @@ tool() {
     timeout -k 5 240 "$RUN" -n "$n" "$B/pipa-train" "$@" >"$T/out" 2>"$T/err"
     rc=$?
 }
-has() { grep -q -- "$1" "$T/$2"; }
 # fails TEXT: exit non-zero, one message with TEXT, no step ran
 fails() {
     [ $rc -ne 0 ] && [ "$(grep -c "^pipa-train:" "$T/err")" -eq 1 ] && has "$1" err &&
         ! grep -q '^ *[0-9][0-9]* *[0-9.][0-9.]* ' "$T/out"
-}
-py() {
-    expr=$1; shift
-    python3 - "$expr" "$@" <<'PY'
-import json, sys
-j = [json.load(open(f)) for f in sys.argv[2:]]
-rel = lambda a, b: abs(a - b) <= 1e-5 * abs(b)
-sys.exit(0 if eval(sys.argv[1]) else 1)
-PY
 }
 # A corpus of every byte value: with English text alone the upper half of the vocabulary (bytes
 # 128..255, tensor rank 1's rows at tp 2) would never be a token, and a tensor rank's rows taken

@@ -118,8 +118,8 @@ typedef struct {
     pipa_group_t dp_group;      /* my stage in every replica, replica order (grid.h) */
     int tp, t;                  /* tensor-parallel ranks per stage and mine (layout.h) */
     pipa_group_t tp_group;      /* my stage's tensor ranks, tensor-rank order (grid.h) */
-    float *tp_buf;              /* tp > 1: (3*B*T) the head's softmax statistics, then (B*T*C/tp)
-                                 * a received share; NULL when tp == 1 */
+    float *tp_buf;              /* tp > 1: (3*B*T) the head's softmax statistics; NULL when
+                                 * tp == 1 */
     int64_t tp_bytes;           /* this step's so far in tp_group's collectives (the passes'
                                  * reductions and the all-gathers of shares, runtime_tp.c) */
     double tp_s;

@@ -36,19 +36,12 @@ static size_t act_floats(const pipa_runtime_t *tr)
     return (size_t)tr->cfg.B * tr->cfg.T * tr->cfg.model.C;
 }
 
-/* tp_buf: the head's 3*B*T statistics, then a received share of B*T*C/tp (C divides by tp:
- * heads do, and C by the heads). */
-static float *stats_buf(const pipa_runtime_t *tr) { return tr->tp_buf; }
-static float *share_buf(const pipa_runtime_t *tr)
-{
-    return tr->tp_buf + 3 * (size_t)tr->cfg.B * tr->cfg.T;
-}
-
+/* tp_buf: the head's 3*B*T softmax statistics (pipa_ends_head_forward_tp's scratch). */
 pipa_status pipa__runtime_tp_init(pipa_runtime_t *tr)
 {
     if (tr->tp == 1) return PIPA_OK;
-    PIPA_ASSERT(act_floats(tr) % (size_t)tr->tp == 0);
-    size_t n = 3 * (size_t)tr->cfg.B * tr->cfg.T + act_floats(tr) / (size_t)tr->tp;
+    PIPA_ASSERT(act_floats(tr) % (size_t)tr->tp == 0);  /* shares exact: C divides by tp */
+    size_t n = 3 * (size_t)tr->cfg.B * tr->cfg.T;
     return pipa_backend_alloc((void **)&tr->tp_buf, n, 0, "tensor-parallel buffers");
 }
 
@@ -145,7 +138,7 @@ pipa_status pipa__runtime_head_forward(pipa_runtime_t *tr, const float *x, const
     int B = tr->cfg.B, T = tr->cfg.T;
     if (tr->tp == 1) return pipa_ends_head_forward(&tr->ends, x, targets, B, T, h, loss_sum);
     pipa_tp_hook_t hk = hook_of(tr);
-    return pipa_ends_head_forward_tp(&tr->ends, x, targets, B, T, h, stats_buf(tr), loss_sum, &hk);
+    return pipa_ends_head_forward_tp(&tr->ends, x, targets, B, T, h, tr->tp_buf, loss_sum, &hk);
 }
 
 pipa_status pipa__runtime_head_backward_input(pipa_runtime_t *tr, pipa_head_acts_t *h, float scale,
@@ -180,9 +173,10 @@ pipa_status pipa__runtime_recv_act(pipa_runtime_t *tr, int src, uint64_t tag, fl
     size_t off;
     pipa_desc_t d = pipa__runtime_msg_desc(tr, &off);
     if (!sends_share(tr)) return pipa_recv(tr->comm, src, tag, &d, buf);
-    PIPA_TRY(pipa_recv(tr->comm, src, tag, &d, share_buf(tr)));
-    tp_clock_t c = clock_start(tr);  /* the shares in tensor-rank order: the whole array */
-    return clock_stop(tr, c, pipa_allgather(&tr->tp_group, share_buf(tr), pipa_desc_bytes(&d), buf));
+    /* my share straight into its place, then the others' around it, in place */
+    PIPA_TRY(pipa_recv(tr->comm, src, tag, &d, buf + off));
+    tp_clock_t c = clock_start(tr);
+    return clock_stop(tr, c, pipa_allgather(&tr->tp_group, buf + off, pipa_desc_bytes(&d), buf));
 }
 
 pipa_status pipa__runtime_send_act(pipa_runtime_t *tr, int dst, uint64_t tag, const float *buf,

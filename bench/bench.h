@@ -45,6 +45,9 @@ int bench_opt_layout(char **argv, int argc, int *i, int *dims, int *bad);
  * benchmarks run pp = 1 or 2 of them. Every rank prints the reason; returns 1 bad, 0 ok. */
 int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg,
                        int vocab, const int *m_list, int n_m, int *dp, int *tp);
+/* The `# layout: dp x pp x tp` line of a run of the pipeline benchmarks with dp or tp > 1
+ * (nothing otherwise): pp is what the world leaves, pp 1 runs on the first dp x tp ranks. */
+void bench_print_layout(const bench_ctx_t *ctx, int dp, int tp);
 int bench_opt_common(bench_ctx_t *ctx, char **argv, int argc, int *i, const char **json_path,
                      int *help, int *bad);
 /* Opens the JSON file on rank 0 (after options were parsed). 0 ok, -1 on failure (printed). */

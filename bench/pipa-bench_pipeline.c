@@ -315,9 +315,7 @@ static void print_intro(const bench_ctx_t *ctx, const pipe_opts_t *o)
         printf("# dp %d: %d replicas of each pipeline (P=1: ranks 0..%d), replica d running "
                "microbatches d*M/%d.. of the M; tokens/s: all M; times: replica 0's; ideal, "
                "bubble_th: M/%d\n", o->dp, o->dp, o->dp * o->tp - 1, o->dp, o->dp);
-    if (o->dp * o->tp > 1)
-        printf("# layout: dp %d x pp %d x tp %d = %d ranks (pp 1: the first %d)\n", o->dp,
-               ctx->size / (o->dp * o->tp), o->tp, ctx->size, o->dp * o->tp);
+    bench_print_layout(ctx, o->dp, o->tp);
     if (ctx->size == 1) printf("# world of one rank: P=2 not measured (use pipa-run -n 2)\n");
     fflush(stdout);
 }

@@ -82,6 +82,13 @@ int bench_opt_layout(char **argv, int argc, int *i, int *dims, int *bad)
     return 0;
 }
 
+void bench_print_layout(const bench_ctx_t *ctx, int dp, int tp)
+{
+    if (dp * tp > 1)
+        printf("# layout: dp %d x pp %d x tp %d = %d ranks (pp 1: the first %d)\n", dp,
+               ctx->size / (dp * tp), tp, ctx->size, dp * tp);
+}
+
 int bench_check_layout(const bench_ctx_t *ctx, const int *dims, const pipa_model_config_t *cfg,
                        int vocab, const int *m_list, int n_m, int *dp, int *tp)
 {

@@ -101,16 +101,6 @@ static size_t seg_len(const ring_t *r, size_t len, size_t j)
     return len - j * r->seg < r->seg ? len - j * r->seg : r->seg;
 }
 
-/* After a failed wait: the step's sends may still read buf, which is the caller's again once
- * we return; detached, they send from the communicator's copy. The first error is kept. */
-static pipa_status drop_sends(ring_t *r, pipa_req_t *sreq, size_t nsend, pipa_status s)
-{
-    char why[512];
-    snprintf(why, sizeof why, "%s", pipa_last_error());
-    for (size_t j = 0; j < nsend; j++) (void)pipa_detach(r->g->comm, &sreq[j]);
-    return pipa__fail(s, "%s", why);
-}
-
 /* One step: receives chunk rc from the previous member (into tmp when adding, else into its
  * place in buf) while sending chunk sc to the next, segment by segment, all posted at once;
  * adds each received segment into buf as it lands. phase 0: reduce-scatter, 1: all-gather. */
@@ -133,11 +123,11 @@ static pipa_status ring_step(ring_t *r, int phase, int step, int sc, int rc)
         pipa_desc_t d = pipa_desc_1d(r->t, (int64_t)seg_len(r, slen, j));
         pipa_status s = pipa_isend(g->comm, next, tag + j, &d, r->buf + (s0 + j * r->seg) * es,
                                    &sreq[j]);
-        if (s != PIPA_OK) return drop_sends(r, sreq, j, s);
+        if (s != PIPA_OK) return pipa__coll_drop_sends(g->comm, sreq, j, s);
     }
     for (size_t j = 0; j < nrecv; j++) {
         pipa_status s = pipa_wait(g->comm, &r->req[j]);
-        if (s != PIPA_OK) return drop_sends(r, sreq, nsend, s);
+        if (s != PIPA_OK) return pipa__coll_drop_sends(g->comm, sreq, nsend, s);
         size_t off = j * r->seg;
         if (phase == 0)
             combine_into(r->op, r->t, r->buf + (r0 + off) * es, r->tmp + off * es,
@@ -145,7 +135,7 @@ static pipa_status ring_step(ring_t *r, int phase, int step, int sc, int rc)
     }
     for (size_t j = 0; j < nsend; j++) {
         pipa_status s = pipa_wait(g->comm, &sreq[j]);
-        if (s != PIPA_OK) return drop_sends(r, sreq, nsend, s);
+        if (s != PIPA_OK) return pipa__coll_drop_sends(g->comm, sreq, nsend, s);
     }
     return PIPA_OK;
 }
@@ -177,7 +167,8 @@ static pipa_status ring(pipa_group_t *g, op_t op, pipa_dtype t, void *buf, size_
     r.req = calloc(2 * r.max_segs, sizeof *r.req);
     pipa_status s = r.tmp && r.req ? ring_run(&r)
                                    : pipa__fail(PIPA_ERR_NOMEM, "out of memory in all-reduce");
-    /* after an error: sends under way were detached (drop_sends); shm matches a receive only
+    /* after an error: sends under way were detached (pipa__coll_drop_sends: the step's
+     * sends may still read buf, the caller's again once we return); shm matches a receive only
      * when it is waited on, so an abandoned one never writes into tmp once freed (a transport
      * that posts receives ahead, MPI, will need a receive cancel here) */
     free(r.tmp);

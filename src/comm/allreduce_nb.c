@@ -30,23 +30,20 @@ static pipa_status recv_from(const pipa_allreduce_req_t *r, int i, void *dst)
     return pipa_recv(r->g->comm, r->g->ranks[i], r->tag, &d, dst);
 }
 
-/* Lets my sends go on from the communicator's copies (buf is the caller's again) and forgets r. */
-static void drop_sends(pipa_allreduce_req_t *r)
+/* Lets my sends go on from the communicator's copies (buf is the caller's again), forgets r and
+ * passes s through with its message. */
+static pipa_status drop_sends(pipa_allreduce_req_t *r, pipa_status s)
 {
-    for (int i = 0; r->sends && i < r->g->size; i++)
-        if (i != r->g->me) (void)pipa_detach(r->g->comm, &r->sends[i]);
+    if (r->sends) s = pipa__coll_drop_sends(r->g->comm, r->sends, (size_t)r->g->size, s);
     free(r->sends);
     r->sends = NULL;
+    return s;
 }
 
 /* s after a failure: the sends dropped, the group named once. */
 static pipa_status fail(pipa_allreduce_req_t *r, pipa_status s)
 {
-    char why[1024];
-    strncpy(why, pipa_last_error(), sizeof why - 1);
-    why[sizeof why - 1] = 0;
-    drop_sends(r);
-    return pipa__coll_named(r->g, pipa__fail(s, "%s", why));
+    return pipa__coll_named(r->g, drop_sends(r, s));
 }
 
 pipa_status pipa_allreduce_start(pipa_group_t *g, pipa_dtype t, void *buf, size_t n,
@@ -127,5 +124,5 @@ pipa_status pipa_allreduce_wait(pipa_allreduce_req_t *r)
 
 void pipa_allreduce_drop(pipa_allreduce_req_t *r)
 {
-    if (r->sends) drop_sends(r);
+    (void)drop_sends(r, PIPA_OK);
 }

@@ -123,15 +123,13 @@ pipa_status pipa_gather(pipa_group_t *g, int root, const void *sendbuf, size_t b
     return pipa__coll_named(g, gather(g, root, sendbuf, bytes, recvbuf));
 }
 
-/* Keeps the first error's message while the sends among the n requests are detached (they go on
- * from the communicator's copies: the send buffer is the caller's again once we return). */
-static pipa_status drop_sends(pipa_comm_t *c, pipa_req_t *req, int n, pipa_status s)
+pipa_status pipa__coll_drop_sends(pipa_comm_t *c, pipa_req_t *req, size_t n, pipa_status s)
 {
-    char why[512];
+    char why[1024];
     snprintf(why, sizeof why, "%s", pipa_last_error());
-    for (int i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         if (req[i].kind == PIPA_REQ_SEND) (void)pipa_detach(c, &req[i]);
-    return pipa__fail(s, "%s", why);
+    return s == PIPA_OK ? s : pipa__fail(s, "%s", why);
 }
 
 /* Every receive posted, then every send, then one wait for all: the members' messages cross. */
@@ -155,7 +153,7 @@ static pipa_status allgather(pipa_group_t *g, const void *sendbuf, size_t bytes,
     for (int i = 0; i < g->size && s == PIPA_OK; i++)
         if (i != g->me) s = pipa_isend(g->comm, g->ranks[i], tag, &d, mine, &req[n++]);
     for (int i = 0; i < n && s == PIPA_OK; i++) s = pipa_wait(g->comm, &req[i]);
-    if (s != PIPA_OK) s = drop_sends(g->comm, req, n, s);
+    if (s != PIPA_OK) s = pipa__coll_drop_sends(g->comm, req, (size_t)n, s);
     free(req);
     return s;
 }

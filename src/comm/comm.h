@@ -178,6 +178,10 @@ pipa_status pipa_print_ordered(pipa_group_t *g, const char *text);
  * this rank is a member and root a member index, else the error. */
 uint64_t pipa__coll_tags(pipa_group_t *g, uint64_t count);
 pipa_status pipa__coll_check_member(pipa_group_t *g, int root);
+/* After a collective's failure (or, s PIPA_OK, when it is given up): detaches the sends among
+ * req[0..n) (they go on from the communicator's copies: their buffers are the caller's again)
+ * and returns s with the error message it had. */
+pipa_status pipa__coll_drop_sends(pipa_comm_t *c, pipa_req_t *req, size_t n, pipa_status s);
 /* Internal to the all-reduces (allreduce.c, allreduce_nb.c): dst[i] += src[i] for f32 or f64;
  * PIPA_OK if t is f32 or f64, n not too large and this rank a member, else the error. */
 void pipa__allreduce_add(pipa_dtype t, void *dst, const void *src, size_t n);

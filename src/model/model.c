@@ -41,6 +41,13 @@ pipa_status pipa_config_check(const pipa_model_config_t *cfg)
     if (!(cfg->rope_theta > 0.0f) || !isfinite(cfg->rope_theta))
         return pipa__fail(PIPA_ERR_ARG, "config: rope_theta must be positive and finite, not %g",
                           (double)cfg->rope_theta);
+    /* Grouped-query attention and tied embeddings are named here so that a loader can fill
+     * them; the layers do not run them yet, so anything but the defaults is refused. */
+    if (cfg->NKV != 0 && cfg->NKV != cfg->NH)
+        return pipa__fail(PIPA_ERR_ARG, "config: NKV (key/value heads, %d) other than NH (%d) "
+                          "is not supported yet", cfg->NKV, cfg->NH);
+    if (cfg->tie_embeddings != 0)
+        return pipa__fail(PIPA_ERR_ARG, "config: tied embeddings are not supported yet");
     return PIPA_OK;
 }
 

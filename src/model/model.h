@@ -22,6 +22,8 @@ typedef struct {
     float eps;        /* RMSNorm epsilon (1e-5) */
     float rope_theta; /* rotary base (10000) */
     uint64_t seed;
+    int NKV;          /* key/value heads (grouped-query attention); 0 means NH */
+    int tie_embeddings; /* 1: the LM head is the token embedding (tied); 0: its own weight */
 } pipa_model_config_t;
 
 /* Checks sizes (positive, C divisible by NH, even head size); message names the bad field. */

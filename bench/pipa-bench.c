@@ -46,6 +46,7 @@ static bench_fn find_bench(const char *name)
 
 int main(int argc, char **argv)
 {
+    pipa_blas_choose_core(argv);  // before anything runs: may re-execute
     pipa_cli_check_stdout_at_exit("pipa-bench");
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);

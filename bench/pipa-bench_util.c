@@ -277,7 +277,8 @@ void bench_print_header(const bench_ctx_t *ctx, const char *title)
     printf("# blas:      %s (kernels: %s), %d thread(s) per rank\n", pipa_blas_name(),
            bli_arch_string(bli_arch_query_id()), pipa_blas_threads());
 #else
-    printf("# blas:      %s, %d thread(s) per rank\n", pipa_blas_name(), pipa_blas_threads());
+    printf("# blas:      %s%s, %d thread(s) per rank\n", pipa_blas_name(), pipa_blas_core_note(),
+           pipa_blas_threads());
 #endif
     printf("# world:     %d rank(s), transport %s\n", ctx->size,
            pipa_comm_transport_name(ctx->comm));

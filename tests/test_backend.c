@@ -24,13 +24,13 @@
 
 enum {
     K_ALLOC, K_FREE, K_COPY, K_NORM, K_RSTD, K_NORM_BX, K_NORM_BW, K_LIN, K_LIN_BX, K_LIN_BW,
-    K_ROPE, K_ROPE_B, K_ATT, K_ATT_B, K_ADD, K_SWIGLU, K_SWIGLU_B, K_EMB, K_EMB_BW, K_XENT,
+    K_ROPE, K_ROPE_B, K_ATT, K_ATT_B, K_ADD, K_EXP, K_SWIGLU, K_SWIGLU_B, K_EMB, K_EMB_BW, K_XENT,
     K_XENT_B, K_SGD, K_ADAMW, N_K
 };
 static const char *const k_name[N_K] = {
     "mem.alloc", "mem.free", "mem.copy", "norm.fwd", "norm.rstd", "norm.bwd_x", "norm.bwd_w",
     "linear.fwd", "linear.bwd_x", "linear.bwd_w", "rope.fwd", "rope.bwd", "attention.fwd",
-    "attention.bwd", "elem.add", "elem.swiglu", "elem.swiglu_bwd", "ends.embed",
+    "attention.bwd", "elem.add", "elem.exp", "elem.swiglu", "elem.swiglu_bwd", "ends.embed",
     "ends.embed_bwd_w", "ends.xent", "ends.xent_bwd", "optim.sgd", "optim.adamw"};
 static long calls[N_K];
 static const pipa_backend_t *cpu;
@@ -65,6 +65,7 @@ static void c_att_b(float *dq, float *dk, float *dv, float *datt, const float *d
                     int NH, int HS)
 { calls[K_ATT_B]++; cpu->attention.bwd(dq, dk, dv, datt, dout, att, q, k, v, B, T, NH, HS); }
 static void c_add(float *x, const float *y, size_t n) { calls[K_ADD]++; cpu->elem.add(x, y, n); }
+static void c_exp(float *y, const float *x, size_t n) { calls[K_EXP]++; cpu->elem.exp(y, x, n); }
 static void c_swiglu(float *o, const float *g, const float *u, size_t n)
 { calls[K_SWIGLU]++; cpu->elem.swiglu(o, g, u, n); }
 static void c_swiglu_b(float *dg, float *du, const float *d, const float *g, const float *u,
@@ -91,7 +92,7 @@ static const pipa_backend_t counting = {
     .linear = {c_lin, c_lin_bx, c_lin_bw},
     .rope = {c_rope, c_rope_b},
     .attention = {c_att, c_att_b},
-    .elem = {c_add, c_swiglu, c_swiglu_b},
+    .elem = {c_add, c_exp, c_swiglu, c_swiglu_b},  // exp: inside kernels, never from the model
     .ends = {c_emb, c_emb_bw, c_xent, c_xent_b},
     .optim = {c_sgd, c_adamw},
 };

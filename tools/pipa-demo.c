@@ -275,7 +275,7 @@ static void print_header(demo_ctx_t *ctx, int argc, char **argv)
                    ctx->P, lay);
         printf("device     %s\n", device);
         printf("transport  %s\n", pipa_comm_transport_name(ctx->comm));
-        printf("BLAS       %s, %d thread%s per rank\n", pipa_blas_name(), pipa_blas_threads(),
+        printf("BLAS       %s%s, %d thread%s per rank\n", pipa_blas_name(), pipa_blas_core_note(), pipa_blas_threads(),
                pipa_blas_threads() == 1 ? "" : "s");
         printf("cpus       %ld online\n", sysconf(_SC_NPROCESSORS_ONLN));
     }
@@ -382,6 +382,7 @@ int main(int argc, char **argv)
 {
     demo_opts_t opt;
     char err[256];
+    pipa_blas_choose_core(argv);  // before anything runs: may re-execute
     pipa_cli_check_stdout_at_exit("pipa-demo");
     int bad = parse_options(argc, argv, &opt, err, sizeof err);
     if (!bad && opt.measure_whole_model) return demo_measure_whole_model(&opt);

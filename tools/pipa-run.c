@@ -44,6 +44,7 @@
 #include "base/cli.h"
 #include "base/env.h"
 #include "comm/launch.h"
+#include "model/blas.h"  // the BLAS kernels the ranks inherit
 
 #define MAX_RANKS 256
 #define GRACE_MS 2000
@@ -428,6 +429,7 @@ static void watch(launcher_t *L, const sigset_t *set)
 int main(int argc, char **argv)
 {
     options_t o;
+    pipa_blas_choose_core(argv);  // before anything runs: may re-execute (ranks inherit it)
     pipa_cli_check_stdout_at_exit("pipa-run");  // --help into a full disk fails
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;

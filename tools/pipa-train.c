@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/cli.h"
+#include "model/blas.h"  // pipa_blas_choose_core
 #include "plan/split.h"
 #include "runtime/grid.h"
 
@@ -442,6 +443,7 @@ static int finish(train_ctx_t *ctx, int rc)
 int main(int argc, char **argv)
 {
     train_opts_t opt;
+    pipa_blas_choose_core(argv);  // before anything runs: may re-execute
     char err[512];
     int bad = parse_options(argc, argv, &opt, err, sizeof err);
     train_ctx_t ctx = {.opt = &opt};

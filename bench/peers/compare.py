@@ -78,8 +78,8 @@ def peer_cmd(a, c, P):
     return cmd
 
 
-def run(cmd):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run(cmd, env=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if p.returncode != 0:
         sys.stderr.write(p.stdout + p.stderr)
         sys.exit(f"compare: failed (exit {p.returncode}): {shlex.join(cmd)}")
@@ -97,7 +97,7 @@ def run_pipa(a, c):
 
 
 def run_peer(a, c, P):
-    out = run(peer_cmd(a, c, P))
+    out = run(peer_cmd(a, c, P), a.peer_env)
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return float(rows[-1]["tokens_per_s"])
 
@@ -133,6 +133,29 @@ def machine():
     return f"{model}, {os.cpu_count()} cores"
 
 
+def pipa_kernels(a):
+    """The OPENBLAS_CORETYPE pipa's ranks run with (pipa-run hands its choice to them), or None:
+    pipa sets it where OpenBLAS fell back to pre-AVX2 kernels (src/model/blas.h)."""
+    out = run([os.path.join(a.build, "pipa-run"), "-n", "1", "env"])
+    for line in out.splitlines():
+        if line.startswith("OPENBLAS_CORETYPE="):
+            return line.split("=", 1)[1]
+    return None
+
+
+def peer_env(a):
+    """The peer's environment: the same OpenBLAS kernels as pipa (torch's BLAS is the same
+    library), unless --peer-blas-default; and the header line saying which."""
+    kern = pipa_kernels(a)
+    if kern is None:
+        return None, "both sides: OpenBLAS's own kernel choice"
+    if a.peer_blas_default:
+        return None, (f"pipa: OPENBLAS_CORETYPE={kern} (its choice); torch: OpenBLAS's own "
+                      "choice (--peer-blas-default)")
+    env = dict(os.environ, OPENBLAS_CORETYPE=kern)
+    return env, f"both sides: OPENBLAS_CORETYPE={kern} (pipa's choice, given to torch too)"
+
+
 def torch_version(a):
     out = subprocess.run([a.python, "-c", "import torch; print(torch.__version__)"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -150,6 +173,8 @@ def parse():
     p.add_argument("--reps", type=int, help="timed steps per run (3; --quick 2)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per run first (1)")
     p.add_argument("--json", help="write the JSON rows to this file as well")
+    p.add_argument("--peer-blas-default", action="store_true",
+                   help="run torch with OpenBLAS's own kernel choice instead of pipa's")
     a = p.parse_args()
     a.rounds = a.rounds or (2 if a.quick else 3)
     a.reps = a.reps or (2 if a.quick else 3)
@@ -174,11 +199,13 @@ def main():
     command = shlex.join([sys.argv[0]] + sys.argv[1:])
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     where = machine()
+    a.peer_env, kernels = peer_env(a)
     print("# pipa vs PyTorch on the same work, runs alternating (bench/peers/compare.py)")
     print(f"# machine: {where}; load average at start: {os.getloadavg()[0]:.2f}")
     print(f"# date: {date}")
     print(f"# PyTorch {torch_version(a)} (gloo, 1 thread per rank, ranks started by hand); "
           f"pipa: {a.build}/pipa-bench")
+    print(f"# BLAS kernels: {kernels}")
     print(f"# command: {command}")
     print(f"# {a.rounds} rounds; each run: median of {a.reps} steps after {a.warmup} warm-up; "
           "figures: median over rounds; ratio = pipa / torch")
@@ -197,7 +224,8 @@ def main():
                          "pipa_runs": runs[P][0], "torch_runs": runs[P][1],
                          "pipa_command": shlex.join(pipa_cmd(a, c, "FILE")),
                          "torch_command": shlex.join(peer_cmd(a, c, P)),
-                         "machine": where, "date": date, "command": command})
+                         "machine": where, "date": date, "command": command,
+                         "blas_kernels": kernels})
     for r in rows:
         print(json.dumps(r))
     if a.json:

@@ -82,6 +82,7 @@ typedef struct pipa_backend {
 
     struct {
         void (*add)(float *x, const float *y, size_t n);  /* x += y */
+        void (*exp)(float *y, const float *x, size_t n);  /* y = exp(x) within 2 ulp; y may be x */
         void (*swiglu)(float *out, const float *gate, const float *up, size_t n);
         void (*swiglu_bwd)(float *dgate, float *dup, const float *dout, const float *gate,
                            const float *up, size_t n);

@@ -33,7 +33,7 @@ const pipa_backend_t pipa__backend_cpu = {
                .bwd_w = pipa__cpu_linear_bwd_w},
     .rope = {.fwd = pipa__cpu_rope, .bwd = pipa__cpu_rope_bwd},
     .attention = {.fwd = pipa__cpu_attention, .bwd = pipa__cpu_attention_bwd},
-    .elem = {.add = pipa__cpu_add, .swiglu = pipa__cpu_swiglu, .swiglu_bwd = pipa__cpu_swiglu_bwd},
+    .elem = {.add = pipa__cpu_add, .exp = pipa__cpu_exp, .swiglu = pipa__cpu_swiglu, .swiglu_bwd = pipa__cpu_swiglu_bwd},
     .ends = {.embed = pipa__cpu_embedding, .embed_bwd_w = pipa__cpu_embedding_bwd_w,
              .xent = pipa__cpu_cross_entropy, .xent_bwd = pipa__cpu_cross_entropy_bwd},
     .vocab = {.embed = pipa__cpu_vocab_embed, .embed_bwd_w = pipa__cpu_vocab_embed_bwd_w,

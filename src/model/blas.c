@@ -6,8 +6,12 @@
  * otherwise: a library that starts one thread per core in every rank oversubscribes the machine. */
 #include "model/blas.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "base/env.h"
 
@@ -70,3 +74,87 @@ int pipa_blas_threads(void)
     return (int)bli_thread_get_num_threads();
 #endif
 }
+
+/* ---- kernel choice (OpenBLAS) ----------------------------------------------------------------- */
+
+/* OpenBLAS cores older than AVX2 (its names, lower case): a CPU with AVX2 given one of these has
+ * fallen back. Only these are overridden, so a core unknown to this list (a newer one) is kept. */
+static const char *const pre_avx2_cores[] = {
+    "prescott", "core2", "penryn", "dunnington", "nehalem", "sandybridge", "atom", "katmai",
+    "coppermine", "northwood", "banias", "athlon", "opteron", "opteron_sse3", "barcelona",
+    "bobcat", "bulldozer", "piledriver", "steamroller", "nano", "unknown", "generic",
+};
+
+static int is_pre_avx2(const char *core)
+{
+    char low[32];
+    size_t n = 0;
+    for (; core[n] && n + 1 < sizeof low; n++)
+        low[n] = (char)((core[n] >= 'A' && core[n] <= 'Z') ? core[n] - 'A' + 'a' : core[n]);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof pre_avx2_cores / sizeof *pre_avx2_cores; i++)
+        if (strcmp(low, pre_avx2_cores[i]) == 0) return 1;
+    return 0;
+}
+
+const char *pipa__blas_better_core(const char *core, int avx2, int avx512, int user_set)
+{
+    if (user_set || core == NULL || !is_pre_avx2(core)) return NULL;
+    if (avx512) return "SkylakeX";
+    if (avx2) return "Haswell";
+    return NULL;
+}
+
+/* Set in the environment of the re-executed program: what OpenBLAS had chosen, for the note. */
+#define CORE_FROM_VAR "PIPA_BLAS_CORE_FROM"
+
+static char core_note[128];
+
+const char *pipa_blas_core_note(void)
+{
+    const char *from = getenv(CORE_FROM_VAR);
+    const char *now = getenv("OPENBLAS_CORETYPE");
+    if (from == NULL || now == NULL) return "";
+    snprintf(core_note, sizeof core_note, " (pipa set OPENBLAS_CORETYPE=%.24s: OpenBLAS chose %.24s)",
+             now, from);
+    return core_note;
+}
+
+#if defined(PIPA_BLAS_OPENBLAS) && defined(__x86_64__)
+static int cpu_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int cpu_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl");
+}
+
+void pipa_blas_choose_core(char **argv)
+{
+    const char *core = openblas_get_corename();
+    const char *better = pipa__blas_better_core(core, cpu_avx2(), cpu_avx512(),
+                                                getenv("OPENBLAS_CORETYPE") != NULL);
+    if (better == NULL || argv == NULL || argv[0] == NULL) return;
+    char from[32];
+    snprintf(from, sizeof from, "%s", core);
+    if (setenv("OPENBLAS_CORETYPE", better, 1) != 0 || setenv(CORE_FROM_VAR, from, 1) != 0) return;
+    fflush(NULL);  // nothing buffered may be printed twice
+    execv("/proc/self/exe", argv);
+    /* Still here: the program goes on with OpenBLAS's own choice, and says so. */
+    fprintf(stderr, "%s: note: could not re-run with OPENBLAS_CORETYPE=%s (%s); OpenBLAS's %s "
+            "kernels stay\n", argv[0], better, strerror(errno), from);
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv(CORE_FROM_VAR);
+}
+#else
+void pipa_blas_choose_core(char **argv)
+{
+    (void)argv;  // BLIS chooses its kernels by CPU features, not by model
+}
+#endif

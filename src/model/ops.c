@@ -84,10 +84,9 @@ static void softmax_causal_row(float *a, int t, int T)
     float max = a[0];
     for (int s = 1; s <= t; s++) max = a[s] > max ? a[s] : max;
     float sum = 0.0f;
-    for (int s = 0; s <= t; s++) {
-        a[s] = expf(a[s] - max);
-        sum += a[s];
-    }
+    for (int s = 0; s <= t; s++) a[s] = a[s] - max;
+    pipa__cpu_exp(a, a, (size_t)t + 1);
+    for (int s = 0; s <= t; s++) sum += a[s];
     float inv = 1.0f / sum;
     for (int s = 0; s <= t; s++) a[s] *= inv;
     for (int s = t + 1; s < T; s++) a[s] = 0.0f;
@@ -115,15 +114,6 @@ void pipa__cpu_attention(float *out, float *att, const float *q, const float *k,
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T, vh, C,
                         0.0f, oh, C);
         }
-    }
-}
-
-void pipa__cpu_swiglu(float *out, const float *gate, const float *up, size_t n)
-{
-    /* Element by element, so out may be gate or up (see ops_cpu.h). */
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
     }
 }
 

@@ -107,20 +107,6 @@ void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const
     }
 }
 
-/* ---- swiglu ------------------------------------------------------------------------------- */
-
-void pipa__cpu_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
-                          const float *up, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        /* Read everything first: dgate may be gate, dup may be up. */
-        float g = gate[i], u = up[i], d = dout[i];
-        float sig = 1.0f / (1.0f + expf(-g));  // 0 (not NaN) in the far negative tail
-        dgate[i] = d * u * sig * (1.0f + g * (1.0f - sig));
-        dup[i] = d * g * sig;
-    }
-}
-
 /* ---- cross-entropy ------------------------------------------------------------------------ */
 
 void pipa__cpu_cross_entropy_bwd(float *dlogits, const float *probs, const int32_t *targets, int N,

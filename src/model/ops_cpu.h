@@ -32,6 +32,8 @@ void pipa__cpu_attention(float *out, float *att, const float *q, const float *k,
 /* out (n) = silu(gate) * up, silu(g) = g / (1 + exp(-g)). Element by element: out may be gate
  * or up (the model writes it over gate). */
 void pipa__cpu_swiglu(float *out, const float *gate, const float *up, size_t n);
+/* y (n) = exp(x) within 2 ulp (ops_elem.c); y may be x. */
+void pipa__cpu_exp(float *y, const float *x, size_t n);
 /* In place: x (n) += y (n) */
 void pipa__cpu_add(float *x, const float *y, size_t n);
 /* rstd (N) = 1 / sqrt(mean(x^2) + eps) of each row of x (N, C): the very bits that

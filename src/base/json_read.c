@@ -26,6 +26,13 @@ static pipa_status fail_at(const parser_t *p, const char *why)
     return pipa__fail(PIPA_ERR_FORMAT, "%s:%d:%d: %s", p->what, p->line, col_of(p), why);
 }
 
+/* The error at byte `at` (the start of what is wrong) rather than where the reader stopped. */
+static pipa_status fail_back(parser_t *p, size_t at, const char *why)
+{
+    p->pos = at;
+    return fail_at(p, why);
+}
+
 static void skip_ws(parser_t *p)
 {
     while (p->pos < p->len) {
@@ -97,18 +104,19 @@ static size_t put_utf8(char *out, unsigned cp)
 /* A \u escape at p->pos (just after the 'u'), a surrogate pair taken whole; the code point. */
 static pipa_status unicode_escape(parser_t *p, unsigned *cp)
 {
-    if (p->len - p->pos < 4 || hex4(p->s + p->pos) < 0) return fail_at(p, "bad \\u escape");
+    size_t at = p->pos - 2;  // the backslash
+    if (p->len - p->pos < 4 || hex4(p->s + p->pos) < 0) return fail_back(p, at, "bad \\u escape");
     unsigned hi = (unsigned)hex4(p->s + p->pos);
     p->pos += 4;
-    if (hi >= 0xDC00 && hi <= 0xDFFF) return fail_at(p, "lone low surrogate in \\u escape");
+    if (hi >= 0xDC00 && hi <= 0xDFFF) return fail_back(p, at, "lone low surrogate in \\u escape");
     if (hi < 0xD800 || hi > 0xDBFF) {
         *cp = hi;
         return PIPA_OK;
     }
     if (p->len - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-        return fail_at(p, "high surrogate without its low half");
+        return fail_back(p, at, "high surrogate without its low half");
     int lo = hex4(p->s + p->pos + 2);
-    if (lo < 0xDC00 || lo > 0xDFFF) return fail_at(p, "high surrogate without its low half");
+    if (lo < 0xDC00 || lo > 0xDFFF) return fail_back(p, at, "high surrogate without its low half");
     p->pos += 6;
     *cp = 0x10000 + ((hi - 0xD800) << 10) + ((unsigned)lo - 0xDC00);
     return PIPA_OK;
@@ -124,7 +132,7 @@ static pipa_status escape(parser_t *p, char *out, size_t *n)
         out[(*n)++] = to[k - from];
         return PIPA_OK;
     }
-    if (c != 'u') return fail_at(p, "bad escape in string");
+    if (c != 'u') return fail_back(p, p->pos - 2, "bad escape in string");
     unsigned cp = 0;
     PIPA_TRY(unicode_escape(p, &cp));
     *n += put_utf8(out + *n, cp);
@@ -138,7 +146,7 @@ static pipa_status parse_string(parser_t *p, char **out, size_t *out_len)
 {
     size_t start = ++p->pos, end = start;
     while (end < p->len && p->s[end] != '"') end += p->s[end] == '\\' ? 2 : 1;
-    if (end >= p->len) return fail_at(p, "unterminated string");
+    if (end >= p->len) return fail_back(p, start - 1, "unterminated string");
     char *buf = malloc(end - start + 1);
     if (!buf) return pipa__fail(PIPA_ERR_NOMEM, "%s: out of memory", p->what);
     size_t n = 0;
@@ -192,7 +200,7 @@ static pipa_status parse_number(parser_t *p, pipa_json_value_t *v)
     v->kind = PIPA_JSON_NUMBER;
     v->number = strtod(buf, NULL);  // the grammar above is a subset of strtod's
     if (!isfinite(v->number)) return fail_at(p, "number out of range");
-    v->integral = v->number == floor(v->number) && fabs(v->number) <= 9007199254740992.0;
+    v->integral = v->number == floor(v->number) && fabs(v->number) < 9007199254740992.0;
     p->pos = i;
     return PIPA_OK;
 }
@@ -287,8 +295,10 @@ static pipa_status parse_members(parser_t *p, pipa_json_value_t *v, char close)
         int c = peek(p);
         p->pos += c >= 0;
         if (c == close) return close == '}' ? check_duplicates(p, v) : PIPA_OK;
-        if (c != ',') return p->pos -= c >= 0, fail_at(p, close == '}' ? "expected ',' or '}'"
-                                                                       : "expected ',' or ']'");
+        if (c != ',') {
+            p->pos -= c >= 0;  // point at what came instead
+            return fail_at(p, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
     }
 }
 

@@ -29,7 +29,7 @@ typedef struct pipa_json_value {
     int line, col;          /* where the value starts (1-based), for callers' messages */
     int boolean;            /* BOOL: 0 or 1 */
     double number;          /* NUMBER */
-    int integral;           /* NUMBER: a whole number with |number| <= 2^53 (exact as a double) */
+    int integral;           /* NUMBER: a whole number below 2^53 in size (so exact as written) */
     char *str;              /* STRING: NUL-terminated UTF-8 (may hold a NUL from \u0000) */
     size_t len;             /* STRING: bytes; ARRAY and OBJECT: members */
     struct pipa_json_value *items;  /* ARRAY, OBJECT: (len) members in document order */

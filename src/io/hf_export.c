@@ -9,14 +9,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* A distinct tensor of the tables: its first appearance. */
+/* A distinct tensor of the tables: its first appearance, and its place in the model. */
 typedef struct {
     const pipa_tensor_t *first;
+    int index;  /* pipa_hf_model_index */
 } entry_t;
 
-/* The distinct names of the tables in order of first appearance into e (room for every tensor
- * of every table); their count. Quadratic in the count, which is small (9 per layer). */
-static int collect(const pipa_tensors_t *tabs, int n_tabs, entry_t *e)
+static int cmp_index(const void *a, const void *b)
+{
+    return ((const entry_t *)a)->index - ((const entry_t *)b)->index;
+}
+
+/* The distinct names of the tables into e (room for every tensor of every table), sorted in the
+ * model's order; their count. Quadratic in the count, which is small (9 per layer). */
+static int collect(const pipa_hf_config_t *c, const pipa_tensors_t *tabs, int n_tabs, entry_t *e)
 {
     int n = 0;
     for (int k = 0; k < n_tabs; k++)
@@ -24,8 +30,9 @@ static int collect(const pipa_tensors_t *tabs, int n_tabs, entry_t *e)
             const pipa_tensor_t *t = &tabs[k].t[i];
             int j = 0;
             while (j < n && strcmp(e[j].first->name, t->name) != 0) j++;
-            if (j == n) e[n++].first = t;
+            if (j == n) e[n++] = (entry_t){t, pipa_hf_model_index(c, t->name)};
         }
+    qsort(e, (size_t)n, sizeof *e, cmp_index);
     return n;
 }
 
@@ -33,16 +40,13 @@ static int collect(const pipa_tensors_t *tabs, int n_tabs, entry_t *e)
 static pipa_status check_complete(const pipa_hf_config_t *c, const entry_t *e, int n)
 {
     int needed = 2 + 9 * c->cfg.L + !c->cfg.tie_embeddings;  // embed, norm, layers, lm_head
-    int used = 0;
-    for (int j = 0; j < n; j++) {
-        if (!pipa_hf_model_uses(c, e[j].first->name))
+    for (int j = 0; j < n; j++)
+        if (e[j].index < 0)
             return pipa__fail(PIPA_ERR_ARG, "export: tensor %s is not part of the model that "
                               "config describes (%d layers)", e[j].first->name, c->cfg.L);
-        used++;
-    }
-    if (used != needed)
+    if (n != needed)
         return pipa__fail(PIPA_ERR_ARG, "export: the tables hold %d of the model's %d tensors",
-                          used, needed);
+                          n, needed);
     return PIPA_OK;
 }
 
@@ -115,7 +119,7 @@ pipa_status pipa_hf_model_export(const char *dir, const pipa_hf_config_t *c,
     entry_t *e = calloc((size_t)(total ? total : 1), sizeof *e);
     pipa_st_out_t *out = calloc((size_t)(total ? total : 1), sizeof *out);
     pipa_status s = e && out ? PIPA_OK : pipa__fail(PIPA_ERR_NOMEM, "export: out of memory");
-    int n = s == PIPA_OK ? collect(tabs, n_tabs, e) : 0;
+    int n = s == PIPA_OK ? collect(c, tabs, n_tabs, e) : 0;
     if (s == PIPA_OK) s = check_complete(c, e, n);
     for (int j = 0; j < n; j++) {
         const pipa_tensor_t *t = e[j].first;

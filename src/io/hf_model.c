@@ -29,21 +29,21 @@ static int is_harmless(const pipa_hf_config_t *c, const char *name)
     return c->cfg.tie_embeddings && strcmp(name, "lm_head.weight") == 0;
 }
 
-int pipa_hf_model_uses(const pipa_hf_config_t *c, const char *name)
+int pipa_hf_model_index(const pipa_hf_config_t *c, const char *name)
 {
-    if (strcmp(name, "model.embed_tokens.weight") == 0 || strcmp(name, "model.norm.weight") == 0)
-        return 1;
-    if (strcmp(name, "lm_head.weight") == 0) return !c->cfg.tie_embeddings;
+    int L = c->cfg.L;
+    if (strcmp(name, "model.embed_tokens.weight") == 0) return 0;
+    if (strcmp(name, "model.norm.weight") == 0) return 1 + 9 * L;
+    if (strcmp(name, "lm_head.weight") == 0) return c->cfg.tie_embeddings ? -1 : 2 + 9 * L;
     int layer = -1, at = 0;
-    if (sscanf(name, "model.layers.%d.%n", &layer, &at) != 1 || at == 0 || layer < 0 ||
-        layer >= c->cfg.L)
-        return 0;
+    if (sscanf(name, "model.layers.%d.%n", &layer, &at) != 1 || at == 0 || layer < 0 || layer >= L)
+        return -1;
     char buf[PIPA_TENSOR_NAME];
     for (int w = 0; w < 9; w++) {
         pipa_tensors_layer_name(buf, layer, w);
-        if (strcmp(buf, name) == 0) return 1;
+        if (strcmp(buf, name) == 0) return 1 + 9 * layer + w;
     }
-    return 0;
+    return -1;
 }
 
 /* Names (n of them, from names[i] or keys) the model neither uses nor may ignore: an error
@@ -54,7 +54,7 @@ static pipa_status check_extras(const pipa_hf_config_t *c, char *const *names, s
     char list[2048] = "";
     size_t len = 0, bad = 0;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(names[i], "__metadata__") == 0 || pipa_hf_model_uses(c, names[i]) ||
+        if (strcmp(names[i], "__metadata__") == 0 || pipa_hf_model_index(c, names[i]) >= 0 ||
             is_harmless(c, names[i]))
             continue;
         if (bad++ < EXTRAS_LISTED && len < sizeof list)

@@ -58,15 +58,18 @@ void pipa_hf_model_close(pipa_hf_model_t *m);
  * PIPA_F32 or PIPA_BF16) from n_tabs tables and their allocations bases[i]: every tensor of the
  * model (c's sizes; lm_head unless tied) must be held whole by the tables together, by one
  * table or as tensor-parallel slices spread over several. dir is created if missing; each file
- * is replaced atomically. Tensors are written in the tables' order of first appearance.
+ * is replaced atomically. Tensors are written in the model's order (pipa_hf_model_index), so
+ * every layout of one model writes the same bytes.
  * Errors: PIPA_ERR_ARG (a tensor missing or not fully covered, full shapes that disagree),
  * PIPA_ERR_IO, PIPA_ERR_NOMEM. */
 pipa_status pipa_hf_model_export(const char *dir, const pipa_hf_config_t *c,
                                  const pipa_tensors_t *tabs, float *const *bases, int n_tabs,
                                  pipa_dtype dtype);
 
-/* 1 if name is a tensor of the model c describes (embed_tokens, layers.{0..L-1}.*, norm,
- * lm_head unless tied): what the loader and the export check against. */
-int pipa_hf_model_uses(const pipa_hf_config_t *c, const char *name);
+/* The place of the tensor called name in the model c describes, in Hugging Face's order
+ * (model.embed_tokens 0; layer l's tensors 1 + 9 l + [0, 9) in tensors.h's order; model.norm
+ * 1 + 9 L; lm_head 2 + 9 L unless tied), or -1 if the model does not use it: what the loader
+ * and the export check names against, and the order the export writes. */
+int pipa_hf_model_index(const pipa_hf_config_t *c, const char *name);
 
 #endif

@@ -17,10 +17,10 @@ C code; dtype conversions (BF16, F16, round to nearest even) by PyTorch.
       expected/<folder>.txt                every tensor's values after conversion to f32
       bad/<case>/ + bad/cases.txt          one broken folder per error, with the words its
                                            message must hold
-  gen_hf_folders.py check-export DIR EXPECTED DTYPE
-      reads DIR/model.safetensors and DIR/config.json (pipa's export) with struct and json and
-      compares every tensor with EXPECTED (expected/f32.txt), rounded by PyTorch when DTYPE is
-      bf16; exits non-zero on any difference.
+  gen_hf_folders.py check-export OUT SUB:DTYPE...
+      reads each OUT/SUB/model.safetensors and OUT/SUB/config.json (pipa's exports) with struct
+      and json and compares every tensor with OUT/expected/f32.txt, rounded by PyTorch when
+      DTYPE is bf16; exits non-zero on any difference.
 """
 import json
 import os
@@ -356,8 +356,10 @@ def main():
         gen_special(out)
         gen_bad(out, tensors)
         return 0
-    if len(sys.argv) == 5 and sys.argv[1] == "check-export":
-        return check_export(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) >= 4 and sys.argv[1] == "check-export":
+        return max(check_export(os.path.join(sys.argv[2], d.split(":")[0]),
+                                os.path.join(sys.argv[2], "expected", "f32.txt"), d.split(":")[1])
+                   for d in sys.argv[3:])
     print(__doc__)
     return 2
 

@@ -4,7 +4,8 @@
  *   pipeline stages; two tensor-parallel slices; both) and every element equals Python's f32
  *   value of the stored element; a stage opens only the shards that hold its tensors (a stage of
  *   layer 0 loads with the second shard garbage);
- * - the grouped-query, tied config reads into pipa's config;
+ * - the grouped-query, tied config reads into pipa's config, and one without the fields that
+ *   have defaults gets them (NKV = NH, rope_theta 10000, untied);
  * - F16 (every bit pattern) and BF16 to f32, and f32 to BF16 rounding, equal PyTorch's;
  * - each broken folder of bad/cases.txt is refused with a message naming its file and the
  *   tensor or field;
@@ -193,6 +194,9 @@ static void test_gqa_config(void)
     CHECK(c.cfg.L == 2 && c.cfg.C == 8 && c.cfg.NH == 2 && c.cfg.NKV == 1 && c.cfg.I == 12);
     CHECK(c.cfg.tie_embeddings == 1 && c.vocab == 16 && c.max_positions == 4096);
     CHECK(c.cfg.eps == 1e-6f && c.cfg.rope_theta == 500000.0f);
+    snprintf(path, sizeof path, "%s/defaults/config.json", root);
+    CHECKF(pipa_hf_config_read(&c, path) == PIPA_OK, "%s", pipa_last_error());
+    CHECK(c.cfg.NKV == 2 && c.cfg.tie_embeddings == 0 && c.cfg.rope_theta == 10000.0f);
     snprintf(path, sizeof path, "%s/f32/config.json", root);
     CHECK(pipa_hf_config_read(&c, path) == PIPA_OK);
     CHECK(c.cfg.NKV == 2 && c.cfg.tie_embeddings == 0 && c.cfg.eps == 1e-5f &&

@@ -11,6 +11,7 @@ C code; dtype conversions (BF16, F16, round to nearest even) by PyTorch.
                 first, layer 1, norm and head in the second)
       half/     sharded/ with its second shard garbage (a stage of layer 0 must still load)
       gqa/      config.json only: num_key_value_heads 1 < num_attention_heads 2, tied
+      defaults/ config.json only, without num_key_value_heads, rope_theta, tie_word_embeddings
       special.safetensors + special.txt   F16 and BF16 special values (subnormals, inf, nan)
       f16_all.txt                          every F16 bit pattern and its f32 value
       bf16_round.txt                       f32 values and their BF16 rounding
@@ -152,6 +153,8 @@ def gen_folders(out, tensors):
             with open(os.path.join(d, files[1]), "wb") as f:
                 f.write(b"\xff" * 64)
     write_expected(os.path.join(out, "expected", "sharded.txt"), exp)
+    write_config(os.path.join(out, "defaults"), config(num_key_value_heads=None, rope_theta=None,
+                                                       tie_word_embeddings=None))
     write_config(os.path.join(out, "gqa"), config(num_key_value_heads=1, tie_word_embeddings=True,
                                                   rope_theta=500000.0, rms_norm_eps=1e-6,
                                                   max_position_embeddings=4096))

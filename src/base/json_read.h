@@ -8,7 +8,8 @@
  * memory are bounded by the input's size (each value is at least one byte of it) and nesting by
  * PIPA_JSON_READ_DEPTH. Duplicate keys in one object are refused (a safetensors header with two
  * tensors of one name must not silently keep the last). Left out: comments, trailing commas,
- * NaN/Infinity, checking that raw bytes >= 0x80 are valid UTF-8 (they are copied as they are). */
+ * NaN/Infinity, numbers written with more than 63 characters, checking that raw bytes >= 0x80
+ * are valid UTF-8 (they are copied as they are). */
 #ifndef PIPA_JSON_READ_H
 #define PIPA_JSON_READ_H
 

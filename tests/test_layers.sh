@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_layers.sh: the folders of src/ are layers, and includes go only downward:
-#   base  <  comm, model, plan, io  <  runtime  <  tools, bench
+#   base  <  comm, model, plan  <  io  <  runtime  <  tools, bench
+# (io sits above model: it loads Hugging Face folders into the model's tensor table)
 # A file may include headers of its own folder and of folders below it, never of a folder beside
 # or above it; no header includes itself through a circle (tsort finds none); tools and
 # benchmarks include public headers only (no transport or backend internals). Reads the sources,
@@ -12,7 +13,7 @@ pass=0; fail=0
 
 rank() {
     case $1 in
-        base) echo 0 ;; comm|model|plan|io) echo 1 ;; runtime) echo 2 ;; *) echo 9 ;;
+        base) echo 0 ;; comm|model|plan) echo 1 ;; io) echo 2 ;; runtime) echo 3 ;; *) echo 9 ;;
     esac
 }
 # "file included-folder" pairs of every pipa include in src/

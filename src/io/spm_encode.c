@@ -230,17 +230,17 @@ pipa_status pipa_spm_encode(const pipa_spm_t *spm, const char *text, size_t len,
                           "takes (%u)", len, MAX_TEXT);
     if (add_bos && spm->info.bos_id < 0)
         return pipa__fail(PIPA_ERR_ARG, "tokenizer: BOS asked for, but the model has no BOS piece");
-    size_t cap = 3 * len + 3;
     work_t w = {.spm = spm, .status = PIPA_OK};
-    char *s = malloc(cap + 1);
-    w.sym = malloc(cap * sizeof *w.sym + 1);
-    w.heap = malloc(3 * cap * sizeof *w.heap + 1);
-    w.ids = malloc((cap + 1) * sizeof *w.ids);
-    int32_t *stack = malloc(2 * (cap + 1) * sizeof *stack);
+    char *s = malloc(3 * len + 4);  // a byte normalizes into at most 3, plus the dummy prefix
+    size_t m = s ? normalize(spm, text, len, s) : 0;
+    w.sym = malloc(m * sizeof *w.sym + 1);
+    w.heap = malloc(3 * m * sizeof *w.heap + 1);
+    w.ids = malloc((m + 1) * sizeof *w.ids);
+    int32_t *stack = malloc(2 * (m + 1) * sizeof *stack);
     if (s && w.sym && w.heap && w.ids && stack) {
         w.s = s;
         if (add_bos) w.ids[w.n++] = spm->info.bos_id;
-        int32_t nsym = cut(&w, normalize(spm, text, len, s));
+        int32_t nsym = cut(&w, m);
         merge_all(&w, nsym);
         for (int32_t i = nsym > 0 ? 0 : -1; i >= 0 && w.status == PIPA_OK; i = w.sym[i].next)
             emit_symbol(&w, w.sym[i].start, w.sym[i].len, stack);

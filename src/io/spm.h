@@ -9,9 +9,10 @@
  * character not in the vocabulary becomes its UTF-8 bytes' <0xXX> pieces with byte fallback,
  * else <unk> (a run of them one <unk>). Decoding joins the pieces, reassembles byte pieces into
  * UTF-8 (U+FFFD for bytes that are not), turns U+2581 back into spaces and drops the dummy
- * prefix's space, as SentencePiece does. Tested against python3-sentencepiece (test_spm.c).
+ * prefix's space, as SentencePiece does. UNIGRAM models are cut by the Viterbi best path over
+ * the piece scores instead (spm_unigram.c). Tested against python3-sentencepiece (test_spm.c).
  *
- * Refused with a message: UNIGRAM, WORD and CHAR models (only BPE is implemented), normalizers
+ * Refused with a message: WORD and CHAR models (BPE and UNIGRAM are implemented), normalizers
  * with precompiled_charsmap rules or a rule TSV (only "identity"-style normalization is),
  * treat_whitespace_as_suffix, and every malformed file (pb.h; duplicate or empty pieces, no
  * <unk>, a byte piece without byte fallback or byte fallback with a byte piece missing, an id

@@ -183,12 +183,11 @@ static void merge_all(work_t *w, int32_t nsym)
 
 /* ---- ids ------------------------------------------------------------------------------------- */
 
-/* One final piece (n bytes at s) as sentencepiece_processor.cc turns it into ids: an unknown one
- * becomes its bytes' <0xXX> pieces with byte fallback, else <unk>, once for a run of them. */
-static void emit(work_t *w, const char *s, size_t n)
+/* One final piece (n bytes at s, id or -1) as sentencepiece_processor.cc turns it into ids: an
+ * unknown one becomes its bytes' <0xXX> pieces with byte fallback, else <unk>, once for a run. */
+static void emit(work_t *w, const char *s, size_t n, int32_t id)
 {
     const pipa_spm_t *spm = w->spm;
-    int32_t id = pipa__spm_id(spm, s, n);
     int unk = id < 0 || spm->type[id] == PIPA_SPM_UNKNOWN;
     if (unk && spm->info.byte_fallback) {
         for (size_t i = 0; i < n; i++) w->ids[w->n++] = spm->byte_id[(uint8_t)s[i]];
@@ -210,7 +209,7 @@ static void emit_symbol(work_t *w, int32_t start, int32_t len, int32_t *stack)
         int32_t id = pipa__spm_id(w->spm, w->s + s, (size_t)l);
         int32_t k = id >= 0 && w->split && w->spm->type[id] == PIPA_SPM_UNUSED ? w->split[id] : 0;
         if (k <= 0 || k >= l) {
-            emit(w, w->s + s, (size_t)l);
+            emit(w, w->s + s, (size_t)l, id);
             continue;
         }
         stack[top++] = s + k;  // the right part after the left one
@@ -218,6 +217,27 @@ static void emit_symbol(work_t *w, int32_t start, int32_t len, int32_t *stack)
         stack[top++] = s;
         stack[top++] = k;
     }
+}
+
+static void bpe(work_t *w, size_t m, int32_t *stack)
+{
+    int32_t nsym = cut(w, m);
+    merge_all(w, nsym);
+    for (int32_t i = nsym > 0 ? 0 : -1; i >= 0 && w->status == PIPA_OK; i = w->sym[i].next)
+        emit_symbol(w, w->sym[i].start, w->sym[i].len, stack);
+}
+
+/* The unigram model's pieces; start and id: room for m + 1 entries each (the stack). */
+static pipa_status unigram(work_t *w, size_t m, int32_t *stack)
+{
+    int32_t *start = stack, *id = stack + m + 1;
+    size_t n = 0;
+    PIPA_TRY(pipa__spm_viterbi(w->spm, w->s, m, start, id, &n));
+    for (size_t i = 0; i < n; i++) {
+        size_t end = i + 1 < n ? (size_t)start[i + 1] : m;
+        emit(w, w->s + start[i], end - (size_t)start[i], id[i]);
+    }
+    return PIPA_OK;
 }
 
 pipa_status pipa_spm_encode(const pipa_spm_t *spm, const char *text, size_t len, int add_bos,
@@ -240,10 +260,8 @@ pipa_status pipa_spm_encode(const pipa_spm_t *spm, const char *text, size_t len,
     if (s && w.sym && w.heap && w.ids && stack) {
         w.s = s;
         if (add_bos) w.ids[w.n++] = spm->info.bos_id;
-        int32_t nsym = cut(&w, m);
-        merge_all(&w, nsym);
-        for (int32_t i = nsym > 0 ? 0 : -1; i >= 0 && w.status == PIPA_OK; i = w.sym[i].next)
-            emit_symbol(&w, w.sym[i].start, w.sym[i].len, stack);
+        if (spm->model_type == PIPA__SPM_UNIGRAM) w.status = unigram(&w, m, stack);
+        else bpe(&w, m, stack);
     } else {
         w.status = pipa__fail(PIPA_ERR_NOMEM, "tokenizer: no memory for a text of %zu bytes", len);
     }

@@ -16,6 +16,7 @@
 #include "io/spm_internal.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +25,6 @@
 
 #include "base/hash.h"
 #include "io/pb.h"
-
-enum { BPE = 2 };
 
 /* What the file says besides the pieces, with sentencepiece_model.proto's defaults. */
 typedef struct {
@@ -181,9 +180,10 @@ static pipa_status read_model(pipa_spm_t *spm, settings_t *st, pipa_pb_reader_t 
 static pipa_status check_settings(const settings_t *st, const char *name)
 {
     static const char *types[] = {"", "UNIGRAM", "BPE", "WORD", "CHAR"};
-    if (st->model_type != BPE)
+    if (st->model_type != PIPA__SPM_BPE && st->model_type != PIPA__SPM_UNIGRAM)
         return pipa__fail(PIPA_ERR_FORMAT, "%s: model type %s (%lld) is not supported: pipa "
-                          "implements SentencePiece's BPE (2), the type of Llama 2 and TinyLlama",
+                          "implements SentencePiece's BPE (2), the type of Llama 2 and TinyLlama, "
+                          "and UNIGRAM (1)",
                           name, st->model_type >= 1 && st->model_type <= 4
                           ? types[st->model_type] : "unknown", (long long)st->model_type);
     if (st->charsmap.len || st->rules.len || st->denorm_rules)
@@ -209,6 +209,11 @@ int pipa__spm_byte_of(const char *s, size_t n)
     return hi && lo ? (int)((hi - hex) * 16 + (lo - hex)) : -1;
 }
 
+static int reserved(uint8_t type)
+{
+    return type == PIPA_SPM_UNKNOWN || type == PIPA_SPM_CONTROL || type == PIPA_SPM_BYTE;
+}
+
 static pipa_status check_piece(pipa_spm_t *spm, int32_t id, const char *name, int32_t *unk)
 {
     const char *s = spm->text + spm->off[id];
@@ -220,6 +225,11 @@ static pipa_status check_piece(pipa_spm_t *spm, int32_t id, const char *name, in
     }
     if (spm->type[id] == PIPA_SPM_USER_DEFINED && spm->len[id] > spm->max_user_len)
         spm->max_user_len = spm->len[id];
+    if (!reserved(spm->type[id]) && spm->len[id] > spm->max_len) spm->max_len = spm->len[id];
+    if (spm->type[id] == PIPA_SPM_NORMAL) {
+        if (spm->score[id] < spm->min_score) spm->min_score = spm->score[id];
+        if (spm->score[id] > spm->max_score) spm->max_score = spm->score[id];
+    }
     if (spm->type[id] != PIPA_SPM_BYTE) return PIPA_OK;
     int b = pipa__spm_byte_of(s, spm->len[id]);
     if (!spm->info.byte_fallback)
@@ -246,8 +256,13 @@ static pipa_status check_id(int64_t id, int32_t n, const char *what, const char 
 
 int32_t pipa__spm_find(const pipa_spm_t *spm, int which, const char *s, size_t n)
 {
+    return pipa__spm_find_hash(spm, which, s, n, pipa_hash_fnv1a(PIPA_HASH_INIT, s, n));
+}
+
+int32_t pipa__spm_find_hash(const pipa_spm_t *spm, int which, const char *s, size_t n, uint64_t hash)
+{
     const int32_t *t = spm->table[which];
-    for (uint32_t h = (uint32_t)pipa_hash_fnv1a(PIPA_HASH_INIT, s, n);; h++) {
+    for (uint32_t h = (uint32_t)hash;; h++) {
         int32_t id = t[h & spm->mask];
         if (id < 0) return -1;
         if (spm->len[id] == n && memcmp(spm->text + spm->off[id], s, n) == 0) return id;
@@ -258,11 +273,6 @@ int32_t pipa__spm_id(const pipa_spm_t *spm, const char *s, size_t n)
 {
     int32_t id = pipa__spm_find(spm, PIPA__SPM_RESERVED, s, n);
     return id >= 0 ? id : pipa__spm_find(spm, PIPA__SPM_MERGEABLE, s, n);
-}
-
-static int reserved(uint8_t type)
-{
-    return type == PIPA_SPM_UNKNOWN || type == PIPA_SPM_CONTROL || type == PIPA_SPM_BYTE;
 }
 
 /* Both tables, sized to at most half full; a text twice in one table is refused (SentencePiece:
@@ -304,7 +314,12 @@ static pipa_status finish(pipa_spm_t *spm, const settings_t *st, const char *nam
     in->escape_whitespaces = st->escape_ws;
     for (int b = 0; b < 256; b++) spm->byte_id[b] = -1;
     int32_t unk = -1, ignored;
+    spm->model_type = (int)st->model_type;
+    spm->min_score = FLT_MAX;  // unigram_model.cc's starting values and their fallbacks to 0
+    spm->max_score = FLT_MIN;
     for (int32_t id = 0; id < in->n_pieces; id++) PIPA_TRY(check_piece(spm, id, name, &unk));
+    if (spm->min_score == FLT_MAX) spm->min_score = 0.0f;
+    if (spm->max_score == FLT_MIN) spm->max_score = 0.0f;
     if (unk < 0) return pipa__fail(PIPA_ERR_FORMAT, "%s: no piece is of type UNKNOWN", name);
     for (int b = 0; b < 256 && in->byte_fallback; b++)
         if (spm->byte_id[b] < 0)

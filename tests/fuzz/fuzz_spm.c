@@ -2,7 +2,7 @@
  * bytes are read as a tokenizer.model; the reader must refuse them or accept them without a
  * crash, a sanitizer report or work beyond the input's size. An accepted model then encodes a
  * few fixed texts and the input itself (as text: any bytes), and decodes the ids it made, which
- * must all be inside its vocabulary. The seeds in tests/fuzz/corpus/fuzz_spm/ are the two tiny
+ * must all be inside its vocabulary. The seeds in tests/fuzz/corpus/fuzz_spm/ are the three tiny
  * models of tests/ref/spm/ (gen_spm_ref.py). Build and run (from the repository root): */
 // clang -std=c11 -D_GNU_SOURCE -DPIPA_BLAS_OPENBLAS -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
 //     tests/fuzz/fuzz_spm.c src/*/*.c -lopenblas -lm -pthread -o /tmp/fuzz_spm

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""gen_spm_ref.py: SentencePiece's own encoder and decoder on two tiny BPE models, for
+"""gen_spm_ref.py: SentencePiece's own encoder and decoder on three tiny models, for
 tests/test_spm.c (pipa's tokenizer, src/io/spm*.c, must give the same ids and the same text).
 
 Run with Debian's python3-sentencepiece (apt-get install python3-sentencepiece):
@@ -9,6 +9,7 @@ It trains, on the committed text tests/ref/spm/train.txt, and writes into tests/
                  add_dummy_prefix, remove_extra_whitespaces off; two user-defined pieces
   bpe_unk.model  BPE without byte fallback (unknown characters become <unk>, runs of them one
                  <unk>) and with remove_extra_whitespaces on (SentencePiece's default)
+  unigram.model  UNIGRAM (Viterbi over piece scores) with byte fallback and a user-defined piece
   ref.txt        what SentencePiece says for each model, one record a line, fields split by
                  single spaces, texts in hex (they hold spaces, tabs and newlines), "-" for none:
     model NAME VOCAB BOS EOS UNK PAD
@@ -32,13 +33,15 @@ HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spm")
 OUT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else HERE  # another folder: the check
 
 # Paths relative to HERE (the script changes into it): the model files record them.
-COMMON = dict(input="train.txt", model_type="bpe", vocab_size=400,
+COMMON = dict(input="train.txt", vocab_size=400,
               character_coverage=1.0, normalization_rule_name="identity", num_threads=1,
               minloglevel=2, add_dummy_prefix=True, shuffle_input_sentence=False)
 MODELS = {
-    "bpe": dict(byte_fallback=True, remove_extra_whitespaces=False,
+    "bpe": dict(model_type="bpe", byte_fallback=True, remove_extra_whitespaces=False,
                 user_defined_symbols=["<sep>", "[mask]"]),
-    "bpe_unk": dict(byte_fallback=False, remove_extra_whitespaces=True),
+    "bpe_unk": dict(model_type="bpe", byte_fallback=False, remove_extra_whitespaces=True),
+    "unigram": dict(model_type="unigram", byte_fallback=True, remove_extra_whitespaces=False,
+                    user_defined_symbols=["<sep>"], hard_vocab_limit=False),
 }
 
 TEXTS = [

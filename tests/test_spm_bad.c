@@ -183,6 +183,26 @@ static void test_unigram(void)
     encodes(spm, "cc", 1, (int32_t[]){1, 3, 0}, 3);   // two unknown characters, one <unk>
     encodes(spm, "ca", 0, (int32_t[]){3, 0, 4}, 3);
     pipa_spm_free(spm);
+    // <unk> against a piece: with a (+5) and ca (-14), ▁ <unk> a scores -10 + (-14 - 10) + 5 = -29,
+    // below ▁ ca (-24); a penalty of 1 instead of 10 would make it -20 and win
+    o.n = 0;
+    piece(&o, "<unk>", 0, 2);
+    piece(&o, "<s>", 0, 3);
+    piece(&o, "</s>", 0, 3);
+    piece(&o, SP, -10, 0);
+    piece(&o, "a", 5, 0);
+    piece(&o, "ca", -14, 0);
+    piece(&o, "zz", 0, 4);  // user-defined: scores 2 x max_score (5) - 0.1 = 9.9, not its own 0
+    piece(&o, "z", 4, 0);
+    trainer(&o, 1, 1, 0);
+    if (read_exact(o.b, o.n, "unigram2.model", &spm) != PIPA_OK) {
+        CHECKF(0, "the second unigram model: %s", pipa_last_error());
+        return;
+    }
+    encodes(spm, "ca", 0, (int32_t[]){3, 5}, 2);
+    encodes(spm, "cca", 0, (int32_t[]){3, 0, 5}, 3);
+    encodes(spm, "zz", 0, (int32_t[]){3, 6}, 2);     // ▁ zz: -10 + 9.9 over ▁ z z: -10 + 8
+    pipa_spm_free(spm);
 }
 
 static void test_truncated(void)

@@ -25,7 +25,8 @@ static void usage(FILE *f)
           "  --model FILE        the tokenizer.model (required)\n"
           "  --no-bos            leave out the BOS id (<s>) that starts the ids by default\n"
           "  --pieces            print one 'id piece' a line instead of the comma-separated ids\n"
-          "  --decode IDS        decode comma-separated ids (e.g. 1,15043,3186) into text\n"
+          "  --decode IDS        decode comma-separated ids (e.g. 1,15043,3186) into text;\n"
+          "                      --decode - reads them from standard input\n"
           "  --info              print the vocabulary size, special ids and normalizer settings\n"
           "  --help              this text\n");
 }
@@ -118,12 +119,19 @@ static pipa_status decode(const pipa_spm_t *spm, const char *list)
 {
     int32_t *ids = NULL;
     size_t n = 0, len = 0;
-    char *text = NULL;
-    pipa_status s = parse_ids(list, &ids, &n);
+    char *text = NULL, *in = NULL;
+    pipa_status s = PIPA_OK;
+    if (!strcmp(list, "-") && (s = read_all(stdin, &in, &len)) == PIPA_OK) {
+        while (len > 0 && (in[len - 1] == '\n' || in[len - 1] == ' ')) len--;  // what encode printed
+        in[len] = '\0';  // read_all leaves a byte free
+        list = in;
+    }
+    if (s == PIPA_OK) s = parse_ids(list, &ids, &n);
     if (s == PIPA_OK) s = pipa_spm_decode(spm, ids, n, &text, &len);
     if (s == PIPA_OK) fwrite(text, 1, len, stdout), printf("\n");
     free(ids);
     free(text);
+    free(in);
     return s;
 }
 

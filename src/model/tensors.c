@@ -43,12 +43,12 @@ static void set(pipa_tensor_t *t, const char *name, int64_t d0, int64_t d1, int 
     t->stream_b = b;
 }
 
-/* Layer i's tensors into t: norms (C), attention (C, C), gate and up (I, C), down (C, I); fan-in
- * C except down's I. */
+/* Layer i's tensors into t: norms (C), q and o (C, C), k and v (KC, C) (KC = NKV * HS: the
+ * key/value heads), gate and up (I, C), down (C, I); fan-in C except down's I. */
 static void layer_tensors(pipa_tensor_t *t, const pipa_model_config_t *cfg, int i)
 {
-    const int64_t C = cfg->C, I = cfg->I;
-    const int64_t d0[N_LAYER_TENSORS] = {C, C, C, C, C, C, I, I, C};
+    const int64_t C = cfg->C, I = cfg->I, KC = (int64_t)pipa_config_nkv(cfg) * (C / cfg->NH);
+    const int64_t d0[N_LAYER_TENSORS] = {C, C, KC, KC, C, C, I, I, C};
     const int64_t d1[N_LAYER_TENSORS] = {0, C, C, C, C, 0, C, C, I};
     const int fan[N_LAYER_TENSORS] = {0, cfg->C, cfg->C, cfg->C, cfg->C, 0, cfg->C, cfg->C, cfg->I};
     char name[PIPA_TENSOR_NAME];

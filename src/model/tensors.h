@@ -5,7 +5,8 @@
  *
  *   model.embed_tokens.weight                      (V, C)  first stage
  *   model.layers.{i}.input_layernorm.weight        (C)     i: the global layer index
- *   model.layers.{i}.self_attn.{q,k,v,o}_proj.weight (C, C)
+ *   model.layers.{i}.self_attn.{q,o}_proj.weight   (C, C)
+ *   model.layers.{i}.self_attn.{k,v}_proj.weight   (NKV * HS, C)  HS = C / NH: the key/value heads
  *   model.layers.{i}.post_attention_layernorm.weight (C)
  *   model.layers.{i}.mlp.{gate,up}_proj.weight     (I, C)
  *   model.layers.{i}.mlp.down_proj.weight          (C, I)
@@ -18,7 +19,9 @@
  * contiguous vector, as a layer range's own allocation was before the table.
  * Tensor-parallel slices (pipa_tensors_build_tp): rank t of a tensor group of R holds, under the
  * same global names, a slice of each tensor (Megatron's split):
- *   q, k, v (C, C)       rows [t C/R, (t+1) C/R): heads [t NH/R, (t+1) NH/R)   (column parallel)
+ *   q (C, C)             rows [t C/R, (t+1) C/R): heads [t NH/R, (t+1) NH/R)   (column parallel)
+ *   k, v (NKV HS, C)     rows of key/value heads [t NKV/R, (t+1) NKV/R): exactly those the
+ *                        rank's query heads use (h / (NH/NKV))                 (column parallel)
  *   gate, up (I, C)      rows [t I/R, (t+1) I/R)                                (column parallel)
  *   o (C, C)             columns [t C/R, (t+1) C/R): the same heads             (row parallel)
  *   down (C, I)          columns [t I/R, (t+1) I/R)                             (row parallel)
@@ -76,7 +79,8 @@ pipa_status pipa_tensors_build(pipa_tensors_t *tab, const pipa_model_config_t *c
                                int has_head);
 /* The same table for tensor rank tp_rank of a group of tp_size (the slices above); tp_size 1 gives
  * exactly pipa_tensors_build's table. Errors: PIPA_ERR_ARG naming what does not divide (NH
- * (heads), I (intermediate size) or the vocabulary by tp_size) or a rank outside [0, tp_size),
+ * (heads), NKV (key/value heads), I (intermediate size) or the vocabulary by tp_size) or a rank
+ * outside [0, tp_size),
  * besides pipa_tensors_build's. */
 pipa_status pipa_tensors_build_tp(pipa_tensors_t *tab, const pipa_model_config_t *cfg, int vocab,
                                   const pipa_layer_range_t *ranges, int n_ranges,

@@ -36,6 +36,10 @@ pipa_status pipa_grid_check(const pipa_layout_t *l, const pipa_model_config_t *m
     if (m->NH % l->tp)
         return pipa__fail(PIPA_ERR_ARG, "--tp %d: the %d attention heads (--heads) do not divide "
                           "among %d tensor ranks", l->tp, m->NH, l->tp);
+    if (pipa_config_nkv(m) % l->tp)
+        return pipa__fail(PIPA_ERR_ARG, "--tp %d: the %d key/value heads (--kv-heads) do not "
+                          "divide among %d tensor ranks (a rank holds whole key/value heads and "
+                          "the query heads that use them)", l->tp, pipa_config_nkv(m), l->tp);
     if (m->I % l->tp)
         return pipa__fail(PIPA_ERR_ARG, "--tp %d: the intermediate size %d (--intermediate) does "
                           "not divide among %d tensor ranks", l->tp, m->I, l->tp);

@@ -44,8 +44,9 @@ pipa_status pipa_config_check(const pipa_model_config_t *cfg)
     if (cfg->NKV < 0 || (cfg->NKV > 0 && cfg->NH % cfg->NKV != 0))
         return pipa__fail(PIPA_ERR_ARG, "config: NKV (key/value heads, %d) must divide NH "
                           "(heads, %d)", cfg->NKV, cfg->NH);
-    if (cfg->tie_embeddings != 0)
-        return pipa__fail(PIPA_ERR_ARG, "config: tied embeddings are not supported yet");
+    if (cfg->tie_embeddings != 0 && cfg->tie_embeddings != 1)
+        return pipa__fail(PIPA_ERR_ARG, "config: tie_embeddings must be 0 or 1, not %d",
+                          cfg->tie_embeddings);
     return PIPA_OK;
 }
 

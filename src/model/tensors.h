@@ -11,7 +11,12 @@
  *   model.layers.{i}.mlp.{gate,up}_proj.weight     (I, C)
  *   model.layers.{i}.mlp.down_proj.weight          (C, I)
  *   model.norm.weight                              (C)     last stage
- *   lm_head.weight                                 (V, C)  last stage
+ *   lm_head.weight                                 (V, C)  last stage, untied only
+ *
+ * Tied embeddings (cfg.tie_embeddings): no lm_head.weight; the head multiplies by
+ * model.embed_tokens.weight. A stage holding both ends holds it once (one tensor, both uses,
+ * its gradient the sum of both); a last stage without the embedding holds its own copy under the
+ * same name in the head group (the same init stream, so the same bits), as Megatron does.
  *
  * Layout (the table's order is memory order): the embedding, then each layer range (one per
  * chunk), then the head (norm and lm_head); each of these groups starts on a multiple of 16
@@ -29,7 +34,7 @@
  *   the norms (C)        whole, replicated on every rank
  * A slice is stored packed (its own row length), and its values are exactly the same elements of
  * the one-process tensor (the random stream is indexed by the full tensor's element index).
- * Left out: dtypes other than f32, tied embeddings, a ragged vocabulary split (V % R == 0). */
+ * Left out: dtypes other than f32, a ragged vocabulary split (V % R == 0). */
 #ifndef PIPA_TENSORS_H
 #define PIPA_TENSORS_H
 
@@ -66,6 +71,8 @@ typedef struct {
     pipa_model_config_t cfg;
     int vocab;             /* the full vocabulary (a rank's embedding holds vocab / tp_size rows) */
     int tp_rank, tp_size;  /* this table's place in its tensor group; 0 of 1 without one */
+    int has_embedding, has_head;  /* the ends this stage runs (tied: a head-only stage holds
+                                   * model.embed_tokens.weight too, as its LM head) */
     int n;                 /* tensors */
     pipa_tensor_t *t;      /* (n) in memory order */
     size_t total;          /* elements of the allocation, padding included */

@@ -209,6 +209,14 @@ pipa_status pipa_runtime_init(pipa_runtime_t *tr, pipa_comm_t *comm, const pipa_
     tr->tp = pipa_layout_tp_size(lay);
     tr->t = pipa_layout_tp_rank(lay);
     if (tr->tp > 1) PIPA_TRY(pipa_runtime_check_tp(cfg, tr->tp));
+    /* Tied embeddings train on one stage and one replica: there the embedding and the head are
+     * one tensor. With P > 1 the first and last stages hold a copy each (tensors.h), whose
+     * gradients would have to be summed between them before STEP; with dp > 1 the overlapped
+     * reduction would start the head's tensors before the embedding's use is done. */
+    if (!tr->forward_only && cfg->model.tie_embeddings && (tr->P > 1 || tr->dp > 1))
+        return pipa__fail(PIPA_ERR_ARG, "tied embeddings (--tie-embeddings) train with one "
+                          "pipeline stage and one data-parallel replica only for now (here "
+                          "--pp %d, --dp %d): use --pp 1 --dp 1, or untie them", tr->P, tr->dp);
     pipa_status s = runtime_build(tr, counts);
     if (s == PIPA_OK) s = pipa__runtime_dp_init(tr);
     if (s != PIPA_OK) pipa_runtime_free(tr);

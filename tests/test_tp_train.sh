@@ -19,7 +19,8 @@
 #  8 pipa-bench pipeline --tp 2 --validate (forward-only plans at tp 2) within 1e-5 of the
 #    unpipelined forward; pipa-bench train --tp 2 sends half the bytes between stages with slice
 #  9 --kv-heads 2 (grouped-query) at tp 2 within 1e-5 of one process, pp 2 bit-identical, tp 4
-#    refused naming the key/value heads; --tie-embeddings at tp 2 within 1e-5 of one process
+#    refused naming the key/value heads; --tie-embeddings at tp 2 within 1e-5 of one process and
+#    at tp 2 x pp 2 bit-identical to tp 2 x pp 1
 #   usage: sh tests/test_tp_train.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"
@@ -174,5 +175,8 @@ ok=$rc; train tie2 2 --tie-embeddings --tp 2
 [ $ok -eq 0 ] && [ $rc -eq 0 ] && py "$NEAR" "$T/tie2.json" "$T/tie1.json" &&
     py 'j[0]["config"]["tie_embeddings"] == 1 and j[0]["config"]["parameters"] + 256 * 32 == j[1]["config"]["parameters"]' "$T/tie1.json" "$T/one.json"
 check "--tie-embeddings: tp 2 within 1e-5 of one process; one embedding fewer parameters" $?
+train tie22 4 --tie-embeddings --tp 2 --pp 2 --schedule zb1
+[ $rc -eq 0 ] && py "$SAME" "$T/tie2.json" "$T/tie22.json"
+check "--tie-embeddings: tp 2 x pp 2 zb1 bit-identical to tp 2 x pp 1 (each tensor rank's copies)" $?
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

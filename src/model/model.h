@@ -2,6 +2,8 @@
  * model's random numbers (weights and inputs). Their forward and backward: layer.h.
  *
  * Block: x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)), MLP(x) = down(silu(gate(x)) * up(x)).
+ * Supported: Hugging Face LlamaForCausalLM's math in fp32: rotate-half RoPE (rope_theta),
+ * grouped-query attention (NKV key/value heads), tied or untied LM head, any vocabulary.
  * Weights are seeded per (seed, layer index, tensor), so a rank builds only its own layers and
  * they are bit-identical to the same layers of a one-process model. Names, shapes and layout of the
  * parameters: the tensor table (tensors.h). */

@@ -238,7 +238,9 @@ static double time_other_op(int i, other_bufs_t *b, const layer_opts_t *o)
     switch (i) {
     case OT_RMSNORM: be->norm.fwd(b->y, b->x, b->w, N, C, o->cfg.eps); break;
     case OT_ROPE: be->rope.fwd(b->q, o->B, o->T, NH, HS, o->cfg.rope_theta); break;
-    case OT_ATTENTION: be->attention.fwd(b->y, b->att, b->q, b->k, b->v, o->B, o->T, NH, HS); break;
+    case OT_ATTENTION:
+        be->attention.fwd(b->y, b->att, b->q, b->k, b->v, o->B, o->T, NH, NH, HS);
+        break;
     case OT_SWIGLU: be->elem.swiglu(b->gate, b->gate, b->up, (size_t)N * o->cfg.I); break;
     default: be->elem.add(b->y, b->x, (size_t)N * C); break;
     }

@@ -94,6 +94,9 @@ static void train_usage(FILE *f)
             "  --layers L      layers (default 8)\n"
             "  --hidden C      hidden size (default 256)\n"
             "  --heads NH      attention heads (default 4)\n"
+            "  --kv-heads N    key/value heads, dividing NH: grouped-query attention\n"
+            "                  (default: the heads)\n"
+            "  --tie-embeddings  the LM head is the token embedding (default off)\n"
             "  --inter I       MLP intermediate size (default 1024)\n"
             "  --batch B       microbatch batch (default 4)\n"
             "  --seq T         microbatch sequence length (default 64)\n"
@@ -145,6 +148,8 @@ static int parse_train(bench_ctx_t *ctx, int argc, char **argv, train_opts_t *o,
         if (bench_opt_int(argv, argc, &i, "--layers", &o->cfg.L, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--hidden", &o->cfg.C, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--heads", &o->cfg.NH, &bad)) continue;
+        if (bench_opt_int(argv, argc, &i, "--kv-heads", &o->cfg.NKV, &bad)) continue;
+        if (!strcmp(argv[i], "--tie-embeddings")) { o->cfg.tie_embeddings = 1; continue; }
         if (bench_opt_int(argv, argc, &i, "--inter", &o->cfg.I, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--batch", &o->B, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--seq", &o->T, &bad)) continue;
@@ -505,6 +510,9 @@ static void print_intro(const bench_ctx_t *ctx, const train_opts_t *o)
            o->cfg.L, o->cfg.C, o->cfg.NH, o->cfg.I, TRAIN_VOCAB, o->B, o->T, o->B * o->T,
            opt_name(o->opt), o->reps,
            o->warmup);
+    if (o->cfg.NKV || o->cfg.tie_embeddings)
+        printf("# attention: %d key/value heads (grouped-query); %s LM head\n",
+               pipa_config_nkv(&o->cfg), o->cfg.tie_embeddings ? "tied" : "untied");
     printf("# P=1: rank 0 alone, all layers and ends; P=2: layers even over the P*V virtual "
            "stages (interleaved V=%d); steps of every (schedule, P) alternate\n", o->V);
     printf("# * interleaved's P=1 baseline is 1f1b (one rank has nothing to interleave)\n");

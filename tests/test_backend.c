@@ -58,12 +58,12 @@ static void c_rope(float *x, int B, int T, int NH, int HS, float th)
 static void c_rope_b(float *d, int B, int T, int NH, int HS, float th)
 { calls[K_ROPE_B]++; cpu->rope.bwd(d, B, T, NH, HS, th); }
 static void c_att(float *o, float *att, const float *q, const float *k, const float *v, int B,
-                  int T, int NH, int HS)
-{ calls[K_ATT]++; cpu->attention.fwd(o, att, q, k, v, B, T, NH, HS); }
+                  int T, int NH, int NKV, int HS)
+{ calls[K_ATT]++; cpu->attention.fwd(o, att, q, k, v, B, T, NH, NKV, HS); }
 static void c_att_b(float *dq, float *dk, float *dv, float *datt, const float *dout,
                     const float *att, const float *q, const float *k, const float *v, int B, int T,
-                    int NH, int HS)
-{ calls[K_ATT_B]++; cpu->attention.bwd(dq, dk, dv, datt, dout, att, q, k, v, B, T, NH, HS); }
+                    int NH, int NKV, int HS)
+{ calls[K_ATT_B]++; cpu->attention.bwd(dq, dk, dv, datt, dout, att, q, k, v, B, T, NH, NKV, HS); }
 static void c_add(float *x, const float *y, size_t n) { calls[K_ADD]++; cpu->elem.add(x, y, n); }
 static void c_exp(float *y, const float *x, size_t n) { calls[K_EXP]++; cpu->elem.exp(y, x, n); }
 static void c_swiglu(float *o, const float *g, const float *u, size_t n)

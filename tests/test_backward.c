@@ -190,13 +190,13 @@ static void test_attention_bwd(void)
     size_t n = q->n;
     float *out = zeros(n), *att = zeros((size_t)B * NH * T * T), *datt = zeros((size_t)T * T);
     float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n);
-    be->attention.fwd(out, att, q->data, k->data, v->data, B, T, NH, HS);
+    be->attention.fwd(out, att, q->data, k->data, v->data, B, T, NH, NH, HS);
     be->attention.bwd(dq, dk, dv, datt, dy->data, att, q->data, k->data, v->data, B, T, NH,
-                          HS);
+                          NH, HS);
     expect_close("attention dq fast vs torch", dq, want_dq->data, n);
     expect_close("attention dk fast vs torch", dk, want_dk->data, n);
     expect_close("attention dv fast vs torch", dv, want_dv->data, n);
-    pipa_ref_attention_bwd(dq, dk, dv, dy->data, q->data, k->data, v->data, B, T, NH, HS);
+    pipa_ref_attention_bwd(dq, dk, dv, dy->data, q->data, k->data, v->data, B, T, NH, NH, HS);
     expect_close("attention dq ref vs torch", dq, want_dq->data, n);
     expect_close("attention dk ref vs torch", dk, want_dk->data, n);
     expect_close("attention dv ref vs torch", dv, want_dv->data, n);
@@ -634,12 +634,19 @@ static void test_fast_vs_ref(void)
     float *att = zeros((size_t)AB * ANH * AT * AT);
     float *datt = zeros((size_t)AT * AT), *g1[3], *g2[3];
     for (int i = 0; i < 3; i++) g1[i] = zeros(an), g2[i] = zeros(an);
-    be->attention.fwd(out, att, q, k, v, AB, AT, ANH, AHS);
-    be->attention.bwd(g1[0], g1[1], g1[2], datt, dout, att, q, k, v, AB, AT, ANH, AHS);
-    pipa_ref_attention_bwd(g2[0], g2[1], g2[2], dout, q, k, v, AB, AT, ANH, AHS);
+    be->attention.fwd(out, att, q, k, v, AB, AT, ANH, ANH, AHS);
+    be->attention.bwd(g1[0], g1[1], g1[2], datt, dout, att, q, k, v, AB, AT, ANH, ANH, AHS);
+    pipa_ref_attention_bwd(g2[0], g2[1], g2[2], dout, q, k, v, AB, AT, ANH, ANH, AHS);
     expect_close("attention dq fast vs ref (T 64, HS 16)", g1[0], g2[0], an);
     expect_close("attention dk fast vs ref (T 64, HS 16)", g1[1], g2[1], an);
     expect_close("attention dv fast vs ref (T 64, HS 16)", g1[2], g2[2], an);
+    /* Grouped-query, 2 key/value heads: their gradients sum over 2 query heads each. */
+    be->attention.fwd(out, att, q, k, v, AB, AT, ANH, 2, AHS);
+    be->attention.bwd(g1[0], g1[1], g1[2], datt, dout, att, q, k, v, AB, AT, ANH, 2, AHS);
+    pipa_ref_attention_bwd(g2[0], g2[1], g2[2], dout, q, k, v, AB, AT, ANH, 2, AHS);
+    expect_close("attention dq fast vs ref (2 key/value heads)", g1[0], g2[0], an);
+    expect_close("attention dk fast vs ref (2 key/value heads)", g1[1], g2[1], an / 2);
+    expect_close("attention dv fast vs ref (2 key/value heads)", g1[2], g2[2], an / 2);
     free(q), free(k), free(v), free(dout), free(out), free(att), free(datt);
     for (int i = 0; i < 3; i++) free(g1[i]), free(g2[i]);
 

@@ -125,9 +125,9 @@ static void test_attention(void)
     REF_GET(want, "attn.out");
     int B = q->dims[0], T = q->dims[1], NH = q->dims[2], HS = q->dims[3];  // (B, T, NH, HS)
     float *out = zeros(q->n), *att = zeros((size_t)B * NH * T * T);
-    be->attention.fwd(out, att, q->data, k->data, v->data, B, T, NH, HS);
+    be->attention.fwd(out, att, q->data, k->data, v->data, B, T, NH, NH, HS);
     expect_close("attention fast vs torch", out, want->data, want->n);
-    pipa_ref_attention(out, q->data, k->data, v->data, B, T, NH, HS);
+    pipa_ref_attention(out, q->data, k->data, v->data, B, T, NH, NH, HS);
     expect_close("attention ref vs torch", out, want->data, want->n);
     free(out);
     free(att);
@@ -255,9 +255,13 @@ static void test_fast_vs_ref_rope_attention(void)
     size_t an = (size_t)AB * AT * ANH * AHS;
     float *q = random_of(an, 6, 2.0f), *k = random_of(an, 7, 2.0f), *v = random_of(an, 8, 1.0f);
     float *o1 = zeros(an), *o2 = zeros(an), *att = zeros((size_t)AB * ANH * AT * AT);
-    be->attention.fwd(o1, att, q, k, v, AB, AT, ANH, AHS);
-    pipa_ref_attention(o2, q, k, v, AB, AT, ANH, AHS);
+    be->attention.fwd(o1, att, q, k, v, AB, AT, ANH, ANH, AHS);
+    pipa_ref_attention(o2, q, k, v, AB, AT, ANH, ANH, AHS);
     expect_close("attention fast vs ref (T 64, HS 16)", o1, o2, an);
+    /* Grouped-query: 4 query heads on 2 key/value heads (the first half of k and v). */
+    be->attention.fwd(o1, att, q, k, v, AB, AT, ANH, 2, AHS);
+    pipa_ref_attention(o2, q, k, v, AB, AT, ANH, 2, AHS);
+    expect_close("attention fast vs ref (T 64, HS 16, 2 key/value heads)", o1, o2, an);
     free(q), free(k), free(v), free(o1), free(o2), free(att);
 }
 

@@ -11,6 +11,9 @@
 #    step, naming rank, step and action; a plan for another M is refused
 #  4 bad command lines fail with one message from rank 0; --help exits 0; interleaved chunks of
 #    unequal size on one rank (5 layers over 4 virtual stages) train
+#  5 --kv-heads 2 --tie-embeddings at pp 2: trains, says so; a checkpoint holds the tied weight
+#    once (stage 0's shard) and resumes bit-identically; --dp 2 with tied and a --kv-heads not
+#    dividing the heads are refused
 #   usage: sh tests/test_pipa_train.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"
@@ -147,6 +150,28 @@ check "--help exits 0, printed once" $?
 run 1 --steps 1 --force-cpu
 [ $rc -eq 0 ] && has "^device     cpu (--force-cpu: pipa runs on the CPU in this build" out
 check "--force-cpu accepted, and the header says what it means here" $?
+
+# ---- 5: grouped-query attention and tied embeddings (issue 11) -----------------------------------
+TIE="$SMALL --kv-heads 2 --tie-embeddings"
+run 2 $TIE --steps 4 --json "$T/tied.json"
+ok=$rc
+[ $ok -eq 0 ] && has "^attention  2 key/value heads (grouped-query: 2 query heads each); tied LM head" out &&
+    run 2 --help && has "--kv-heads N" out && has "--tie-embeddings" out
+check "--kv-heads and --tie-embeddings train at pp 2; the header and --help say so" $?
+run 2 $TIE --steps 2 --save "$T/tck"
+set="$T/tck/$(cat "$T/tck/latest")"
+[ $rc -eq 0 ] && [ "$(grep -ac 'model.embed_tokens.weight' "$set/stage-000.ckpt")" -ge 1 ] &&
+    [ "$(grep -ac 'model.embed_tokens.weight' "$set/stage-001.ckpt")" -eq 0 ]
+check "tied at pp 2: the embedding saved once (the first stage's shard), not the last's copy" $?
+run 2 $TIE --steps 4 --resume "$T/tck" --json "$T/tresumed.json"
+[ $rc -eq 0 ] && py '[s["loss_hex"] for s in j[0]["steps"][2:]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"]' "$T/tied.json" "$T/tresumed.json"
+check "tied at pp 2: resume bit-identical (the last stage's copy comes from the first's shard)" $?
+run 2 $TIE --steps 2 --dp 2
+[ $rc -ne 0 ] && once "tied embeddings (--tie-embeddings) train with one data-parallel replica"
+check "tied embeddings with --dp 2 are refused with a message" $?
+run 2 $SMALL --kv-heads 3
+[ $rc -ne 0 ] && once "NKV (key/value heads, 3) must divide NH (heads, 4)"
+check "--kv-heads not dividing the heads is refused naming both" $?
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

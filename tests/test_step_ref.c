@@ -8,7 +8,10 @@
  * relative to the largest change of that tensor, so the test sees the step, not the weights).
  * SGD's change is lr * gradient: a gradient scaled wrongly (1/(B*T) instead of 1/(M*B*T)) fails
  * by a factor M. AdamW's first step is nearly lr * sign(gradient), nearly blind to such a
- * scale, but it checks the optimizer itself (moments, bias correction, decoupled weight decay). */
+ * scale, but it checks the optimizer itself (moments, bias correction, decoupled weight decay).
+ * tests/ref/step_gqa_tied.bin (its "gqa_tied" = [NKV, tied]) is the same step with grouped-query
+ * attention and tied embeddings: the embedding's step carries the sum of both uses' gradients,
+ * and at P > 1 the last stage's copy of it ("wte" too) must take the same step. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +28,7 @@
 static ref_file_t ref;
 static const ref_tensor_t *tokens_ref, *targets_ref;
 static int cfg_M, cfg_B, cfg_T;
+static int cfg_NKV, cfg_tied;  /* step_gqa_tied.bin's; 0 and 0 for step.bin */
 
 static void batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
 {
@@ -53,7 +57,8 @@ static int list_params(pipa_runtime_t *tr, param_t *out)
                                          "w_gate", "w_up", "w_down"};
     const pipa_model_config_t *m = &tr->cfg.model;
     size_t C = (size_t)m->C, I = (size_t)m->I, VC = (size_t)tr->cfg.vocab * C;
-    const size_t sizes[9] = {C, C * C, C * C, C * C, C * C, C, I * C, I * C, C * I};
+    size_t KC = (size_t)pipa_config_nkv(m) * (C / (size_t)m->NH);
+    const size_t sizes[9] = {C, C * C, KC * C, KC * C, C * C, C, I * C, I * C, C * I};
     int n = 0;
     for (int c = 0; c < tr->V; c++)
         for (int l = 0; l < tr->chunk[c].count; l++) {
@@ -70,7 +75,9 @@ static int list_params(pipa_runtime_t *tr, param_t *out)
     if (tr->has_ends && e->has_embedding) out[n++] = (param_t){"wte", e->wte, VC, NULL};
     if (tr->has_ends && e->has_head) {
         out[n++] = (param_t){"final_norm", e->final_norm, C, NULL};
-        out[n++] = (param_t){"lm_head", e->lm_head, VC, NULL};
+        /* Tied: the head's matrix is wte, on a head-only stage its copy, which must step too. */
+        if (!m->tie_embeddings) out[n++] = (param_t){"lm_head", e->lm_head, VC, NULL};
+        else if (!e->has_embedding) out[n++] = (param_t){"wte", e->lm_head, VC, NULL};
     }
     return n;
 }
@@ -98,7 +105,8 @@ static pipa_status build(pipa_runtime_t *tr, pipa_plan_t *plan, pipa_comm_t *com
     PIPA_TRY(pipa_split_even(L, P * V, counts));
     pipa_train_config_t cfg = {
         .model = {.L = L, .C = (int)c[1], .NH = (int)c[2], .I = (int)c[3], .eps = c[9],
-                  .rope_theta = c[10], .seed = (uint64_t)c[8]},
+                  .rope_theta = c[10], .seed = (uint64_t)c[8], .NKV = cfg_NKV,
+                  .tie_embeddings = cfg_tied},
         .vocab = (int)c[4], .B = cfg_B, .T = cfg_T, .opt = pipa_opt_defaults()};
     cfg.opt.kind = opt;
     cfg.opt.lr = opt == PIPA_OPT_ADAMW ? c[11] : c[13];
@@ -176,6 +184,9 @@ int main(int argc, char **argv)
         return 1;
     }
     cfg_M = (int)c->data[5], cfg_B = (int)c->data[6], cfg_T = (int)c->data[7];
+    for (int i = 0; i < ref.count; i++)  // the optional [NKV, tied] of step_gqa_tied.bin
+        if (strcmp(ref.t[i].name, "gqa_tied") == 0 && ref.t[i].n == 2)
+            cfg_NKV = (int)ref.t[i].data[0], cfg_tied = (int)ref.t[i].data[1];
     size_t ntok = (size_t)cfg_M * cfg_B * cfg_T;
     tokens_ref = ref_get(&ref, "tokens", ntok);
     targets_ref = ref_get(&ref, "targets", ntok);

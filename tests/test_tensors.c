@@ -5,7 +5,8 @@
  * offsets are aligned, disjoint and add up; layers and ends built alone are views of their table.
  * A runtime's gradients are all zero after its STEP. Its checkpoint shard lists the global names (read back with a reader written here) and
  * loads in any order; a shard with a renamed, duplicated, missing or reshaped tensor is refused
- * with a message naming the file and the tensor. */
+ * with a message naming the file and the tensor. Grouped-query and tied tables: their shapes,
+ * the missing lm_head, the head-only stage's copy of the embedding. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,6 +67,43 @@ static void test_hf_names(void)
     }
     CHECK(pipa_tensors_find(&tab, "model.layers.2.mlp.up_proj.weight") == NULL);
     pipa_tensors_free(&tab);
+}
+
+/* Grouped-query attention and tied embeddings (issue 11), C = 8, NH = 2 heads of 4, NKV = 1:
+ * k_proj and v_proj are (4, 8); tied, a one-stage table has no lm_head.weight and the head's
+ * view is the embedding; a head-only stage holds model.embed_tokens.weight, the first stage's
+ * bits; the parameter counts follow (written out here). */
+static void test_gqa_tied(void)
+{
+    pipa_model_config_t cfg = CFG;
+    cfg.NKV = 1, cfg.tie_embeddings = 1;
+    const pipa_layer_range_t all = {0, 2}, none = {0, 0};
+    pipa_tensors_t one, first, last;
+    CHECK(pipa_tensors_build(&one, &cfg, VOCAB, &all, 1, 1, 1) == PIPA_OK);
+    const pipa_tensor_t *k = pipa_tensors_find(&one, "model.layers.1.self_attn.k_proj.weight");
+    const pipa_tensor_t *v = pipa_tensors_find(&one, "model.layers.0.self_attn.v_proj.weight");
+    CHECK(k && k->shape[0] == 4 && k->shape[1] == 8 && v && v->count == 32);
+    CHECKF(one.n == 20 && !pipa_tensors_find(&one, "lm_head.weight"), "tied: %d tensors", one.n);
+    /* 2 norms 16 + q, o 128 + k, v 64 + gate, up, down 288 = 496 per layer; ends 23*8 + 8 */
+    CHECK(pipa_layer_param_count(&cfg) == 496 && pipa_ends_param_count(&cfg, VOCAB, 1, 1) == 192);
+    CHECK(pipa_ends_param_count(&cfg, VOCAB, 0, 1) == 192);  // a head-only stage's copy counts
+    float *w1 = NULL, *wf = NULL, *wl = NULL;
+    CHECK(pipa_tensors_alloc(&one, &w1, 1, "one") == PIPA_OK);
+    pipa_ends_t e;
+    pipa_tensors_view_ends(&one, w1, &e);
+    CHECK(e.has_embedding && e.has_head && e.lm_head == e.wte && e.wte != NULL);
+    CHECK(pipa_tensors_build(&first, &cfg, VOCAB, &none, 1, 1, 0) == PIPA_OK);
+    CHECK(pipa_tensors_build(&last, &cfg, VOCAB, &none, 1, 0, 1) == PIPA_OK);
+    CHECK(pipa_tensors_alloc(&first, &wf, 1, "first") == PIPA_OK);
+    CHECK(pipa_tensors_alloc(&last, &wl, 1, "last") == PIPA_OK);
+    const pipa_tensor_t *ef = pipa_tensors_find(&first, "model.embed_tokens.weight");
+    const pipa_tensor_t *el = pipa_tensors_find(&last, "model.embed_tokens.weight");
+    CHECK(ef && el && last.n == 2 && !pipa_tensors_find(&last, "lm_head.weight"));
+    if (ef && el) CHECK(memcmp(wf + ef->offset, wl + el->offset, ef->count * sizeof(float)) == 0);
+    pipa_tensors_view_ends(&last, wl, &e);
+    CHECK(!e.has_embedding && e.wte == NULL && e.has_head && el && e.lm_head == wl + el->offset);
+    free(w1), free(wf), free(wl);
+    pipa_tensors_free(&one), pipa_tensors_free(&first), pipa_tensors_free(&last);
 }
 
 /* ---- layout ------------------------------------------------------------------------------- */
@@ -437,6 +475,7 @@ static int test_checkpoint(void)
 int main(void)
 {
     test_hf_names();
+    test_gqa_tied();
     test_partitions();
     test_views();
     CHECK(test_checkpoint() == 0);

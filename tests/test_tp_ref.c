@@ -13,12 +13,22 @@
  * bit for bit, the loss and the head's input gradient), each the same bits on every rank; every
  * gradient of the rank's slices against the same slice of PyTorch's whole gradient, the norms'
  * whole and the same bits as rank 0's; the number of the group's reductions.
- * Tolerance: test_backward's 1e-5, relative to the reference tensor's largest magnitude.
- *   usage: test_tp_ref [grads.bin [tp.bin]]   (defaults tests/ref/..., from the repo root) */
+ *  3. Hugging Face's Llama (tests/ref/gen_llama_ref.py: C 32, NH 4 query heads on NKV 2
+ *     key/value heads, I 48, V 61, rope_theta 50000, the file's weights loaded into the table by
+ *     their Hugging Face names), untied and tied: the whole model at R = 1, through the
+ *     one-process passes the runtime runs at tp 1 and through the vocabulary-parallel ones with a
+ *     group of 1, checking also the logits; then the layers alone (input emb, output gradient
+ *     dhidden from the file: V 61 splits by nothing) at R = 1 and 2 (a rank holds one key/value
+ *     head and its two query heads). Tables that cannot be cut are refused: V 61 by 2, NKV 2 by 4.
+ * Tolerance: test_backward's 1e-5, relative to the reference tensor's largest magnitude (the
+ * Llama cases: 1e-4, the task's bound; their largest error is printed).
+ *   usage: test_tp_ref [grads.bin [tp.bin [llama_untied.bin [llama_tied.bin]]]]
+ *   (defaults tests/ref/..., from the repo root) */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "model/backend.h"
 #include "model/blas.h"
 #include "model/ends.h"
 #include "model/layer.h"
@@ -41,6 +51,8 @@ typedef struct {
     pipa_model_config_t cfg;
     int B, T, V;                     /* V 0: the layers only (case 1) */
     int seeded;                      /* the weights are pipa's own init (case 2), else the file's */
+    int plain;                       /* R 1 through the one-process passes, no hook (case 3) */
+    double tol;                      /* relative tolerance */
     const char *w_layer, *w_end;     /* prefixes of the weights */
     const char *g_layer, *g_end;     /* prefixes of the gradients */
     const char *out, *dx;            /* the layers' output, their input gradient */
@@ -50,6 +62,7 @@ typedef struct {
 
 /* The file's name of table tensor hf (Hugging Face name) with prefixes layer / end. */
 static void ref_name(char *buf, size_t len, const char *hf, const char *layer, const char *end)
+/* (layer NULL: the file names every tensor end + its Hugging Face name, case 3) */
 {
     static const char *const leaf[9] = {"attn_norm", "wq", "wk", "wv", "wo", "mlp_norm",
                                         "w_gate", "w_up", "w_down"};
@@ -58,6 +71,10 @@ static void ref_name(char *buf, size_t len, const char *hf, const char *layer, c
                                            {"lm_head.weight", "lm_head"}};
     int l;
     snprintf(buf, len, "(no reference name for %s)", hf);
+    if (!layer) {  // case 3: the file's names are the Hugging Face ones, behind the prefix end
+        snprintf(buf, len, "%s%s", end, hf);
+        return;
+    }
     if (sscanf(hf, "model.layers.%d.", &l) == 1)
         for (int w = 0; w < 9; w++) {
             char n[PIPA_TENSOR_NAME];
@@ -100,7 +117,8 @@ static int case_blocks(case_t *k, const ref_file_t *f)
     if (!c || !x || !r) return -1;
     *k = (case_t){.title = "grads.bin: two blocks", .f = f, .B = (int)c->data[0],
                   .T = (int)c->data[1], .w_layer = "layer", .w_end = "", .g_layer = "block.d",
-                  .g_end = "", .out = "block.out", .dx = "block.dx", .x = x->data, .dy = r->data};
+                  .g_end = "", .out = "block.out", .dx = "block.dx", .x = x->data, .dy = r->data,
+                  .tol = TOL};
     k->cfg = (pipa_model_config_t){.L = 2, .C = (int)c->data[2], .NH = (int)c->data[3],
                                    .I = (int)c->data[4], .eps = c->data[6],
                                    .rope_theta = c->data[7], .seed = 1};
@@ -118,7 +136,7 @@ static int case_model(case_t *k, const ref_file_t *f)
     *k = (case_t){.title = "tp.bin: the whole model", .f = f, .V = (int)c->data[4],
                   .B = (int)c->data[5], .T = (int)c->data[6], .seeded = 1,
                   .w_layer = "init.layer", .w_end = "init.", .g_layer = "d.layer", .g_end = "d.",
-                  .out = "hidden", .dx = "demb"};
+                  .out = "hidden", .dx = "demb", .tol = TOL};
     k->cfg = (pipa_model_config_t){.L = (int)c->data[0], .C = (int)c->data[1],
                                    .NH = (int)c->data[2], .I = (int)c->data[3],
                                    .eps = c->data[8], .rope_theta = c->data[9],
@@ -222,12 +240,16 @@ static pipa_status rank_forward(rank_t *r, const pipa_tp_hook_t *hook)
     const case_t *k = r->k;
     const int B = k->B, T = k->T;
     const size_t bytes = (size_t)B * T * k->cfg.C * sizeof(float);
-    if (k->V) PIPA_TRY(pipa_ends_embed_forward_tp(&r->e, k->tokens, r->x, B, T, hook));
+    if (k->plain) hook = NULL;  // the one-process passes (R 1)
+    if (k->V && k->plain) PIPA_TRY(pipa_ends_embed_forward(&r->e, k->tokens, r->x, B, T));
+    else if (k->V) PIPA_TRY(pipa_ends_embed_forward_tp(&r->e, k->tokens, r->x, B, T, hook));
     else memcpy(r->x, k->x, bytes);
     memcpy(r->emb, r->x, bytes);
     PIPA_TRY(pipa_layers_forward_tp(&r->ls, r->x, B, T, &r->acts, &r->s, hook));
     memcpy(r->hidden, r->x, bytes);
     if (!k->V) return PIPA_OK;
+    if (k->plain)
+        return pipa_ends_head_forward(&r->e, r->x, k->targets, B, T, &r->h, &r->loss_sum);
     return pipa_ends_head_forward_tp(&r->e, r->x, k->targets, B, T, &r->h, r->stats,
                                      &r->loss_sum, hook);
 }
@@ -238,12 +260,15 @@ static pipa_status rank_backward(rank_t *r, const pipa_tp_hook_t *hook)
     const case_t *k = r->k;
     const int B = k->B, T = k->T;
     const size_t bytes = (size_t)B * T * k->cfg.C * sizeof(float);
-    if (k->V) PIPA_TRY(pipa_ends_head_backward_input_tp(&r->e, &r->h, 1.0f / (B * T), r->dx, B,
-                                                        T, hook));
+    if (k->plain) hook = NULL;
+    if (k->V && k->plain) pipa_ends_head_backward_input(&r->e, &r->h, 1.0f / (B * T), r->dx, B, T);
+    else if (k->V) PIPA_TRY(pipa_ends_head_backward_input_tp(&r->e, &r->h, 1.0f / (B * T), r->dx,
+                                                             B, T, hook));
     else memcpy(r->dx, k->dy, bytes);
     memcpy(r->dhidden, r->dx, bytes);
     PIPA_TRY(pipa_layers_backward_input_tp(&r->ls, &r->acts, r->dx, B, T, &r->s, hook));
-    if (k->V) pipa_ends_embed_backward_weight_tp(&r->ge, k->tokens, r->dx, B, T);
+    if (k->V && k->plain) pipa_ends_embed_backward_weight(&r->ge, k->tokens, r->dx, B, T);
+    else if (k->V) pipa_ends_embed_backward_weight_tp(&r->ge, k->tokens, r->dx, B, T);
     pipa_layers_backward_weight(&r->ls, &r->acts, &r->gl, B, T);
     if (k->V) pipa_ends_head_backward_weight(&r->ge, &r->h, B, T);
     return PIPA_OK;
@@ -259,6 +284,33 @@ static void *rank_run(void *arg)
 }
 
 /* ---- the comparisons ------------------------------------------------------------------------ */
+
+static double max_err;  /* the largest relative error of the cases run since it was zeroed */
+
+/* ref_expect_close at the case's tolerance, keeping the largest error in max_err. */
+static void expect_close(const case_t *k, const char *what, const float *got, const float *want,
+                         size_t n)
+{
+    double e = ref_rel_err(got, want, n);
+    max_err = e > max_err || isnan(e) ? e : max_err;
+    ref_expect_close(what, got, want, n, k->tol, WIDTH);
+}
+
+/* Case 3, R 1: the logits, lm_head (or, tied, the embedding) times the head's saved normed
+ * input, against the file's. */
+static void check_logits(const rank_t *r)
+{
+    const case_t *k = r->k;
+    const size_t N = (size_t)k->B * k->T;
+    if (k->w_layer) return;  // cases 1 and 2 keep no logits
+    const ref_tensor_t *want = ref_get(k->f, "logits", N * (size_t)k->V);
+    CHECK(want != NULL);
+    if (!want) return;
+    float *got = floats(want->n);
+    pipa_backend()->linear.fwd(got, r->h.xn, r->e.lm_head, (int)N, k->cfg.C, k->V);
+    expect_close(k, "R 1: logits", got, want->data, want->n);
+    free(got);
+}
 
 /* Rank r's whole (B, T, C) values and loss against the file's, and the same bits as rank 0's. */
 static void check_values(const rank_t *r, const rank_t *r0)
@@ -279,7 +331,8 @@ static void check_values(const rank_t *r, const rank_t *r0)
         CHECKF(want != NULL, "reference %s missing", v[i].ref);
         if (!want) continue;
         snprintf(what, sizeof what, "R %d rank %d: %s (%s)", R, t, v[i].what, v[i].ref);
-        ref_expect_close(what, v[i].got, want->data, act, v[i].exact ? 0.0 : TOL, WIDTH);
+        if (v[i].exact) ref_expect_close(what, v[i].got, want->data, act, 0.0, WIDTH);
+        else expect_close(k, what, v[i].got, want->data, act);
         CHECKF(memcmp(v[i].got, v[i].got0, act * sizeof(float)) == 0,
                "R %d: rank %d's %s is not rank 0's bits", R, t, v[i].what);
     }
@@ -288,7 +341,8 @@ static void check_values(const rank_t *r, const rank_t *r0)
     CHECK(loss != NULL);
     float mean = (float)(r->loss_sum / N);
     snprintf(what, sizeof what, "R %d rank %d: loss (mean cross-entropy)", R, t);
-    if (loss) ref_expect_close(what, &mean, loss->data, 1, TOL, WIDTH);
+    if (loss) expect_close(k, what, &mean, loss->data, 1);
+    if (R == 1) check_logits(r);
     CHECKF(r->loss_sum == r0->loss_sum, "R %d: rank %d's loss is not rank 0's", R, t);
 }
 
@@ -305,7 +359,7 @@ static void check_grads(const rank_t *r, const rank_t *r0)
         ref_name(name, sizeof name, s->name, k->g_layer, k->g_end);
         if (ref_slice(k->f, name, s, want)) continue;
         snprintf(what, sizeof what, "R %d rank %d: gradient of %s", R, t, s->name);
-        ref_expect_close(what, r->g + s->offset, want, s->count, TOL, WIDTH);
+        expect_close(k, what, r->g + s->offset, want, s->count);
         if (s->ndim != 1) continue;
         const pipa_tensor_t *s0 = pipa_tensors_find(&r0->tab, s->name);
         CHECKF(s0 && memcmp(r->g + s->offset, r0->g + s0->offset, s->count * sizeof *want) == 0,
@@ -319,8 +373,9 @@ static void run_case(const case_t *k, int R)
 {
     const size_t act = (size_t)k->B * k->T * k->cfg.C;
     /* The group's reductions per rank: 2 per layer each way; the ends' embedding 1, head 3. */
-    const int calls = 4 * k->cfg.L + (k->V ? 4 : 0);
-    printf("# %s, R %d\n", k->title, R);
+    const int calls = k->plain ? 0 : 4 * k->cfg.L + (k->V ? 4 : 0);
+    printf("# %s, R %d%s%s\n", k->title, R, k->plain ? ", the one-process passes" : "",
+           k->V ? "" : ", the layers alone");
     tp_group_t grp;
     tp_group_init(&grp, R, act);
     rank_t r[MAX_R];
@@ -338,12 +393,74 @@ static void run_case(const case_t *k, int R)
     tp_group_free(&grp);
 }
 
+/* Case 3 from a gen_llama_ref.py file: config [L, C, NH, NKV, I, V, B, T, eps, theta, tied];
+ * layers_only: V 0, the layers between the file's emb and dhidden. 0 or -1. */
+static int case_llama(case_t *k, const ref_file_t *f, const char *title, int layers_only)
+{
+    const ref_tensor_t *c = ref_get(f, "config", 11), *tok = ref_get(f, "tokens", 0);
+    const ref_tensor_t *tgt = ref_get(f, "targets", 0), *x = ref_get(f, "emb", 0);
+    const ref_tensor_t *dy = ref_get(f, "dhidden", 0);
+    CHECK(c && tok && tgt && x && dy);
+    if (!c || !tok || !tgt || !x || !dy) return -1;
+    *k = (case_t){.title = title, .f = f, .V = layers_only ? 0 : (int)c->data[5],
+                  .B = (int)c->data[6], .T = (int)c->data[7], .w_end = "w.", .g_end = "d.",
+                  .out = "hidden", .dx = "demb", .x = x->data, .dy = dy->data, .tol = 1e-4};
+    k->cfg = (pipa_model_config_t){.L = (int)c->data[0], .C = (int)c->data[1],
+                                   .NH = (int)c->data[2], .NKV = (int)c->data[3],
+                                   .I = (int)c->data[4], .eps = c->data[8],
+                                   .rope_theta = c->data[9], .tie_embeddings = (int)c->data[10],
+                                   .seed = 1};
+    const size_t N = (size_t)k->B * k->T;
+    CHECK(N <= 64 && tok->n == N && tgt->n == N && x->n == N * (size_t)k->cfg.C && dy->n == x->n);
+    if (N > 64 || tok->n != N || tgt->n != N || x->n != N * (size_t)k->cfg.C || dy->n != x->n)
+        return -1;
+    for (size_t i = 0; i < N; i++)
+        k->tokens[i] = (int32_t)tok->data[i], k->targets[i] = (int32_t)tgt->data[i];
+    return 0;
+}
+
+/* The tables a tensor group cannot cut are refused, naming what does not divide. */
+static void check_refused(const pipa_model_config_t *cfg, int V, int R, const char *names)
+{
+    pipa_tensors_t tab;
+    const pipa_layer_range_t all = {0, cfg->L};
+    pipa_status s = pipa_tensors_build_tp(&tab, cfg, V, &all, 1, V > 0, V > 0, 0, R);
+    CHECKF(s == PIPA_ERR_ARG && strstr(pipa_last_error(), names),
+           "a table of V %d, NKV %d cut by %d: status %d, '%s' (should name %s)", V, cfg->NKV, R,
+           (int)s, pipa_last_error(), names);
+    if (s == PIPA_OK) pipa_tensors_free(&tab);
+    printf("# refused: %s\n", pipa_last_error());
+}
+
+/* The Llama file path (untied or tied): the whole model at R 1 both ways, the layers at R 1, 2. */
+static void run_llama(const char *path, const char *title)
+{
+    ref_file_t f;
+    CHECK(ref_load(&f, path) == 0);
+    case_t whole, layers;
+    max_err = 0.0;
+    if (f.count && case_llama(&whole, &f, title, 0) == 0 &&
+        case_llama(&layers, &f, title, 1) == 0) {
+        whole.plain = 1;
+        run_case(&whole, 1);
+        whole.plain = 0;
+        run_case(&whole, 1);
+        for (int R = 1; R <= 2; R *= 2) run_case(&layers, R);
+        check_refused(&whole.cfg, whole.V, 2, "vocabulary");
+        check_refused(&whole.cfg, 0, 4, "NKV");
+        printf("# %s: largest relative error %.2e (bound %.0e)\n", title, max_err, whole.tol);
+    }
+    ref_free(&f);
+}
+
 int main(int argc, char **argv)
 {
     const char *grads = argc > 1 ? argv[1] : "tests/ref/grads.bin";
     const char *tp = argc > 2 ? argv[2] : "tests/ref/tp.bin";
+    const char *untied = argc > 3 ? argv[3] : "tests/ref/llama_untied.bin";
+    const char *tied = argc > 4 ? argv[4] : "tests/ref/llama_tied.bin";
     pipa_blas_init(1);  // R ranks in R threads: one BLAS thread each, as ranks have
-    printf("# %s; references %s, %s\n", pipa_blas_name(), grads, tp);
+    printf("# %s; references %s, %s, %s, %s\n", pipa_blas_name(), grads, tp, untied, tied);
     ref_file_t fg, ft;
     CHECK(ref_load(&fg, grads) == 0);
     CHECK(ref_load(&ft, tp) == 0);
@@ -353,5 +470,7 @@ int main(int argc, char **argv)
     if (ft.count && case_model(&model, &ft) == 0)
         for (int R = 1; R <= MAX_R; R *= 2) run_case(&model, R);
     ref_free(&fg), ref_free(&ft);
+    run_llama(untied, "llama_untied.bin: GQA 4/2, V 61, untied");
+    run_llama(tied, "llama_tied.bin: GQA 4/2, V 61, tied");
     return check_done("test_tp_ref");
 }

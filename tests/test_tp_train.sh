@@ -18,6 +18,9 @@
 #    tensor-parallel size
 #  8 pipa-bench pipeline --tp 2 --validate (forward-only plans at tp 2) within 1e-5 of the
 #    unpipelined forward; pipa-bench train --tp 2 sends half the bytes between stages with slice
+#  9 --kv-heads 2 (grouped-query) at tp 2 within 1e-5 of one process, pp 2 bit-identical, tp 4
+#    refused naming the key/value heads; --tie-embeddings at tp 2 within 1e-5 of one process and
+#    at tp 2 x pp 2 bit-identical to tp 2 x pp 1
 #   usage: sh tests/test_tp_train.sh BUILD_DIR
 B=${1:-build}
 RUN="$B/pipa-run"
@@ -154,5 +157,26 @@ bench 2 train $BS --tp-send whole
 [ $rc -ne 0 ] && has "tp-send 'whole': slice or whole, with --tp 2 or more" err
 check "pipa-bench train refuses --tp-send without --tp" $?
 
+# ---- 9: grouped-query attention and tied embeddings (issue 11) -----------------------------------
+GQA="--kv-heads 2"
+train gqa1 1 $GQA
+ok=$rc; train gqa2 2 $GQA --tp 2
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && py "$NEAR" "$T/gqa2.json" "$T/gqa1.json" &&
+    py 'j[0]["config"]["kv_heads"] == 2 and j[0]["hashes"] != j[1]["hashes"]' "$T/gqa1.json" "$T/one.json"
+check "--kv-heads 2: tp 2 within 1e-5 of one process (a rank: 1 key/value head, its 2 query heads)" $?
+train gqa2pp 4 $GQA --tp 2 --pp 2 --schedule zb1
+[ $rc -eq 0 ] && py "$SAME" "$T/gqa2.json" "$T/gqa2pp.json"
+check "--kv-heads 2: tp 2 x pp 2 zb1 bit-identical to tp 2 x pp 1" $?
+tool 4 $SMALL $GQA --tp 4
+fails "--tp 4: the 2 key/value heads (--kv-heads) do not divide among 4 tensor ranks"
+check "--kv-heads 2 at --tp 4 is refused naming the key/value heads" $?
+train tie1 1 --tie-embeddings
+ok=$rc; train tie2 2 --tie-embeddings --tp 2
+[ $ok -eq 0 ] && [ $rc -eq 0 ] && py "$NEAR" "$T/tie2.json" "$T/tie1.json" &&
+    py 'j[0]["config"]["tie_embeddings"] == 1 and j[0]["config"]["parameters"] + 256 * 32 == j[1]["config"]["parameters"]' "$T/tie1.json" "$T/one.json"
+check "--tie-embeddings: tp 2 within 1e-5 of one process; one embedding fewer parameters" $?
+train tie22 4 --tie-embeddings --tp 2 --pp 2 --schedule zb1
+[ $rc -eq 0 ] && py "$SAME" "$T/tie2.json" "$T/tie22.json"
+check "--tie-embeddings: tp 2 x pp 2 zb1 bit-identical to tp 2 x pp 1 (each tensor rank's copies)" $?
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -2,7 +2,9 @@
 # test_train: training is bit-identical across pipeline sizes and schedules. A tiny model trains
 # 3 steps with M = 4 microbatches; every step's loss (exact bits) and a hash of every parameter
 # tensor must equal the one-process GPipe run, for P = 1, 2, 4 and every schedule, with AdamW and
-# with SGD. The loss must fall. Usage: sh tests/test_train.sh BUILD_DIR
+# with SGD. The loss must fall. The same with grouped-query attention (2 and 1 key/value heads),
+# and with tied embeddings.
+# Usage: sh tests/test_train.sh BUILD_DIR
 B=${1:-build}
 run="$B/pipa-run"
 drv="$B/tests/train_driver"
@@ -51,6 +53,40 @@ for cfg in "3 1f1b 4 1" "2 interleaved 4 2" "3 zb1 4 1"; do
     else echo "FAIL $name: differs from P=1 gpipe"; fail=1; fi
 done
 unset TRAIN_DRIVER_LAYERS
+# Grouped-query attention: 4 query heads on 2 key/value heads, and on 1 (multi-query), train to
+# the same bits at every P and schedule as their one-process GPipe run, and not to the bits of
+# plain multi-head attention (the key/value heads are really shared).
+export TRAIN_DRIVER_HEADS=4
+outcome "mha4" 1 gpipe 4 1 adamw
+for kv in 2 1; do
+    export TRAIN_DRIVER_KV_HEADS=$kv
+    outcome "ref-kv$kv" 1 gpipe 4 1 adamw || continue
+    if cmp -s "$tmp/mha4.out" "$tmp/ref-kv$kv.out"; then
+        echo "FAIL kv$kv: the same bits as 4 key/value heads"; fail=1
+    fi
+    for cfg in "2 1f1b 4 1" "4 zb1 4 1" "2 interleaved 4 2"; do
+        set -- $cfg
+        name="kv$kv-P$1-$2-V$4"
+        outcome "$name" "$1" "$2" "$3" "$4" adamw || continue
+        if cmp -s "$tmp/ref-kv$kv.out" "$tmp/$name.out"; then
+            echo "ok   $name: $kv key/value heads, bit-identical to P=1 gpipe"
+        else echo "FAIL $name: differs from P=1 gpipe"; fail=1; fi
+    done
+done
+# Tied embeddings (with 2 key/value heads): every P and schedule the bits of P=1 GPipe: the
+# first and last stage's copies of the embedding get the sum of both uses' gradients, added in
+# the one fixed order, and stay identical (the head's hash covers the last stage's copy).
+export TRAIN_DRIVER_KV_HEADS=2 TRAIN_DRIVER_TIED=1
+outcome "ref-tied" 1 gpipe 4 1 adamw
+for cfg in "2 1f1b 4 1" "4 zb1 4 1" "2 interleaved 4 2" "3 1f1b 4 1"; do
+    set -- $cfg
+    name="tied-P$1-$2-V$4"
+    outcome "$name" "$1" "$2" "$3" "$4" adamw || continue
+    if cmp -s "$tmp/ref-tied.out" "$tmp/$name.out"; then
+        echo "ok   $name: tied embeddings, bit-identical to P=1 gpipe"
+    else echo "FAIL $name: differs from P=1 gpipe"; diff "$tmp/ref-tied.out" "$tmp/$name.out" | head -4; fail=1; fi
+done
+unset TRAIN_DRIVER_HEADS TRAIN_DRIVER_KV_HEADS TRAIN_DRIVER_TIED
 # M < P must work too (a correct plan, no hang): losses differ from M=4 (other batch), so only run.
 outcome "m1p4" 4 1f1b 1 1 adamw && echo "ok   M=1 on P=4 (1f1b) runs"
 outcome "m2p4zb" 4 zb1 2 1 adamw && echo "ok   M=2 on P=4 (zb1) runs"

@@ -19,6 +19,9 @@
 
 enum { B = 2, T = 8 };
 static int L = 8; /* TRAIN_DRIVER_LAYERS changes it (7 gives uneven splits and chunks) */
+/* TRAIN_DRIVER_HEADS, TRAIN_DRIVER_KV_HEADS (grouped-query attention: NKV of the NH heads) and
+ * TRAIN_DRIVER_TIED (1: tied embeddings) change the attention and the head. */
+static int NH = 2, NKV = 0, TIED = 0;
 
 static void batch(void *ctx, int mb, int32_t *tokens, int32_t *targets)
 {
@@ -38,7 +41,8 @@ static pipa_status setup(pipa_comm_t *comm, pipa_plan_t *plan, pipa_runtime_t *t
     int counts[64];
     PIPA_TRY(pipa_split_even(L, P * V, counts));
     pipa_train_config_t cfg = {
-        .model = {.L = L, .C = 16, .NH = 2, .I = 24, .eps = 1e-5f, .rope_theta = 10000.0f, .seed = 5},
+        .model = {.L = L, .C = 16, .NH = NH, .I = 24, .eps = 1e-5f, .rope_theta = 10000.0f, .seed = 5,
+                  .NKV = NKV, .tie_embeddings = TIED},
         .vocab = 23, .B = B, .T = T, .opt = pipa_opt_defaults()};
     cfg.opt.lr = 1e-2f;
     if (argc > 5) PIPA_TRY(pipa_opt_parse(argv[5], &cfg.opt.kind));
@@ -86,6 +90,9 @@ int main(int argc, char **argv)
     pipa_plan_t plan;
     pipa_runtime_t tr;
     if (getenv("TRAIN_DRIVER_LAYERS")) L = atoi(getenv("TRAIN_DRIVER_LAYERS"));
+    if (getenv("TRAIN_DRIVER_HEADS")) NH = atoi(getenv("TRAIN_DRIVER_HEADS"));
+    if (getenv("TRAIN_DRIVER_KV_HEADS")) NKV = atoi(getenv("TRAIN_DRIVER_KV_HEADS"));
+    if (getenv("TRAIN_DRIVER_TIED")) TIED = atoi(getenv("TRAIN_DRIVER_TIED"));
     if (pipa_comm_init(&comm) != PIPA_OK || setup(comm, &plan, &tr, argc, argv) != PIPA_OK) {
         fprintf(stderr, "train_driver: %s\n", pipa_last_error());
         return 1;

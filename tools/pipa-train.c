@@ -51,6 +51,9 @@ static void usage(FILE *f)
         "  --layers L          transformer layers                          (4)\n"
         "  --hidden C          hidden size                                 (64)\n"
         "  --heads NH          attention heads                             (4)\n"
+        "  --kv-heads N        key/value heads: grouped-query attention, N dividing\n"
+        "                      NH; query head h uses key/value head h / (NH/N) (the heads)\n"
+        "  --tie-embeddings    the LM head is the token embedding (one weight)  (off)\n"
         "  --intermediate I    MLP intermediate size                       (256)\n"
         "  --seed S            weights and data seed                       (%d)\n"
         "training:\n"
@@ -94,9 +97,10 @@ static int take_int(int argc, char **argv, int *i, train_opts_t *o)
 {
     static const char *const names[] = {"--microbatches", "--chunks", "--steps", "--layers",
                                         "--hidden", "--heads", "--intermediate", "--batch",
-                                        "--seq", "--pp", "--save-every", "--dp", "--tp"};
+                                        "--seq", "--pp", "--save-every", "--dp", "--tp",
+                                        "--kv-heads"};
     int *const slots[] = {&o->M, &o->V, &o->steps, &o->L, &o->C, &o->NH, &o->I, &o->B, &o->T,
-                          &o->pp, &o->save_every, &o->dp, &o->tp};
+                          &o->pp, &o->save_every, &o->dp, &o->tp, &o->NKV};
     for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
         const char *v;
         int r = pipa_cli_take(argc, argv, i, names[k], &v);
@@ -169,6 +173,7 @@ static int parse_options(int argc, char **argv, train_opts_t *o, char *err, size
         if (!strcmp(a, "--print-plan")) { o->print_plan = 1; continue; }
         if (!strcmp(a, "--print-tensors")) { o->print_tensors = 1; continue; }
         if (!strcmp(a, "--force-cpu")) { o->force_cpu = 1; continue; }
+        if (!strcmp(a, "--tie-embeddings")) { o->tie = 1; continue; }
         int r = take_int(argc, argv, &i, o);
         if (r == 0) r = take_text(argc, argv, &i, o);
         if (r == 0) r = take_other(argc, argv, &i, o);
@@ -245,7 +250,8 @@ static pipa_status build_model(train_ctx_t *ctx)
     const train_opts_t *o = ctx->opt;
     pipa_train_config_t *c = &ctx->cfg;
     c->model = (pipa_model_config_t){.L = o->L, .C = o->C, .NH = o->NH, .I = o->I, .eps = 1e-5f,
-                               .rope_theta = 10000.0f, .seed = o->seed};
+                               .rope_theta = 10000.0f, .seed = o->seed, .NKV = o->NKV,
+                               .tie_embeddings = o->tie};
     c->vocab = PIPA_VOCAB_BYTES;
     c->B = o->B, c->T = o->T;
     c->opt = pipa_opt_defaults();
@@ -308,7 +314,7 @@ static pipa_status build_layout(train_ctx_t *ctx)
 {
     const train_opts_t *o = ctx->opt;
     PIPA_TRY(pipa_grid_layout(&ctx->lay, ctx->W, ctx->rank, o->dp, o->pp, o->tp));
-    pipa_model_config_t m = {.L = o->L, .C = o->C, .NH = o->NH, .I = o->I};
+    pipa_model_config_t m = {.L = o->L, .C = o->C, .NH = o->NH, .I = o->I, .NKV = o->NKV};
     PIPA_TRY(pipa_grid_check(&ctx->lay, &m, o->V, o->M));  /* also: pp x V stages <= layers */
     ctx->P = ctx->lay.pp;
     ctx->M = o->M / ctx->lay.dp;  /* checked to divide (pipa_grid_check) */
@@ -399,6 +405,10 @@ static void print_header(const train_ctx_t *ctx)
            o->plan_path ? "" : " (generated)");
     printf("model      L=%d C=%d NH=%d I=%d vocab %d, %lld parameters, seed %llu\n", m->L, m->C,
            m->NH, m->I, ctx->cfg.vocab, (long long)ctx->params, (unsigned long long)m->seed);
+    if (m->NKV || m->tie_embeddings)  /* only then, so that default runs print what they did */
+        printf("attention  %d key/value heads (grouped-query: %d query heads each); %s LM head\n",
+               pipa_config_nkv(m), m->NH / pipa_config_nkv(m),
+               m->tie_embeddings ? "tied" : "untied");
     printf("split      %s layers on virtual stages 0..%d\n",
            pipa_split_format(ctx->counts, ctx->P * o->V, split, sizeof split), ctx->P * o->V - 1);
     printf("corpus     %s (%zu bytes)\n", o->corpus, ctx->corpus.n);

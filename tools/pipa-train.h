@@ -23,6 +23,8 @@ typedef struct {
     pipa_sched sched;
     int M, V, steps;          /* microbatches, chunks per rank, total optimizer steps */
     int L, C, NH, I;          /* model size */
+    int NKV;                  /* key/value heads (--kv-heads); 0: NH */
+    int tie;                  /* --tie-embeddings: the LM head is the token embedding */
     int B, T;                 /* sequences per microbatch, tokens per sequence */
     int pp, dp, tp;           /* 0: not given */
     int tp_send_whole, tp_send_given;  /* --tp-send whole (default slice) */

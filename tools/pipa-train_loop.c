@@ -98,6 +98,8 @@ static void json_config(train_ctx_t *ctx, int64_t start)
     pipa_json_int(j, "layers", o->L);
     pipa_json_int(j, "hidden", o->C);
     pipa_json_int(j, "heads", o->NH);
+    pipa_json_int(j, "kv_heads", o->NKV ? o->NKV : o->NH);
+    pipa_json_int(j, "tie_embeddings", o->tie);
     pipa_json_int(j, "intermediate", o->I);
     pipa_json_int(j, "vocab", ctx->cfg.vocab);
     pipa_json_int(j, "parameters", ctx->params);

@@ -73,11 +73,12 @@ typedef struct pipa_backend {
     } rope;
 
     struct {
+        /* q, out (B, T, NH, HS); k, v (B, T, NKV, HS): grouped-query (ops_cpu.h) */
         void (*fwd)(float *out, float *att, const float *q, const float *k, const float *v, int B,
-                    int T, int NH, int HS);
+                    int T, int NH, int NKV, int HS);
         void (*bwd)(float *dq, float *dk, float *dv, float *datt, const float *dout,
                     const float *att, const float *q, const float *k, const float *v, int B, int T,
-                    int NH, int HS);
+                    int NH, int NKV, int HS);
     } attention;
 
     struct {

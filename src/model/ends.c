@@ -6,7 +6,10 @@
  * builds only its own end and gets the bits of a one-process model.
  * Split by vocabulary (the ..._tp functions): Megatron's vocabulary-parallel embedding and
  * cross-entropy, each rank its rows, the rest combined through the caller's reduce hook.
- * Left out: tied embeddings, a tokenizer, sampling. */
+ * Tied embeddings: the head's lm_head points at the embedding (tensors.h), so one stage holding
+ * both ends adds both uses' gradients into one tensor, the head's and then the embedding's in
+ * the order the runtime calls them.
+ * Left out: a tokenizer, sampling. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +25,9 @@
 size_t pipa_ends_param_count(const pipa_model_config_t *cfg, int vocab, int has_embedding, int has_head)
 {
     size_t VC = (size_t)vocab * cfg->C;
-    return (has_embedding ? VC : 0) + (has_head ? (size_t)cfg->C + VC : 0);
+    /* Tied: the head's matrix is the embedding, counted once where both ends are. */
+    int head_matrix = has_head && !(cfg->tie_embeddings && has_embedding);
+    return (has_embedding ? VC : 0) + (has_head ? (size_t)cfg->C : 0) + (head_matrix ? VC : 0);
 }
 
 /* Allocates the ends present as their tensor table lays them out (the streams: ends.h, one

@@ -25,7 +25,8 @@ typedef struct {
     int has_embedding, has_head;
     float *wte;            /* (V, C) token embedding, or NULL */
     float *final_norm;     /* (C) or NULL */
-    float *lm_head;        /* (V, C) untied from wte, or NULL */
+    float *lm_head;        /* (V, C) untied from wte; tied, wte itself or (a head-only stage)
+                            * its copy; NULL without the head */
     size_t n_params;       /* parameters of the ends present */
     int v0, tp_size;       /* vocabulary-parallel: wte and lm_head hold rows [v0, v0 + V) of the
                             * tp_size * V; 0 and 1 without a tensor group */

@@ -27,17 +27,17 @@
 enum { S_XN, S_Q, S_K, S_V, S_ATT, S_Y, S_GATE, S_UP, N_SCRATCH };
 
 /* One tensor rank's widths of a layer (tp 1: the whole layer's): its heads' NH/tp, their width
- * QC = NH/tp * HS, its I/tp. */
+ * QC = NH/tp * HS, its key/value heads' width KC = NKV/tp * HS, its I/tp. */
 typedef struct {
-    size_t NH, QC, I;
+    size_t NH, QC, KC, I;
 } widths_t;
 
 static widths_t widths(const pipa_model_config_t *cfg, int tp)
 {
-    /* Whole: no division, so sizes of a configuration not checked yet come out as before. */
-    if (tp <= 1) return (widths_t){(size_t)cfg->NH, (size_t)cfg->C, (size_t)cfg->I};
-    const size_t R = (size_t)tp, NH = (size_t)cfg->NH / R;
-    return (widths_t){NH, NH * (size_t)(cfg->C / cfg->NH), (size_t)cfg->I / R};
+    /* Unchecked configurations (pipa_acts_bytes) must not divide by zero. */
+    const size_t R = tp > 1 ? (size_t)tp : 1, HS = cfg->NH > 0 ? (size_t)(cfg->C / cfg->NH) : 0;
+    const size_t NH = (size_t)cfg->NH / R, NKV = (size_t)pipa_config_nkv(cfg) / R;
+    return (widths_t){NH, NH * HS, NKV * HS, (size_t)cfg->I / R};
 }
 
 pipa_status pipa_scratch_init_tp(pipa_scratch_t *s, const pipa_model_config_t *cfg, int tp_size,
@@ -49,12 +49,12 @@ pipa_status pipa_scratch_init_tp(pipa_scratch_t *s, const pipa_model_config_t *c
         return pipa__fail(PIPA_ERR_ARG, "scratch: B (%d) and T (%d) must be positive", B, T);
     PIPA_TRY(pipa_config_check_tp(cfg, tp_size));
     const widths_t w = widths(cfg, tp_size);
-    size_t N = (size_t)B * T, C = (size_t)cfg->C, QC = w.QC, I = w.I;
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, QC = w.QC, KC = w.KC, I = w.I;
     /* xn and y stay (B, T, C): they also take wo's and w_down's (whole-width) outputs. */
     const pipa_piece_t t[N_SCRATCH] = {
-        {"xn", N * C}, {"q", N * QC}, {"k", N * QC}, {"v", N * QC},
+        {"xn", N * C}, {"q", N * QC}, {"k", N * KC}, {"v", N * KC},
         {"att", (size_t)B * w.NH * T * T}, {"y", N * C}, {"gate", N * I},
-        {"up", N * I}};  // (B, T, C), (B, T, NH, HS), att (B, NH, T, T), (B, T, I)
+        {"up", N * I}};  // (B, T, C), (B, T, NH|NKV, HS), att (B, NH, T, T), (B, T, I)
     size_t off[N_SCRATCH], total = pipa_arena_layout(t, N_SCRATCH, 16, off);  // 64-byte aligned
     void *buf;
     PIPA_TRY(pipa_backend_alloc(&buf, total, 0, "forward scratch"));
@@ -92,10 +92,10 @@ enum {
 static size_t act_table(const pipa_model_config_t *cfg, widths_t w, int B, int T,
                         size_t off[N_PIECES])
 {
-    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = w.I, Q = N * w.QC;
+    size_t N = (size_t)B * T, C = (size_t)cfg->C, I = w.I, Q = N * w.QC, K = N * w.KC;
     const pipa_piece_t t[N_PIECES] = {
         [A_X] = {"x", N * C}, [A_XN_ATTN] = {"xn_attn", N * C}, [A_RSTD_ATTN] = {"rstd_attn", N},
-        [A_Q] = {"q", Q}, [A_K] = {"k", Q}, [A_V] = {"v", Q},
+        [A_Q] = {"q", Q}, [A_K] = {"k", K}, [A_V] = {"v", K},
         [A_ATT] = {"att", (size_t)B * w.NH * T * T}, [A_Y] = {"y", Q},
         [A_X_MID] = {"x_mid", N * C}, [A_XN_MLP] = {"xn_mlp", N * C},
         [A_RSTD_MLP] = {"rstd_mlp", N}, [A_GATE] = {"gate", N * I}, [A_UP] = {"up", N * I},
@@ -171,7 +171,7 @@ void pipa_acts_free(pipa_acts_t *a)
 static void check_acts(const pipa_layers_t *ls, const pipa_acts_t *a, int B, int T)
 {
     PIPA_ASSERT(a->count >= ls->count && a->cfg.C == ls->cfg.C && a->cfg.NH == ls->cfg.NH &&
-                a->cfg.I == ls->cfg.I);
+                a->cfg.I == ls->cfg.I && pipa_config_nkv(&a->cfg) == pipa_config_nkv(&ls->cfg));
     /* Made for the whole layer (a rank uses a prefix of each piece) or for this rank's slices. */
     PIPA_ASSERT(a->tp_size <= 1 || a->tp_size == ls->tp_size);
     /* Every piece is one contiguous array, so a smaller microbatch uses a prefix of each. */
@@ -182,9 +182,10 @@ static void check_acts(const pipa_layers_t *ls, const pipa_acts_t *a, int B, int
 
 /* What a layer pass needs besides weights and buffers: the sizes of the layer's slices (all of it
  * without tensor parallelism) and the tensor group's all-reduce. With tp_size R a rank holds NH/R
- * heads (QC = their width) and I/R of the intermediate size; C stays whole. */
+ * heads (QC = their width), the NKV/R key/value heads they use (KC = their width) and I/R of the
+ * intermediate size; C stays whole. */
 typedef struct {
-    int C, NH, HS, QC, I;
+    int C, NH, NKV, HS, QC, KC, I;
     float eps, theta;
     const pipa_tp_hook_t *tp;  /* NULL: no tensor group */
 } pass_t;
@@ -193,9 +194,9 @@ static pass_t sizes_of(const pipa_layers_t *ls)
 {
     const pipa_model_config_t *cfg = &ls->cfg;
     const int R = ls->tp_size > 1 ? ls->tp_size : 1;
-    const int HS = cfg->C / cfg->NH;
-    return (pass_t){cfg->C, cfg->NH / R, HS, cfg->NH / R * HS, cfg->I / R, cfg->eps,
-                    cfg->rope_theta, NULL};
+    const int HS = cfg->C / cfg->NH, NKV = pipa_config_nkv(cfg) / R;
+    return (pass_t){cfg->C, cfg->NH / R, NKV, HS, cfg->NH / R * HS, NKV * HS, cfg->I / R,
+                    cfg->eps, cfg->rope_theta, NULL};
 }
 
 /* The sizes and the hook of a pass that reduces (forward, backward_input). */
@@ -220,7 +221,7 @@ static pipa_status reduce(const pass_t *p, float *buf, size_t n)
 static pipa_status attn_forward(const pass_t *p, const pipa_layer_t *l, float *x, int B, int T,
                                 pipa_act_layer_t *a, pipa_scratch_t *s)
 {
-    const int N = B * T, C = p->C, NH = p->NH, HS = p->HS, QC = p->QC;
+    const int N = B * T, C = p->C, NH = p->NH, NKV = p->NKV, HS = p->HS, QC = p->QC, KC = p->KC;
     float *xn = a ? a->xn_attn : s->xn, *q = a ? a->q : s->q, *k = a ? a->k : s->k;
     float *v = a ? a->v : s->v, *att = a ? a->att : s->att, *y = a ? a->y : s->y;
     const pipa_backend_t *be = pipa_backend();
@@ -228,11 +229,11 @@ static pipa_status attn_forward(const pass_t *p, const pipa_layer_t *l, float *x
     be->norm.fwd(xn, x, l->attn_norm, N, C, p->eps);  // (B, T, C)
     if (a) be->norm.rstd(a->rstd_attn, x, N, C, p->eps);
     be->linear.fwd(q, xn, l->wq, N, C, QC);  // (B, T, NH, HS)
-    be->linear.fwd(k, xn, l->wk, N, C, QC);  // (B, T, NH, HS)
-    be->linear.fwd(v, xn, l->wv, N, C, QC);  // (B, T, NH, HS)
+    be->linear.fwd(k, xn, l->wk, N, C, KC);  // (B, T, NKV, HS)
+    be->linear.fwd(v, xn, l->wv, N, C, KC);  // (B, T, NKV, HS)
     be->rope.fwd(q, B, T, NH, HS, p->theta);
-    be->rope.fwd(k, B, T, NH, HS, p->theta);
-    be->attention.fwd(y, att, q, k, v, B, T, NH, HS);  // (B, T, NH * HS)
+    be->rope.fwd(k, B, T, NKV, HS, p->theta);
+    be->attention.fwd(y, att, q, k, v, B, T, NH, NKV, HS);  // (B, T, NH * HS)
     be->linear.fwd(s->xn, y, l->wo, N, QC, C);  // (B, T, C); the scratch's xn is free again
     PIPA_TRY(reduce(p, s->xn, (size_t)N * C));  // a slice of wo gives a partial sum
     be->elem.add(x, s->xn, (size_t)N * C);
@@ -333,21 +334,22 @@ static pipa_status mlp_backward_input(const pass_t *p, const pipa_layer_t *l, fl
 static pipa_status attn_backward_input(const pass_t *p, const pipa_layer_t *l, float *dx, int B,
                                        int T, pipa_act_layer_t *a, pipa_scratch_t *s)
 {
-    const int N = B * T, C = p->C, NH = p->NH, HS = p->HS, QC = p->QC;
-    const size_t NQ = (size_t)N * QC;
+    const int N = B * T, C = p->C, NH = p->NH, NKV = p->NKV, HS = p->HS, QC = p->QC, KC = p->KC;
+    const size_t NQ = (size_t)N * QC, NK = (size_t)N * KC;
     const pipa_backend_t *be = pipa_backend();
     be->mem.copy(a->dy_o, dx, (size_t)N * C);
     be->linear.bwd_x(s->y, dx, l->wo, N, QC, C, 0);  // dLoss/d(attention output)
     /* Into the scratch first: q, k, v are read until the end of the attention backward. */
-    be->attention.bwd(s->q, s->k, s->v, s->att, s->y, a->att, a->q, a->k, a->v, B, T, NH, HS);
+    be->attention.bwd(s->q, s->k, s->v, s->att, s->y, a->att, a->q, a->k, a->v, B, T, NH, NKV,
+                      HS);
     be->rope.bwd(s->q, B, T, NH, HS, p->theta);
-    be->rope.bwd(s->k, B, T, NH, HS, p->theta);
+    be->rope.bwd(s->k, B, T, NKV, HS, p->theta);
     be->mem.copy(a->q, s->q, NQ);
-    be->mem.copy(a->k, s->k, NQ);
-    be->mem.copy(a->v, s->v, NQ);
+    be->mem.copy(a->k, s->k, NK);
+    be->mem.copy(a->v, s->v, NK);
     be->linear.bwd_x(a->dxn_attn, a->q, l->wq, N, C, QC, 0);
-    be->linear.bwd_x(a->dxn_attn, a->k, l->wk, N, C, QC, 1);
-    be->linear.bwd_x(a->dxn_attn, a->v, l->wv, N, C, QC, 1);
+    be->linear.bwd_x(a->dxn_attn, a->k, l->wk, N, C, KC, 1);
+    be->linear.bwd_x(a->dxn_attn, a->v, l->wv, N, C, KC, 1);
     PIPA_TRY(reduce(p, a->dxn_attn, (size_t)N * C));
     be->norm.bwd_x(dx, a->dxn_attn, a->x, l->attn_norm, a->rstd_attn, N, C, 1);
     return PIPA_OK;
@@ -389,7 +391,7 @@ void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
                 grads->n_params == ls->n_params);
     PIPA_ASSERT(grads->tp_size == ls->tp_size && grads->tp_rank == ls->tp_rank);
     const pass_t p = sizes_of(ls);
-    const int N = B * T, C = p.C, I = p.I, QC = p.QC;
+    const int N = B * T, C = p.C, I = p.I, QC = p.QC, KC = p.KC;
     const pipa_backend_t *be = pipa_backend();
     /* Layers and tensors in memory order; each tensor's += is one kernel call. The norms'
      * gradients read dxn_*, already summed over the tensor group by backward_input: they are
@@ -399,8 +401,8 @@ void pipa_layers_backward_weight(const pipa_layers_t *ls, const pipa_acts_t *a,
         pipa_layer_t *g = &grads->layers[i];
         be->norm.bwd_w(g->attn_norm, al->dxn_attn, al->x, al->rstd_attn, N, C);
         be->linear.bwd_w(g->wq, al->q, al->xn_attn, N, C, QC);
-        be->linear.bwd_w(g->wk, al->k, al->xn_attn, N, C, QC);
-        be->linear.bwd_w(g->wv, al->v, al->xn_attn, N, C, QC);
+        be->linear.bwd_w(g->wk, al->k, al->xn_attn, N, C, KC);
+        be->linear.bwd_w(g->wv, al->v, al->xn_attn, N, C, KC);
         be->linear.bwd_w(g->wo, al->dy_o, al->y, N, QC, C);
         be->norm.bwd_w(g->mlp_norm, al->dxn_mlp, al->x_mid, al->rstd_mlp, N, C);
         be->linear.bwd_w(g->w_gate, al->gate, al->xn_mlp, N, C, I);

@@ -42,8 +42,9 @@ typedef struct {
     float *x;          /* (B, T, C) layer input */
     float *xn_attn;    /* (B, T, C) rmsnorm(x) * attn_norm: input of wq, wk, wv */
     float *rstd_attn;  /* (B, T) its 1/rms */
-    float *q, *k;      /* (B, T, NH, HS) after rope; then dLoss/d(wq, wk output) before rope */
-    float *v;          /* (B, T, NH, HS); then dLoss/d(wv output) */
+    float *q;          /* (B, T, NH, HS) after rope; then dLoss/d(wq output) before rope */
+    float *k;          /* (B, T, NKV, HS) after rope; then dLoss/d(wk output) before rope */
+    float *v;          /* (B, T, NKV, HS); then dLoss/d(wv output) */
     float *att;        /* (B, NH, T, T) attention probabilities, zeros above the diagonal */
     float *y;          /* (B, T, C) attention output: input of wo */
     float *x_mid;      /* (B, T, C) x after the attention residual */
@@ -77,9 +78,9 @@ size_t pipa_acts_bytes(const pipa_model_config_t *cfg, int count, int B, int T);
 /* Errors: PIPA_ERR_ARG (bad config or sizes), PIPA_ERR_NOMEM. count may be 0. */
 pipa_status pipa_acts_init(pipa_acts_t *a, const pipa_model_config_t *cfg, int count, int B, int T);
 /* The same for one rank of a tensor group of tp_size: the pieces of its heads and its slice of
- * the MLP only (q, k, v, y, att by NH/tp_size heads; gate, up, h by I/tp_size); they serve only
- * layers of that tp_size (acts for the whole layer serve any). tp_size 1: the functions above.
- * Errors also PIPA_ERR_ARG when tp_size does not divide NH and I. */
+ * the MLP only (q, y, att by NH/tp_size heads, k, v by NKV/tp_size; gate, up, h by I/tp_size);
+ * they serve only layers of that tp_size (acts for the whole layer serve any). tp_size 1: the
+ * functions above. Errors also PIPA_ERR_ARG when tp_size does not divide NH, NKV and I. */
 size_t pipa_acts_bytes_tp(const pipa_model_config_t *cfg, int tp_size, int count, int B, int T);
 pipa_status pipa_acts_init_tp(pipa_acts_t *a, const pipa_model_config_t *cfg, int tp_size,
                               int count, int B, int T);

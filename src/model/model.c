@@ -41,14 +41,18 @@ pipa_status pipa_config_check(const pipa_model_config_t *cfg)
     if (!(cfg->rope_theta > 0.0f) || !isfinite(cfg->rope_theta))
         return pipa__fail(PIPA_ERR_ARG, "config: rope_theta must be positive and finite, not %g",
                           (double)cfg->rope_theta);
-    /* Grouped-query attention and tied embeddings are named here so that a loader can fill
-     * them; the layers do not run them yet, so anything but the defaults is refused. */
-    if (cfg->NKV != 0 && cfg->NKV != cfg->NH)
-        return pipa__fail(PIPA_ERR_ARG, "config: NKV (key/value heads, %d) other than NH (%d) "
-                          "is not supported yet", cfg->NKV, cfg->NH);
-    if (cfg->tie_embeddings != 0)
-        return pipa__fail(PIPA_ERR_ARG, "config: tied embeddings are not supported yet");
+    if (cfg->NKV < 0 || (cfg->NKV > 0 && cfg->NH % cfg->NKV != 0))
+        return pipa__fail(PIPA_ERR_ARG, "config: NKV (key/value heads, %d) must divide NH "
+                          "(heads, %d)", cfg->NKV, cfg->NH);
+    if (cfg->tie_embeddings != 0 && cfg->tie_embeddings != 1)
+        return pipa__fail(PIPA_ERR_ARG, "config: tie_embeddings must be 0 or 1, not %d",
+                          cfg->tie_embeddings);
     return PIPA_OK;
+}
+
+int pipa_config_nkv(const pipa_model_config_t *cfg)
+{
+    return cfg->NKV > 0 ? cfg->NKV : cfg->NH;
 }
 
 pipa_status pipa_config_check_tp(const pipa_model_config_t *cfg, int tp)
@@ -57,6 +61,10 @@ pipa_status pipa_config_check_tp(const pipa_model_config_t *cfg, int tp)
     if (cfg->NH % tp != 0)
         return pipa__fail(PIPA_ERR_ARG, "tensor parallel: NH (heads, %d) is not divisible by tp %d",
                           cfg->NH, tp);
+    /* A rank holds whole key/value heads and the query heads that use them (tensors.h). */
+    if (pipa_config_nkv(cfg) % tp != 0)
+        return pipa__fail(PIPA_ERR_ARG, "tensor parallel: NKV (key/value heads, %d) is not "
+                          "divisible by tp %d", pipa_config_nkv(cfg), tp);
     if (cfg->I % tp != 0)
         return pipa__fail(PIPA_ERR_ARG,
                           "tensor parallel: I (intermediate size, %d) is not divisible by tp %d",
@@ -66,18 +74,18 @@ pipa_status pipa_config_check_tp(const pipa_model_config_t *cfg, int tp)
 
 /* ---- parameter count ---------------------------------------------------------------------- */
 
-/* A layer's tensors (tensors.c): two norms (C), four attention projections (C, C), gate and up
- * (I, C) and down (C, I). */
+/* A layer's tensors (tensors.c): two norms (C), q and o (C, C), k and v (KC, C) with KC = NKV *
+ * HS, gate and up (I, C) and down (C, I). */
 size_t pipa_layer_param_count(const pipa_model_config_t *cfg)
 {
-    size_t C = (size_t)cfg->C, I = (size_t)cfg->I;
-    return 2 * C + 4 * C * C + 3 * I * C;
+    return pipa_layer_param_count_tp(cfg, 1);
 }
 
 size_t pipa_layer_param_count_tp(const pipa_model_config_t *cfg, int tp_size)
 {
     size_t C = (size_t)cfg->C, I = (size_t)cfg->I, R = (size_t)tp_size;
-    return 2 * C + (4 * C * C + 3 * I * C) / R;  // the norms whole, the six linears 1/R each
+    size_t KC = (size_t)pipa_config_nkv(cfg) * (C / (size_t)cfg->NH);
+    return 2 * C + (2 * C * C + 2 * KC * C + 3 * I * C) / R;  // norms whole, linears 1/R each
 }
 
 /* ---- initialisation (random numbers: rand.c) ------------------------------------------- */

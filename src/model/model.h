@@ -2,6 +2,8 @@
  * model's random numbers (weights and inputs). Their forward and backward: layer.h.
  *
  * Block: x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)), MLP(x) = down(silu(gate(x)) * up(x)).
+ * Supported: Hugging Face LlamaForCausalLM's math in fp32: rotate-half RoPE (rope_theta),
+ * grouped-query attention (NKV key/value heads), tied or untied LM head, any vocabulary.
  * Weights are seeded per (seed, layer index, tensor), so a rank builds only its own layers and
  * they are bit-identical to the same layers of a one-process model. Names, shapes and layout of the
  * parameters: the tensor table (tensors.h). */
@@ -22,20 +24,25 @@ typedef struct {
     float eps;        /* RMSNorm epsilon (1e-5) */
     float rope_theta; /* rotary base (10000) */
     uint64_t seed;
-    int NKV;          /* key/value heads (grouped-query attention); 0 means NH */
+    int NKV;          /* key/value heads (grouped-query attention): NH % NKV == 0, query head h
+                       * uses key/value head h / (NH / NKV); 0 means NH (multi-head) */
     int tie_embeddings; /* 1: the LM head is the token embedding (tied); 0: its own weight */
 } pipa_model_config_t;
 
-/* Checks sizes (positive, C divisible by NH, even head size); message names the bad field. */
+/* Checks sizes (positive, C divisible by NH, even head size, NKV 0 or a divisor of NH); message
+ * names the bad field. */
 pipa_status pipa_config_check(const pipa_model_config_t *cfg);
-/* Checks a tensor-parallel size: positive, dividing NH (heads) and I (their slices). The one
- * check of it in the model (tensor tables, scratch, saved activations). */
+/* Key/value heads: NKV, or NH when NKV is 0 (plain multi-head attention). */
+int pipa_config_nkv(const pipa_model_config_t *cfg);
+/* Checks a tensor-parallel size: positive, dividing NH (heads), NKV (key/value heads) and I
+ * (their slices). The one check of it in the model (tensor tables, scratch, saved activations). */
 pipa_status pipa_config_check_tp(const pipa_model_config_t *cfg, int tp);
 
 /* One layer's weights: pointers into the range's single allocation. */
 typedef struct {
     float *attn_norm;  /* (C) */
-    float *wq, *wk, *wv, *wo;  /* (C, C) each */
+    float *wq, *wo;    /* (C, C) each */
+    float *wk, *wv;    /* (NKV * HS, C) each: the key/value heads (HS = C / NH) */
     float *mlp_norm;   /* (C) */
     float *w_gate;     /* (I, C) */
     float *w_up;       /* (I, C) */
@@ -56,7 +63,7 @@ typedef struct {
 
 size_t pipa_layer_param_count(const pipa_model_config_t *cfg);
 /* The floats one rank of a tensor group of tp_size holds of a layer (its slices and both norms);
- * tp_size 1: pipa_layer_param_count. tp_size must divide NH and I. */
+ * tp_size 1: pipa_layer_param_count. tp_size must divide NH, NKV and I. */
 size_t pipa_layer_param_count_tp(const pipa_model_config_t *cfg, int tp_size);
 /* Allocates (through the range's tensor table) and initialises the layers from the seed; count
  * may be 0 (a stage holding only the model's ends). Errors: PIPA_ERR_ARG (bad config or range),

@@ -93,25 +93,27 @@ static void softmax_causal_row(float *a, int t, int T)
 }
 
 void pipa__cpu_attention(float *out, float *att, const float *q, const float *k, const float *v,
-                         int B, int T, int NH, int HS)
+                         int B, int T, int NH, int NKV, int HS)
 {
     /* Head h of token t lives at row (b*T + t), column h*HS of a (B*T, C) matrix, so each
      * (b, h) slice is a strided (T, HS) matrix with leading dimension C: BLAS reads it in place,
-     * no transposes or copies. */
-    const int C = NH * HS;
+     * no transposes or copies. Keys and values the same in their (B*T, KC) matrices; query head
+     * h reads key/value head h / G (grouped-query attention; G 1: multi-head). */
+    const int C = NH * HS, KC = NKV * HS, G = NH / NKV;
     const float scale = 1.0f / sqrtf((float)HS);
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             size_t off = (size_t)b * T * C + (size_t)h * HS;
-            const float *qh = q + off, *kh = k + off, *vh = v + off;  // (T, HS), ld C
-            float *oh = out + off;                                    // (T, HS), ld C
-            float *a = att + ((size_t)b * NH + h) * T * T;            // (T, T)
+            size_t koff = (size_t)b * T * KC + (size_t)(h / G) * HS;
+            const float *qh = q + off, *kh = k + koff, *vh = v + koff;  // (T, HS), ld C / KC
+            float *oh = out + off;                                      // (T, HS), ld C
+            float *a = att + ((size_t)b * NH + h) * T * T;              // (T, T)
             /* Full square q @ k^T: the masked half is wasted work, but one sgemm beats T
              * small gemv calls at the sizes pipa runs. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, qh, C, kh, C,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, qh, C, kh, KC,
                         0.0f, a, T);
             for (int t = 0; t < T; t++) softmax_causal_row(a + (size_t)t * T, t, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T, vh, C,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T, vh, KC,
                         0.0f, oh, C);
         }
     }

@@ -76,19 +76,23 @@ void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
 
 void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout,
                              const float *att, const float *q, const float *k, const float *v,
-                             int B, int T, int NH, int HS)
+                             int B, int T, int NH, int NKV, int HS)
 {
-    /* Same strided (T, HS) views with leading dimension C as the forward (ops.c). */
-    const int C = NH * HS;
+    /* Same strided (T, HS) views with leading dimension C (q) and KC (k, v) as the forward
+     * (ops.c). A key/value head's gradient is the sum over the G query heads that read it, in
+     * head order: the first writes (beta 0), the others add (beta 1); G 1 writes only. */
+    const int C = NH * HS, KC = NKV * HS, G = NH / NKV;
     const float scale = 1.0f / sqrtf((float)HS);
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             size_t off = (size_t)b * T * C + (size_t)h * HS;
+            size_t koff = (size_t)b * T * KC + (size_t)(h / G) * HS;
+            const float beta = h % G == 0 ? 0.0f : 1.0f;
             const float *a = att + ((size_t)b * NH + h) * T * T;  // (T, T)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dout + off, C,
-                        v + off, C, 0.0f, datt, T);  // dP
+                        v + koff, KC, 0.0f, datt, T);  // dP
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, a, T,
-                        dout + off, C, 0.0f, dv + off, C);
+                        dout + off, C, beta, dv + koff, KC);
             /* Softmax backward per row, over s <= t only; zeros above the diagonal keep the
              * two products below from reading garbage. */
             for (int t = 0; t < T; t++) {
@@ -100,9 +104,9 @@ void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const
                 for (int s = t + 1; s < T; s++) g[s] = 0.0f;
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, datt, T,
-                        k + off, C, 0.0f, dq + off, C);
+                        k + koff, KC, 0.0f, dq + off, C);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, datt, T,
-                        q + off, C, 0.0f, dk + off, C);
+                        q + off, C, beta, dk + koff, KC);
         }
     }
 }

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/status.h"
 
@@ -81,12 +82,16 @@ void pipa_ref_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
 }
 
 void pipa_ref_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                            const float *k, const float *v, int B, int T, int NH, int HS)
+                            const float *k, const float *v, int B, int T, int NH, int NKV, int HS)
 {
     double *p = malloc((size_t)T * T * sizeof *p), *ds = malloc((size_t)T * T * sizeof *ds);
     PIPA_ASSERT(p && ds);
     const double scale = 1.0 / sqrt((double)HS);
+    /* A key/value head's gradient sums over the query heads that share it: start from zero. */
+    memset(dk, 0, (size_t)B * T * NKV * HS * sizeof *dk);
+    memset(dv, 0, (size_t)B * T * NKV * HS * sizeof *dv);
 #define AT(a, t_) ((a) + (((size_t)b * T + (t_)) * NH + h) * HS)  // (HS) of token t_, head h
+#define KV(a, t_) ((a) + (((size_t)b * T + (t_)) * NKV + h / (NH / NKV)) * HS)  // its kv head
 #define SQ(m, t_, s_) ((m)[(size_t)(t_) * T + (s_)])              // (T, T) element
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
@@ -94,7 +99,7 @@ void pipa_ref_attention_bwd(float *dq, float *dk, float *dv, const float *dout, 
                 double max = -INFINITY, sum = 0.0;
                 for (int s = 0; s <= t; s++) {
                     double dot = 0.0;
-                    for (int i = 0; i < HS; i++) dot += (double)AT(q, t)[i] * AT(k, s)[i];
+                    for (int i = 0; i < HS; i++) dot += (double)AT(q, t)[i] * KV(k, s)[i];
                     SQ(p, t, s) = dot * scale;
                     max = fmax(max, dot * scale);
                 }
@@ -105,7 +110,7 @@ void pipa_ref_attention_bwd(float *dq, float *dk, float *dv, const float *dout, 
                 double rowsum = 0.0;
                 for (int s = 0; s <= t; s++) {
                     double dp = 0.0;
-                    for (int i = 0; i < HS; i++) dp += (double)AT(dout, t)[i] * AT(v, s)[i];
+                    for (int i = 0; i < HS; i++) dp += (double)AT(dout, t)[i] * KV(v, s)[i];
                     SQ(ds, t, s) = dp;
                     rowsum += SQ(p, t, s) * dp;
                 }
@@ -114,17 +119,18 @@ void pipa_ref_attention_bwd(float *dq, float *dk, float *dv, const float *dout, 
             for (int t = 0; t < T; t++)
                 for (int i = 0; i < HS; i++) {
                     double aq = 0.0, ak = 0.0, av = 0.0;
-                    for (int s = 0; s <= t; s++) aq += SQ(ds, t, s) * AT(k, s)[i];
+                    for (int s = 0; s <= t; s++) aq += SQ(ds, t, s) * KV(k, s)[i];
                     for (int s = t; s < T; s++) {  // rows s that see position t
                         ak += SQ(ds, s, t) * AT(q, s)[i];
                         av += SQ(p, s, t) * AT(dout, s)[i];
                     }
                     AT(dq, t)[i] = (float)(aq * scale);
-                    AT(dk, t)[i] = (float)(ak * scale);
-                    AT(dv, t)[i] = (float)av;
+                    KV(dk, t)[i] += (float)(ak * scale);
+                    KV(dv, t)[i] += (float)av;
                 }
         }
 #undef AT
+#undef KV
 #undef SQ
     free(p);
     free(ds);

@@ -25,10 +25,12 @@ void pipa__cpu_linear(float *out, const float *x, const float *w, int N, int IC,
 void pipa__cpu_rope(float *x, int B, int T, int NH, int HS, float theta);
 /* The rotation itself: sign 1 is pipa__cpu_rope, sign -1 its transpose (the backward). */
 void pipa__cpu_rope_rotate(float *x, int B, int T, int NH, int HS, float theta, float sign);
-/* Causal self-attention. q, k, v, out: (B, T, NH, HS). att: scratch of B*NH*T*T floats.
- * out[b,t,h] = sum_{s<=t} softmax_s(q[b,t,h].k[b,s,h] / sqrt(HS)) v[b,s,h] */
+/* Causal self-attention, grouped-query: q, out (B, T, NH, HS); k, v (B, T, NKV, HS), NKV
+ * dividing NH (NKV == NH: multi-head); query head h uses key/value head g = h / (NH / NKV).
+ * att: scratch of B*NH*T*T floats.
+ * out[b,t,h] = sum_{s<=t} softmax_s(q[b,t,h].k[b,s,g] / sqrt(HS)) v[b,s,g] */
 void pipa__cpu_attention(float *out, float *att, const float *q, const float *k, const float *v,
-                         int B, int T, int NH, int HS);
+                         int B, int T, int NH, int NKV, int HS);
 /* out (n) = silu(gate) * up, silu(g) = g / (1 + exp(-g)). Element by element: out may be gate
  * or up (the model writes it over gate). */
 void pipa__cpu_swiglu(float *out, const float *gate, const float *up, size_t n);
@@ -75,13 +77,15 @@ void pipa__cpu_linear_bwd_w(float *dw, const float *dy, const float *x, int N, i
 void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta);
 
 /* Causal attention backward from the probabilities att (B, NH, T, T) the forward left (zeros
- * above the diagonal). dout, q, k, v, dq, dk, dv: (B, T, NH, HS); q and k are the rotated ones
- * the forward used. datt: scratch of T*T floats. Outputs written, never aliasing inputs.
+ * above the diagonal). dout, q, dq: (B, T, NH, HS); k, v, dk, dv: (B, T, NKV, HS); q and k are
+ * the rotated ones the forward used. datt: scratch of T*T floats. Outputs written, never
+ * aliasing inputs.
  *   dv = att^T dout;  dP = dout v^T;  dS = att * (dP - rowsum(att * dP));
- *   dq = dS k / sqrt(HS);  dk = dS^T q / sqrt(HS)  (per batch and head) */
+ *   dq = dS k / sqrt(HS);  dk = dS^T q / sqrt(HS)  (per batch and query head)
+ * dk and dv of key/value head g: the sum of those of its query heads, in head order. */
 void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout,
                              const float *att, const float *q, const float *k, const float *v,
-                             int B, int T, int NH, int HS);
+                             int B, int T, int NH, int NKV, int HS);
 
 /* Backward of out = silu(gate) * up, element by element: dgate (n), dup (n). dgate may be gate
  * and dup may be up (the training pass writes the gradients over the saved pre-activations). */

@@ -50,19 +50,19 @@ void pipa_ref_rope(float *x, int B, int T, int NH, int HS, float theta)
             }
 }
 
-/* q[b,t,h] . k[b,s,h] / sqrt(HS), in double. */
+/* q[b,t,h] . k[b,s,g] / sqrt(HS), in double; g = h / (NH / NKV), the key/value head of h. */
 static double ref_score(const float *q, const float *k, int b, int t, int s, int h, int T, int NH,
-                        int HS)
+                        int NKV, int HS)
 {
     const float *qv = q + (((size_t)b * T + t) * NH + h) * HS;
-    const float *kv = k + (((size_t)b * T + s) * NH + h) * HS;
+    const float *kv = k + (((size_t)b * T + s) * NKV + h / (NH / NKV)) * HS;
     double dot = 0.0;
     for (int i = 0; i < HS; i++) dot += (double)qv[i] * kv[i];
     return dot / sqrt((double)HS);
 }
 
 void pipa_ref_attention(float *out, const float *q, const float *k, const float *v, int B, int T,
-                        int NH, int HS)
+                        int NH, int NKV, int HS)
 {
     /* No scratch in the signature, so each score is recomputed in each of three passes (max,
      * normaliser, weighted sum): slow, allocation-free, and obviously the formula of ops_cpu.h. */
@@ -71,15 +71,16 @@ void pipa_ref_attention(float *out, const float *q, const float *k, const float 
             for (int h = 0; h < NH; h++) {
                 double max = -INFINITY, sum = 0.0;
                 for (int s = 0; s <= t; s++)
-                    max = fmax(max, ref_score(q, k, b, t, s, h, T, NH, HS));
+                    max = fmax(max, ref_score(q, k, b, t, s, h, T, NH, NKV, HS));
                 for (int s = 0; s <= t; s++)
-                    sum += exp(ref_score(q, k, b, t, s, h, T, NH, HS) - max);
+                    sum += exp(ref_score(q, k, b, t, s, h, T, NH, NKV, HS) - max);
                 float *o = out + (((size_t)b * T + t) * NH + h) * HS;  // (HS)
+                const int g = h / (NH / NKV);
                 for (int i = 0; i < HS; i++) {
                     double acc = 0.0;
                     for (int s = 0; s <= t; s++) {
-                        double p = exp(ref_score(q, k, b, t, s, h, T, NH, HS) - max) / sum;
-                        acc += p * v[(((size_t)b * T + s) * NH + h) * HS + i];
+                        double p = exp(ref_score(q, k, b, t, s, h, T, NH, NKV, HS) - max) / sum;
+                        acc += p * v[(((size_t)b * T + s) * NKV + g) * HS + i];
                     }
                     o[i] = (float)acc;
                 }

@@ -12,8 +12,9 @@
 void pipa_ref_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps);
 void pipa_ref_linear(float *out, const float *x, const float *w, int N, int IC, int OC);
 void pipa_ref_rope(float *x, int B, int T, int NH, int HS, float theta);
+/* Attention: q, out (B, T, NH, HS); k, v (B, T, NKV, HS), grouped-query (ops_cpu.h). */
 void pipa_ref_attention(float *out, const float *q, const float *k, const float *v, int B, int T,
-                        int NH, int HS);
+                        int NH, int NKV, int HS);
 void pipa_ref_swiglu(float *out, const float *gate, const float *up, size_t n);
 
 /* ---- backward ---- */
@@ -24,7 +25,8 @@ void pipa_ref_linear_bwd_x(float *dx, const float *dy, const float *w, int N, in
 void pipa_ref_linear_bwd_w(float *dw, const float *dy, const float *x, int N, int IC, int OC);
 void pipa_ref_rope_bwd(float *d, int B, int T, int NH, int HS, float theta);
 void pipa_ref_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                            const float *k, const float *v, int B, int T, int NH, int HS);
+                            const float *k, const float *v, int B, int T, int NH, int NKV,
+                            int HS);
 void pipa_ref_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
                          const float *up, size_t n);
 

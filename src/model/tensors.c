@@ -43,12 +43,12 @@ static void set(pipa_tensor_t *t, const char *name, int64_t d0, int64_t d1, int 
     t->stream_b = b;
 }
 
-/* Layer i's tensors into t: norms (C), attention (C, C), gate and up (I, C), down (C, I); fan-in
- * C except down's I. */
+/* Layer i's tensors into t: norms (C), q and o (C, C), k and v (KC, C) (KC = NKV * HS: the
+ * key/value heads), gate and up (I, C), down (C, I); fan-in C except down's I. */
 static void layer_tensors(pipa_tensor_t *t, const pipa_model_config_t *cfg, int i)
 {
-    const int64_t C = cfg->C, I = cfg->I;
-    const int64_t d0[N_LAYER_TENSORS] = {C, C, C, C, C, C, I, I, C};
+    const int64_t C = cfg->C, I = cfg->I, KC = (int64_t)pipa_config_nkv(cfg) * (C / cfg->NH);
+    const int64_t d0[N_LAYER_TENSORS] = {C, C, KC, KC, C, C, I, I, C};
     const int64_t d1[N_LAYER_TENSORS] = {0, C, C, C, C, 0, C, C, I};
     const int fan[N_LAYER_TENSORS] = {0, cfg->C, cfg->C, cfg->C, cfg->C, 0, cfg->C, cfg->C, cfg->I};
     char name[PIPA_TENSOR_NAME];
@@ -157,6 +157,9 @@ pipa_status pipa_tensors_build_tp(pipa_tensors_t *tab, const pipa_model_config_t
     tab->vocab = vocab;
     tab->tp_rank = tp_rank;
     tab->tp_size = tp_size;
+    tab->has_embedding = has_embedding;
+    tab->has_head = has_head;
+    const int tied = cfg->tie_embeddings != 0;
     const int64_t V = vocab, C = cfg->C;
     const uint64_t L = (uint64_t)cfg->L;
     int k = 0;  // groups: embedding, the ranges, head (the ends' streams: ends.h)
@@ -175,8 +178,10 @@ pipa_status pipa_tensors_build_tp(pipa_tensors_t *tab, const pipa_model_config_t
     start[++k] = tab->n;
     if (has_head) {
         set(&tab->t[tab->n++], "model.norm.weight", C, 0, 0, L, 0);
-        set(&tab->t[tab->n], "lm_head.weight", V, C, cfg->C, L, 1);
-        slice(&tab->t[tab->n++], ROWS, tp_rank, tp_size);
+        if (!tied) set(&tab->t[tab->n], "lm_head.weight", V, C, cfg->C, L, 1);
+        else if (!has_embedding)  // tied, the embedding elsewhere: a copy of it (tensors.h)
+            set(&tab->t[tab->n], "model.embed_tokens.weight", V, C, 1, 0, PIPA_STREAM_EMBED);
+        if (!tied || !has_embedding) slice(&tab->t[tab->n++], ROWS, tp_rank, tp_size);
     }
     start[++k] = tab->n;
     pipa_status s = lay_out(tab, start, k);
@@ -274,11 +279,14 @@ void pipa_tensors_view_ends(const pipa_tensors_t *tab, float *base, pipa_ends_t 
     e->V = tab->vocab / tab->tp_size;  // the rows it holds (the whole vocabulary without tp)
     e->v0 = e->V * tab->tp_rank;
     e->tp_size = tab->tp_size;
-    e->wte = at(tab, base, "model.embed_tokens.weight");
+    float *wte = at(tab, base, "model.embed_tokens.weight");
+    e->has_embedding = tab->has_embedding && wte != NULL;
+    e->has_head = tab->has_head;
+    e->wte = e->has_embedding ? wte : NULL;
     e->final_norm = at(tab, base, "model.norm.weight");
-    e->lm_head = at(tab, base, "lm_head.weight");
-    e->has_embedding = e->wte != NULL;
-    e->has_head = e->lm_head != NULL;
+    e->lm_head = !e->has_head               ? NULL
+                 : tab->cfg.tie_embeddings ? wte  // tied: the embedding or its copy
+                                           : at(tab, base, "lm_head.weight");
     e->n_params = pipa_ends_param_count(&tab->cfg, e->V, e->has_embedding, e->has_head);
 }
 

@@ -5,12 +5,18 @@
  *
  *   model.embed_tokens.weight                      (V, C)  first stage
  *   model.layers.{i}.input_layernorm.weight        (C)     i: the global layer index
- *   model.layers.{i}.self_attn.{q,k,v,o}_proj.weight (C, C)
+ *   model.layers.{i}.self_attn.{q,o}_proj.weight   (C, C)
+ *   model.layers.{i}.self_attn.{k,v}_proj.weight   (NKV * HS, C)  HS = C / NH: the key/value heads
  *   model.layers.{i}.post_attention_layernorm.weight (C)
  *   model.layers.{i}.mlp.{gate,up}_proj.weight     (I, C)
  *   model.layers.{i}.mlp.down_proj.weight          (C, I)
  *   model.norm.weight                              (C)     last stage
- *   lm_head.weight                                 (V, C)  last stage
+ *   lm_head.weight                                 (V, C)  last stage, untied only
+ *
+ * Tied embeddings (cfg.tie_embeddings): no lm_head.weight; the head multiplies by
+ * model.embed_tokens.weight. A stage holding both ends holds it once (one tensor, both uses,
+ * its gradient the sum of both); a last stage without the embedding holds its own copy under the
+ * same name in the head group (the same init stream, so the same bits), as Megatron does.
  *
  * Layout (the table's order is memory order): the embedding, then each layer range (one per
  * chunk), then the head (norm and lm_head); each of these groups starts on a multiple of 16
@@ -18,7 +24,9 @@
  * contiguous vector, as a layer range's own allocation was before the table.
  * Tensor-parallel slices (pipa_tensors_build_tp): rank t of a tensor group of R holds, under the
  * same global names, a slice of each tensor (Megatron's split):
- *   q, k, v (C, C)       rows [t C/R, (t+1) C/R): heads [t NH/R, (t+1) NH/R)   (column parallel)
+ *   q (C, C)             rows [t C/R, (t+1) C/R): heads [t NH/R, (t+1) NH/R)   (column parallel)
+ *   k, v (NKV HS, C)     rows of key/value heads [t NKV/R, (t+1) NKV/R): exactly those the
+ *                        rank's query heads use (h / (NH/NKV))                 (column parallel)
  *   gate, up (I, C)      rows [t I/R, (t+1) I/R)                                (column parallel)
  *   o (C, C)             columns [t C/R, (t+1) C/R): the same heads             (row parallel)
  *   down (C, I)          columns [t I/R, (t+1) I/R)                             (row parallel)
@@ -26,7 +34,7 @@
  *   the norms (C)        whole, replicated on every rank
  * A slice is stored packed (its own row length), and its values are exactly the same elements of
  * the one-process tensor (the random stream is indexed by the full tensor's element index).
- * Left out: dtypes other than f32, tied embeddings, a ragged vocabulary split (V % R == 0). */
+ * Left out: dtypes other than f32, a ragged vocabulary split (V % R == 0). */
 #ifndef PIPA_TENSORS_H
 #define PIPA_TENSORS_H
 
@@ -63,6 +71,8 @@ typedef struct {
     pipa_model_config_t cfg;
     int vocab;             /* the full vocabulary (a rank's embedding holds vocab / tp_size rows) */
     int tp_rank, tp_size;  /* this table's place in its tensor group; 0 of 1 without one */
+    int has_embedding, has_head;  /* the ends this stage runs (tied: a head-only stage holds
+                                   * model.embed_tokens.weight too, as its LM head) */
     int n;                 /* tensors */
     pipa_tensor_t *t;      /* (n) in memory order */
     size_t total;          /* elements of the allocation, padding included */
@@ -76,7 +86,8 @@ pipa_status pipa_tensors_build(pipa_tensors_t *tab, const pipa_model_config_t *c
                                int has_head);
 /* The same table for tensor rank tp_rank of a group of tp_size (the slices above); tp_size 1 gives
  * exactly pipa_tensors_build's table. Errors: PIPA_ERR_ARG naming what does not divide (NH
- * (heads), I (intermediate size) or the vocabulary by tp_size) or a rank outside [0, tp_size),
+ * (heads), NKV (key/value heads), I (intermediate size) or the vocabulary by tp_size) or a rank
+ * outside [0, tp_size),
  * besides pipa_tensors_build's. */
 pipa_status pipa_tensors_build_tp(pipa_tensors_t *tab, const pipa_model_config_t *cfg, int vocab,
                                   const pipa_layer_range_t *ranges, int n_ranges,

@@ -8,10 +8,12 @@
  * enough, and the three kinds' ranges (1.., 2^20.., 2^21..) never meet. */
 #define GRID_TP_BASE (1 << 20)
 #define GRID_DP_BASE (1 << 21)
+#define GRID_ENDS_BASE (3 << 20)
 
 int pipa_grid_pp_id(const pipa_layout_t *l) { return 1 + l->d * 4096 + l->t; }
 int pipa_grid_tp_id(const pipa_layout_t *l) { return GRID_TP_BASE + l->d * 4096 + l->p; }
 int pipa_grid_dp_id(const pipa_layout_t *l) { return GRID_DP_BASE + l->p * 4096 + l->t; }
+int pipa_grid_ends_id(const pipa_layout_t *l) { return GRID_ENDS_BASE + l->d * 4096 + l->t; }
 
 pipa_status pipa_grid_layout(pipa_layout_t *l, int world, int rank, int dp, int pp, int tp)
 {
@@ -36,6 +38,10 @@ pipa_status pipa_grid_check(const pipa_layout_t *l, const pipa_model_config_t *m
     if (m->NH % l->tp)
         return pipa__fail(PIPA_ERR_ARG, "--tp %d: the %d attention heads (--heads) do not divide "
                           "among %d tensor ranks", l->tp, m->NH, l->tp);
+    if (pipa_config_nkv(m) % l->tp)
+        return pipa__fail(PIPA_ERR_ARG, "--tp %d: the %d key/value heads (--kv-heads) do not "
+                          "divide among %d tensor ranks (a rank holds whole key/value heads and "
+                          "the query heads that use them)", l->tp, pipa_config_nkv(m), l->tp);
     if (m->I % l->tp)
         return pipa__fail(PIPA_ERR_ARG, "--tp %d: the intermediate size %d (--intermediate) does "
                           "not divide among %d tensor ranks", l->tp, m->I, l->tp);

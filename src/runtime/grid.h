@@ -25,6 +25,8 @@ typedef struct {
 int pipa_grid_pp_id(const pipa_layout_t *l);
 int pipa_grid_tp_id(const pipa_layout_t *l);
 int pipa_grid_dp_id(const pipa_layout_t *l);
+/* The first and last stage of my pipeline (tied embeddings' two copies, runtime_tied.c). */
+int pipa_grid_ends_id(const pipa_layout_t *l);
 
 /* The layout of a tool's --dp, --pp, --tp (0: not given): dp and tp default to 1, pp to the rest
  * of the world. Fails (PIPA_ERR_ARG) naming the options when their product is not the world. */

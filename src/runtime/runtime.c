@@ -6,6 +6,7 @@
 #include "runtime/runtime.h"
 #include "runtime/grid.h"
 #include "runtime/runtime_dp.h"
+#include "runtime/runtime_tied.h"
 #include "runtime/runtime_tp.h"
 
 #include <stdlib.h>
@@ -209,7 +210,14 @@ pipa_status pipa_runtime_init(pipa_runtime_t *tr, pipa_comm_t *comm, const pipa_
     tr->tp = pipa_layout_tp_size(lay);
     tr->t = pipa_layout_tp_rank(lay);
     if (tr->tp > 1) PIPA_TRY(pipa_runtime_check_tp(cfg, tr->tp));
+    /* Tied embeddings (runtime_tied.c) train at any P and tp, with one data-parallel replica:
+     * the overlapped reduction would start the head's tensors before the two uses are summed. */
+    if (!tr->forward_only && cfg->model.tie_embeddings && tr->dp > 1)
+        return pipa__fail(PIPA_ERR_ARG, "tied embeddings (--tie-embeddings) train with one "
+                          "data-parallel replica only for now (here --dp %d): use --dp 1, or "
+                          "untie them", tr->dp);
     pipa_status s = runtime_build(tr, counts);
+    if (s == PIPA_OK) s = pipa__runtime_tied_init(tr, pipa_grid_ends_id(lay));
     if (s == PIPA_OK) s = pipa__runtime_dp_init(tr);
     if (s != PIPA_OK) pipa_runtime_free(tr);
     return s;
@@ -253,6 +261,7 @@ void pipa_runtime_free(pipa_runtime_t *tr)
     pipa_tensors_free(&tr->tensors);
     pipa_scratch_free(&tr->scratch);
     pipa__runtime_tp_free(tr);
+    pipa__runtime_tied_free(tr);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -405,6 +414,7 @@ static void optimizer_step(pipa_runtime_t *tr)
 {
     pipa_optim_step(&tr->opt, tr->params, tr->grads);
     if (tr->grads) memset(tr->grads, 0, tr->tensors.total * sizeof(float));
+    pipa__runtime_tied_zero(tr);
     tr->steps++;
 }
 
@@ -484,6 +494,7 @@ static pipa_status run_list(pipa_runtime_t *tr, const action_ctx_t *io, pipa_ste
             PIPA_TRY(slot_get(tr, act->mb, act->chunk, &a.s));
         }
         double t0 = pipa_now();
+        if (act->kind == PIPA_ACT_STEP) PIPA_TRY(pipa__runtime_tied_sum(tr));  /* both uses */
         if (act->kind == PIPA_ACT_STEP && tr->dp > 1) {  /* replicas' gradients summed first */
             PIPA_TRY(pipa__runtime_reduce_grads(tr, st));
             t0 = pipa_now();

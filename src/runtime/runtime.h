@@ -134,6 +134,12 @@ typedef struct {
                                  * tensor's step); unused forward-only */
     pipa_chunk_t chunk[PIPA_MAX_CHUNKS];
     pipa_ends_t ends, ends_grad;  /* views, as the chunks' w and g */
+    /* Tied embeddings in training (runtime_tied.c): P 1, the head's gradient of the embedding
+     * (its own buffer, added to the embedding's before STEP); P > 1, the first and last stage
+     * (each holding a copy) of my pipeline, whose gradients are summed before STEP. */
+    float *tied_grad;
+    pipa_group_t tied_group;
+    int tied_member;            /* P > 1: I am the first or the last stage */
     int has_ends;
     pipa_scratch_t scratch;
     pipa_slot_t *slots;

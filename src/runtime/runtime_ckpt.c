@@ -15,6 +15,7 @@
 
 #include "io/ckpt.h"
 #include "runtime/runtime.h"
+#include "runtime/runtime_tied.h"
 
 static int64_t nano(float f) { return llround((double)f * 1e9); }
 
@@ -88,6 +89,7 @@ static pipa_status shard_tensors(pipa_runtime_t *tr, shard_tensors_t *st)
     }
     float *m = tr->opt.state, *v = m ? m + tr->opt.n : NULL;
     for (int i = 0; i < tab->n; i++) {
+        if (pipa__runtime_tied_is_copy(tr, i)) continue;  // tied: saved once, by the first stage
         add(st, &tab->t[i], "", tr->params);
         if (m) add(st, &tab->t[i], ".exp_avg", m);
         if (m) add(st, &tab->t[i], ".exp_avg_sq", v);
@@ -136,5 +138,5 @@ pipa_status pipa_runtime_load(pipa_runtime_t *tr, const char *dir, const pipa_ck
         return pipa__fail(PIPA_ERR_FORMAT, "%s: field 'step' is %lld, but its set is of step %lld",
                           path, (long long)got, (long long)step);
     set_steps(tr, got);
-    return PIPA_OK;
+    return pipa__runtime_tied_load(tr);  // tied: the last stage's copy from the first stage
 }

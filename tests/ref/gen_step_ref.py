@@ -14,6 +14,10 @@ The forward is gen_ref.py's (HF Llama's), the loss is the mean cross-entropy ove
 tokens of the step (M microbatches), autograd runs in float64, the gradients are rounded once to
 float32 and fed to torch.optim.AdamW and torch.optim.SGD on float32 parameters, as pipa does.
 
+Also writes tests/ref/step_gqa_tied.bin: the same model with 1 key/value head (grouped-query
+attention, k_proj and v_proj (HS, C)) and tied embeddings (no lm_head: the head is wte), plus
+"gqa_tied" = [NKV, tied].
+
 Contents: "config" = [L, C, NH, I, V, M, B, T, seed, eps, theta, adamw_lr, adamw_wd, sgd_lr];
 "tokens", "targets" (M, B, T) as float32 (exact); "loss" (1); and for each parameter NAME
 (layer{l}.{attn_norm,wq,...,w_down}, wte, final_norm, lm_head): "init.NAME", "adamw.NAME"
@@ -38,6 +42,7 @@ import gen_ref as F  # noqa: E402  (the forward ops and the one writer of the fo
 L, C, NH, I, V = 2, 16, 2, 32, 16
 M, B, T = 4, 2, 6
 SEED = 11
+SEED_GQA_TIED = 12  # step_gqa_tied.bin's (11 leaves a gradient element under 1e-6 there)
 ADAMW_LR, ADAMW_WD, SGD_LR = 1e-2, 0.01, 0.5
 STREAM_INPUT = 256  # model.h: PIPA_STREAM_INPUT; the embedding's stream is the next one
 STREAM_EMBED = STREAM_INPUT + 1
@@ -69,11 +74,12 @@ def linear_init(seed, a, b, oc, ic):  # u / sqrt(fan_in), the scale rounded to f
     return (np.float32(1.0 / math.sqrt(ic)) * rand_uniform(seed, a, b, oc * ic)).reshape(oc, ic)
 
 
-def init_params(L=L, C=C, I=I, V=V, seed=SEED):
+def init_params(L=L, C=C, I=I, V=V, seed=SEED, KC=None, tied=False):
     """The model's initial float32 weights; the sizes and seed default to this file's, and
-    gen_tp_ref.py passes its own."""
+    gen_tp_ref.py passes its own. KC: the key/value width NKV * HS (None: C); tied: no lm_head."""
     p = {}
-    shapes = {"wq": (C, C), "wk": (C, C), "wv": (C, C), "wo": (C, C), "w_gate": (I, C),
+    KC = C if KC is None else KC
+    shapes = {"wq": (C, C), "wk": (KC, C), "wv": (KC, C), "wo": (C, C), "w_gate": (I, C),
               "w_up": (I, C), "w_down": (C, I)}
     for l in range(L):
         for t, n in enumerate(LAYER_TENSORS):
@@ -81,7 +87,8 @@ def init_params(L=L, C=C, I=I, V=V, seed=SEED):
                                   else linear_init(seed, l, t, *shapes[n]))
     p["wte"] = rand_uniform(seed, 0, STREAM_EMBED, V * C).reshape(V, C)
     p["final_norm"] = norm_init(seed, L, 0, C)
-    p["lm_head"] = linear_init(seed, L, 1, V, C)
+    if not tied:
+        p["lm_head"] = linear_init(seed, L, 1, V, C)
     return {n: torch.from_numpy(a.copy()) for n, a in p.items()}
 
 
@@ -94,23 +101,27 @@ def batch():
 
 
 # ---- the model -------------------------------------------------------------------------------
-def block(x, w, nh=NH):  # x (N, T, C): gen_ref.block for any batch and head count nh
+def block(x, w, nh=NH, nkv=None):  # x (N, T, C): gen_ref.block for any batch and head count nh
+    """nkv: key/value heads (grouped-query; None: nh), repeated as HF's repeat_kv does."""
     n, t, c = x.shape
+    hs, nkv = c // nh, nkv or nh
     h = F.rmsnorm(x, w["attn_norm"])
-    q, k, v = (F.linear(h, w[name]).view(n, t, nh, c // nh) for name in ("wq", "wk", "wv"))
-    x = x + F.linear(F.attention(F.rope(q), F.rope(k), v).reshape(n, t, c), w["wo"])
+    q = F.linear(h, w["wq"]).view(n, t, nh, hs)
+    k, v = (F.linear(h, w[name]).view(n, t, nkv, hs) for name in ("wk", "wv"))
+    k, v = (z.repeat_interleave(nh // nkv, dim=2) for z in (F.rope(k), v))
+    x = x + F.linear(F.attention(F.rope(q), k, v).reshape(n, t, c), w["wo"])
     h = F.rmsnorm(x, w["mlp_norm"])
     return x + F.linear(F.swiglu(F.linear(h, w["w_gate"]), F.linear(h, w["w_up"])), w["w_down"])
 
 
-def loss_and_grads(p32, tokens, targets):
+def loss_and_grads(p32, tokens, targets, nkv=None):
     """Mean cross-entropy over the M*B*T tokens (each microbatch's B rows are sequences of their
-    own), and its float64 gradients rounded to float32."""
+    own), and its float64 gradients rounded to float32. No "lm_head": tied, the head is wte."""
     w = {n: t.double().requires_grad_() for n, t in p32.items()}
     h = w["wte"][tokens.view(M * B, T)]
     for l in range(L):
-        h = block(h, {n: w[f"layer{l}.{n}"] for n in LAYER_TENSORS})
-    logits = F.linear(F.rmsnorm(h, w["final_norm"]), w["lm_head"])
+        h = block(h, {n: w[f"layer{l}.{n}"] for n in LAYER_TENSORS}, nkv=nkv)
+    logits = F.linear(F.rmsnorm(h, w["final_norm"]), w.get("lm_head", w["wte"]))
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
     loss.backward()
     return loss.detach(), {n: t.grad.float() for n, t in w.items()}
@@ -125,11 +136,8 @@ def one_step(p32, g32, make_opt):
     return {n: p.detach() for n, p in params.items()}
 
 
-def main():
-    torch.manual_seed(0)
-    p0 = init_params()
-    tokens, targets = batch()
-    loss, g = loss_and_grads(p0, tokens, targets)
+def write(path, p0, tokens, targets, nkv=None, seed=SEED):
+    loss, g = loss_and_grads(p0, tokens, targets, nkv)
     tiny = min(float(t.abs()[t != 0].min()) for t in g.values() if (t != 0).any())
     if tiny < 1e-6:
         sys.exit(f"gen_step_ref: a gradient element is {tiny:g}: AdamW's first step would turn on "
@@ -137,14 +145,27 @@ def main():
     adamw = one_step(p0, g, lambda ps: torch.optim.AdamW(ps, lr=ADAMW_LR, betas=(0.9, 0.999),
                                                          eps=1e-8, weight_decay=ADAMW_WD))
     sgd = one_step(p0, g, lambda ps: torch.optim.SGD(ps, lr=SGD_LR))
-    out = {"config": torch.tensor([L, C, NH, I, V, M, B, T, SEED, F.EPS, F.THETA, ADAMW_LR,
+    out = {"config": torch.tensor([L, C, NH, I, V, M, B, T, seed, F.EPS, F.THETA, ADAMW_LR,
                                    ADAMW_WD, SGD_LR]),
            "tokens": tokens.float(), "targets": targets.float(), "loss": loss[None]}
+    if nkv:  # the issue 11 file: [NKV, tied]
+        out["gqa_tied"] = torch.tensor([nkv, float("lm_head" not in p0)])
     for prefix, ps in (("init", p0), ("adamw", adamw), ("sgd", sgd)):
         for n, t in ps.items():
             out[f"{prefix}.{n}"] = t
     print(f"loss {float(loss):.6f}, smallest nonzero |gradient| {tiny:.3g}")
-    F.write_ref(os.path.join(os.path.dirname(os.path.abspath(__file__)), "step.bin"), out)
+    F.write_ref(os.path.join(os.path.dirname(os.path.abspath(__file__)), path), out)
+
+
+def main():
+    torch.manual_seed(0)
+    tokens, targets = batch()
+    write("step.bin", init_params(), tokens, targets)
+    # Grouped-query attention (1 key/value head for the 2 query heads) and tied embeddings: the
+    # runtime's sum of the two uses' gradients, and at P > 1 the two stages' copies (issue 11).
+    s2 = SEED_GQA_TIED
+    write("step_gqa_tied.bin", init_params(KC=C // NH, tied=True, seed=s2), tokens, targets,
+          nkv=1, seed=s2)
 
 
 if __name__ == "__main__":

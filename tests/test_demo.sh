@@ -7,7 +7,7 @@
 # a split not summing to L, --pp not the world size, unknown options) fail with a message.
 #   usage: sh tests/test_demo.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 DEMO="$B/pipa-demo"
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-demo.XXXXXX") || exit 1

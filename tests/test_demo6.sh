@@ -20,7 +20,7 @@
 #                   of the vocabulary rows, the norms whole), gradients the same, AdamW twice
 #   usage: sh tests/test_demo6.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 DEMO="$B/pipa-demo"
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-demo6.XXXXXX") || exit 1

@@ -23,7 +23,7 @@
 #    every replica's share of the forward checked
 #   usage: sh tests/test_dp.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-dp.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT

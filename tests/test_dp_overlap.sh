@@ -10,7 +10,7 @@
 #    prints both; a bad --dp-overlap value is one clear message
 #   usage: sh tests/test_dp_overlap.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-dpo.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT

@@ -13,7 +13,7 @@
 #    unequal size on one rank (5 layers over 4 virtual stages) train
 #   usage: sh tests/test_pipa_train.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 TRAIN="$B/pipa-train"
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-train.XXXXXX") || exit 1

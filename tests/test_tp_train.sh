@@ -20,7 +20,7 @@
 #    unpipelined forward; pipa-bench train --tp 2 sends half the bytes between stages with slice
 #   usage: sh tests/test_tp_train.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-tp.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT

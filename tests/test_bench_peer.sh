@@ -13,7 +13,6 @@
 # Exits 77 (shown as SKIP, with this reason) where Debian's python3-torch is not importable.
 # Usage: sh tests/test_bench_peer.sh BUILD_DIR
 B=${1:-build}
-RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 PY=/usr/bin/python3
 PEER=bench/peers/torch_peer.py
 if ! "$PY" -c "import torch, numpy" >/dev/null 2>&1; then
@@ -32,7 +31,7 @@ print(' '.join(r.choice(w) for _ in range(4000)))" > "$tmp/corpus.txt"
 MODEL="--layers 3 --hidden 16 --heads 2 --batch 2 --seq 8 --seed 5 --steps 2"
 same_loss() {  # P SCHED OPT LR
     name="loss P=$1 $2 $3"
-    if ! "$RUN" -n "$1" "$B/pipa-train" $MODEL --intermediate 32 --microbatches 4 \
+    if ! "$B/pipa-run" -n "$1" "$B/pipa-train" $MODEL --intermediate 32 --microbatches 4 \
             --schedule "$2" --optimizer "$3" --lr "$4" --corpus "$tmp/corpus.txt" \
             --json "$tmp/pipa.json" >"$tmp/out" 2>&1; then
         echo "FAIL  $name: pipa-train exited non-zero"; tail -5 "$tmp/out"; fail=1; return

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_demo.sh: pipa-demo through pipa-run on 1 to 4 ranks: exits 0, the pipelined output is
+# test_demo.sh: pipa-demo through $RUN on 1 to 4 ranks: exits 0, the pipelined output is
 # bit-identical to one process (printed and in the JSON), the JSON parses and holds the right
 # figures (parameter counts against the closed form L*(2C + 4C^2 + 3CI), transfer counts
 # M*(P-1), the split; demo 5: every schedule's loss bit-identical, a record per schedule, GPipe

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_dp.sh: the dp x pp x tp layout (issue 8, sections 1 and 3) through pipa-run.
+# test_dp.sh: the dp x pp x tp layout (issue 8, sections 1 and 3) through $RUN (pipa-run, or mpirun).
 #  1 every invalid layout is one clear message before anything runs: --pp x --dp x --tp not the
 #    world, --dp x --tp not dividing it, heads or intermediate size not divisible by --tp, more
 #    stages than layers, fewer microbatches than replicas or not divisible among them (pipa-train

@@ -1,7 +1,8 @@
 # pipa: one Makefile, the entry point for everything.
 #
 #   make demo        install missing Debian packages, build, run the four demos on 4 ranks
-#   make test        install, build, run the whole suite (closing line: "N passed, N failed")
+#   make test        install, build, run the whole suite (closing line: "N passed, N failed"),
+#                    then, where MPI is built, the tests that start ranks again under mpirun
 #   make test-asan   the suite again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench       the benchmarks of BENCHMARKS.md
 #   make fuzz        the libFuzzer targets, FUZZ_SECONDS (60) each; needs clang
@@ -114,9 +115,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/pipa-run --nproc-per-node=4 $(BUILD)/pipa-demo
 
+# Two passes: every test over shm (pipa-run); then, where MPI is built, every test that starts
+# ranks again under mpirun (tests/run.sh's mpi pass). Both run even when the first fails.
 test: deps
 	@$(MAKE) --no-print-directory all
-	@sh tests/run.sh $(BUILD)
+	@echo "pipa: the shm pass (pipa-run)"; sh tests/run.sh $(BUILD); shm=$$?; \
+	if [ "$(MPI)" = 1 ]; then echo "pipa: the mpi pass (mpirun)"; \
+	    PIPA_TEST_TRANSPORT=mpi sh tests/run.sh $(BUILD); mpi=$$?; \
+	else echo "pipa: the mpi pass: not built (MPI=0 or no mpicc found)"; mpi=0; fi; \
+	[ $$shm -eq 0 ] && [ $$mpi -eq 0 ]
 
 test-asan: deps
 	@$(MAKE) --no-print-directory all BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined"

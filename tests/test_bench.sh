@@ -7,9 +7,10 @@
 # the header says what it means in this build.
 # Usage: sh tests/test_bench.sh BUILD_DIR
 B=${1:-build}
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if ! "$B/pipa-run" -n 2 "$B/pipa-bench" train --layers 4 --hidden 32 --heads 2 --inter 64 \
+if ! "$RUN" -n 2 "$B/pipa-bench" train --layers 4 --hidden 32 --heads 2 --inter 64 \
         --batch 1 --seq 8 --m 1,4 --reps 1 --json "$tmp/rows.json" >"$tmp/out.txt" 2>&1; then
     echo "FAIL pipa-bench train exited non-zero"; tail -5 "$tmp/out.txt"; exit 1
 fi
@@ -50,7 +51,7 @@ for (s, p, m), r in by.items():
         assert close(r["bubble_theory"], theory), f"{where}: theory {r['bubble_theory']} != {theory}"
 print(f"ok   {len(rows)} JSON rows, every field present and sane")
 PY
-if ! "$B/pipa-run" -n 2 "$B/pipa-bench" p2p --max-bytes 8 --reps 1 --force-cpu >"$tmp/cpu.txt" 2>&1 ||
+if ! "$RUN" -n 2 "$B/pipa-bench" p2p --max-bytes 8 --reps 1 --force-cpu >"$tmp/cpu.txt" 2>&1 ||
     ! grep -q "^# device:    cpu (--force-cpu: pipa runs on the CPU in this build" "$tmp/cpu.txt"; then
     echo "FAIL pipa-bench p2p --force-cpu: not accepted, or the header does not say what it means"
     tail -5 "$tmp/cpu.txt"; exit 1

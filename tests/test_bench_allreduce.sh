@@ -6,13 +6,14 @@
 # above. --help and a bad --algo are answered without running.
 # Usage: sh tests/test_bench_allreduce.sh BUILD_DIR
 B=${1:-build}
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if ! "$B/pipa-run" -n 3 "$B/pipa-bench" allreduce --max-bytes 262144 --iters 3 --warmup 1 \
+if ! "$RUN" -n 3 "$B/pipa-bench" allreduce --max-bytes 262144 --iters 3 --warmup 1 \
         --json "$tmp/rows.json" >"$tmp/out.txt" 2>&1; then
     echo "FAIL pipa-bench allreduce exited non-zero"; tail -5 "$tmp/out.txt"; exit 1
 fi
-python3 - "$tmp/rows.json" "$(getconf _NPROCESSORS_ONLN)" <<'PY' || exit 1
+python3 - "$tmp/rows.json" "$(getconf _NPROCESSORS_ONLN)" "${PIPA_TEST_TRANSPORT:-shm}" <<'PY' || exit 1
 import json, math, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
@@ -20,7 +21,12 @@ cores, n = int(sys.argv[2]), 3
 fields = {"bench", "bytes", "ranks", "algo", "chosen", "time_us", "algbw_gbs", "busbw_gbs",
           "memcpy_gbs", "bound_busbw_gbs", "iters"}
 sizes = [4 << k for k in range(17)]  # 4 B .. 256 KiB
-want = {(b, a) for b in sizes for a in ("direct", "ring", "auto")}
+# Under mpirun pipa-bench adds MPI's own row per size and x_mpi to pipa's (tests/test_bench_mpi.sh
+# checks those).
+if sys.argv[3] == "mpi":
+    fields.add("x_mpi")
+algos = ("direct", "ring", "auto") + (("mpi",) if sys.argv[3] == "mpi" else ())
+want = {(b, a) for b in sizes for a in algos}
 keys = [(r.get("bytes"), r.get("algo")) for r in rows]
 assert sorted(keys) == sorted(want), f"rows {sorted(keys)}, expected {sorted(want)}"
 
@@ -29,7 +35,7 @@ def close(a, b, tol=2e-3):
     return abs(a - b) <= tol * max(1e-9, abs(b))
 
 
-for r in rows:
+for r in (r for r in rows if r["algo"] != "mpi"):
     where = f"{r['bytes']} B {r['algo']}"
     assert set(r) == fields, f"{where}: fields {sorted(r)}"
     assert r["bench"] == "allreduce" and r["ranks"] == n, where

@@ -7,13 +7,14 @@
 # for whole runs. The layer's formula total equals its per-shape sgemm total.
 # Usage: sh tests/test_bench_mfu.sh BUILD_DIR
 B=${1:-build}
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 M="--hidden 32 --heads 2 --inter 48 --batch 2 --seq 8"
 if ! "$B/pipa-bench" layer $M --reps 1 --warmup 0 --json "$tmp/layer.json" >"$tmp/layer.txt" 2>&1 ||
-   ! "$B/pipa-run" -n 2 "$B/pipa-bench" pipeline --layers 3 $M --m 1,3 --reps 1 \
+   ! "$RUN" -n 2 "$B/pipa-bench" pipeline --layers 3 $M --m 1,3 --reps 1 \
         --json "$tmp/pipe.json" >"$tmp/pipe.txt" 2>&1 ||
-   ! "$B/pipa-run" -n 2 "$B/pipa-bench" train --layers 3 $M --m 3 --sched 1f1b,zb1 --reps 1 \
+   ! "$RUN" -n 2 "$B/pipa-bench" train --layers 3 $M --m 3 --sched 1f1b,zb1 --reps 1 \
         --optimizer sgd --json "$tmp/train.json" >"$tmp/train.txt" 2>&1; then
     echo "FAIL a benchmark exited non-zero"; tail -5 "$tmp"/*.txt; exit 1
 fi

@@ -9,11 +9,12 @@
 #    step's measured bubble grows with it.
 # Usage: sh tests/test_bubble.sh BUILD_DIR
 B=${1:-build}
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 train() { # NAME SPLIT: 1f1b on 2 ranks, 8 small layers, 4 steps, JSON and trace
-    if ! "$B/pipa-run" -n 2 "$B/pipa-train" --steps 4 --layers 8 --hidden 128 --heads 4 \
+    if ! "$RUN" -n 2 "$B/pipa-train" --steps 4 --layers 8 --hidden 128 --heads 4 \
             --intermediate 256 --batch 2 --seq 32 --microbatches 4 --split "$2" \
             --json "$tmp/$1.json" --trace "$tmp/$1.trace" >"$tmp/$1.out" 2>&1; then
         echo "FAIL pipa-train --split $2"; tail -5 "$tmp/$1.out"; fail=1

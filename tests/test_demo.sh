@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_demo.sh: pipa-demo through pipa-run on 1 to 4 ranks: exits 0, the pipelined output is
+# test_demo.sh: pipa-demo through $RUN on 1 to 4 ranks: exits 0, the pipelined output is
 # bit-identical to one process (printed and in the JSON), the JSON parses and holds the right
 # figures (parameter counts against the closed form L*(2C + 4C^2 + 3CI), transfer counts
 # M*(P-1), the split; demo 5: every schedule's loss bit-identical, a record per schedule, GPipe
@@ -7,7 +7,7 @@
 # a split not summing to L, --pp not the world size, unknown options) fail with a message.
 #   usage: sh tests/test_demo.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 DEMO="$B/pipa-demo"
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-demo.XXXXXX") || exit 1

@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_demo6.sh: pipa-demo's demo 6 (pipeline, tensor and data parallelism side by side) through
-# pipa-run: on 8 ranks it exits 0, prints the grid of 2 stages x 4 tensor ranks rank by rank,
+# $RUN: on 8 ranks it exits 0, prints the grid of 2 stages x 4 tensor ranks rank by rank,
 # every layout's loss is within 1e-5 relative of the one-process run (pp = 8: the same bits;
 # 1/tp shares or whole activations between stages: the same bits), the bytes obey closed forms
 # derived here, and the oversubscription note appears exactly when the ranks outnumber the cpus.
@@ -20,7 +20,7 @@
 #                   of the vocabulary rows, the norms whole), gradients the same, AdamW twice
 #   usage: sh tests/test_demo6.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 DEMO="$B/pipa-demo"
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-demo6.XXXXXX") || exit 1

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_dp.sh: the dp x pp x tp layout (issue 8, sections 1 and 3) through pipa-run.
+# test_dp.sh: the dp x pp x tp layout (issue 8, sections 1 and 3) through $RUN (pipa-run, or mpirun).
 #  1 every invalid layout is one clear message before anything runs: --pp x --dp x --tp not the
 #    world, --dp x --tp not dividing it, heads or intermediate size not divisible by --tp, more
 #    stages than layers, fewer microbatches than replicas or not divisible among them (pipa-train
@@ -23,7 +23,7 @@
 #    every replica's share of the forward checked
 #   usage: sh tests/test_dp.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-dp.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT

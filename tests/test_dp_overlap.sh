@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_dp_overlap.sh: data parallelism's overlapped gradient reductions (issue 8, section 3;
-# runtime_dp.c) through pipa-run and pipa-train.
+# runtime_dp.c) through $RUN (pipa-run, or mpirun) and pipa-train.
 #  1 --dp-overlap on (the default: each layer's reduction starts once its gradient is final) and
 #    off (one all-reduce before the step) give bit-identical losses, hashes and parameter sums at
 #    dp 2 (pp 1 1f1b; pp 2 zb1; pp 2 interleaved)
@@ -10,7 +10,7 @@
 #    prints both; a bad --dp-overlap value is one clear message
 #   usage: sh tests/test_dp_overlap.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-dpo.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT

@@ -1,11 +1,13 @@
 #!/bin/sh
 # test_mpi.sh: the MPI transport under mpirun (at most 4 ranks): a program mpirun started runs over
-# mpi with no option and its run header says so; PIPA_TRANSPORT=shm there is refused by name;
-# test_p2p's modes (sizes to 64 MiB, 256 MiB, order, header mismatch named, deadline, send-send,
-# collectives) and test_allreduce / test_gather_max at 2 and 4 ranks pass; a pipelined forward
-# (pipa-demo --demo 1) and pipa-train (loss_hex, parameter hashes; also at --tp 2 --pp 2 and
-# --dp 2 --pp 2 on 4 ranks) give the same bits as under pipa-run (shm); a rank that fails or dies ends the job within seconds, non-zero, with nothing
-# left running. A build without MPI: exit 77, "skipped: MPI not built" (tests/run.sh's SKIP).
+# mpi with no option and its run header says so; PIPA_TRANSPORT=shm there is refused by name; a
+# pipelined forward (pipa-demo --demo 1) and pipa-train (loss_hex, parameter hashes; 1f1b and zb1,
+# also at --tp 2 --pp 2 and --dp 2 --pp 2 on 4 ranks) give the same bits as under pipa-run (shm):
+# the one place the two transports are compared on one machine; a rank that fails or dies ends the job within
+# seconds, non-zero, with nothing left running. The communicator's own tests (test_p2p,
+# test_allreduce, test_gather_max, ...) run under mpirun in make test's mpi pass (tests/run.sh),
+# with every other test that starts ranks. A build without MPI: exit 77, "skipped: MPI not built"
+# (tests/run.sh's SKIP).
 #   usage: sh tests/test_mpi.sh BUILD_DIR
 B=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
@@ -18,19 +20,15 @@ pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-mpi.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 
-MPIRUN="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
+export B   # tests/ranks.sh starts the ranks: mpirun's options, and no leak check under ASan
 ms() { echo $(($(date +%s%N) / 1000000)); }
-# Under the sanitizers (make test-asan), MPI runs check everything but leaks: Open MPI leaves
-# thousands of its own allocations behind, in components it has unloaded (no names to suppress).
-# pipa's own code paths are leak-checked in the shm runs.
-MPI_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 # mpi N ARGS...: runs ARGS on N ranks under mpirun (LIMIT seconds, 120 by default); sets rc,
 # took (ms), $T/out, $T/err.
 mpi() {
     n=$1; shift
     t0=$(ms)
-    ASAN_OPTIONS="$MPI_ASAN" timeout -k 5 "${LIMIT:-120}" $MPIRUN -n "$n" "$@" >"$T/out" 2>"$T/err" </dev/null
+    PIPA_TEST_TRANSPORT=mpi timeout -k 5 "${LIMIT:-120}" tests/ranks.sh -n "$n" "$@" \
+        >"$T/out" 2>"$T/err" </dev/null
     rc=$?
     took=$(($(ms) - t0))
 }
@@ -47,27 +45,10 @@ mpi 2 env PIPA_TRANSPORT=shm "$B/pipa-bench" p2p --max-bytes 8 --reps 10
 [ $rc -ne 0 ] && [ $took -lt 20000 ] && grep -q 'no shared-memory segment (PIPA_SHM_FD): start the program with pipa-run' "$T/err"
 check "mpirun, PIPA_TRANSPORT=shm: refused, naming pipa-run" $? "$(why)"
 
-# ---- the communicator's tests over MPI -----------------------------------------------------------
-# mismatch: a receive expecting another dtype or shape fails with the communicator's named error
-# (both ranks, the tag, both descriptions), its buffer untouched, also from the unexpected list.
-for mode in sizes order huge mismatch deadline sendsend; do
-    mpi 2 "$B/tests/test_p2p" $mode
-    check "test_p2p $mode on 2 ranks" $rc "$(why)"
-done
-for n in 2 3 4; do
-    mpi $n "$B/tests/test_p2p" coll
-    check "test_p2p coll on $n ranks" $rc "$(why)"
-done
-for n in 2 4; do
-    mpi $n "$B/tests/test_allreduce"
-    check "test_allreduce on $n ranks" $rc "$(why)"
-    mpi $n "$B/tests/test_gather_max"
-    check "test_gather_max on $n ranks" $rc "$(why)"
-done
-
 # ---- the same bits on both transports ---------------------------------------------------------------
 for n in 2 4; do
-    "$B/pipa-run" -n $n "$B/pipa-demo" --demo 1 --json "$T/shm.json" >/dev/null 2>&1
+    PIPA_TEST_TRANSPORT=shm tests/ranks.sh -n $n "$B/pipa-demo" --demo 1 --json "$T/shm.json" \
+        >/dev/null 2>&1
     mpi $n "$B/pipa-demo" --demo 1 --json "$T/mpi.json"
     grep -q '^transport  mpi$' "$T/out" && [ $rc -eq 0 ] && bits "$T/shm.json" >"$T/shm.txt" &&
         bits "$T/mpi.json" >"$T/mpi.txt" && grep -q checksum "$T/shm.txt" && cmp -s "$T/shm.txt" "$T/mpi.txt"
@@ -80,7 +61,8 @@ TRAIN="--steps 3 --layers 8 --hidden 64 --heads 4 --intermediate 128 --seq 32 --
 for run in "2 1f1b" "4 1f1b" "4 zb1" "4 1f1b --tp 2 --pp 2" "4 1f1b --dp 2 --pp 2"; do
     set -- $run
     n=$1; sched=$2; shift 2
-    "$B/pipa-run" -n $n "$B/pipa-train" $TRAIN --schedule $sched "$@" --json "$T/shm.json" >/dev/null 2>&1
+    PIPA_TEST_TRANSPORT=shm tests/ranks.sh -n $n "$B/pipa-train" $TRAIN --schedule $sched "$@" \
+        --json "$T/shm.json" >/dev/null 2>&1
     mpi $n "$B/pipa-train" $TRAIN --schedule $sched "$@" --json "$T/mpi.json"
     grep -q '^transport  mpi$' "$T/out" && [ $rc -eq 0 ] && bits "$T/shm.json" >"$T/shm.txt" &&
         bits "$T/mpi.json" >"$T/mpi.txt" && grep -q 0x "$T/shm.txt" && cmp -s "$T/shm.txt" "$T/mpi.txt"

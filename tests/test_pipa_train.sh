@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_pipa_train.sh: pipa-train through pipa-run.
+# test_pipa_train.sh: pipa-train through $RUN (pipa-run, or mpirun).
 #  1 the loss falls on the default corpus (2 ranks, 1f1b, default model, 40 steps): the last loss
 #    is under 0.8 x the first (the first is near ln 256 = 5.55; 20 steps already reach ~2.8)
 #  2 resume is bit-identical: 6 steps straight equal 3 steps + --save, then --resume --steps 6
@@ -16,7 +16,7 @@
 #    dividing the heads are refused
 #   usage: sh tests/test_pipa_train.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 TRAIN="$B/pipa-train"
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-train.XXXXXX") || exit 1

@@ -5,6 +5,7 @@
 # are well-formed; sizes beyond the plan limits are refused before any work, each naming the option
 # and the limit, by pipa-sim and pipa-train alike. Usage: sh tests/test_sim.sh BUILD_DIR
 B=${1:-build}
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 sim="$B/pipa-sim"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -76,7 +77,7 @@ if [ "$PIPA_TEST_SCALE" != asan ]; then
         '[ $rc -eq 1 ] && grep -q "out of memory" "$tmp/err" && quiet_stdout "out of memory"'
 fi
 # The same limits in pipa-train: before, 2 x 600000 microbatches started training (for hours).
-timeout 20 "$B/pipa-run" -n 2 "$B/pipa-train" --microbatches 600000 --steps 1 >"$tmp/out" 2>"$tmp/err"
+timeout 20 "$RUN" -n 2 "$B/pipa-train" --microbatches 600000 --steps 1 >"$tmp/out" 2>"$tmp/err"
 rc=$?
 check "pipa-train: P x --microbatches over the plan limit is refused at once" \
     '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "P (ranks) x \-\-microbatches x \-\-chunks = 2 x 600000 x 1.*at most 1048576" "$tmp/err"'

@@ -23,7 +23,7 @@
 #    at tp 2 x pp 2 bit-identical to tp 2 x pp 1
 #   usage: sh tests/test_tp_train.sh BUILD_DIR
 B=${1:-build}
-RUN="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 pass=0; fail=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-tp.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT

@@ -6,14 +6,14 @@
 # and with tied embeddings.
 # Usage: sh tests/test_train.sh BUILD_DIR
 B=${1:-build}
-run="$B/pipa-run"
+RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
 drv="$B/tests/train_driver"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
 outcome() { # name P schedule M V opt
-    if ! "$run" -n "$2" "$drv" "$3" "$4" "$5" 3 "$6" >"$tmp/$1.raw" 2>"$tmp/$1.err"; then
+    if ! "$RUN" -n "$2" "$drv" "$3" "$4" "$5" 3 "$6" >"$tmp/$1.raw" 2>"$tmp/$1.err"; then
         echo "FAIL $1: the run failed"; sed 's/^/    /' "$tmp/$1.err" | tail -5; fail=1; return 1
     fi
     sort "$tmp/$1.raw" >"$tmp/$1.out"
@@ -92,7 +92,7 @@ outcome "m1p4" 4 1f1b 1 1 adamw && echo "ok   M=1 on P=4 (1f1b) runs"
 outcome "m2p4zb" 4 zb1 2 1 adamw && echo "ok   M=2 on P=4 (zb1) runs"
 # The trace: measured and simulated timelines of the last step, every action of every rank once
 # each, in order and without overlap on a rank.
-if "$run" -n 2 "$drv" zb1 4 1 2 adamw "$tmp/trace.json" >/dev/null 2>"$tmp/trace.err" &&
+if "$RUN" -n 2 "$drv" zb1 4 1 2 adamw "$tmp/trace.json" >/dev/null 2>"$tmp/trace.err" &&
    python3 - "$tmp/trace.json" <<'PY'
 import json, sys, xml.etree.ElementTree as ET
 ET.parse(sys.argv[1] + ".svg")                                 # the picture is well-formed

@@ -51,7 +51,7 @@ MPI_STAMP := $(BUILD)/obj/mpi-$(MPI).stamp
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
 ifeq ($(MPI),0)
-  LIB_SRC := $(filter-out src/comm/transport_mpi.c,$(LIB_SRC))
+  LIB_SRC := $(filter-out src/comm/transport_mpi.c src/comm/transport_mpi_%.c,$(LIB_SRC))
 endif
 LIB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 # A program is tools/NAME.c (or bench/NAME.c) plus its parts tools/NAME_*.c, if it has any.
@@ -84,6 +84,7 @@ $(MPI_STAMP):
 	@touch $@
 
 $(BUILD)/obj/comm/transport_mpi.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/obj/comm/transport_mpi_%.o: CFLAGS += $(MPI_CFLAGS)
 # pipa-bench measures MPI's own point-to-point beside pipa's (bench/pipa-bench_mpi.c)
 $(BUILD)/pipa-bench: $(MPI_STAMP)
 $(BUILD)/pipa-bench: CFLAGS += $(if $(filter 1,$(MPI)),$(MPI_CFLAGS) -DPIPA_MPI)

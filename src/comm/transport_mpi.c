@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/env.h"
 #include "comm/transport_mpi.h"
@@ -61,6 +62,20 @@ static pipa_status mpi_start(void)
     return PIPA_OK;
 }
 
+/* Whether this rank has a core of its own: no more ranks on this machine (MPI's shared-memory
+ * split) than cores online, and Open MPI's launcher did not say it oversubscribed. */
+static pipa_status cores_own(mpi_t *t)
+{
+    MPI_Comm local;
+    int n = 0;
+    MPI_TRY(t, MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local));
+    MPI_Comm_size(local, &n);
+    MPI_Comm_free(&local);
+    const char *over = getenv("OMPI_MCA_mpi_oversubscribe");
+    t->busy = n <= sysconf(_SC_NPROCESSORS_ONLN) && !(over && strcmp(over, "1") == 0);
+    return PIPA_OK;
+}
+
 static pipa_status mpi_join(int rank, int world, void **state)
 {
     mpi_t *t = calloc(1, sizeof *t);
@@ -80,6 +95,7 @@ static pipa_status mpi_join(int rank, int world, void **state)
                           "of %d", r, w, rank < 0 ? 0 : rank, world);
     MPI_TRY(t, MPI_Comm_dup(MPI_COMM_WORLD, &t->comm));
     MPI_TRY(t, MPI_Comm_set_errhandler(t->comm, MPI_ERRORS_RETURN));
+    PIPA_TRY(cores_own(t));
     return pipa__mpi_slots_start(t);
 }
 
@@ -135,14 +151,18 @@ static const char *mpi_peer_gone(void *state, int peer)
     return NULL;
 }
 
-/* MPI has no "sleep until something arrives" with a time limit: poll, napping 50 us between
- * polls (a wait lasts this long only after 2 ms of spinning and yielding: the nap costs
- * that wait at most 2.5%), until the caller is no longer blocked or `seconds` pass. */
+static int mpi_busy_wait(void *state) { return ((mpi_t *)state)->busy; }
+
+/* MPI has no "sleep until something arrives" with a time limit: poll until the caller is no
+ * longer blocked or `seconds` pass; without a pause where the rank has a core of its own (as
+ * MPI's own waits do), else napping 50 us between polls (a wait lasts this long only after 2 ms
+ * of spinning and yielding: the nap costs that wait at most 2.5%). */
 static void mpi_wait_change(void *state, double seconds, int (*still_blocked)(void *), void *arg)
 {
-    (void)state;
+    mpi_t *t = state;
     double end = pipa_now() + seconds;
     while (still_blocked(arg) && pipa_now() < end) {
+        if (t->busy) continue;
         struct timespec nap = {0, 50000};
         nanosleep(&nap, NULL);
     }
@@ -183,6 +203,7 @@ const pipa_transport_ops_t pipa__transport_mpi = {
     .oldest_send = pipa__mpi_oldest_send,
     .peer_gone = mpi_peer_gone,
     .wait_change = mpi_wait_change,
+    .busy_wait = mpi_busy_wait,
     .cancel = pipa__mpi_cancel,
     .detach = pipa__mpi_detach,
     .launch = mpi_launch,

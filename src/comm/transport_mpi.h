@@ -69,6 +69,7 @@ typedef struct {
     MPI_Comm comm;        /* pipa's own duplicate of MPI_COMM_WORLD */
     int rank, world;
     double timeout;       /* how long detach may wait for MPI to take a send */
+    int busy;             /* this rank has a core of its own: waits never pause (busy_wait) */
     out_t *outs;          /* sends under way, in posting order */
     in_t *posted;         /* receives waiting for their message, in posting order */
     in_t *ins;            /* the unexpected list, in arrival order */

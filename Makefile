@@ -52,7 +52,7 @@ MPI_STAMP := $(BUILD)/obj/mpi-$(MPI).stamp
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
 ifeq ($(MPI),0)
-  LIB_SRC := $(filter-out src/comm/transport_mpi.c,$(LIB_SRC))
+  LIB_SRC := $(filter-out src/comm/transport_mpi.c src/comm/transport_mpi_%.c,$(LIB_SRC))
 endif
 LIB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 # A program is tools/NAME.c (or bench/NAME.c) plus its parts tools/NAME_*.c, if it has any.
@@ -85,6 +85,7 @@ $(MPI_STAMP):
 	@touch $@
 
 $(BUILD)/obj/comm/transport_mpi.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/obj/comm/transport_mpi_%.o: CFLAGS += $(MPI_CFLAGS)
 # The exp/SwiGLU loops (src/model/ops_elem.c) become vector code only if comparisons may be
 # if-converted (no FP traps: pipa never enables them) and, under gcc, a loop with a remainder is
 # worth vectorising (-O2's "very cheap" model says no). Neither changes a result's bits.

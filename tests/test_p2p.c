@@ -2,7 +2,8 @@
  * or mpirun (MPI, tests/test_mpi.sh):  pipa-run -n N test_p2p MODE
  *   sizes     0 B .. 64 MiB both ways between ranks 0 and 1, contents checked byte for byte
  *   huge      one 256 MiB message, contents checked
- *   order     tags received in another order than sent, also past the ring's capacity
+ *   order     tags received in another order than sent, also past the ring's capacity; 48
+ *             messages of one tag arrive in the order sent (more than MPI's 32 header slots)
  *   mismatch  a receive expecting another dtype or shape (also of the same byte count, also from
  *             the unexpected queue) fails naming both ranks, the tag and both descriptions
  *   deadline  a receive nobody answers fails at its deadline naming rank, peer and tag
@@ -88,8 +89,31 @@ static void reversed(size_t n, int k)
     free(bufs);
 }
 
+/* Rank 0 sends k messages of one tag at once; rank 1 receives them: each must be the next one
+ * sent (matching takes the oldest message of a tag), whatever path the headers took. */
+static void same_tag(size_t n, int k)
+{
+    pipa_desc_t d = pipa_desc_1d(PIPA_U8, (int64_t)n);
+    uint8_t *bufs = malloc(n * k + 1);
+    pipa_req_t reqs[64];
+    for (int i = 0; i < k && rank <= 1; i++) {
+        if (rank == 1) {
+            CHECKF(pipa_recv(comm, 0, 77, &d, bufs + n * i) == PIPA_OK, "%s", pipa_last_error());
+            CHECKF(count_bad(bufs + n * i, n, 2000 + i) == 0, "message %d of tag 77 out of order", i);
+            continue;
+        }
+        fill(bufs + n * i, n, 2000 + i);
+        CHECK(pipa_isend(comm, 1, 77, &d, bufs + n * i, &reqs[i]) == PIPA_OK);
+    }
+    for (int i = 0; i < k && rank == 0; i++)
+        CHECKF(pipa_wait(comm, &reqs[i]) == PIPA_OK, "%s", pipa_last_error());
+    free(bufs);
+}
+
 static void test_order(void)
 {
+    same_tag(100, 48);
+    same_tag(5000, 40); /* payloads after their headers */
     reversed(100, 5);
     reversed(3 << 20, 4);   /* spans fragments */
     reversed(20 << 20, 3);  /* each larger than the default ring */

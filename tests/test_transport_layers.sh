@@ -1,8 +1,8 @@
 #!/bin/sh
 # test_transport_layers.sh: proves the messaging files form layers, with no circle: the shared-
-# memory transport (src/comm/shm*) and the MPI one (transport_mpi.c) include nothing above
+# memory transport (src/comm/shm*) and the MPI one (transport_mpi*) include nothing above
 # transport.h (not comm.h, the communicator that calls it) and call none of the communicator's
-# functions; nothing but shm's own files knows shm's internals, nothing but transport_mpi.c MPI;
+# functions; nothing but shm's own files knows shm's internals, nothing but transport_mpi* MPI;
 # the communicator (comm.c) and the collectives (coll.c, allreduce.c) name no transport; tools and
 # benchmarks name none either (pipa-run prepares a run through launch.h); and a transport is
 # registered by one line in transport.c. Reads the sources, runs nothing.
@@ -22,20 +22,21 @@ bad=$(incs src/comm/transport.h src/comm/transport.c src/comm/msg.h src/comm/msg
       -e comm/transport.h -e comm/msg.h -e base/dtype.h -e base/status.h -e base/env.h | sort -u | tr '\n' ' ')
 check "transport.h and msg.h include nothing above them" "$([ -z "$bad" ]; echo $?)" "($bad)"
 
-bad=$(incs src/comm/transport_mpi.c | grep -v -x -e comm/transport.h -e comm/msg.h -e base/status.h \
-      -e base/env.h | sort -u | tr '\n' ' ')
+bad=$(incs src/comm/transport_mpi*.c src/comm/transport_mpi*.h | grep -v -x -e comm/transport.h \
+      -e comm/transport_mpi.h -e comm/msg.h -e base/status.h -e base/env.h | sort -u | tr '\n' ' ')
 check "mpi includes only what is below it" "$([ -z "$bad" ]; echo $?)" "(includes: $bad)"
 
 above='pipa__check_header|pipa_(comm_|isend|irecv|test|wait|send|recv|detach|flush|group_'
 above="$above|barrier|bcast|gather|allreduce|agree)"
 bad=$(grep -l -E "$above" src/comm/shm*.c src/comm/shm*.h | tr '\n' ' ')
 check "shm calls nothing of the communicator" "$([ -z "$bad" ]; echo $?)" "(in: $bad)"
-bad=$(grep -n -E "$above" src/comm/transport_mpi.c | grep -v -E '^[0-9]+:\s*(/\*|\*)' | head -3)
+bad=$(grep -H -n -E "$above" src/comm/transport_mpi*.c src/comm/transport_mpi*.h |
+      grep -v -E '^[^:]*:[0-9]+:\s*(/\*|\*)' | head -3)
 check "mpi calls nothing of the communicator" "$([ -z "$bad" ]; echo $?)" "($bad)"
 # (and pipa-bench_mpi.c, which measures MPI's own point-to-point beside pipa's)
 bad=$(grep -l -E '<mpi\.h>|\bMPI_[A-Z][a-z_]*\(' src/*/*.c src/*/*.h tools/*.c bench/*.c tests/*.c |
-      grep -v -x -e src/comm/transport_mpi.c -e bench/pipa-bench_mpi.c | tr '\n' ' ')
-check "only transport_mpi.c uses MPI (and the benchmark's peer figure)" "$([ -z "$bad" ]; echo $?)" "(in: $bad)"
+      grep -v -x -e 'src/comm/transport_mpi[_a-z]*\.[ch]' -e bench/pipa-bench_mpi.c | tr '\n' ' ')
+check "only transport_mpi* uses MPI (and the benchmark's peer figure)" "$([ -z "$bad" ]; echo $?)" "(in: $bad)"
 
 bad=$(grep -l 'shm_internal.h' src/*/*.c src/*/*.h tools/*.c bench/*.c tests/*.c | grep -v '^src/comm/shm' |
       tr '\n' ' ')

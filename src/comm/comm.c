@@ -18,6 +18,7 @@ struct pipa_comm {
     void *t;             /* the transport's state */
     int rank, world;
     double timeout;      /* seconds a wait may take */
+    int busy;            /* the transport's busy_wait: waits never yield the core */
     uint64_t bytes_sent; /* payload bytes of every send posted (pipa_comm_bytes_sent) */
 };
 
@@ -26,7 +27,9 @@ struct pipa_comm {
  * free core this is still a fast poll), and only then sleep until the transport sees a change.
  * Waking a sleeper takes tens of microseconds, so the yielding phase lasts longer than one
  * wake-up: otherwise one sleeper makes its partner sleep too and every hand-off after pays the
- * wake-up. */
+ * wake-up. A transport whose ranks have cores of their own (busy_wait: MPI's, unless its
+ * launcher oversubscribed the machine) never yields: on a loaded machine a yield hands the core
+ * to another program for a whole time slice, milliseconds, where MPI's own waits keep it. */
 #define SPIN_SECONDS 20e-6
 #define YIELD_SECONDS 2e-3
 #define NAP_SECONDS 0.05     /* longest sleep between deadline and liveness checks */
@@ -83,6 +86,7 @@ pipa_status pipa__comm_init_on(const pipa_transport_ops_t *ops, pipa_comm_t **ou
     c->rank = rank < 0 ? 0 : rank;
     c->world = world;
     c->timeout = timeout;
+    c->busy = ops->busy_wait && ops->busy_wait(c->t);
     pipa_log_set_identity(c->rank, c->world, -1);
     *out = c;
     return PIPA_OK;
@@ -246,7 +250,7 @@ static pipa_status wait_loop(blocked_t *b)
         double now = pipa_now();
         if (now - start < SPIN_SECONDS) continue;
         if (now - start < YIELD_SECONDS) {
-            sched_yield();
+            if (!c->busy) sched_yield();
             continue;
         }
         if (now - last_check > 0.2) {

@@ -67,6 +67,11 @@ typedef struct pipa_transport_ops {
      * pass. still_blocked(arg) is re-checked once the transport is ready to be woken, so a change
      * between the caller's last poll and the sleep is never lost. */
     void (*wait_change)(void *state, double seconds, int (*still_blocked)(void *), void *arg);
+    /* Optional (NULL: no). Nonzero when this rank has a core of its own (the launcher says the
+     * machine is not oversubscribed): a wait then polls without giving its core away, as MPI's
+     * own waits do; else it yields the core after a short spin, so that ranks sharing a core can
+     * run. Asked once, at join. */
+    int (*busy_wait)(void *state);
 
     /* Takes a send whose wait failed out of the queue: nothing touches req or its buffer after. */
     void (*cancel)(void *state, pipa_req_t *req);

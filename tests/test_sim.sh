@@ -12,7 +12,7 @@ fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 
 "$sim" --svg "$tmp/all.svg" --trace "$tmp/all.json" >"$tmp/all.txt" 2>&1
-check "runs every schedule" '[ $? -eq 0 ] && [ $(grep -c "P=4 M=8" "$tmp/all.txt") -eq 4 ]'
+check "runs every schedule" '[ $? -eq 0 ] && [ $(grep -c "P=4 M=8" "$tmp/all.txt") -eq 6 ]'
 bubble() { grep "^$1 " "$tmp/all.txt" | awk '{print $(NF-2)}' | tr -d '%'; }
 check "gpipe and 1f1b bubble = 3/11" '[ "$(bubble gpipe)" = "27.3" ] && [ "$(bubble 1f1b)" = "27.3" ]'
 check "zb1 bubble < 1f1b" 'awk "BEGIN{exit !($(bubble zb1) < $(bubble 1f1b))}"'
@@ -55,14 +55,14 @@ run "$sim" --plan "$tmp/small.plan"
 check "a header within the limits that the file cannot match is refused by the reader" \
     '[ $rc -eq 1 ] && grep -q "small.plan: rank 0 has 1 compute actions.*needs at least 8192" "$tmp/err"'
 run "$sim" --pp 4096
-check "--pp 4096: exit 2 naming the option and the limit 256" \
-    '[ $rc -eq 2 ] && grep -q "\-\-pp .*at most 256" "$tmp/err"'
+check "--pp 4096: exit 2 naming the option and the limit 1024" \
+    '[ $rc -eq 2 ] && grep -q "\-\-pp .*at most 1024" "$tmp/err"'
 run "$sim" --pp 256 --microbatches 4096 --chunks 4096
 check "--chunks 4096: exit 2 naming the option and the limit 64" \
     '[ $rc -eq 2 ] && grep -q "\-\-chunks .*at most 64" "$tmp/err"'
 run "$sim" --pp 256 --microbatches 4096 --chunks 64
 check "P*M*V = 67108864: exit 2 before any work, naming the options and the limit" \
-    '[ $rc -eq 2 ] && grep -q "\-\-pp x \-\-microbatches x \-\-chunks = 256 x 4096 x 64.*at most 1048576" "$tmp/err"'
+    '[ $rc -eq 2 ] && grep -q "\-\-pp x \-\-microbatches x \-\-chunks = 256 x 4096 x 64.*at most 8388608" "$tmp/err"'
 run "$sim" --schedule interleaved --pp 1
 check "a failing row: exit 1, its reason on stderr, not stdout" \
     '[ $rc -eq 1 ] && grep -q "interleaved P=1 M=8 V=2: .*P >= 2" "$tmp/err" && quiet_stdout "P >= 2"'
@@ -70,14 +70,15 @@ run "$sim" --pp 1
 check "side by side with --pp 1: interleaved is skipped with a note, the rest run" \
     '[ $rc -eq 0 ] && grep -q "# interleaved: skipped" "$tmp/out" && [ $(grep -c "P=1 M=8" "$tmp/out") -eq 3 ]'
 if [ "$PIPA_TEST_SCALE" != asan ]; then
-    (ulimit -v 150000; exec timeout 20 "$sim" --pp 256 --microbatches 2048) >"$tmp/out" 2>"$tmp/err"
+    (ulimit -v 150000; exec timeout 20 "$sim" --pp 1024 --microbatches 2048) >"$tmp/out" 2>"$tmp/err"
     rc=$?
     check "side by side, rows that run out of memory: exit 1, reasons on stderr" \
         '[ $rc -eq 1 ] && grep -q "out of memory" "$tmp/err" && quiet_stdout "out of memory"'
 fi
 # The same limits in pipa-train: before, 2 x 600000 microbatches started training (for hours).
-timeout 20 "$B/pipa-run" -n 2 "$B/pipa-train" --microbatches 600000 --steps 1 >"$tmp/out" 2>"$tmp/err"
+timeout 20 "$B/pipa-run" -n 2 "$B/pipa-train" --schedule interleaved --chunks 8 --layers 16 --microbatches 600000 \
+    --steps 1 >"$tmp/out" 2>"$tmp/err"
 rc=$?
-check "pipa-train: P x --microbatches over the plan limit is refused at once" \
-    '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "P (ranks) x \-\-microbatches x \-\-chunks = 2 x 600000 x 1.*at most 1048576" "$tmp/err"'
+check "pipa-train: P x --microbatches x --chunks over the plan limit is refused at once" \
+    '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "P (ranks) x \-\-microbatches x \-\-chunks = 2 x 600000 x 8.*at most 8388608" "$tmp/err"'
 exit $fail

@@ -287,8 +287,11 @@ static pipa_status gen_zbv(pipa_plan_t *p)
  *    back to back from its first action to its last. Here all ranks share one clock (the
  *    optimizer step is not decoupled from the others), so rank P - 1 still waits P - 1 chunk
  *    forwards for its first input: P - 1 idle units of 6M (two chunks of F, I, W at a half
- *    stage's cost each), (P - 1) / (6M + P - 1). The greedy order reaches it when M >= 2P
- *    (tests: P 2..8); fewer microbatches leave it short of work to fill the ramp.
+ *    stage's cost each), (P - 1) / (6M + P - 1), the least any plan can reach. The greedy order
+ *    held to 1F1B's memory reaches it exactly for P = 2, 3, 4, 8 when M >= 2P and comes within
+ *    P/4 time units (P/2 chunk actions) of it otherwise (measured for P 2..16, M 2P..6P; given 4 more live chunk
+ *    activations than 2P it reaches it at every one of those P: memory, not the order, is the
+ *    limit). Fewer microbatches than 2P leave too little work to fill the ramp.
  *  - Looped BFS: Lamy-Poirier (2023) gives the looped breadth-first bubble (P - 1)/(V M + P - 1),
  *    interleaved's, for M >= P: every rank streams its V M forwards, then its backwards, without
  *    a gap but the ramp. With M < P rank 0 waits for each loop round the ranks: the makespan is

@@ -97,6 +97,12 @@ static pipa_status reserve(pipa_plan_t *p, int rank, int need)
     return PIPA_OK;
 }
 
+pipa_status pipa_plan_reserve(pipa_plan_t *p, int n)
+{
+    for (int r = 0; r < p->P; r++) PIPA_TRY(reserve(p, r, n));
+    return PIPA_OK;
+}
+
 pipa_status pipa_plan_insert(pipa_plan_t *p, int rank, int at, int kind, int mb, int chunk)
 {
     if (rank < 0 || rank >= p->P)

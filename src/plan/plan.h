@@ -67,12 +67,12 @@ typedef enum {
  * and the tools (pipa-sim, pipa-train). PIPA_PLAN_MAX_PMV bounds memory and time: a plan, its
  * check and its simulation take about PIPA_PLAN_BYTES_PER_TRIPLE bytes per (rank, microbatch,
  * chunk) triple at their peak (measured with pipa-sim, BENCHMARKS.md), and time linear in it:
- * P = 1024 x M = 8192 1F1B about a second and 1 GiB. A drawn timeline (--svg, --trace) adds
+ * P = 1024 x M = 8192 1F1B about 2.4 CPU seconds and 800 MiB. A drawn timeline (--svg, --trace) adds
  * 16 bytes per action, about 6 actions per triple. */
 #define PIPA_PLAN_MAX_P 1024         /* ranks (sizes the per-rank report arrays) */
 #define PIPA_PLAN_MAX_M (1 << 20)    /* microbatches */
 #define PIPA_PLAN_MAX_V 64           /* chunks per rank */
-#define PIPA_PLAN_BYTES_PER_TRIPLE 130
+#define PIPA_PLAN_BYTES_PER_TRIPLE 105  /* peak RSS / triple, measured (bench/sim_scale.sh) */
 #define PIPA_PLAN_MAX_PMV (1 << 23)  /* P * M * V: (microbatch, chunk) pairs over all ranks */
 
 typedef struct {
@@ -138,6 +138,8 @@ void pipa_plan_free(pipa_plan_t *p);
 pipa_status pipa_plan_append(pipa_plan_t *p, int rank, int kind, int mb, int chunk);
 pipa_status pipa_plan_insert(pipa_plan_t *p, int rank, int at, int kind, int mb, int chunk);
 void pipa_plan_remove(pipa_plan_t *p, int rank, int at);
+/* Room for n actions on every rank (the lists grow as needed anyway; this spares the regrowth). */
+pipa_status pipa_plan_reserve(pipa_plan_t *p, int n);
 /* Step index of the first (kind, mb, chunk) on rank, or -1. */
 int pipa_plan_find(const pipa_plan_t *p, int rank, int kind, int mb, int chunk);
 

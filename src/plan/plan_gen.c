@@ -400,7 +400,10 @@ pipa_status pipa_plan_generate(pipa_plan_t *p, pipa_sched s, int P, int M, int V
     PIPA_TRY(check_chunks(d, P, V));
     PIPA_TRY(pipa_plan_init(p, P, M, V));
     p->place = d->place;
-    pipa_status st = d->generate(p);
+    /* Room for an F and a B per (microbatch, chunk) and the STEP up front: no list regrows
+     * (split schedules grow once more, for their W's). */
+    pipa_status st = pipa_plan_reserve(p, 2 * M * V + 1);
+    if (st == PIPA_OK) st = d->generate(p);
     for (int r = 0; st == PIPA_OK && d->training && r < P; r++)
         st = pipa_plan_append(p, r, PIPA_ACT_STEP, -1, -1);
     if (st == PIPA_OK) st = pipa_plan_insert_comms(p);

@@ -18,6 +18,20 @@ check "gpipe and 1f1b bubble = 3/11" '[ "$(bubble gpipe)" = "27.3" ] && [ "$(bub
 check "zb1 bubble < 1f1b" 'awk "BEGIN{exit !($(bubble zb1) < $(bubble 1f1b))}"'
 check "interleaved bubble < 1f1b" 'awk "BEGIN{exit !($(bubble interleaved) < $(bubble 1f1b))}"'
 check "1f1b peak live 4,3,2,1" 'grep -q "^1f1b .* 4,3,2,1$" "$tmp/all.txt"'
+# The bubble formulas printed beside the simulation: zbv (P-1)/(6M+P-1) = 3/51, bfs
+# (P-1)/(VM+P-1) = 3/19; the simulation of each reaches it at P = 4, M = 8.
+theory() { grep "^$1 " "$tmp/all.txt" | awk '{print $(NF-1)}' | tr -d '%'; }
+check "zbv: theory 5.9% beside a simulated 5.9%" '[ "$(theory zbv)" = "5.9" ] && [ "$(bubble zbv)" = "5.9" ]'
+check "bfs: theory 15.8% beside a simulated 15.8%" '[ "$(theory bfs)" = "15.8" ] && [ "$(bubble bfs)" = "15.8" ]'
+check "zbv peak live within 1F1B's (2P half-stage chunks)" 'grep -q "^zbv .* 8,8,8,8$" "$tmp/all.txt"'
+# Beyond 8 ranks the per-rank peaks are summarised: one line per plan at any P (1F1B's peak on
+# rank r is min(P - r, M)).
+"$sim" --schedule 1f1b --pp 64 --microbatches 64 >"$tmp/p64.txt"
+check "P = 64: the peaks summarised as max and min" \
+    '[ $(wc -l <"$tmp/p64.txt") -eq 3 ] && grep -q "max 64 (rank 0), min 1 (rank 63)$" "$tmp/p64.txt"'
+"$sim" --help >"$tmp/help.txt"
+check "--help names zbv and bfs and the limits" \
+    'grep -q "zbv | bfs" "$tmp/help.txt" && grep -q "at most 1024" "$tmp/help.txt" && grep -q "8388608" "$tmp/help.txt"'
 check "svg and trace well-formed" 'python3 -c "
 import json, sys, xml.etree.ElementTree as ET
 ET.parse(sys.argv[1]); d = json.load(open(sys.argv[2]))

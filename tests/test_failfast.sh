@@ -164,7 +164,7 @@ for args in "--plan $T/p.plan --schedule zb1:--schedule does not apply with --pl
             "--plan $T/p.plan --chunks 2:--chunks does not apply with --plan" \
             "--plan $T/p.plan --pp 3:--pp does not apply with --plan" \
             "--plan $T/p.plan --microbatches 9:--microbatches does not apply with --plan" \
-            "--schedule gpipe --chunks 2:--chunks applies to --schedule interleaved only" \
+            "--schedule gpipe --chunks 2:--chunks applies to --schedule interleaved, bfs and zbv only" \
             "--schedule zb1 --print-plan --svg $T/x.svg:--svg does not apply with --print-plan" \
             "--schedule zb1 --print-plan --cost-f 2:--cost-\* does not apply with --print-plan"; do
     cmd "$B/pipa-sim" ${args%%:*}

@@ -85,7 +85,7 @@ run 2 $SMALL --steps 6 --corpus /dev/zero
 check "--corpus /dev/zero is refused: not a regular file" $?
 
 # ---- 3: plans -------------------------------------------------------------------------------
-for cfg in "zb1" "interleaved --chunks 2"; do
+for cfg in "zb1" "interleaved --chunks 2" "zbv --chunks 2" "bfs --chunks 2"; do
     name=$(echo "$cfg" | cut -d' ' -f1)
     run 2 $SMALL --schedule $cfg --print-plan
     cp "$T/out" "$T/$name.plan"
@@ -94,10 +94,18 @@ for cfg in "zb1" "interleaved --chunks 2"; do
     check "--print-plan $name: plan text, checker's report, no training" $?
     run 2 $SMALL --schedule $cfg --steps 3 --json "$T/gen.json"
     ok=$rc
+    cp "$T/gen.json" "$T/$name.json" 2>/dev/null
     run 2 $SMALL --plan "$T/$name.plan" ${cfg#$name} --steps 3 --json "$T/file.json"
     [ $ok -eq 0 ] && [ $rc -eq 0 ] &&
         py '[s["loss_hex"] for s in j[0]["steps"]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"]' "$T/gen.json" "$T/file.json"
     check "--plan of the printed $name plan: same losses and hashes as generated" $?
+done
+# ZB-V (V placement: the head on rank 0) and looped BFS train to the bits of 1F1B.
+run 2 $SMALL --schedule 1f1b --steps 3 --json "$T/1f1b.json"
+for name in zbv bfs; do
+    [ $rc -eq 0 ] && has "place=v" zbv.plan &&
+        py '[s["loss_hex"] for s in j[0]["steps"]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"]' "$T/1f1b.json" "$T/$name.json"
+    check "$name: same losses and hashes as 1f1b" $?
 done
 grep -n '^rank 1: F ' "$T/zb1.plan" | head -1 | cut -d: -f1 >"$T/line"
 sed "$(cat "$T/line")d" "$T/zb1.plan" >"$T/broken.plan"

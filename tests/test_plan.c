@@ -44,7 +44,10 @@ static void test_generate_all(void)
         for (int P = 1; P <= 6; P++)
             for (int M = 1; M <= 12; M++)
                 for (int V = 1; V <= 3; V++) {
-                    int want_ok = pipa_sched_interleaves(s) ? (V >= 2 && P >= 2) : V == 1;
+                    pipa_chunks_rule rule = pipa_sched_info(s)->chunks;
+                    int want_ok = rule == PIPA_CHUNKS_TWO    ? (V == 2 && P >= 2)
+                                  : rule == PIPA_CHUNKS_MANY ? (V >= 2 && P >= 2)
+                                                             : V == 1;
                     pipa_plan_t p;
                     pipa_status st = pipa_plan_generate(&p, s, P, M, V);
                     if (!want_ok) {
@@ -52,7 +55,8 @@ static void test_generate_all(void)
                                P, M, V);
                         if (st == PIPA_OK) pipa_plan_free(&p);
                         else
-                            CHECKF(strstr(pipa_last_error(), V == 1 || !pipa_sched_interleaves(s)
+                            CHECKF(strstr(pipa_last_error(), V == 1 || !pipa_sched_interleaves(s) ||
+                                                                     rule == PIPA_CHUNKS_TWO
                                                                  ? "V ="
                                                                  : "P >= 2"),
                                    "unclear refusal: %s", pipa_last_error());
@@ -74,6 +78,9 @@ static void test_generate_all(void)
                         if (s == PIPA_SCHED_ZB1)
                             CHECKF(pk <= imin(P, M), "zb1 P=%d M=%d rank %d peak %d", P, M, r, pk);
                         if (s == PIPA_SCHED_INTERLEAVED) CHECK(pk <= M * V);
+                        if (s == PIPA_SCHED_BFS) CHECKF(pk == M * V, "bfs rank %d peak %d", r, pk);
+                        if (s == PIPA_SCHED_ZBV)   /* 2P half-stage chunks: 1F1B's P stages */
+                            CHECKF(pk <= 2 * P, "zbv P=%d M=%d rank %d peak %d", P, M, r, pk);
                     }
                     /* ZB-H1 keeps 1F1B's peak (rank 0's min(P, M)), only spread over more ranks. */
                     if (st == PIPA_OK && s == PIPA_SCHED_ZB1) CHECK(max_peak(&rep, P) == imin(P, M));
@@ -355,8 +362,8 @@ static void test_broken(void)
 
     /* B before F: P = 1 1F1B is F0 B0 F1 B1 STEP; move B1 in front of F1. */
     gen(&p, PIPA_SCHED_1F1B, 1, 2, 1);
-    p.act[0][2] = (pipa_action_t){PIPA_ACT_B, 1, 0};
-    p.act[0][3] = (pipa_action_t){PIPA_ACT_F, 1, 0};
+    p.act[0][2] = (pipa_action_t){.kind = PIPA_ACT_B, .mb = 1, .chunk = 0};
+    p.act[0][3] = (pipa_action_t){.kind = PIPA_ACT_F, .mb = 1, .chunk = 0};
     expect_reject(&p, "B before F", "rank 0 step 2 (B 1 0): backward before its forward", NULL);
 
     /* W before I. */
@@ -544,8 +551,8 @@ static void test_forward_only(void)
  * refused listing every schedule, the V rule and training flag drive generation. */
 static void test_registry(void)
 {
-    const char *expect[] = {"gpipe", "1f1b", "interleaved", "zb1", "forward"};
-    CHECK(pipa_sched_count() == 5);
+    const char *expect[] = {"gpipe", "1f1b", "interleaved", "zb1", "forward", "zbv", "bfs"};
+    CHECK(pipa_sched_count() == 7);
     for (int k = 0; k < pipa_sched_count(); k++) {
         const pipa_sched_info_t *d = pipa_sched_info((pipa_sched)k);
         pipa_sched back = (pipa_sched)-1;
@@ -554,14 +561,15 @@ static void test_registry(void)
         for (int a = 0; a < 2 && d->alias[a]; a++)
             CHECK(pipa_sched_parse(d->alias[a], &back) == PIPA_OK && back == d->id);
         CHECK(d->training == (k != PIPA_SCHED_FORWARD));
-        CHECK(pipa_sched_interleaves(d->id) == (k == PIPA_SCHED_INTERLEAVED));
+        CHECK(pipa_sched_interleaves(d->id) ==
+              (k == PIPA_SCHED_INTERLEAVED || k == PIPA_SCHED_ZBV || k == PIPA_SCHED_BFS));
     }
-    CHECK(pipa_sched_info((pipa_sched)5) == NULL && pipa_sched_info((pipa_sched)-1) == NULL);
+    CHECK(pipa_sched_info((pipa_sched)7) == NULL && pipa_sched_info((pipa_sched)-1) == NULL);
     pipa_sched z;
     CHECK(pipa_sched_parse("zb-h1", &z) == PIPA_OK && z == PIPA_SCHED_ZB1);
     CHECK(pipa_sched_parse("zbh1", &z) == PIPA_OK && z == PIPA_SCHED_ZB1);
     CHECK(pipa_sched_parse("1F1B", &z) != PIPA_OK &&
-          strstr(pipa_last_error(), "(gpipe, 1f1b, interleaved, zb1, forward)"));
+          strstr(pipa_last_error(), "(gpipe, 1f1b, interleaved, zb1, forward, zbv, bfs)"));
     /* Training plans end with STEP on every rank; forward-only ones have none. */
     pipa_plan_t p;
     CHECK(pipa_plan_generate(&p, PIPA_SCHED_GPIPE, 2, 3, 1) == PIPA_OK);

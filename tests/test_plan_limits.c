@@ -55,7 +55,7 @@ static void test_limits(void)
     CHECK(pipa_plan_check_size(PIPA_PLAN_MAX_P, PIPA_PLAN_MAX_PMV / PIPA_PLAN_MAX_P, 1, opt) == PIPA_OK);
     CHECK(pipa_plan_check_size(1, 1, PIPA_PLAN_MAX_V, opt) == PIPA_OK);
     snprintf(lim, sizeof lim, "%d", PIPA_PLAN_MAX_P);
-    expect_fail(pipa_plan_check_size(PIPA_PLAN_MAX_P + 1, 1, 1, opt), "P over", "--pp 257", lim);
+    expect_fail(pipa_plan_check_size(PIPA_PLAN_MAX_P + 1, 1, 1, opt), "P over", "--pp 1025", lim);
     expect_fail(pipa_plan_check_size(0, 1, 1, opt), "P zero", "--pp 0", lim);
     snprintf(lim, sizeof lim, "%d", PIPA_PLAN_MAX_M);
     expect_fail(pipa_plan_check_size(1, PIPA_PLAN_MAX_M + 1, 1, opt), "M over", "--microbatches", lim);
@@ -75,11 +75,13 @@ static void test_limits(void)
     double t0 = pipa_now();
     expect_fail(pipa_plan_generate(&p, PIPA_SCHED_INTERLEAVED, 256, 4096, 4096), "interleaved V=4096",
                 "V = 4096", "1 to 64 chunks");
-    expect_fail(pipa_plan_generate(&p, PIPA_SCHED_INTERLEAVED, 256, 4096, 8), "interleaved P*M*V",
-                "P x M x V = 256 x 4096 x 8", NULL);
-    expect_fail(pipa_plan_generate(&p, PIPA_SCHED_GPIPE, 2, PIPA_PLAN_MAX_M, 1), "gpipe P*M*V",
+    expect_fail(pipa_plan_generate(&p, PIPA_SCHED_INTERLEAVED, 256, 4096, 16), "interleaved P*M*V",
+                "P x M x V = 256 x 4096 x 16", NULL);
+    expect_fail(pipa_plan_generate(&p, PIPA_SCHED_GPIPE, 16, PIPA_PLAN_MAX_M, 1), "gpipe P*M*V",
                 "P x M x V", NULL);
-    expect_fail(pipa_plan_init(&p, PIPA_PLAN_MAX_P + 1, 1, 1), "init P", "plan: P = 257", NULL);
+    expect_fail(pipa_plan_generate(&p, PIPA_SCHED_ZBV, 1024, 4097, 2), "zbv P*M*V",
+                "P x M x V = 1024 x 4097 x 2", NULL);
+    expect_fail(pipa_plan_init(&p, PIPA_PLAN_MAX_P + 1, 1, 1), "init P", "plan: P = 1025", NULL);
     CHECKF(pipa_now() - t0 < 1.0, "refusals took %.2f s", pipa_now() - t0);
     setrlimit(RLIMIT_AS, &old);
 }

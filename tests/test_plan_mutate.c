@@ -1,5 +1,6 @@
-/* test_plan_mutate: the checker against every single mistake a plan can hold. Nine generated plans
- * (gpipe, 1f1b, zb1, interleaved; P = 1..4; every action kind among them) are mutated one action
+/* test_plan_mutate: the checker against every single mistake a plan can hold. Thirteen generated
+ * plans (gpipe, 1f1b, zb1, interleaved, zbv in its V placement, bfs; P = 1..4; every action kind
+ * among them) are mutated one action
  * at a time: deleted, duplicated, moved before what it needs, moved after what needs it (for a
  * send or receive, across ranks: a receive moved before the send its sender waits for, a send
  * moved after the receive that waits for it, both deadlocks). Every mutant must be refused with
@@ -23,6 +24,7 @@ static void gen(pipa_plan_t *p, pipa_sched s, int P, int M, int V)
 static void clone_plan(pipa_plan_t *q, const pipa_plan_t *p)
 {
     PIPA_ASSERT(pipa_plan_init(q, p->P, p->M, p->V) == PIPA_OK);
+    q->place = p->place;
     for (int r = 0; r < p->P; r++)
         for (int i = 0; i < p->len[r]; i++)
             PIPA_ASSERT(pipa_plan_append(q, r, p->act[r][i].kind, p->act[r][i].mb,
@@ -164,7 +166,8 @@ static void test_mutations(void)
         {PIPA_SCHED_GPIPE, 1, 3, 1}, {PIPA_SCHED_GPIPE, 3, 3, 1}, {PIPA_SCHED_1F1B, 2, 4, 1},
         {PIPA_SCHED_1F1B, 4, 5, 1}, {PIPA_SCHED_1F1B, 3, 2, 1},   {PIPA_SCHED_ZB1, 1, 3, 1},
         {PIPA_SCHED_ZB1, 3, 4, 1},  {PIPA_SCHED_INTERLEAVED, 2, 4, 2},
-        {PIPA_SCHED_INTERLEAVED, 3, 3, 2}};
+        {PIPA_SCHED_INTERLEAVED, 3, 3, 2}, {PIPA_SCHED_ZBV, 2, 4, 2}, {PIPA_SCHED_ZBV, 3, 7, 2},
+        {PIPA_SCHED_BFS, 2, 3, 2}, {PIPA_SCHED_BFS, 3, 2, 3}};
     int tried = 0, moved_kinds[PIPA_ACT_COUNT] = {0};
     for (size_t k = 0; k < sizeof cfgs / sizeof *cfgs; k++) {
         pipa_plan_t p;

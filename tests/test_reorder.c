@@ -74,8 +74,8 @@ static int matching_send(const graph_t *g, int r, const pipa_action_t *a)
     const pipa_plan_t *p = g->p;
     int vs = pipa_vstage(p, r, a->chunk), from = a->kind == PIPA_ACT_RECV_F ? vs - 1 : vs + 1;
     int kind = a->kind == PIPA_ACT_RECV_F ? PIPA_ACT_SEND_F : PIPA_ACT_SEND_B;
-    int i = pipa_plan_find(p, from % p->P, kind, a->mb, from / p->P);
-    return i < 0 ? -1 : g->base[from % p->P] + i;
+    int fr = pipa_vstage_rank(p, from), i = pipa_plan_find(p, fr, kind, a->mb, pipa_vstage_chunk(p, from));
+    return i < 0 ? -1 : g->base[fr] + i;
 }
 
 static int is_wgrad(int kind) { return kind == PIPA_ACT_B || kind == PIPA_ACT_W; }

@@ -1,9 +1,9 @@
 #!/bin/sh
 # test_train: training is bit-identical across pipeline sizes and schedules. A tiny model trains
 # 3 steps with M = 4 microbatches; every step's loss (exact bits) and a hash of every parameter
-# tensor must equal the one-process GPipe run, for P = 1, 2, 4 and every schedule, with AdamW and
-# with SGD. The loss must fall. The same with grouped-query attention (2 and 1 key/value heads),
-# and with tied embeddings.
+# tensor must equal the one-process GPipe run, for P = 1, 2, 4 and every schedule (zbv in its V
+# placement, the head on rank 0; bfs with 2 and 4 chunks), with AdamW and with SGD. The loss must
+# fall. The same with grouped-query attention (2 and 1 key/value heads), and with tied embeddings.
 # Usage: sh tests/test_train.sh BUILD_DIR
 B=${1:-build}
 RUN=tests/ranks.sh; export B   # starts ranks over the pass's transport (tests/run.sh)
@@ -31,7 +31,8 @@ for opt in adamw sgd; do
         echo "FAIL $opt: loss did not fall ($first -> $last)"; fail=1
     fi
     for cfg in "1 1f1b 4 1" "1 zb1 4 1" "2 gpipe 4 1" "2 1f1b 4 1" "2 zb1 4 1" "2 interleaved 4 2" \
-               "4 gpipe 4 1" "4 1f1b 4 1" "4 zb1 4 1" "4 interleaved 4 2" "2 interleaved 4 4"; do
+               "4 gpipe 4 1" "4 1f1b 4 1" "4 zb1 4 1" "4 interleaved 4 2" "2 interleaved 4 4" \
+               "2 zbv 4 2" "4 zbv 4 2" "2 bfs 4 2" "4 bfs 4 2" "2 bfs 4 4"; do
         set -- $cfg
         name="P$1-$2-V$4-$opt"
         outcome "$name" "$1" "$2" "$3" "$4" "$opt" || continue
@@ -45,7 +46,7 @@ done
 # 7 layers: uneven splits (3,2,2 on P=3) and interleaved chunks of unequal size (2,2,2,1).
 export TRAIN_DRIVER_LAYERS=7
 outcome "ref7" 1 gpipe 4 1 adamw
-for cfg in "3 1f1b 4 1" "2 interleaved 4 2" "3 zb1 4 1"; do
+for cfg in "3 1f1b 4 1" "2 interleaved 4 2" "3 zb1 4 1" "3 zbv 4 2" "2 bfs 4 3"; do
     set -- $cfg
     name="L7-P$1-$2-V$4"
     outcome "$name" "$1" "$2" "$3" "$4" adamw || continue
@@ -90,6 +91,7 @@ unset TRAIN_DRIVER_HEADS TRAIN_DRIVER_KV_HEADS TRAIN_DRIVER_TIED
 # M < P must work too (a correct plan, no hang): losses differ from M=4 (other batch), so only run.
 outcome "m1p4" 4 1f1b 1 1 adamw && echo "ok   M=1 on P=4 (1f1b) runs"
 outcome "m2p4zb" 4 zb1 2 1 adamw && echo "ok   M=2 on P=4 (zb1) runs"
+outcome "m1p4zbv" 4 zbv 1 2 adamw && echo "ok   M=1 on P=4 (zbv) runs"
 # The trace: measured and simulated timelines of the last step, every action of every rank once
 # each, in order and without overlap on a rank.
 if "$RUN" -n 2 "$drv" zb1 4 1 2 adamw "$tmp/trace.json" >/dev/null 2>"$tmp/trace.err" &&

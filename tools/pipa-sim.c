@@ -4,7 +4,7 @@
  * the runtime executes, with a clock instead of a model.
  *
  *   pipa-sim --pp 4 --microbatches 8                   every schedule side by side
- *   pipa-sim --schedule zb1 --pp 4 --microbatches 8 --svg zb1.svg
+ *   pipa-sim --schedule zbv --pp 4 --microbatches 8 --svg zbv.svg
  *   pipa-sim --plan my.plan --svg my.svg               a plan you wrote */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +28,15 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: pipa-sim [options]\n"
           "Simulates pipeline schedules: makespan, bubble, peak live activations, timelines.\n"
-          "  --schedule S        gpipe | 1f1b | interleaved | zb1 (default: all four, side by side)\n"
+          "  --schedule S        gpipe | 1f1b | interleaved | zb1 | zbv | bfs\n"
+          "                      (default: every one of them, side by side)\n"
           "  --pp P              pipeline stages (4; at most %d)\n"
           "  --microbatches M    microbatches (8; at most %d)\n"
-          "  --chunks V          model chunks per stage for interleaved (2; at most %d)\n"
-          "                      and P x M x V at most %d (the bound on a plan's memory)\n"
+          "  --chunks V          model chunks per stage for interleaved and bfs (2; at most %d;\n"
+          "                      zbv always runs 2, in its V shape)\n"
+          "                      and P x M x V at most %d: the bound on a plan's memory and time\n"
+          "                      (about %d bytes per triple; P=%d x M=%d checks and simulates\n"
+          "                      in about a second, BENCHMARKS.md)\n"
           "  --plan FILE         simulate a plan written in pipa's text form instead\n"
           "  --cost-f, --cost-b, --cost-i, --cost-w, --cost-step, --cost-comm X\n"
           "                      action costs in any unit (F 1, B 2, I 1, W 1, STEP 0,\n"
@@ -42,8 +46,13 @@ static void usage(FILE *f)
           "  --print-plan        print the plan in text form (one schedule; --plan reads it back)\n"
           "  --svg FILE          draw the timelines (one band per schedule)\n"
           "  --trace FILE        the same as a Chrome trace (chrome://tracing, Perfetto)\n"
-          "  --help              this text\n", PIPA_PLAN_MAX_P, PIPA_PLAN_MAX_M, PIPA_PLAN_MAX_V,
-          PIPA_PLAN_MAX_PMV);
+          "  --help              this text\n"
+          "columns: simulated makespan and bubble, the schedule's bubble formula (theory:\n"
+          "(P-1)/(M+P-1) gpipe and 1f1b, (P-1)/(VM+P-1) interleaved and bfs (M >= P),\n"
+          "(P-1)/(3M+P-1) zb1, (P-1)/(6M+P-1) zbv: plan_gen.c cites each), and the peak live\n"
+          "(microbatch, chunk) activations per rank (beyond 8 ranks: their max and min)\n",
+          PIPA_PLAN_MAX_P, PIPA_PLAN_MAX_M, PIPA_PLAN_MAX_V, PIPA_PLAN_MAX_PMV,
+          PIPA_PLAN_BYTES_PER_TRIPLE, PIPA_PLAN_MAX_P, PIPA_PLAN_MAX_PMV / PIPA_PLAN_MAX_P);
 }
 
 /* An option that would be ignored is refused: the user meant something by it. */
@@ -53,8 +62,8 @@ static pipa_status check_applies(const sim_opts_t *o)
         return pipa_status_set_error(PIPA_ERR_ARG, "%s does not apply with --plan (the plan file says "
                                      "what runs)", o->sched_given ? "--schedule" : o->shape_given);
     if (o->V_given && o->sched_given && !pipa_sched_interleaves(o->sched))
-        return pipa_status_set_error(PIPA_ERR_ARG, "--chunks applies to --schedule interleaved only, not %s",
-                                     pipa_sched_name(o->sched));
+        return pipa_status_set_error(PIPA_ERR_ARG, "--chunks applies to --schedule interleaved, bfs "
+                                     "and zbv only, not %s", pipa_sched_name(o->sched));
     if (o->print_plan && (o->svg_path || o->trace_path || o->costs_given))
         return pipa_status_set_error(PIPA_ERR_ARG, "--%s does not apply with --print-plan (it prints the "
                                      "plan and simulates nothing)", o->svg_path ? "svg" : o->trace_path ?
@@ -107,8 +116,8 @@ static pipa_status parse(int argc, char **argv, sim_opts_t *o)
     if (o->print_plan && o->all)
         return pipa_status_set_error(PIPA_ERR_ARG, "--print-plan prints one plan: give --schedule or --plan");
     PIPA_TRY(check_applies(o));
-    /* The plan limits, before any work: only interleaved uses --chunks. */
-    int V = o->all || pipa_sched_interleaves(o->sched) ? o->V : 1;
+    /* The plan limits, before any work, for the largest V any row runs. */
+    int V = o->all ? (o->V > 2 ? o->V : 2) : pipa_sched_chunks(o->sched, o->V);
     if (!o->plan_path) PIPA_TRY(pipa_plan_check_size(o->P, o->M, V, int_names));
     double c[PIPA_ACT_COUNT] = {[PIPA_ACT_F] = f, [PIPA_ACT_B] = b, [PIPA_ACT_I] = i1,
                                 [PIPA_ACT_W] = w, [PIPA_ACT_STEP] = step,
@@ -122,7 +131,7 @@ static pipa_status make_plan(const sim_opts_t *o, pipa_sched s, pipa_plan_t *p, 
                              size_t len)
 {
     if (!o->plan_path) {
-        int V = pipa_sched_interleaves(s) ? o->V : 1;
+        int V = pipa_sched_chunks(s, o->V);
         if (V > 1) snprintf(label, len, "%s P=%d M=%d V=%d", pipa_sched_name(s), o->P, o->M, V);
         else snprintf(label, len, "%s P=%d M=%d", pipa_sched_name(s), o->P, o->M);
         return pipa_plan_generate(p, s, o->P, o->M, V);
@@ -148,15 +157,25 @@ static void print_row(const char *label, const pipa_plan_t *p, const pipa_plan_r
 {
     printf("%-26s %9.2f %8.1f%% %8.1f%%   ", label, sim->makespan, 100 * sim->bubble,
            100 * theory);
-    for (int r = 0; r < p->P && r < 8; r++) printf("%s%d", r ? "," : "", rep->peak_live[r]);
-    printf(p->P > 8 ? ",...\n" : "\n");
+    if (p->P <= 8) {
+        for (int r = 0; r < p->P; r++) printf("%s%d", r ? "," : "", rep->peak_live[r]);
+        printf("\n");
+        return;
+    }
+    int hi = 0, lo = 0;   /* a line per plan at any P: the extremes, not every rank */
+    for (int r = 1; r < p->P; r++) {
+        if (rep->peak_live[r] > rep->peak_live[hi]) hi = r;
+        if (rep->peak_live[r] < rep->peak_live[lo]) lo = r;
+    }
+    printf("max %d (rank %d), min %d (rank %d)\n", rep->peak_live[hi], hi, rep->peak_live[lo], lo);
 }
 
 /* Every row's plan, timeline and label, for the SVG and the trace drawn after the table. */
+enum { MAX_ROWS = 8 };   /* at least the registry's training schedules */
 typedef struct {
-    pipa_plan_t plan[4];
-    pipa_timeline_t tl[4];
-    char label[4][64];
+    pipa_plan_t plan[MAX_ROWS];
+    pipa_timeline_t tl[MAX_ROWS];  /* allocated only for --svg and --trace */
+    char label[MAX_ROWS][64];
     int n;
 } sim_rows_t;
 
@@ -180,7 +199,7 @@ static int run_row(const sim_opts_t *o, pipa_sched s, sim_rows_t *rows)
     pipa_plan_report_t rep;
     pipa_plan_sim_t sim;
     pipa_status st = make_plan(o, s, p, label, sizeof rows->label[0]);
-    if (st == PIPA_OK && (st = pipa_plan_check(p, &rep)) != PIPA_OK) pipa_plan_free(p);
+    if (st == PIPA_OK && o->print_plan && (st = pipa_plan_check(p, &rep)) != PIPA_OK) pipa_plan_free(p);
     if (st != PIPA_OK) return row_failed(label);
     if (o->print_plan) {
         st = pipa_plan_write(p, stdout);
@@ -189,10 +208,12 @@ static int run_row(const sim_opts_t *o, pipa_sched s, sim_rows_t *rows)
         return st != PIPA_OK;
     }
     pipa_plan_costs_t c = chunk_costs(&o->costs, p->V);
-    st = pipa_timeline_alloc(tl, p);
-    if (st == PIPA_OK && (st = pipa_plan_simulate_timeline(p, &c, &sim, tl->start, tl->end)) != PIPA_OK)
-        pipa_timeline_free(tl, p);
+    /* A timeline is 16 bytes per action: only when it is drawn. One pass checks and simulates. */
+    *tl = (pipa_timeline_t){0};
+    st = o->svg_path || o->trace_path ? pipa_timeline_alloc(tl, p) : PIPA_OK;
+    if (st == PIPA_OK) st = pipa_plan_check_simulate(p, &rep, &c, &sim, tl->start, tl->end);
     if (st != PIPA_OK) {
+        pipa_timeline_free(tl, p);
         pipa_plan_free(p);
         return row_failed(label);
     }
@@ -208,9 +229,10 @@ static int write_outputs(const sim_opts_t *o, const sim_rows_t *rows)
     int rc = 0;
     if (rows->n && o->svg_path) {
         FILE *f = fopen(o->svg_path, "w");
-        const pipa_timeline_t *t[4] = {&rows->tl[0], &rows->tl[1], &rows->tl[2], &rows->tl[3]};
-        const pipa_plan_t *pl[4] = {&rows->plan[0], &rows->plan[1], &rows->plan[2], &rows->plan[3]};
-        const char *l[4] = {rows->label[0], rows->label[1], rows->label[2], rows->label[3]};
+        const pipa_timeline_t *t[MAX_ROWS];
+        const pipa_plan_t *pl[MAX_ROWS];
+        const char *l[MAX_ROWS];
+        for (int k = 0; k < rows->n; k++) t[k] = &rows->tl[k], pl[k] = &rows->plan[k], l[k] = rows->label[k];
         pipa_trace_svg_units(0);
         int ok = f && pipa_trace_svg(f, pl, t, l, rows->n) == PIPA_OK;
         if (f && fclose(f) != 0) ok = 0;
@@ -247,12 +269,12 @@ int main(int argc, char **argv)
     if (pipa_launch_env_check() != PIPA_OK || parse(argc, argv, &o) != PIPA_OK)
         return fprintf(stderr, "pipa-sim: %s\n", pipa_last_error()), 2;
     /* Side by side: every training schedule of the registry; else the one asked for. */
-    pipa_sched list[PIPA_SCHED_FORWARD + 1];
+    pipa_sched list[MAX_ROWS];
     int n = 0, rc = 0;
-    for (int k = 0; o.all && k < pipa_sched_count(); k++)
+    for (int k = 0; o.all && k < pipa_sched_count() && n < MAX_ROWS; k++)
         if (pipa_sched_info((pipa_sched)k)->training) list[n++] = (pipa_sched)k;
     if (!o.all) list[n++] = o.sched;
-    if (!o.print_plan) printf("# costs: F %g, B %g, I %g, W %g, STEP %g, send %g (interleaved chunks: "
+    if (!o.print_plan) printf("# costs: F %g, B %g, I %g, W %g, STEP %g, send %g (V chunks per rank: "
                               "F, B, I, W / V)\n",
            o.costs.cost[PIPA_ACT_F], o.costs.cost[PIPA_ACT_B], o.costs.cost[PIPA_ACT_I],
            o.costs.cost[PIPA_ACT_W], o.costs.cost[PIPA_ACT_STEP], o.costs.cost[PIPA_ACT_SEND_F]);
@@ -260,7 +282,7 @@ int main(int argc, char **argv)
     sim_rows_t rows = {.n = 0};
     for (int k = 0; k < n; k++) {
         /* Side by side, interleaved joins only where it applies; asked for alone, it fails. */
-        if (o.all && pipa_sched_interleaves(list[k]) && (o.P < 2 || o.V < 2)) {
+        if (o.all && pipa_sched_interleaves(list[k]) && (o.P < 2 || pipa_sched_chunks(list[k], o.V) < 2)) {
             printf("# %s: skipped, it needs --pp 2 or more and --chunks 2 or more\n",
                    pipa_sched_name(list[k]));
             continue;

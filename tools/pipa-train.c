@@ -1,6 +1,6 @@
 /* pipa-train: trains a byte-level language model on a text file through the pipeline.
  *
- *   pipa-run -n P pipa-train [--schedule gpipe|1f1b|interleaved|zb1] [--steps N] [options]
+ *   pipa-run -n P pipa-train [--schedule gpipe|1f1b|interleaved|zb1|zbv|bfs] [--steps N] [options]
  *
  * This file: options, the checks every rank makes before the first step (model, split, plan,
  * output places, corpus; then agreed by all ranks), --print-plan, the header and main. The step loop, checkpoints and the JSON document
@@ -28,9 +28,9 @@ static void usage(FILE *f)
         "Trains a byte-level language model (vocabulary 256) on a text file, the model cut into\n"
         "P pipeline stages, one per rank; every step runs the plan of the chosen schedule.\n"
         "schedule:\n"
-        "  --schedule S        gpipe, 1f1b, interleaved or zb1             (1f1b)\n"
+        "  --schedule S        gpipe, 1f1b, interleaved, zb1, zbv or bfs   (1f1b)\n"
         "  --microbatches M    microbatches per step, all replicas together (4)\n"
-        "  --chunks V          model chunks per rank (interleaved only)    (2 interleaved, else 1)\n"
+        "  --chunks V          chunks per rank (interleaved, bfs; zbv: 2)  (2 for those, else 1)\n"
         "  --pp P              pipeline stages            (the ranks left by --dp and --tp)\n"
         "  --dp D              data-parallel replicas, each a pipeline on M/D microbatches\n"
         "                      of its own, gradients summed before each step (1)\n"
@@ -212,10 +212,11 @@ static pipa_status check_combinations(const train_opts_t *o, int P, int dp, int 
         return pipa_status_set_error(PIPA_ERR_ARG, "--schedule does not apply with --plan (the plan file "
                                      "says what runs)");
     if (o->V > 1 && !pipa_sched_interleaves(o->sched) && !o->plan_path)
-        return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d needs --schedule interleaved (%s runs one "
-                                     "chunk per rank)", o->V, pipa_sched_name(o->sched));
+        return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d needs --schedule interleaved or bfs "
+                                     "(%s runs one chunk per rank)", o->V, pipa_sched_name(o->sched));
     if (o->V == 1 && pipa_sched_interleaves(o->sched) && !o->plan_path)
-        return pipa_status_set_error(PIPA_ERR_ARG, "--schedule interleaved needs --chunks 2 or more");
+        return pipa_status_set_error(PIPA_ERR_ARG, "--schedule %s needs --chunks 2 or more",
+                                     pipa_sched_name(o->sched));
     if (o->V > PIPA_MAX_CHUNKS)
         return pipa_status_set_error(PIPA_ERR_ARG, "--chunks %d: at most %d chunks per rank", o->V,
                                      PIPA_MAX_CHUNKS);
@@ -378,8 +379,8 @@ static int print_tensors(const train_ctx_t *ctx)
     int tp = ctx->lay.tp;
     for (int r = 0; ctx->rank == 0 && r < ctx->P * tp; r++) {
         pipa_tensors_t tab;
-        if (pipa_runtime_tensors(&tab, &ctx->cfg, ctx->P, ctx->opt->V, r / tp, r % tp, tp,
-                                 ctx->counts) != PIPA_OK) {
+        if (pipa_runtime_tensors(&tab, &ctx->cfg, ctx->P, ctx->opt->V, ctx->plan.place, r / tp,
+                                 r % tp, tp, ctx->counts) != PIPA_OK) {
             fprintf(stderr, "pipa-train: %s\n", pipa_last_error());
             return 1;
         }

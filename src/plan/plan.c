@@ -18,6 +18,8 @@ const char *pipa_act_name(int kind)
     return act_names[kind];
 }
 
+const char *pipa_place_name(int place) { return place == PIPA_PLACE_V ? "v" : "loop"; }
+
 int pipa_act_is_busy(int kind)
 {
     return kind == PIPA_ACT_F || kind == PIPA_ACT_B || kind == PIPA_ACT_I || kind == PIPA_ACT_W ||
@@ -95,10 +97,19 @@ static pipa_status reserve(pipa_plan_t *p, int rank, int need)
     return PIPA_OK;
 }
 
+pipa_status pipa_plan_reserve(pipa_plan_t *p, int n)
+{
+    for (int r = 0; r < p->P; r++) PIPA_TRY(reserve(p, r, n));
+    return PIPA_OK;
+}
+
 pipa_status pipa_plan_insert(pipa_plan_t *p, int rank, int at, int kind, int mb, int chunk)
 {
     if (rank < 0 || rank >= p->P)
         return pipa__fail(PIPA_ERR_ARG, "plan: rank %d out of range 0..%d", rank, p->P - 1);
+    if (kind < INT16_MIN || kind > INT16_MAX || chunk < INT16_MIN || chunk > INT16_MAX)
+        return pipa__fail(PIPA_ERR_ARG, "plan: rank %d: kind %d or chunk %d beyond 16 bits", rank,
+                          kind, chunk);
     if (kind < 0 || kind >= PIPA_ACT_COUNT)
         return pipa__fail(PIPA_ERR_ARG, "plan: rank %d: unknown action kind %d", rank, kind);
     if (at < 0 || at > p->len[rank])
@@ -107,7 +118,7 @@ pipa_status pipa_plan_insert(pipa_plan_t *p, int rank, int at, int kind, int mb,
     PIPA_TRY(reserve(p, rank, p->len[rank] + 1));
     pipa_action_t *a = p->act[rank];
     memmove(a + at + 1, a + at, (size_t)(p->len[rank] - at) * sizeof *a);
-    a[at] = (pipa_action_t){kind, mb, chunk};
+    a[at] = (pipa_action_t){.kind = (int16_t)kind, .chunk = (int16_t)chunk, .mb = mb};
     p->len[rank]++;
     return PIPA_OK;
 }
@@ -116,7 +127,15 @@ pipa_status pipa_plan_append(pipa_plan_t *p, int rank, int kind, int mb, int chu
 {
     if (rank < 0 || rank >= p->P)
         return pipa__fail(PIPA_ERR_ARG, "plan: rank %d out of range 0..%d", rank, p->P - 1);
-    return pipa_plan_insert(p, rank, p->len[rank], kind, mb, chunk);
+    /* The generators' path, tens of millions of times at the limits: no memmove. */
+    int n = p->len[rank];
+    if (n < p->cap[rank] && kind >= 0 && kind < PIPA_ACT_COUNT && chunk >= INT16_MIN &&
+        chunk <= INT16_MAX) {
+        p->act[rank][n] = (pipa_action_t){.kind = (int16_t)kind, .chunk = (int16_t)chunk, .mb = mb};
+        p->len[rank] = n + 1;
+        return PIPA_OK;
+    }
+    return pipa_plan_insert(p, rank, n, kind, mb, chunk);
 }
 
 void pipa_plan_remove(pipa_plan_t *p, int rank, int at)
@@ -145,6 +164,32 @@ static int is_comm(int kind)
            kind == PIPA_ACT_RECV_B;
 }
 
+/* How many actions rank r's list old[0..n) holds once its messages are in: the exact size, so
+ * that a plan at the limits carries no slack. */
+static int comms_need(const pipa_plan_t *p, int r, const pipa_action_t *old, int n)
+{
+    int last = p->P * p->V - 1, need = 0;
+    for (int i = 0; i < n; i++) {
+        const pipa_action_t *a = &old[i];
+        if (is_comm(a->kind)) continue;
+        need++;
+        if (a->chunk < 0 || a->chunk >= p->V) continue;
+        int vs = pipa_vstage(p, r, a->chunk);
+        int fwd = a->kind == PIPA_ACT_F, bwd = a->kind == PIPA_ACT_B || a->kind == PIPA_ACT_I;
+        need += (fwd || bwd) * ((vs > 0) + (vs < last));
+    }
+    return need;
+}
+
+static pipa_status reserve_exact(pipa_plan_t *p, int rank, int need)
+{
+    pipa_action_t *a = malloc((size_t)(need > 0 ? need : 1) * sizeof *a);
+    if (!a) return pipa__fail(PIPA_ERR_NOMEM, "plan: out of memory for rank %d's actions", rank);
+    p->act[rank] = a;
+    p->cap[rank] = need > 0 ? need : 1;
+    return PIPA_OK;
+}
+
 /* Receives sit right before their consumer and sends right after their producer: the runtime is
  * free to post receives earlier, and the plan stays the plainest statement of the dependencies. */
 pipa_status pipa_plan_insert_comms(pipa_plan_t *p)
@@ -156,7 +201,7 @@ pipa_status pipa_plan_insert_comms(pipa_plan_t *p)
         p->act[r] = NULL;
         p->len[r] = 0;
         p->cap[r] = 0;
-        pipa_status s = reserve(p, r, 2 * n + 1);
+        pipa_status s = reserve_exact(p, r, comms_need(p, r, old, n));
         for (int i = 0; s == PIPA_OK && i < n; i++) {
             pipa_action_t a = old[i];
             if (is_comm(a.kind)) continue;
@@ -182,7 +227,9 @@ pipa_status pipa_plan_insert_comms(pipa_plan_t *p)
 
 pipa_status pipa_plan_write(const pipa_plan_t *p, FILE *f)
 {
-    fprintf(f, "# pipa plan P=%d M=%d V=%d\n", p->P, p->M, p->V);
+    /* Round-robin plans keep the header they always had; others name their placement. */
+    fprintf(f, "# pipa plan P=%d M=%d V=%d%s\n", p->P, p->M, p->V,
+            p->place == PIPA_PLACE_V ? " place=v" : "");
     for (int r = 0; r < p->P; r++)
         for (int i = 0; i < p->len[r]; i++) {
             const pipa_action_t *a = &p->act[r][i];
@@ -233,7 +280,7 @@ static int at_end(const char *s)
     return *s == 0;
 }
 
-static int parse_header(const char *s, int *P, int *M, int *V)
+static int parse_header(const char *s, int *P, int *M, int *V, int *place)
 {
     const char *q = s + strlen("# pipa plan");
     const char *keys = "PMV";
@@ -243,6 +290,15 @@ static int parse_header(const char *s, int *P, int *M, int *V)
         if (q[0] != keys[i] || q[1] != '=') return 0;
         q += 2;
         if (!read_int(&q, vals[i])) return 0;
+    }
+    *place = PIPA_PLACE_LOOP;   /* optional " place=loop|v" */
+    while (*q == ' ' || *q == '\t') q++;
+    if (!strncmp(q, "place=", 6)) {
+        q += 6;
+        char w[8];
+        if (!read_word(&q, w, sizeof w)) return 0;
+        if (!strcmp(w, "v")) *place = PIPA_PLACE_V;
+        else if (strcmp(w, "loop")) return 0;
     }
     return at_end(q);
 }
@@ -316,18 +372,20 @@ static int read_line(FILE *f, char *buf, size_t n)
 /* The header line "# pipa plan P= M= V=": initialises p. */
 static pipa_status read_header(pipa_plan_t *p, const char *q, const char *name, int line)
 {
-    int P, M, V;
+    int P, M, V, place;
     if (p->len)
         return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: second '# pipa plan' header", name, line);
-    if (!parse_header(q, &P, &M, &V))
+    if (!parse_header(q, &P, &M, &V, &place))
         return pipa__fail(PIPA_ERR_FORMAT, "%s:%d: malformed header, expected "
-                          "'# pipa plan P=<ranks> M=<microbatches> V=<chunks>'", name, line);
+                          "'# pipa plan P=<ranks> M=<microbatches> V=<chunks> [place=loop|v]'",
+                          name, line);
     pipa_status s = pipa_plan_init(p, P, M, V);
     if (s != PIPA_OK) {
         char why[256];   /* the message lives in the buffer pipa__fail writes */
         snprintf(why, sizeof why, "%s", pipa_last_error());
         return pipa__fail(s, "%s:%d: %s", name, line, why);
     }
+    p->place = place;
     return PIPA_OK;
 }
 

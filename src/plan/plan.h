@@ -3,9 +3,13 @@
  * simulator runs the checker's model of execution with a clock. One runtime loop (runtime.c)
  * executes any checked plan: there is no per-schedule runtime code.
  *
- * Model chunks: with V chunks per rank the model is cut into P*V virtual stages, and chunk c of
- * rank r holds virtual stage c*P + r (Megatron's round-robin). V = 1 is the plain pipeline.
- * Microbatch m of chunk c flows forward from virtual stage vs to vs+1, backward from vs+1 to vs.
+ * Model chunks: with V chunks per rank the model is cut into P*V virtual stages. Which virtual
+ * stage chunk c of rank r holds is the plan's placement (pipa_place, one field of the plan, used
+ * by the checker, the simulator, the runtime and the split alike): round-robin, c*P + r
+ * (Megatron's), or the V shape of ZB-V, where odd chunks run back up the ranks (c*P + P-1-r), so
+ * with V = 2 rank r holds r and 2P-1-r and the last virtual stage sits on rank 0 beside the
+ * first. V = 1 is the plain pipeline under either. Microbatch m of chunk c flows forward from
+ * virtual stage vs to vs+1, backward from vs+1 to vs.
  *
  * Semantics the checker assumes and the runtime provides: SEND_* never blocks (the message is
  * buffered); RECV_* blocks until the matching SEND_* ran.
@@ -36,31 +40,44 @@ typedef enum {
     PIPA_ACT_COUNT
 } pipa_act_kind;
 
+/* 8 bytes: plans at the limits below hold tens of millions of actions. Set fields by name
+ * ({.kind = , .mb = , .chunk = }); pipa_plan_insert refuses a kind or chunk these types cannot
+ * hold, so nothing out of range is silently wrapped into range. */
 typedef struct {
-    int kind;   /* pipa_act_kind */
-    int mb;     /* microbatch 0..M-1, -1 for STEP */
-    int chunk;  /* 0..V-1, -1 for STEP */
+    int16_t kind;   /* pipa_act_kind */
+    int16_t chunk;  /* 0..V-1, -1 for STEP */
+    int32_t mb;     /* microbatch 0..M-1, -1 for STEP */
 } pipa_action_t;
 
 /* FORWARD: forward-only (inference): every (microbatch, chunk) one F, in microbatch order, no
  * backward and no STEP; any V >= 1. */
 typedef enum {
-    PIPA_SCHED_GPIPE = 0, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1, PIPA_SCHED_FORWARD
+    PIPA_SCHED_GPIPE = 0, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED, PIPA_SCHED_ZB1, PIPA_SCHED_FORWARD,
+    PIPA_SCHED_ZBV, PIPA_SCHED_BFS
 } pipa_sched;
+
+/* Where chunk c of rank r sits among the P*V virtual stages (see the top of this file). */
+typedef enum {
+    PIPA_PLACE_LOOP = 0,  /* round-robin: c*P + r */
+    PIPA_PLACE_V          /* V shape: even c as round-robin, odd c at c*P + P-1-r */
+} pipa_place;
 
 /* The limits of every plan, generated or read: one set, checked (pipa_plan_check_size) before
  * any work or memory proportional to P, M or V, by the text reader, the generators, the checker
  * and the tools (pipa-sim, pipa-train). PIPA_PLAN_MAX_PMV bounds memory and time: a plan, its
- * check and its simulated timeline take up to about 250 bytes per (rank, microbatch, chunk)
- * triple, so about 250 MiB and a second or two per plan at the limit (measured), and the work
- * is linear in it. */
-#define PIPA_PLAN_MAX_P 256          /* ranks (sizes the per-rank report arrays) */
+ * check and its simulation take about PIPA_PLAN_BYTES_PER_TRIPLE bytes per (rank, microbatch,
+ * chunk) triple at their peak (measured with pipa-sim, BENCHMARKS.md), and time linear in it:
+ * P = 1024 x M = 8192 1F1B about 2.4 CPU seconds and 800 MiB. A drawn timeline (--svg, --trace) adds
+ * 16 bytes per action, about 6 actions per triple. */
+#define PIPA_PLAN_MAX_P 1024         /* ranks (sizes the per-rank report arrays) */
 #define PIPA_PLAN_MAX_M (1 << 20)    /* microbatches */
 #define PIPA_PLAN_MAX_V 64           /* chunks per rank */
-#define PIPA_PLAN_MAX_PMV (1 << 20)  /* P * M * V: (microbatch, chunk) pairs over all ranks */
+#define PIPA_PLAN_BYTES_PER_TRIPLE 105  /* peak RSS / triple, measured (bench/sim_scale.sh) */
+#define PIPA_PLAN_MAX_PMV (1 << 23)  /* P * M * V: (microbatch, chunk) pairs over all ranks */
 
 typedef struct {
     int P, M, V;              /* ranks (pipeline stages), microbatches, chunks per rank */
+    int place;                /* pipa_place: which virtual stage each (rank, chunk) holds */
     int *len;                 /* (P) actions per rank */
     pipa_action_t **act;      /* (P) arrays of len[r] actions */
     int *cap;                 /* (P) allocated capacity */
@@ -81,7 +98,8 @@ int pipa_act_is_busy(int kind);
 typedef enum {
     PIPA_CHUNKS_ONE = 0,  /* V = 1 only */
     PIPA_CHUNKS_MANY,     /* V >= 2 and P >= 2 (interleaved) */
-    PIPA_CHUNKS_ANY       /* any V >= 1 */
+    PIPA_CHUNKS_ANY,      /* any V >= 1 */
+    PIPA_CHUNKS_TWO       /* V = 2 and P >= 2 (ZB-V) */
 } pipa_chunks_rule;
 
 typedef struct {
@@ -89,6 +107,7 @@ typedef struct {
     const char *name;            /* "1f1b": what --schedule takes */
     const char *alias[2];        /* other accepted spellings, or NULL */
     pipa_chunks_rule chunks;
+    pipa_place place;            /* where its chunks sit */
     int training;                /* 1: has backward actions and ends with STEP */
     pipa_status (*generate)(pipa_plan_t *p);  /* compute actions of every rank of p (P, M, V set) */
     double (*bubble)(int P, int M, int V);    /* analytic bubble fraction, unit costs */
@@ -99,6 +118,9 @@ int pipa_sched_count(void);                        /* schedules registered: ids 
 const pipa_sched_info_t *pipa_sched_info(pipa_sched s);  /* NULL if not registered */
 /* 1 if s runs several chunks per rank (needs V >= 2): the tools' default and check of --chunks. */
 int pipa_sched_interleaves(pipa_sched s);
+/* The V that schedule s runs with when the user asked for V (--chunks, or its default): 1 for
+ * the one-chunk schedules, 2 for ZB-V, V for the others. */
+int pipa_sched_chunks(pipa_sched s, int V);
 const char *pipa_sched_name(pipa_sched s);  /* "gpipe", "1f1b", "interleaved", "zb1", "forward" */
 pipa_status pipa_sched_parse(const char *name, pipa_sched *out);
 
@@ -116,6 +138,8 @@ void pipa_plan_free(pipa_plan_t *p);
 pipa_status pipa_plan_append(pipa_plan_t *p, int rank, int kind, int mb, int chunk);
 pipa_status pipa_plan_insert(pipa_plan_t *p, int rank, int at, int kind, int mb, int chunk);
 void pipa_plan_remove(pipa_plan_t *p, int rank, int at);
+/* Room for n actions on every rank (the lists grow as needed anyway; this spares the regrowth). */
+pipa_status pipa_plan_reserve(pipa_plan_t *p, int n);
 /* Step index of the first (kind, mb, chunk) on rank, or -1. */
 int pipa_plan_find(const pipa_plan_t *p, int rank, int kind, int mb, int chunk);
 
@@ -132,8 +156,24 @@ static inline uint64_t pipa_tag(int dir, int microbatch, int vs)
     return ((uint64_t)dir << 40) | ((uint64_t)vs << 24) | (uint64_t)microbatch;
 }
 
-/* Virtual stage helpers: rank and chunk of virtual stage vs, and vs of (rank, chunk). */
-static inline int pipa_vstage(const pipa_plan_t *p, int rank, int chunk) { return chunk * p->P + rank; }
+/* Virtual stage helpers: vs of (rank, chunk) under a placement, and the rank and chunk that
+ * hold virtual stage vs. The one definition of placement: nothing else computes c*P + r. */
+static inline int pipa_place_vstage(int place, int P, int rank, int chunk)
+{
+    return chunk * P + (place == PIPA_PLACE_V && (chunk & 1) ? P - 1 - rank : rank);
+}
+static inline int pipa_place_rank(int place, int P, int vs)
+{
+    int chunk = vs / P, r = vs % P;
+    return place == PIPA_PLACE_V && (chunk & 1) ? P - 1 - r : r;
+}
+static inline int pipa_vstage(const pipa_plan_t *p, int rank, int chunk)
+{
+    return pipa_place_vstage(p->place, p->P, rank, chunk);
+}
+static inline int pipa_vstage_rank(const pipa_plan_t *p, int vs) { return pipa_place_rank(p->place, p->P, vs); }
+static inline int pipa_vstage_chunk(const pipa_plan_t *p, int vs) { return vs / p->P; }
+const char *pipa_place_name(int place);  /* "loop", "v" */
 
 /* Initialises p and fills it with the compute actions of a schedule (F, B or I+W, then STEP;
  * forward: F only), then inserts the sends and receives. V must be 1 except for interleaved
@@ -179,6 +219,12 @@ pipa_status pipa_plan_simulate(const pipa_plan_t *p, const pipa_plan_costs_t *c,
  * len[r] doubles owned by the caller; either may be NULL): the simulated timeline. */
 pipa_status pipa_plan_simulate_timeline(const pipa_plan_t *p, const pipa_plan_costs_t *c,
                                         pipa_plan_sim_t *out, double **start, double **end);
+/* pipa_plan_check and pipa_plan_simulate_timeline in one pass (the simulation runs the checker
+ * anyway): the report, the simulation and the timeline (start, end may be NULL). What pipa-sim
+ * uses, so that a plan at the limits is checked once, not twice. */
+pipa_status pipa_plan_check_simulate(const pipa_plan_t *p, pipa_plan_report_t *rep,
+                                     const pipa_plan_costs_t *c, pipa_plan_sim_t *out,
+                                     double **start, double **end);
 
 /* Text form: a header line "# pipa plan P=2 M=4 V=1", then "rank R: KIND MB CHUNK" per action
  * ("rank R: STEP" for STEP), rank by rank, in order. Comments (#) and blank lines are ignored

@@ -171,7 +171,7 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
         for (int m = 0; m < M; m++) {
             int vs = pipa_vstage(p, r, c);
             const seen_t *s = &ck->seen[(size_t)vs * M + m];
-            pipa_action_t f = {PIPA_ACT_F, m, c};
+            pipa_action_t f = {.kind = PIPA_ACT_F, .chunk = (int16_t)c, .mb = m};
             if (s->f < 0) return bad(r, n, NULL, "F %d %d missing (microbatch %d chunk %d never runs "
                                      "forward)", m, c, m, c);
             if (ck->forward_only) {
@@ -183,13 +183,13 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
             if (s->b < 0 && s->i < 0)
                 return bad(r, s->f, &f, "no backward (B or I then W) for this forward");
             if (s->i >= 0 && s->w < 0) {
-                pipa_action_t ia = {PIPA_ACT_I, m, c};
+                pipa_action_t ia = {.kind = PIPA_ACT_I, .chunk = (int16_t)c, .mb = m};
                 return bad(r, s->i, &ia, "no W after this input gradient");
             }
             if (vs < last && s->send_f < 0)
                 return bad(r, s->f, &f, "forward output never sent (no SEND_F %d %d after it)", m, c);
             if (vs > 0 && s->send_b < 0) {
-                pipa_action_t ba = {s->b >= 0 ? PIPA_ACT_B : PIPA_ACT_I, m, c};
+                pipa_action_t ba = {.kind = s->b >= 0 ? PIPA_ACT_B : PIPA_ACT_I, .chunk = (int16_t)c, .mb = m};
                 return bad(r, s->b >= 0 ? s->b : s->i, &ba,
                            "input gradient never sent (no SEND_B %d %d after it)", m, c);
             }
@@ -201,11 +201,23 @@ static pipa_status scan_rank(checker_t *ck, int r, int *peak)
 
 /* ---- execution -------------------------------------------------------------------------- */
 
-/* Rank that holds virtual stage vs, and the message key (index into the sent tables) that a
- * RECV on rank r waits for: forward messages by the sender's stage, backward ones likewise. */
-static int owner(const pipa_plan_t *p, int vs) { return vs % p->P; }
+/* The rank that a SEND of (vs, mb) by rank r wakes: the holder of vs + 1 (SEND_F) or vs - 1
+ * (SEND_B), if it is parked on exactly that message's RECV; else -1. */
+static int parked_on(const pipa_plan_t *p, const int *pc, const char *parked, int f, int vs, int mb)
+{
+    int to = f ? vs + 1 : vs - 1, rr = pipa_vstage_rank(p, to);
+    if (!parked[rr]) return -1;
+    const pipa_action_t *w = &p->act[rr][pc[rr]];
+    int kind = f ? PIPA_ACT_RECV_F : PIPA_ACT_RECV_B;
+    return w->kind == kind && w->mb == mb && pipa_vstage(p, rr, w->chunk) == to ? rr : -1;
+}
 
-/* Runs every rank to its end or until all that remain wait on a receive. c == NULL: no clock. */
+/* Runs every rank to its end or until all that remain wait on a receive. c == NULL: no clock.
+ * Each rank runs until it blocks on a RECV and parks there; the SEND it waits for wakes it. Each
+ * action runs once: linear in the plan's size. At the limits this is bound by memory latency
+ * (ranks take turns every few actions, each with its own place in the big arrays), so the
+ * per-message state is the one send time per direction, and each rank's next action line is
+ * fetched ahead while the other ranks run. */
 static pipa_status execute(const checker_t *ck, const pipa_plan_costs_t *c, pipa_plan_sim_t *out,
                            double **start, double **end)
 {
@@ -215,35 +227,33 @@ static pipa_status execute(const checker_t *ck, const pipa_plan_costs_t *c, pipa
     /* sent_f[k]: time the SEND_F of key k = vs * M + mb (vs the sender) started; -1 not yet. */
     double *sent_f = malloc(nkey * sizeof *sent_f), *sent_b = malloc(nkey * sizeof *sent_b);
     int *pc = calloc((size_t)P, sizeof *pc), *stack = malloc((size_t)P * sizeof *stack);
-    int *wait_f = malloc(nkey * sizeof *wait_f), *wait_b = malloc(nkey * sizeof *wait_b);
+    char *parked = calloc((size_t)P, 1);
     double *t = calloc((size_t)P, sizeof *t);
     pipa_status st = PIPA_OK;
-    if (!sent_f || !sent_b || !pc || !stack || !wait_f || !wait_b || !t) {
+    if (!sent_f || !sent_b || !pc || !stack || !parked || !t) {
         st = pipa__fail(PIPA_ERR_NOMEM, "plan check: out of memory");
         goto done;
     }
-    for (size_t k = 0; k < nkey; k++) {
-        sent_f[k] = sent_b[k] = -1.0;
-        wait_f[k] = wait_b[k] = -1;
-    }
+    for (size_t k = 0; k < nkey; k++) sent_f[k] = sent_b[k] = -1.0;
     if (out) memset(out, 0, sizeof *out);
     int top = 0;
     for (int r = P - 1; r >= 0; r--) stack[top++] = r;
-    /* Each rank runs until it blocks on a RECV, then parks on the key it waits for; the SEND
-     * of that key wakes it. Each action runs once: linear in the plan's size. */
     while (top > 0) {
         int r = stack[--top];
+        parked[r] = 0;
         while (pc[r] < p->len[r]) {
             const pipa_action_t *a = &p->act[r][pc[r]];
             double t0 = t[r], t1 = t0 + (c ? c->cost[a->kind] : 0.0);
             size_t key = 0;
-            if (a->kind != PIPA_ACT_STEP) key = (size_t)pipa_vstage(p, r, a->chunk) * M + a->mb;
+            int vs = 0;
+            if (a->kind != PIPA_ACT_STEP) vs = pipa_vstage(p, r, a->chunk), key = (size_t)vs * M + a->mb;
             if (a->kind == PIPA_ACT_RECV_F || a->kind == PIPA_ACT_RECV_B) {
                 int f = a->kind == PIPA_ACT_RECV_F;
                 size_t from = f ? key - M : key + M;   /* sender's stage vs -+ 1, same mb */
                 double sent = f ? sent_f[from] : sent_b[from];
                 if (sent < 0) {
-                    (f ? wait_f : wait_b)[from] = r;
+                    parked[r] = 1;
+                    __builtin_prefetch(a + 8);  /* the line after: read when it wakes */
                     break;
                 }
                 double avail = sent + (c ? c->cost[f ? PIPA_ACT_SEND_F : PIPA_ACT_SEND_B] : 0.0);
@@ -251,10 +261,10 @@ static pipa_status execute(const checker_t *ck, const pipa_plan_costs_t *c, pipa
             } else if (a->kind == PIPA_ACT_SEND_F || a->kind == PIPA_ACT_SEND_B) {
                 int f = a->kind == PIPA_ACT_SEND_F;
                 (f ? sent_f : sent_b)[key] = t0;
-                int *w = f ? &wait_f[key] : &wait_b[key];
-                if (*w >= 0) {
-                    stack[top++] = *w;
-                    *w = -1;
+                int w = parked_on(p, pc, parked, f, vs, a->mb);
+                if (w >= 0) {
+                    stack[top++] = w;
+                    parked[w] = 0;
                 }
             }
             if (start && start[r]) start[r][pc[r]] = t0;
@@ -272,7 +282,7 @@ static pipa_status execute(const checker_t *ck, const pipa_plan_costs_t *c, pipa
         const pipa_action_t *a = &p->act[r][pc[r]];
         int f = a->kind == PIPA_ACT_RECV_F;
         int vs = pipa_vstage(p, r, a->chunk), from = f ? vs - 1 : vs + 1;
-        int sr = owner(p, from);
+        int sr = pipa_vstage_rank(p, from);
         const seen_t *s = &ck->seen[(size_t)from * M + a->mb];
         int ss = f ? s->send_f : s->send_b;
         char what[64], sw[64], bw[64];
@@ -303,8 +313,7 @@ done:
     free(sent_b);
     free(pc);
     free(stack);
-    free(wait_f);
-    free(wait_b);
+    free(parked);
     free(t);
     return st;
 }
@@ -352,6 +361,14 @@ pipa_status pipa_plan_simulate_timeline(const pipa_plan_t *p, const pipa_plan_co
 {
     if (!c || !out) return pipa__fail(PIPA_ERR_ARG, "plan simulate: costs and output are required");
     return run(p, NULL, c, out, start, end);
+}
+
+pipa_status pipa_plan_check_simulate(const pipa_plan_t *p, pipa_plan_report_t *rep,
+                                     const pipa_plan_costs_t *c, pipa_plan_sim_t *out,
+                                     double **start, double **end)
+{
+    if (!c || !out) return pipa__fail(PIPA_ERR_ARG, "plan simulate: costs and output are required");
+    return run(p, rep, c, out, start, end);
 }
 
 pipa_status pipa_plan_simulate(const pipa_plan_t *p, const pipa_plan_costs_t *c, pipa_plan_sim_t *out)

@@ -20,35 +20,40 @@
 /* ---- building ----------------------------------------------------------------------------- */
 
 static int last_vs(const pipa_runtime_t *tr) { return tr->P * tr->V - 1; }
+/* The rank of the last virtual stage (the head's): P - 1 round-robin, 0 in the V shape. */
+static int last_rank(const pipa_runtime_t *tr) { return pipa_vstage_rank(tr->plan, last_vs(tr)); }
 /* Tokens in the global batch (every replica's microbatches): the loss is their mean. */
 static double batch_tokens(const pipa_runtime_t *tr)
 {
     return (double)tr->dp * tr->M * tr->cfg.B * tr->cfg.T;
 }
 
-/* Where chunk c sits: its virtual stage, layers and neighbours. */
+/* Where chunk c sits: its virtual stage (the plan's placement), layers and neighbours. */
 static void chunk_place(pipa_runtime_t *tr, int c, const int *counts)
 {
     pipa_chunk_t *ch = &tr->chunk[c];
-    ch->vs = c * tr->P + tr->rank;
+    const pipa_plan_t *p = tr->plan;
+    ch->vs = pipa_vstage(p, tr->rank, c);
     ch->count = counts[ch->vs];
     pipa_split_first(counts, ch->vs, &ch->first);
-    ch->prev = ch->vs > 0 ? tr->group.ranks[(ch->vs - 1) % tr->P] : -1;  /* world ranks */
-    ch->next = ch->vs < last_vs(tr) ? tr->group.ranks[(ch->vs + 1) % tr->P] : -1;
+    ch->prev = ch->vs > 0 ? tr->group.ranks[pipa_vstage_rank(p, ch->vs - 1)] : -1; /* world ranks */
+    ch->next = ch->vs < last_vs(tr) ? tr->group.ranks[pipa_vstage_rank(p, ch->vs + 1)] : -1;
 }
 
 pipa_status pipa_runtime_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
-                                 int rank, int tp_rank, int tp_size, const int *counts)
+                                 int place, int rank, int tp_rank, int tp_size, const int *counts)
 {
     PIPA_ASSERT(V >= 1 && V <= PIPA_MAX_CHUNKS && rank >= 0 && rank < P);
     pipa_layer_range_t r[PIPA_MAX_CHUNKS];
     for (int c = 0; c < V; c++) {
-        r[c].count = counts[c * P + rank];
-        pipa_split_first(counts, c * P + rank, &r[c].first);
+        int vs = pipa_place_vstage(place, P, rank, c);
+        r[c].count = counts[vs];
+        pipa_split_first(counts, vs, &r[c].first);
     }
     int ends = cfg->vocab > 0;  // vocab 0: a model without ends
     return pipa_tensors_build_tp(tab, &cfg->model, cfg->vocab, r, V, ends && rank == 0,
-                                 ends && rank == (P * V - 1) % P, tp_rank, tp_size);
+                                 ends && rank == pipa_place_rank(place, P, P * V - 1), tp_rank,
+                                 tp_size);
 }
 
 /* Points the chunks' and ends' fields at params (and grads, training) by name. */
@@ -71,8 +76,8 @@ static pipa_status views_init(pipa_runtime_t *tr)
 static pipa_status params_init(pipa_runtime_t *tr, const int *counts)
 {
     for (int c = 0; c < tr->V; c++) chunk_place(tr, c, counts);
-    PIPA_TRY(pipa_runtime_tensors(&tr->tensors, &tr->cfg, tr->P, tr->V, tr->rank, tr->t, tr->tp,
-                                  counts));
+    PIPA_TRY(pipa_runtime_tensors(&tr->tensors, &tr->cfg, tr->P, tr->V, tr->plan->place, tr->rank,
+                                  tr->t, tr->tp, counts));
     PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->params, 1, "stage parameters"));
     if (!tr->forward_only) {  // inference: no gradients, no optimizer state
         PIPA_TRY(pipa_tensors_alloc(&tr->tensors, &tr->grads, 0, "stage gradients"));
@@ -109,7 +114,7 @@ static int count_slots(const pipa_runtime_t *tr)
     for (int i = 0; i < tr->plan->len[tr->rank]; i++) {
         if (a[i].kind == PIPA_ACT_STEP) continue;
         char *s = &state[a[i].chunk * M + a[i].mb];
-        int vs = a[i].chunk * tr->P + tr->rank;
+        int vs = pipa_vstage(tr->plan, tr->rank, a[i].chunk);
         if (!(*s & 1)) {
             *s = 1 | (sends_nothing(tr, vs) ? 4 : 0);
             peak = ++live > peak ? live : peak;
@@ -267,10 +272,13 @@ void pipa_runtime_free(pipa_runtime_t *tr)
 
 pipa_status pipa_runtime_set_plan(pipa_runtime_t *tr, const pipa_plan_t *plan)
 {
-    if (plan->P != tr->P || plan->V != tr->V || pipa_plan_forward_only(plan) != tr->forward_only)
-        return pipa__fail(PIPA_ERR_ARG, "new plan (P=%d V=%d, %s) unlike the runtime's (P=%d V=%d, "
-                          "%s)", plan->P, plan->V, pipa_plan_forward_only(plan) ? "forward-only"
-                          : "training", tr->P, tr->V, tr->forward_only ? "forward-only" : "training");
+    if (plan->P != tr->P || plan->V != tr->V || plan->place != tr->plan->place ||
+        pipa_plan_forward_only(plan) != tr->forward_only)
+        return pipa__fail(PIPA_ERR_ARG, "new plan (P=%d V=%d place=%s, %s) unlike the runtime's "
+                          "(P=%d V=%d place=%s, %s)", plan->P, plan->V, pipa_place_name(plan->place),
+                          pipa_plan_forward_only(plan) ? "forward-only" : "training", tr->P, tr->V,
+                          pipa_place_name(tr->plan->place),
+                          tr->forward_only ? "forward-only" : "training");
     slots_free(tr);
     tr->plan = plan;
     tr->M = plan->M;
@@ -524,14 +532,14 @@ static pipa_status share_loss(pipa_runtime_t *tr, pipa_step_stats_t *st)
 {
     double sum = 0;
     for (int mb = 0; mb < tr->M; mb++) sum += tr->loss_sum[mb];
-    if (tr->dp > 1 && tr->rank == last_vs(tr) % tr->P) {
+    if (tr->dp > 1 && tr->rank == last_rank(tr)) {
         uint64_t b0 = pipa_comm_bytes_sent(tr->comm);
         PIPA_TRY(pipa__runtime_reduce_loss(tr, &sum));
         st->dp_bytes += (int64_t)(pipa_comm_bytes_sent(tr->comm) - b0);
     }
     st->loss = sum / batch_tokens(tr);
     pipa_desc_t d = pipa_desc_1d(PIPA_F64, 1);
-    return pipa_bcast(&tr->group, last_vs(tr) % tr->P, &d, &st->loss);
+    return pipa_bcast(&tr->group, last_rank(tr), &d, &st->loss);
 }
 
 /* The one loop of every run: my actions of the plan, between a barrier and a flush. io: the
@@ -576,7 +584,7 @@ pipa_status pipa_runtime_forward(pipa_runtime_t *tr, const float *in, float *out
     if (!tr->forward_only || tr->cfg.vocab != 0)
         return pipa__fail(PIPA_ERR_ARG, "pipa_runtime_forward runs forward-only plans on a model "
                           "without ends (vocab 0)");
-    PIPA_ASSERT((tr->rank != 0 || in) && (tr->rank != last_vs(tr) % tr->P || out));
+    PIPA_ASSERT((tr->rank != 0 || in) && (tr->rank != last_rank(tr) || out));
     action_ctx_t io = {.tr = tr, .in = in, .out = out};
     return run_step(tr, &io, st);
 }

@@ -7,10 +7,10 @@
  * their message, sends leave without waiting, compute actions call the ops. It knows nothing of
  * which schedule made the plan.
  *
- * Layers are split over the P*V virtual stages (contiguous ranges, vs = chunk*P + rank), the
- * embedding sits before virtual stage 0 and the head after the last one. Gradients accumulate in
- * microbatch order (the checker guarantees it), and the loss is the mean over the whole batch,
- * so a step gives the same bits for every P, V and schedule at the same microbatch size.
+ * Layers are split over the P*V virtual stages (contiguous ranges; the vs of each chunk is the
+ * plan's placement, plan.h), the embedding sits before virtual stage 0 and the head after the
+ * last one. Gradients accumulate in microbatch order (the checker guarantees it), and the loss is
+ * the mean over the whole batch, so a step gives the same bits for every P, V and schedule at the same microbatch size.
  *
  * Data parallelism (layout.h's dp > 1): each replica runs its own pipeline, the same plan, on
  * microbatches of its own: replica d's microbatch mb is the step's global microbatch d * M + mb
@@ -165,11 +165,12 @@ pipa_status pipa_runtime_init(pipa_runtime_t *tr, pipa_comm_t *comm, const pipa_
 void pipa_runtime_free(pipa_runtime_t *tr);
 
 /* The tensor table of pipeline rank `rank` of P, V chunks each over counts[P*V] (chunk c is
- * virtual stage c*P + rank; the embedding on rank 0, the head on the last virtual stage's rank,
+ * virtual stage pipa_place_vstage(place, P, rank, c), place a plan's pipa_place; the embedding
+ * on rank 0, the head on the last virtual stage's rank,
  * with vocab >= 1), tensor rank tp_rank of tp_size (its slices, tensors.h; 0 of 1 without tensor
  * parallelism): what pipa_runtime_init lays out on that rank. */
 pipa_status pipa_runtime_tensors(pipa_tensors_t *tab, const pipa_train_config_t *cfg, int P, int V,
-                                 int rank, int tp_rank, int tp_size, const int *counts);
+                                 int place, int rank, int tp_rank, int tp_size, const int *counts);
 
 /* Runs another checked plan from now on, of the same P and V and kind (training or forward-only),
  * e.g. another number of microbatches; weights and optimizer state stay. The slots are made

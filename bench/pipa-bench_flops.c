@@ -128,8 +128,9 @@ double bench_fma_peak(const char **isa)
  *   q, k, v, o        4 x 2 N C C         (C x C projections)
  *   gate, up          2 x 2 N C I
  *   down              1 x 2 N I C
- *   q k^T, att v      2 x 2 B NH T T HS = 4 N T C   (HS = C / NH; the full T x T square, as the
- *                     CPU attention executes it, and as PaLM's and Megatron's MFU count it)
+ *   q k^T, att v      2 x 2 B NH T T HS = 4 N T C   (HS = C / NH; the full T x T square, as
+ *                     PaLM's and Megatron's MFU count it; the CPU attention skips most of the
+ *                     masked half, which this count does not credit)
  * so 8 N C^2 + 6 N C I + 4 N T C. The head: 2 N C V (the embedding is a lookup: 0). RMSNorm,
  * rotary, softmax, SwiGLU, the residual adds, the loss and the optimizer count 0: their time is
  * overhead, which is what the fraction of peak shows. The backward computes two products per

@@ -4,8 +4,10 @@
  *   q, k, v, o     4 x 2*N*C*C
  *   gate, up       2 x 2*N*C*I
  *   down           1 x 2*N*I*C
- *   attention      2 x 2*B*NH*T*T*HS   (q k^T and att v, the FULL T x T square: that is what
- *                                      the CPU attention executes; the causal half is printed too)
+ *   attention      2 x 2*B*NH*T*T*HS   (q k^T and att v over the full T x T square: the model's
+ *                                      count, pipa-bench_flops.c; the causal half is printed too)
+ * The CPU attention executes them in causal row blocks (ops.c: rows [r0, r1) against keys
+ * [0, r1)), and so does the sgemm reference here, whose attention rows count those FLOPs.
  * RMSNorm, rotary, softmax, SwiGLU and the residual adds count 0 FLOPs: their time is overhead.
  * The sgemm reference times the backend's linear (linears) and cblas_sgemm with the same strides
  * as the CPU attention (attention), each shape alone, median over reps; its total is the time the
@@ -43,6 +45,7 @@ typedef struct {
 } shape_t;
 
 enum { SH_QKVO, SH_GATEUP, SH_DOWN, SH_SCORES, SH_VALUES, N_SHAPES };
+enum { ATT_ROWS = 32 };  /* the CPU attention's causal row blocks (ops.c) */
 
 static void layer_usage(FILE *f)
 {
@@ -74,9 +77,16 @@ static void make_shapes(const layer_opts_t *o, shape_t *sh)
     sh[SH_VALUES] = (shape_t){"attn att@v", o->T, HS, o->T, o->B * NH, 0, 0};
     for (int i = 0; i < N_SHAPES; i++)
         sh[i].flops = 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].calls;
+    /* attention as executed: row blocks of ATT_ROWS against the keys up to the block's end */
+    double cells = 0;
+    for (int r0 = 0; r0 < o->T; r0 += ATT_ROWS)
+        cells += (double)(r0 + ATT_ROWS < o->T ? ATT_ROWS : o->T - r0) *
+                 (r0 + ATT_ROWS < o->T ? r0 + ATT_ROWS : o->T);
+    sh[SH_SCORES].flops = sh[SH_VALUES].flops = 2.0 * cells * HS * sh[SH_SCORES].calls;
 }
 
-/* All B*NH products of one attention sgemm, laid out as the CPU attention lays them out. */
+/* All B*NH products of one attention sgemm, laid out and blocked as the CPU attention does them
+ * (ops.c's causal row blocks). */
 static void attn_products(int which, float *out, float *att, const float *q, const float *k,
                           const layer_opts_t *o)
 {
@@ -86,12 +96,16 @@ static void attn_products(int which, float *out, float *att, const float *q, con
         for (int h = 0; h < NH; h++) {
             size_t off = (size_t)b * T * C + (size_t)h * HS;
             float *a = att + ((size_t)b * NH + h) * T * T;
-            if (which == SH_SCORES)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + off, C,
-                            k + off, C, 0.0f, a, T);
-            else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T,
-                            k + off, C, 0.0f, out + off, C);
+            for (int r0 = 0; r0 < T; r0 += ATT_ROWS) {
+                int r1 = r0 + ATT_ROWS < T ? r0 + ATT_ROWS : T;
+                float *ab = a + (size_t)r0 * T;
+                if (which == SH_SCORES)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, HS, scale,
+                                q + off + (size_t)r0 * C, C, k + off, C, 0.0f, ab, T);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, r1, 1.0f,
+                                ab, T, k + off, C, 0.0f, out + off + (size_t)r0 * C, C);
+            }
         }
     }
 }
@@ -348,9 +362,11 @@ static double print_results(const bench_ctx_t *ctx, const layer_opts_t *o, const
     print_row(ctx, "layer forward", "-", 1, bench_flops_layer_fwd(&o->cfg, o->B, o->T), layer_ms,
               zero, o->peak);
     double ratio = gemm_ms / layer_ms;
-    double causal = flops - 0.5 * (sh[SH_SCORES].flops + sh[SH_VALUES].flops);
-    printf("# ratio layer/sgemm rate: %.3f  (target >= 0.80: %s)\n", ratio,
-           ratio >= 0.8 ? "met" : "NOT met");
+    /* useful: the model's count with the attention's square halved */
+    double square = 4.0 * o->B * o->T * (double)o->T * o->cfg.C;
+    double causal = bench_flops_layer_fwd(&o->cfg, o->B, o->T) - 0.5 * square;
+    printf("# ratio layer/sgemm rate: %.3f  (target >= 0.95, issue 10: %s)\n", ratio,
+           ratio >= 0.95 ? "met" : "NOT met");
     printf("# non-matmul ops and call overhead: %.3f ms of %.3f ms\n", layer_ms - gemm_ms,
            layer_ms);
     printf("# with attention counted causal-halved (%.3f GFLOP useful): layer %.2f GFLOP/s\n",
@@ -373,9 +389,10 @@ int bench_layer(bench_ctx_t *ctx, int argc, char **argv)
     int rc = 0;
     if (ctx->rank == 0) {
         printf("# layer: C %d, NH %d, I %d; microbatch B %d x T %d = %d tokens; median of %d "
-               "reps after %d warm-up\n# FLOPs: matrix products only; attention as executed "
-               "(full T x T square, not causal-halved)\n",
-               o.cfg.C, o.cfg.NH, o.cfg.I, o.B, o.T, o.B * o.T, o.reps, o.warmup);
+               "reps after %d warm-up\n# FLOPs: matrix products only; the attention rows as "
+               "executed (causal row blocks of %d), the layer's as the model counts them (full "
+               "T x T)\n",
+               o.cfg.C, o.cfg.NH, o.cfg.I, o.B, o.T, o.B * o.T, o.reps, o.warmup, ATT_ROWS);
         const char *isa;
         o.peak = bench_fma_peak(&isa);
         bench_print_peak(o.peak, isa);

@@ -26,10 +26,17 @@ tokens/s = M*B*T / time, median over --reps after --warmup. Rank 0 prints one JS
 (io/data.c's positions, rebuilt here) and prints each step's loss, for comparison with
 `pipa-train --json`. Left out: interleaved and ZB-H1 schedules, data and tensor parallelism.
 """
+import os
+
+# One thread per rank, BLAS included: OpenBLAS starts a thread per core when it loads (at `import
+# torch`) unless told, and torch.set_num_threads does not reach it; a one-rank peer would then
+# use every core while pipa's rank uses one. So the count is set before torch is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import argparse
 import json
 import math
-import os
 import socket
 import statistics
 import subprocess
@@ -296,7 +303,8 @@ def run_bench(a, r):
             "p": r.P, "m": a.m, "b": a.batch, "t": a.seq, "layers": a.layers, "hidden": a.hidden,
             "heads": a.heads, "inter": a.inter, "vocab": a.vocab if a.mode == "train" else 0,
             "tokens_per_s": statistics.median(tps), "runs_tokens_per_s": tps,
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "backend": "gloo"}
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "backend": "gloo",
+            "process_threads": len(os.listdir("/proc/self/task"))}
 
 
 def check_loss(a, r):

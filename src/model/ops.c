@@ -92,6 +92,29 @@ static void softmax_causal_row(float *a, int t, int T)
     for (int s = t + 1; s < T; s++) a[s] = 0.0f;
 }
 
+/* Rows per block of the causal products: rows [r0, r1) of the scores need keys [0, r1) only,
+ * so the masked upper triangle is skipped block by block (about 3/8 of the square at T 128 with
+ * blocks of 32), while each product stays one sgemm. */
+enum { ATT_ROWS = 32 };
+
+/* One (batch, head): scores, causal softmax and the weighted values, row block by row block.
+ * The skipped scores are the softmax's zeros: each row is still written whole (the backward
+ * reads the square), and a product over keys [0, r1) adds exactly what the full square's would
+ * add (the rest are zeros times values). */
+static void attention_head(float *oh, float *a, const float *qh, const float *kh, const float *vh,
+                           int T, int HS, int ldq, int ldk, float scale)
+{
+    for (int r0 = 0; r0 < T; r0 += ATT_ROWS) {
+        int r1 = r0 + ATT_ROWS < T ? r0 + ATT_ROWS : T;
+        float *ab = a + (size_t)r0 * T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, HS, scale,
+                    qh + (size_t)r0 * ldq, ldq, kh, ldk, 0.0f, ab, T);
+        for (int t = r0; t < r1; t++) softmax_causal_row(a + (size_t)t * T, t, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, r1, 1.0f, ab, T, vh,
+                    ldk, 0.0f, oh + (size_t)r0 * ldq, ldq);
+    }
+}
+
 void pipa__cpu_attention(float *out, float *att, const float *q, const float *k, const float *v,
                          int B, int T, int NH, int NKV, int HS)
 {
@@ -105,16 +128,8 @@ void pipa__cpu_attention(float *out, float *att, const float *q, const float *k,
         for (int h = 0; h < NH; h++) {
             size_t off = (size_t)b * T * C + (size_t)h * HS;
             size_t koff = (size_t)b * T * KC + (size_t)(h / G) * HS;
-            const float *qh = q + off, *kh = k + koff, *vh = v + koff;  // (T, HS), ld C / KC
-            float *oh = out + off;                                      // (T, HS), ld C
-            float *a = att + ((size_t)b * NH + h) * T * T;              // (T, T)
-            /* Full square q @ k^T: the masked half is wasted work, but one sgemm beats T
-             * small gemv calls at the sizes pipa runs. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, qh, C, kh, KC,
-                        0.0f, a, T);
-            for (int t = 0; t < T; t++) softmax_causal_row(a + (size_t)t * T, t, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T, vh, KC,
-                        0.0f, oh, C);
+            attention_head(out + off, att + ((size_t)b * NH + h) * T * T, q + off, k + koff,
+                           v + koff, T, HS, C, KC, scale);
         }
     }
 }

@@ -13,47 +13,31 @@ trap 'rm -rf "$out"' EXIT
 /usr/bin/python3 tests/ref/gen_spm_ref.py "$out"
 rc=$?
 [ $rc -eq 0 ] || exit $rc
+# long_text MODEL: the long text through pipa-tokenize and SentencePiece with MODEL; 0 if the same
+long_text() {
+    /usr/bin/python3 - "$B" "$1" <<'PY'
+import subprocess, sys
+import sentencepiece as spm
+b, m = sys.argv[1], sys.argv[2]
+model = "tests/ref/spm/%s.model" % m
+sp = spm.SentencePieceProcessor(model_file=model)
+text = open("tests/ref/spm/train.txt", encoding="utf-8").read() * 4
+want = sp.encode(text, add_bos=True)
+got = subprocess.run([b + "/pipa-tokenize", "--model", model], input=text.encode(),
+                     capture_output=True, check=True).stdout.decode().strip()
+back = subprocess.run([b + "/pipa-tokenize", "--model", model, "--decode", "-"], input=got.encode(),
+                      capture_output=True, check=True).stdout.decode()[:-1]
+ok = [int(x) for x in got.split(",")] == want and back == sp.decode(want)
+print("spm_regen: %s: %d bytes in one text, %d ids: %s" % (m, len(text.encode()), len(want),
+      "the same as SentencePiece" if ok else "DIFFERENT from SentencePiece"))
+sys.exit(0 if ok else 1)
+PY
+}
 if ! cmp "$out/ref.txt" tests/ref/spm/ref.txt; then
     diff "$out/ref.txt" tests/ref/spm/ref.txt | head -20
-    for m in bpe bpe_unk unigram; do
-    /usr/bin/python3 - "$B" "$m" <<'PY' || exit 1
-import subprocess, sys
-import sentencepiece as spm
-b, m = sys.argv[1], sys.argv[2]
-model = "tests/ref/spm/%s.model" % m
-sp = spm.SentencePieceProcessor(model_file=model)
-text = open("tests/ref/spm/train.txt", encoding="utf-8").read() * 4
-want = sp.encode(text, add_bos=True)
-got = subprocess.run([b + "/pipa-tokenize", "--model", model], input=text.encode(),
-                     capture_output=True, check=True).stdout.decode().strip()
-back = subprocess.run([b + "/pipa-tokenize", "--model", model, "--decode", "-"], input=got.encode(),
-                      capture_output=True, check=True).stdout.decode()[:-1]
-ok = [int(x) for x in got.split(",")] == want and back == sp.decode(want)
-print("spm_regen: %s: %d bytes in one text, %d ids: %s" % (m, len(text.encode()), len(want),
-      "the same as SentencePiece" if ok else "DIFFERENT from SentencePiece"))
-sys.exit(0 if ok else 1)
-PY
-done
-echo "spm_regen: SentencePiece now says something else than tests/ref/spm/ref.txt"
+    for m in bpe bpe_unk unigram; do long_text $m || exit 1; done
+    echo "spm_regen: SentencePiece now says something else than tests/ref/spm/ref.txt"
     exit 1
 fi
-for m in bpe bpe_unk unigram; do
-    /usr/bin/python3 - "$B" "$m" <<'PY' || exit 1
-import subprocess, sys
-import sentencepiece as spm
-b, m = sys.argv[1], sys.argv[2]
-model = "tests/ref/spm/%s.model" % m
-sp = spm.SentencePieceProcessor(model_file=model)
-text = open("tests/ref/spm/train.txt", encoding="utf-8").read() * 4
-want = sp.encode(text, add_bos=True)
-got = subprocess.run([b + "/pipa-tokenize", "--model", model], input=text.encode(),
-                     capture_output=True, check=True).stdout.decode().strip()
-back = subprocess.run([b + "/pipa-tokenize", "--model", model, "--decode", "-"], input=got.encode(),
-                      capture_output=True, check=True).stdout.decode()[:-1]
-ok = [int(x) for x in got.split(",")] == want and back == sp.decode(want)
-print("spm_regen: %s: %d bytes in one text, %d ids: %s" % (m, len(text.encode()), len(want),
-      "the same as SentencePiece" if ok else "DIFFERENT from SentencePiece"))
-sys.exit(0 if ok else 1)
-PY
-done
+for m in bpe bpe_unk unigram; do long_text $m || exit 1; done
 echo "spm_regen: SentencePiece $(/usr/bin/python3 -c 'import sentencepiece; print(sentencepiece.__version__)') writes the committed reference"

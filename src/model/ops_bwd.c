@@ -74,6 +74,49 @@ void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
 
 /* ---- attention ---------------------------------------------------------------------------- */
 
+/* Rows per block of the causal products, as the forward's (ops.c): a row block [r0, r1) of the
+ * scores' gradient needs keys [0, r1) only, and a key block [s0, s1) of the key and value
+ * gradients gathers rows [s0, T) only; the rest of the square is the softmax's zeros. */
+enum { ATT_ROWS = 32 };
+
+/* The softmax backward of row block [r0, r1) in place on g = dP: over s <= t only; zeros above
+ * the diagonal keep the products below from reading garbage. */
+static void softmax_bwd_rows(float *datt, const float *a, int r0, int r1, int T)
+{
+    for (int t = r0; t < r1; t++) {
+        const float *ar = a + (size_t)t * T;
+        float *g = datt + (size_t)t * T;
+        double dot = 0.0;
+        for (int s = 0; s <= t; s++) dot += (double)ar[s] * g[s];
+        for (int s = 0; s <= t; s++) g[s] = (float)(ar[s] * (g[s] - dot));
+        for (int s = t + 1; s < T; s++) g[s] = 0.0f;
+    }
+}
+
+/* One (batch, head): dP and dq by row blocks (keys [0, r1)), dv and dk by key blocks (rows
+ * [s0, T)). beta 1 adds to dk and dv (grouped-query attention's later heads of a group). */
+static void attention_bwd_head(float *dqh, float *dkh, float *dvh, float *datt, const float *douth,
+                               const float *a, const float *qh, const float *kh, const float *vh,
+                               int T, int HS, int ldq, int ldk, float scale, float beta)
+{
+    for (int r0 = 0; r0 < T; r0 += ATT_ROWS) {
+        int r1 = r0 + ATT_ROWS < T ? r0 + ATT_ROWS : T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, HS, 1.0f,
+                    douth + (size_t)r0 * ldq, ldq, vh, ldk, 0.0f, datt + (size_t)r0 * T, T);
+        softmax_bwd_rows(datt, a, r0, r1, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, r1, scale,
+                    datt + (size_t)r0 * T, T, kh, ldk, 0.0f, dqh + (size_t)r0 * ldq, ldq);
+    }
+    for (int s0 = 0; s0 < T; s0 += ATT_ROWS) {
+        int s1 = s0 + ATT_ROWS < T ? s0 + ATT_ROWS : T;
+        size_t at = (size_t)s0 * T + (size_t)s0;  // rows [s0, T), columns [s0, s1)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s1 - s0, HS, T - s0, 1.0f, a + at, T,
+                    douth + (size_t)s0 * ldq, ldq, beta, dvh + (size_t)s0 * ldk, ldk);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s1 - s0, HS, T - s0, scale,
+                    datt + at, T, qh + (size_t)s0 * ldq, ldq, beta, dkh + (size_t)s0 * ldk, ldk);
+    }
+}
+
 void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout,
                              const float *att, const float *q, const float *k, const float *v,
                              int B, int T, int NH, int NKV, int HS)
@@ -87,26 +130,9 @@ void pipa__cpu_attention_bwd(float *dq, float *dk, float *dv, float *datt, const
         for (int h = 0; h < NH; h++) {
             size_t off = (size_t)b * T * C + (size_t)h * HS;
             size_t koff = (size_t)b * T * KC + (size_t)(h / G) * HS;
-            const float beta = h % G == 0 ? 0.0f : 1.0f;
-            const float *a = att + ((size_t)b * NH + h) * T * T;  // (T, T)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dout + off, C,
-                        v + koff, KC, 0.0f, datt, T);  // dP
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, a, T,
-                        dout + off, C, beta, dv + koff, KC);
-            /* Softmax backward per row, over s <= t only; zeros above the diagonal keep the
-             * two products below from reading garbage. */
-            for (int t = 0; t < T; t++) {
-                const float *ar = a + (size_t)t * T;
-                float *g = datt + (size_t)t * T;
-                double dot = 0.0;
-                for (int s = 0; s <= t; s++) dot += (double)ar[s] * g[s];
-                for (int s = 0; s <= t; s++) g[s] = (float)(ar[s] * (g[s] - dot));
-                for (int s = t + 1; s < T; s++) g[s] = 0.0f;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, datt, T,
-                        k + koff, KC, 0.0f, dq + off, C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, datt, T,
-                        q + off, C, beta, dk + koff, KC);
+            attention_bwd_head(dq + off, dk + koff, dv + koff, datt, dout + off,
+                               att + ((size_t)b * NH + h) * T * T, q + off, k + koff, v + koff, T,
+                               HS, C, KC, scale, h % G == 0 ? 0.0f : 1.0f);
         }
     }
 }

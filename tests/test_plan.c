@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "plan_costs.h"
 #include "plan/plan.h"
 
 static const pipa_sched scheds[] = {PIPA_SCHED_GPIPE, PIPA_SCHED_1F1B, PIPA_SCHED_INTERLEAVED,
@@ -20,17 +21,6 @@ static int max_peak(const pipa_plan_report_t *rep, int P)
     for (int r = 0; r < P; r++)
         if (rep->peak_live[r] > m) m = rep->peak_live[r];
     return m;
-}
-
-/* Costs F = 1, B = 2 (I = W = 1), comms free; interleaved chunks hold 1/V of a stage's layers. */
-static pipa_plan_costs_t unit_costs(int V)
-{
-    pipa_plan_costs_t c = {{0}};
-    c.cost[PIPA_ACT_F] = 1.0 / V;
-    c.cost[PIPA_ACT_B] = 2.0 / V;
-    c.cost[PIPA_ACT_I] = 1.0 / V;
-    c.cost[PIPA_ACT_W] = 1.0 / V;
-    return c;
 }
 
 /* ---- generators ------------------------------------------------------------------------- */

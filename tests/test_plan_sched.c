@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "plan_costs.h"
 #include "plan/plan.h"
 
 static void test_placement(void)
@@ -37,23 +38,12 @@ static void test_placement(void)
     CHECK(!strcmp(pipa_place_name(PIPA_PLACE_V), "v") && !strcmp(pipa_place_name(PIPA_PLACE_LOOP), "loop"));
 }
 
-/* F, B, I, W costs of a stage (F = I = W = 1, B = 2) over V chunks; comms free. */
-static pipa_plan_costs_t chunk_costs(int V)
-{
-    pipa_plan_costs_t c = {{0}};
-    c.cost[PIPA_ACT_F] = 1.0 / V;
-    c.cost[PIPA_ACT_B] = 2.0 / V;
-    c.cost[PIPA_ACT_I] = 1.0 / V;
-    c.cost[PIPA_ACT_W] = 1.0 / V;
-    return c;
-}
-
 /* Generates, checks and simulates; -1 bubble on any failure (reported). */
 static double run(pipa_sched s, int P, int M, int V, pipa_plan_report_t *rep)
 {
     pipa_plan_t p;
     pipa_plan_sim_t sim;
-    pipa_plan_costs_t c = chunk_costs(V);
+    pipa_plan_costs_t c = unit_costs(V);
     pipa_status st = pipa_plan_generate(&p, s, P, M, V);
     CHECKF(st == PIPA_OK, "%s P=%d M=%d V=%d: %s", pipa_sched_name(s), P, M, V, pipa_last_error());
     if (st != PIPA_OK) return -1.0;
@@ -133,7 +123,7 @@ static void test_text(void)
         for (int i = 0; i < p.len[r] && i < q.len[r]; i++)
             CHECK(!memcmp(&p.act[r][i], &q.act[r][i], sizeof p.act[r][i]));
     }
-    pipa_plan_costs_t c = chunk_costs(2);
+    pipa_plan_costs_t c = unit_costs(2);
     pipa_plan_sim_t a, b;
     CHECK(pipa_plan_simulate(&p, &c, &a) == PIPA_OK && pipa_plan_simulate(&q, &c, &b) == PIPA_OK);
     CHECK(a.makespan == b.makespan && a.bubble == b.bubble);

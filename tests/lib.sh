@@ -79,3 +79,6 @@ rel = lambda a, b: abs(a - b) <= 1e-5 * abs(b)
 sys.exit(0 if eval(sys.argv[1]) else 1)
 PY
 }
+
+# mpi_built: the build $B has the MPI transport (make MPI=0, or no mpicc, leaves it out).
+mpi_built() { nm "$B/libpipa.a" 2>/dev/null | grep -q ' D pipa__transport_mpi$'; }

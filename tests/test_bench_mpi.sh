@@ -8,17 +8,13 @@
 #   usage: sh tests/test_bench_mpi.sh BUILD_DIR
 B=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
-if ! nm "$B/libpipa.a" 2>/dev/null | grep -q ' D pipa__transport_mpi$'; then
-    echo "skipped: MPI not built"
-    exit 77
-fi
 pass=0; fail=0
 . tests/lib.sh   # check, jchecks
+mpi_built || { echo "skipped: MPI not built"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-bench-mpi.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
-MPIRUN="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
-MPI_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"   # Open MPI's leaks (test_mpi.sh)
+export B   # tests/ranks.sh starts the ranks under mpirun (its options, no leak check under ASan)
+MPIRUN="env PIPA_TEST_TRANSPORT=mpi tests/ranks.sh"
 ERR_TAIL=5
 AR="allreduce --min-bytes 262144 --max-bytes 1048576 --iters 3 --warmup 1 --json $T/j.json"
 
@@ -31,7 +27,7 @@ mpi = {r["bytes"]: r["time_us"] for r in R if r["algo"] == "mpi"}
 pipa = [r for r in R if r["algo"] != "mpi"]
 '
 for n in 2 3; do
-    ASAN_OPTIONS="$MPI_ASAN" timeout -k 5 120 $MPIRUN -n $n "$B/pipa-bench" $AR >"$T/out" 2>"$T/err" </dev/null
+    timeout -k 5 120 $MPIRUN -n $n "$B/pipa-bench" $AR >"$T/out" 2>"$T/err" </dev/null
     [ $? -eq 0 ] && grep -q 'transport mpi$' "$T/out"
     check "mpirun -n $n pipa-bench allreduce: exit 0, transport mpi" $?
     rows "$T/j.json" >"$T/rows.json" && mv "$T/rows.json" "$T/j.json"
@@ -44,7 +40,7 @@ for n in 2 3; do
     check "$n ranks: the 20% target judged at 1 MiB" $? "$(grep target "$T/out")"
 done
 # Below 1 MiB there is nothing to judge: no target line.
-ASAN_OPTIONS="$MPI_ASAN" timeout -k 5 120 $MPIRUN -n 2 "$B/pipa-bench" allreduce --max-bytes 65536 \
+timeout -k 5 120 $MPIRUN -n 2 "$B/pipa-bench" allreduce --max-bytes 65536 \
     --iters 3 --warmup 1 >"$T/out" 2>"$T/err" </dev/null
 [ $? -eq 0 ] && grep -q '^ *65536 mpi ' "$T/out" && ! grep -q '^# target' "$T/out"
 check "mpirun, sizes up to 64 KiB: mpi rows, no target line" $?
@@ -57,7 +53,7 @@ check "pipa-run pipa-bench allreduce: no MPI row, no x_mpi, no target" $?
 jchecks "shm: pipa's rows alone, no x_mpi" 'len(R) == 9 and not mpi and all("x_mpi" not in r for r in R)'
 
 # pipeline over MPI: runs, and its pipelined output is the unpipelined one.
-ASAN_OPTIONS="$MPI_ASAN" timeout -k 5 300 $MPIRUN -n 2 "$B/pipa-bench" pipeline --layers 4 --hidden 64 \
+timeout -k 5 300 $MPIRUN -n 2 "$B/pipa-bench" pipeline --layers 4 --hidden 64 \
     --heads 4 --inter 128 --batch 2 --seq 16 --m 1,4 --reps 1 --validate >"$T/out" 2>"$T/err" </dev/null
 [ $? -eq 0 ] && grep -q 'transport mpi$' "$T/out" && grep -q '^    2    4 ' "$T/out" &&
     grep -q '^# validate: P=2 output of M=4 vs unpipelined: 0 of [1-9][0-9]* floats differ' "$T/out"

@@ -12,15 +12,12 @@
 #   usage: sh tests/test_hosts.sh BUILD_DIR
 B=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
-if ! nm "$B/libpipa.a" 2>/dev/null | grep -q ' D pipa__transport_mpi$'; then
-    echo "skipped: MPI not built"
-    exit 77
-fi
+. tests/lib.sh   # check NAME STATUS [DETAIL], bits JSON
+mpi_built || { echo "skipped: MPI not built"; exit 77; }
 command -v mpirun >/dev/null || { echo "skipped: no mpirun"; exit 77; }
 command -v ip >/dev/null || { echo "skipped: no ip (iproute2) to make network namespaces"; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "skipped: network namespaces need root"; exit 77; }
 pass=0; fail=0
-. tests/lib.sh   # check NAME STATUS [DETAIL], bits JSON
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-hosts.XXXXXX") || exit 1
 
 # Names unique to this run (two runs at once must not meet); a veth name has at most 15 bytes.

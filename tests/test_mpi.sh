@@ -11,12 +11,9 @@
 #   usage: sh tests/test_mpi.sh BUILD_DIR
 B=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
-if ! nm "$B/libpipa.a" 2>/dev/null | grep -q ' D pipa__transport_mpi$'; then
-    echo "skipped: MPI not built"
-    exit 77
-fi
 pass=0; fail=0
 . tests/lib.sh   # check NAME STATUS [DETAIL]
+mpi_built || { echo "skipped: MPI not built"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/pipa-mpi.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 

@@ -16,25 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "check.h"
-#include "comm/comm.h"
-#include "base/hash.h"
-
-static pipa_comm_t *comm;
-static int rank, world;
+#include "coll_test.h"
 
 /* ---- inputs and the expected sums ----------------------------------------------------------- */
-
-/* Element i of world rank r's array: a value in [-1, 1) times one of 1e-3, 1, 1e3, 1e7. */
-static double input(int r, size_t i)
-{
-    uint32_t u = (uint32_t)(r + 1) * 2654435761u ^ (uint32_t)(i * 2246822519u + 12345u);
-    u ^= u >> 15;
-    u *= 2246822519u;
-    u ^= u >> 13;
-    static const double scale[4] = {1e-3, 1.0, 1e3, 1e7};
-    return ((double)(u >> 8) / 8388608.0 - 1.0) * scale[u & 3];
-}
 
 /* The member whose value is added j-th (j = 0 first) to element i under algorithm a: direct adds
  * in group order; ring adds chunk k's members k+1, k+2, ..., k+n-1, then k. */
@@ -60,23 +44,13 @@ static void expected(const pipa_group_t *g, pipa_allreduce_algo_t a, pipa_dtype 
         float f = 0;
         double d = 0;
         for (int j = 0; j < g->size; j++) {
-            double v = input(g->ranks[adder(g, a, count, i, j)], i);
+            double v = coll_input(g->ranks[adder(g, a, count, i, j)], i);
             f = j == 0 ? (float)v : f + (float)v;
             d = j == 0 ? v : d + v;
         }
         if (t == PIPA_F32) ((float *)want)[i] = f;
         else ((double *)want)[i] = d;
     }
-}
-
-static void *make_input(pipa_dtype t, size_t count)
-{
-    void *x = malloc(count * pipa_dtype_size(t) + 8);
-    for (size_t i = 0; i < count; i++) {
-        if (t == PIPA_F32) ((float *)x)[i] = (float)input(rank, i);
-        else ((double *)x)[i] = input(rank, i);
-    }
-    return x;
 }
 
 /* Elements of got outside rounding of the exact sum (taken in long double, all members). */
@@ -87,7 +61,7 @@ static size_t off_exact(const pipa_group_t *g, pipa_dtype t, const void *got, si
     for (size_t i = 0; i < count; i++) {
         long double sum = 0, mag = 0;
         for (int m = 0; m < g->size; m++) {
-            double v = input(g->ranks[m], i);
+            double v = coll_input(g->ranks[m], i);
             if (t == PIPA_F32) v = (float)v;
             sum += v;
             mag += fabsl((long double)v);
@@ -100,15 +74,6 @@ static size_t off_exact(const pipa_group_t *g, pipa_dtype t, const void *got, si
 
 /* ---- one call, checked ---------------------------------------------------------------------- */
 
-/* Members agree on got's bits: member 0 compares every member's hash with its own. */
-static void check_same_everywhere(pipa_group_t *g, const void *got, size_t bytes, const char *what)
-{
-    uint64_t h = pipa_hash_fnv1a(PIPA_HASH_INIT, got, bytes), all[PIPA_MAX_RANKS];
-    CHECKF(pipa_gather(g, 0, &h, sizeof h, all) == PIPA_OK, "%s", pipa_last_error());
-    for (int m = 1; g->me == 0 && m < g->size; m++)
-        CHECKF(all[m] == all[0], "%s: member %d's sum differs from member 0's", what, m);
-}
-
 /* Runs algorithm a (AUTO: expects `as`'s bits) twice on count elements and checks all. */
 static void check_call(pipa_group_t *g, pipa_allreduce_algo_t a, pipa_allreduce_algo_t as,
                        pipa_dtype t, size_t count)
@@ -117,7 +82,7 @@ static void check_call(pipa_group_t *g, pipa_allreduce_algo_t a, pipa_allreduce_
     char what[128];
     snprintf(what, sizeof what, "group %d (%d members) %s %s n=%zu", g->id, g->size,
              pipa_allreduce_algo_name(a), pipa_dtype_name(t), count);
-    void *x = make_input(t, count), *y = make_input(t, count), *want = malloc(bytes + 8);
+    void *x = coll_make_input(t, count), *y = coll_make_input(t, count), *want = malloc(bytes + 8);
     expected(g, as, t, count, want);
     if (pipa_allreduce_sum(g, a, t, x, count) != PIPA_OK) {
         /* the members are out of step now: stop at once (pipa-run ends the others) rather than
@@ -128,7 +93,7 @@ static void check_call(pipa_group_t *g, pipa_allreduce_algo_t a, pipa_allreduce_
     CHECKF(memcmp(x, want, bytes) == 0, "%s: rank %d differs from the documented order", what,
            rank);
     CHECKF(off_exact(g, t, x, count) == 0, "%s: not the sum", what);
-    check_same_everywhere(g, x, bytes, what);
+    coll_check_same_everywhere(g, x, bytes, what);
     CHECKF(pipa_allreduce_sum(g, a, t, y, count) == PIPA_OK, "%s: %s", what, pipa_last_error());
     CHECKF(memcmp(x, y, bytes) == 0, "%s: a second call gave other bits", what);
     free(x);
@@ -176,7 +141,7 @@ static void check_auto(pipa_group_t *g)
     check_call(g, PIPA_ALLREDUCE_AUTO, PIPA_ALLREDUCE_RING, PIPA_F64, T / 8 + 1);
     /* the public entry points are AUTO */
     size_t count = T / 4 + 1;
-    float *x = make_input(PIPA_F32, count), *want = malloc(count * sizeof *want);
+    float *x = coll_make_input(PIPA_F32, count), *want = malloc(count * sizeof *want);
     expected(g, PIPA_ALLREDUCE_RING, PIPA_F32, count, want);
     CHECKF(pipa_allreduce_sum_f32(g, x, count) == PIPA_OK, "%s", pipa_last_error());
     CHECK(memcmp(x, want, count * sizeof *x) == 0);
@@ -223,7 +188,7 @@ static void check_missing(pipa_group_t *w)
     pipa_allreduce_algo_t algos[] = {PIPA_ALLREDUCE_RING, PIPA_ALLREDUCE_DIRECT};
     for (int k = 0; rank == 0 && k < 2; k++) {
         size_t count = (size_t)1 << 21; /* 8 MiB: more than the transport takes in at once */
-        float *x = make_input(PIPA_F32, count);
+        float *x = coll_make_input(PIPA_F32, count);
         double t0 = pipa_now();
         pipa_comm_set_timeout(comm, 0.5);
         pipa_status s = pipa_allreduce_sum(&g, algos[k], PIPA_F32, x, count);
@@ -272,15 +237,8 @@ static void check_named(pipa_group_t *w)
 
 int main(void)
 {
-    if (pipa_comm_init(&comm) != PIPA_OK) {
-        fprintf(stderr, "test_allreduce: %s\n", pipa_last_error());
-        return 1;
-    }
-    rank = pipa_comm_rank(comm);
-    world = pipa_comm_size(comm);
-    pipa_comm_set_timeout(comm, 120);
     pipa_group_t w;
-    pipa_group_world(&w, comm);
+    if (coll_test_init("test_allreduce", &w)) return 1;
     check_sizes(&w);
     check_auto(&w);
     check_subgroups(&w);

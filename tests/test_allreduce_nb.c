@@ -16,52 +16,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "check.h"
-#include "comm/comm.h"
-#include "base/hash.h"
-
-static pipa_comm_t *comm;
-static int rank, world;
-
-/* Element i of world rank r's array: a value in [-1, 1) times one of 1e-3, 1, 1e3, 1e7. */
-static double input(int r, size_t i)
-{
-    uint32_t u = (uint32_t)(r + 7) * 2654435761u ^ (uint32_t)(i * 2246822519u + 77u);
-    u ^= u >> 15;
-    u *= 2246822519u;
-    u ^= u >> 13;
-    static const double scale[4] = {1e-3, 1.0, 1e3, 1e7};
-    return ((double)(u >> 8) / 8388608.0 - 1.0) * scale[u & 3];
-}
-
-static void *make_input(pipa_dtype t, size_t count)
-{
-    void *x = malloc(count * pipa_dtype_size(t) + 8);
-    for (size_t i = 0; i < count; i++) {
-        if (t == PIPA_F32) ((float *)x)[i] = (float)input(rank, i);
-        else ((double *)x)[i] = input(rank, i);
-    }
-    return x;
-}
+#include "coll_test.h"
 
 /* The blocking all-reduce's result for the same inputs: what the non-blocking one must equal. */
 static void *reference(pipa_group_t *g, pipa_allreduce_algo_t a, pipa_dtype t, size_t count)
 {
-    void *want = make_input(t, count);
+    void *want = coll_make_input(t, count);
     if (pipa_allreduce_sum(g, a, t, want, count) != PIPA_OK) {
         fprintf(stderr, "reference all-reduce: %s\n", pipa_last_error());
         exit(1);
     }
     return want;
-}
-
-/* Members agree on got's bits: member 0 compares every member's hash with its own. */
-static void check_same_everywhere(pipa_group_t *g, const void *got, size_t bytes, const char *what)
-{
-    uint64_t h = pipa_hash_fnv1a(PIPA_HASH_INIT, got, bytes), all[PIPA_MAX_RANKS];
-    CHECKF(pipa_gather(g, 0, &h, sizeof h, all) == PIPA_OK, "%s", pipa_last_error());
-    for (int m = 1; g->me == 0 && m < g->size; m++)
-        CHECKF(all[m] == all[0], "%s: member %d's sum differs from member 0's", what, m);
 }
 
 typedef struct {
@@ -73,7 +38,7 @@ typedef struct {
 
 static void start(pipa_group_t *g, call_t *c)
 {
-    c->x = make_input(c->t, c->count);
+    c->x = coll_make_input(c->t, c->count);
     if (pipa_allreduce_start(g, c->t, c->x, c->count, &c->r) != PIPA_OK) {
         /* the members are out of step now: stop at once (pipa-run ends the others) */
         fprintf(stderr, "start %s n=%zu: %s\n", pipa_dtype_name(c->t), c->count, pipa_last_error());
@@ -101,7 +66,7 @@ static void finish(pipa_group_t *g, call_t *c)
         CHECKF(memcmp(c->x, want, bytes) == 0, "%s: rank %d differs from RING", what, rank);
         free(want);
     }
-    check_same_everywhere(g, c->x, bytes, what);
+    coll_check_same_everywhere(g, c->x, bytes, what);
     free(c->x);
 }
 
@@ -141,7 +106,7 @@ static void check_outstanding(pipa_group_t *g)
         void *want = reference(g, PIPA_ALLREDUCE_DIRECT, c[k].t, c[k].count);
         CHECKF(memcmp(c[k].x, want, bytes) == 0, "outstanding call %d: rank %d differs from "
                "DIRECT", k, rank);
-        check_same_everywhere(g, c[k].x, bytes, "outstanding");
+        coll_check_same_everywhere(g, c[k].x, bytes, "outstanding");
         free(want);
         free(c[k].x);
     }
@@ -182,7 +147,7 @@ static void check_missing(pipa_group_t *w)
     pipa_group_set_name(&g, "data");
     if (rank == 0) {
         size_t count = (size_t)5 << 20; /* 20 MiB: more than the transport takes in at once */
-        float *x = make_input(PIPA_F32, count);
+        float *x = coll_make_input(PIPA_F32, count);
         pipa_allreduce_req_t r;
         CHECK(pipa_allreduce_start(&g, PIPA_F32, x, count, &r) == PIPA_OK);
         CHECK(pipa_allreduce_progress(&r) == PIPA_OK);
@@ -228,15 +193,8 @@ static void check_mismatch(pipa_group_t *w)
 
 int main(void)
 {
-    if (pipa_comm_init(&comm) != PIPA_OK) {
-        fprintf(stderr, "test_allreduce_nb: %s\n", pipa_last_error());
-        return 1;
-    }
-    rank = pipa_comm_rank(comm);
-    world = pipa_comm_size(comm);
-    pipa_comm_set_timeout(comm, 120);
     pipa_group_t w;
-    pipa_group_world(&w, comm);
+    if (coll_test_init("test_allreduce_nb", &w)) return 1;
     check_sizes(&w);
     check_outstanding(&w);
     check_subgroups(&w);

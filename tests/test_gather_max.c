@@ -15,11 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "comm/comm.h"
-
-static pipa_comm_t *comm;
-static int rank, world;
+#include "coll_test.h"
 
 /* Element i of world rank r's values: spread so that every rank holds the maximum somewhere. */
 static double input(int r, size_t i)
@@ -158,15 +154,8 @@ static void check_bytes(pipa_group_t *w)
 
 int main(void)
 {
-    if (pipa_comm_init(&comm) != PIPA_OK) {
-        fprintf(stderr, "test_gather_max: %s\n", pipa_last_error());
-        return 1;
-    }
-    rank = pipa_comm_rank(comm);
-    world = pipa_comm_size(comm);
-    pipa_comm_set_timeout(comm, 120);
     pipa_group_t w;
-    pipa_group_world(&w, comm);
+    if (coll_test_init("test_gather_max", &w)) return 1;
     size_t sizes[] = {0, 1, 5, 100003};
     for (int k = 0; k < 4; k++) {
         check_max(&w, PIPA_F32, sizes[k]);

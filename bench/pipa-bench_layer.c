@@ -45,7 +45,7 @@ typedef struct {
 } shape_t;
 
 enum { SH_QKVO, SH_GATEUP, SH_DOWN, SH_SCORES, SH_VALUES, N_SHAPES };
-enum { ATT_ROWS = 32 };  /* the CPU attention's causal row blocks (ops.c) */
+enum { ATT_ROWS = 32 };  /* the CPU attention's causal row blocks (ops_cpu.h PIPA_CPU_ATT_ROWS) */
 
 static void layer_usage(FILE *f)
 {

@@ -92,11 +92,6 @@ static void softmax_causal_row(float *a, int t, int T)
     for (int s = t + 1; s < T; s++) a[s] = 0.0f;
 }
 
-/* Rows per block of the causal products: rows [r0, r1) of the scores need keys [0, r1) only,
- * so the masked upper triangle is skipped block by block (about 3/8 of the square at T 128 with
- * blocks of 32), while each product stays one sgemm. */
-enum { ATT_ROWS = 32 };
-
 /* One (batch, head): scores, causal softmax and the weighted values, row block by row block.
  * The skipped scores are the softmax's zeros: each row is still written whole (the backward
  * reads the square), and a product over keys [0, r1) adds exactly what the full square's would
@@ -104,8 +99,8 @@ enum { ATT_ROWS = 32 };
 static void attention_head(float *oh, float *a, const float *qh, const float *kh, const float *vh,
                            int T, int HS, int ldq, int ldk, float scale)
 {
-    for (int r0 = 0; r0 < T; r0 += ATT_ROWS) {
-        int r1 = r0 + ATT_ROWS < T ? r0 + ATT_ROWS : T;
+    for (int r0 = 0; r0 < T; r0 += PIPA_CPU_ATT_ROWS) {
+        int r1 = r0 + PIPA_CPU_ATT_ROWS < T ? r0 + PIPA_CPU_ATT_ROWS : T;
         float *ab = a + (size_t)r0 * T;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, HS, scale,
                     qh + (size_t)r0 * ldq, ldq, kh, ldk, 0.0f, ab, T);

@@ -74,11 +74,6 @@ void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
 
 /* ---- attention ---------------------------------------------------------------------------- */
 
-/* Rows per block of the causal products, as the forward's (ops.c): a row block [r0, r1) of the
- * scores' gradient needs keys [0, r1) only, and a key block [s0, s1) of the key and value
- * gradients gathers rows [s0, T) only; the rest of the square is the softmax's zeros. */
-enum { ATT_ROWS = 32 };
-
 /* The softmax backward of row block [r0, r1) in place on g = dP: over s <= t only; zeros above
  * the diagonal keep the products below from reading garbage. */
 static void softmax_bwd_rows(float *datt, const float *a, int r0, int r1, int T)
@@ -99,16 +94,16 @@ static void attention_bwd_head(float *dqh, float *dkh, float *dvh, float *datt, 
                                const float *a, const float *qh, const float *kh, const float *vh,
                                int T, int HS, int ldq, int ldk, float scale, float beta)
 {
-    for (int r0 = 0; r0 < T; r0 += ATT_ROWS) {
-        int r1 = r0 + ATT_ROWS < T ? r0 + ATT_ROWS : T;
+    for (int r0 = 0; r0 < T; r0 += PIPA_CPU_ATT_ROWS) {
+        int r1 = r0 + PIPA_CPU_ATT_ROWS < T ? r0 + PIPA_CPU_ATT_ROWS : T;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, HS, 1.0f,
                     douth + (size_t)r0 * ldq, ldq, vh, ldk, 0.0f, datt + (size_t)r0 * T, T);
         softmax_bwd_rows(datt, a, r0, r1, T);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, r1, scale,
                     datt + (size_t)r0 * T, T, kh, ldk, 0.0f, dqh + (size_t)r0 * ldq, ldq);
     }
-    for (int s0 = 0; s0 < T; s0 += ATT_ROWS) {
-        int s1 = s0 + ATT_ROWS < T ? s0 + ATT_ROWS : T;
+    for (int s0 = 0; s0 < T; s0 += PIPA_CPU_ATT_ROWS) {
+        int s1 = s0 + PIPA_CPU_ATT_ROWS < T ? s0 + PIPA_CPU_ATT_ROWS : T;
         size_t at = (size_t)s0 * T + (size_t)s0;  // rows [s0, T), columns [s0, s1)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s1 - s0, HS, T - s0, 1.0f, a + at, T,
                     douth + (size_t)s0 * ldq, ldq, beta, dvh + (size_t)s0 * ldk, ldk);

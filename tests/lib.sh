@@ -82,3 +82,11 @@ PY
 
 # mpi_built: the build $B has the MPI transport (make MPI=0, or no mpicc, leaves it out).
 mpi_built() { nm "$B/libpipa.a" 2>/dev/null | grep -q ' D pipa__transport_mpi$'; }
+
+# ranks LIMIT N PROG ARGS...: PROG on N ranks through $RUN (tests/ranks.sh: the transport of the
+# pass), stopped after LIMIT seconds; sets rc, writes $T/out and $T/err.
+ranks() {
+    _limit=$1; _n=$2; shift 2
+    timeout -k 5 "$_limit" "$RUN" -n "$_n" "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+}

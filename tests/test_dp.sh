@@ -33,8 +33,7 @@ ERR_TAIL=5
 # tool N TOOL ARGS...: TOOL on N ranks (8 ranks oversubscribe 2 cores: a generous limit)
 tool() {
     n=$1; t=$2; shift 2
-    timeout -k 5 240 "$RUN" -n "$n" "$B/$t" "$@" >"$T/out" 2>"$T/err"
-    rc=$?
+    ranks 240 "$n" "$B/$t" "$@"
 }
 # fails TOOL TEXT: exit non-zero, the tool's one message has TEXT, no step or demo ran
 fails() {

@@ -22,8 +22,7 @@ SMALL="--layers 4 --hidden 32 --heads 4 --intermediate 64 --seq 16 --batch 2 --m
 # generous limit)
 train() {
     j=$1; n=$2; shift 2
-    timeout -k 5 240 "$RUN" -n "$n" "$B/pipa-train" $SMALL --json "$T/$j.json" "$@" >"$T/out" 2>"$T/err"
-    rc=$?
+    ranks 240 "$n" "$B/pipa-train" $SMALL --json "$T/$j.json" "$@"
 }
 SAME='[s["loss_hex"] for s in j[0]["steps"]] == [s["loss_hex"] for s in j[1]["steps"]] and j[0]["hashes"] == j[1]["hashes"] and j[0]["layer_abs_sums"] == j[1]["layer_abs_sums"] and len(j[0]["steps"]) == 3'
 

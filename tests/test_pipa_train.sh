@@ -28,8 +28,7 @@ ERR_TAIL=5
 # sets rc, writes $T/out and $T/err
 run() {
     n=$1; shift
-    timeout -k 5 60 "$RUN" -n "$n" "$TRAIN" "$@" >"$T/out" 2>"$T/err"
-    rc=$?
+    ranks 60 "$n" "$TRAIN" "$@"
 }
 # one message from pipa-train, printed once (pipa-run adds its own lines)
 once() { [ "$(grep -c '^pipa-train:' "$T/err")" -eq 1 ] && has "$1" err; }

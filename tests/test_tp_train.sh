@@ -33,8 +33,7 @@ ERR_TAIL=5
 # tool N ARGS...: pipa-train on N ranks (8 ranks oversubscribe 2 cores: a generous limit)
 tool() {
     n=$1; shift
-    timeout -k 5 240 "$RUN" -n "$n" "$B/pipa-train" "$@" >"$T/out" 2>"$T/err"
-    rc=$?
+    ranks 240 "$n" "$B/pipa-train" "$@"
 }
 # fails TEXT: exit non-zero, one message with TEXT, no step ran
 fails() {

@@ -275,8 +275,7 @@ static void print_header(demo_ctx_t *ctx, int argc, char **argv)
                    ctx->P, lay);
         printf("device     %s\n", device);
         printf("transport  %s\n", pipa_comm_transport_name(ctx->comm));
-        printf("BLAS       %s%s, %d thread%s per rank\n", pipa_blas_name(), pipa_blas_core_note(), pipa_blas_threads(),
-               pipa_blas_threads() == 1 ? "" : "s");
+        printf("BLAS       %s\n", pipa_blas_summary());
         printf("cpus       %ld online\n", sysconf(_SC_NPROCESSORS_ONLN));
     }
     if (!ctx->json) return;

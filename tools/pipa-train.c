@@ -433,6 +433,7 @@ static void print_header(const train_ctx_t *ctx)
     print_peaks(ctx, "plan       ");
     print_bubbles(ctx, "plan       ");
     printf("transport  %s\n", pipa_comm_transport_name(ctx->comm));
+    printf("BLAS       %s\n", pipa_blas_summary());
     if (o->force_cpu) printf("device     cpu (" PIPA_CLI_FORCE_CPU_NOTE ")\n");
 }
 

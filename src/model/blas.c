@@ -120,6 +120,15 @@ const char *pipa_blas_core_note(void)
     return core_note;
 }
 
+const char *pipa_blas_summary(void)
+{
+    static char line[512];
+    int n = pipa_blas_threads();
+    snprintf(line, sizeof line, "%.380s%s, %d thread%s per rank", pipa_blas_name(),
+             pipa_blas_core_note(), n, n == 1 ? "" : "s");
+    return line;
+}
+
 #if defined(PIPA_BLAS_OPENBLAS) && defined(__x86_64__)
 static int cpu_avx2(void)
 {
@@ -137,6 +146,7 @@ static int cpu_avx512(void)
 
 void pipa_blas_choose_core(char **argv)
 {
+    pipa_blas_init(0);  // before any product; the re-executed program sets it again
     const char *core = openblas_get_corename();
     const char *better = pipa__blas_better_core(core, cpu_avx2(), cpu_avx512(),
                                                 getenv("OPENBLAS_CORETYPE") != NULL);
@@ -156,5 +166,6 @@ void pipa_blas_choose_core(char **argv)
 void pipa_blas_choose_core(char **argv)
 {
     (void)argv;  // BLIS chooses its kernels by CPU features, not by model
+    pipa_blas_init(0);
 }
 #endif

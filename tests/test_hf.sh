@@ -11,7 +11,7 @@ pass=0; fail=0
 . tests/lib.sh
 PY=/usr/bin/python3
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
-    echo "skipped: $PY with torch not found (make deps installs it)"
+    echo "skipped: $PY with torch not found (make deps installs python3-torch)"
     exit 77
 fi
 T=$(mktemp -d) || exit 1

@@ -30,6 +30,12 @@ void pipa__cpu_rope_rotate(float *x, int B, int T, int NH, int HS, float theta, 
  * the masked upper triangle is skipped block by block (about 3/8 of the square at T 128) while
  * each product stays one sgemm. */
 enum { PIPA_CPU_ATT_ROWS = 32 };
+/* In place on rows [r0, r1) of one (batch, head)'s scores a (T, T): row t becomes the softmax
+ * of its scores s <= t, zeros after t (so a product over the whole square reads no masked score). */
+void pipa__cpu_softmax_causal(float *a, int r0, int r1, int T);
+/* Its backward, in place on rows [r0, r1) of datt (T, T) = dLoss/d(probabilities), a (T, T) the
+ * probabilities: datt = a * (datt - rowsum(a * datt)) over s <= t, zeros after t. */
+void pipa__cpu_softmax_causal_bwd(float *datt, const float *a, int r0, int r1, int T);
 /* Causal self-attention, grouped-query: q, out (B, T, NH, HS); k, v (B, T, NKV, HS), NKV
  * dividing NH (NKV == NH: multi-head); query head h uses key/value head g = h / (NH / NKV).
  * att: scratch of B*NH*T*T floats.

@@ -1,10 +1,12 @@
-/* ops.c: the fast forward ops of a Llama-style block (see ops_cpu.h for the contracts).
+/* ops.c: the fast forward ops of a Llama-style block that are matrix products (see ops_cpu.h for
+ * the contracts): the linears and the attention, whose causal softmax rows are ops_rows.c's.
  *
  * Matrix products go to CBLAS (OpenBLAS or BLIS, see blas.c); the rest are plain loops in a
  * fixed order, so the same call on the same data gives the same bits every time. No op
  * allocates: callers own every buffer, including attention's score scratch.
  * Also the forward ops of the model's ends (embedding, cross-entropy).
- * Left out: backward passes (ops_bwd.c), other dtypes, fused kernels. */
+ * Left out: backward passes (ops_bwd.c), the row kernels (RMSNorm, rotary, softmax, adds:
+ * ops_rows.c), other dtypes. */
 #include "model/ops_cpu.h"
 
 #include <cblas.h>

@@ -1,5 +1,6 @@
 /* ops_bwd.c: the fast backward ops (see ops_cpu.h for the contracts), those of the block and
- * those of the model's ends (embedding, cross-entropy); their forward ops are in ops.c.
+ * those of the model's ends (embedding, cross-entropy); their forward ops are in ops.c. The row
+ * kernels' backward (RMSNorm, softmax rows) is in ops_rows.c, built as vector code.
  *
  * Matrix products go to CBLAS; the rest are plain loops in a fixed order, so the same call on the
  * same data gives the same bits every time. No op allocates: callers own every buffer.

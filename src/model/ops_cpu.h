@@ -21,7 +21,9 @@ void pipa__cpu_rmsnorm(float *out, const float *x, const float *w, int N, int C,
 /* out (N, OC) = x (N, IC) @ w^T;  w (OC, IC), PyTorch's nn.Linear layout, no bias */
 void pipa__cpu_linear(float *out, const float *x, const float *w, int N, int IC, int OC);
 /* In place on x (B, T, NH, HS): rotary embedding with the "rotate half" pairing (element i
- * with i + HS/2, as in Hugging Face Llama), position t = 0..T-1, frequency theta^(-2i/HS). */
+ * with i + HS/2, as in Hugging Face Llama), position t = 0..T-1, frequency theta^(-2i/HS).
+ * cos and sin come from a table of positions the calling thread keeps for its last (HS, theta)
+ * (ops_rows.c), so they are computed once per (position, i), not once per call. */
 void pipa__cpu_rope(float *x, int B, int T, int NH, int HS, float theta);
 /* The rotation itself: sign 1 is pipa__cpu_rope, sign -1 its transpose (the backward). */
 void pipa__cpu_rope_rotate(float *x, int B, int T, int NH, int HS, float theta, float sign);

@@ -20,28 +20,47 @@
 enum { LANES = 16 };
 
 /* The LANES partial sums combined pairwise: a fixed tree, whatever the vector width. */
-static inline double lanes_total(double *acc)
+PIPA_VEC_INLINE double lanes_total(double *acc)
 {
     for (int w = LANES / 2; w >= 1; w /= 2)
         for (int j = 0; j < w; j++) acc[j] += acc[j + w];
     return acc[0];
 }
 
-/* sum of a[c] * b[c] over c < n, in double, in the lanes' order. */
-static inline double dot_lanes(const float *a, const float *b, int n)
+/* The last r (0 < r < LANES) elements of a row from a, as a whole block padded with pad: a tail
+ * then runs through the block's vector code, each element in the lane it has anyway (short rows,
+ * the causal softmax's first ones, are all tail). */
+PIPA_VEC_INLINE void tail_block(float *restrict blk, const float *restrict a, int r, float pad)
+{
+    for (int j = 0; j < LANES; j++) blk[j] = j < r ? a[j] : pad;
+}
+
+/* acc[j] += a[j] * b[j], one block of lanes, in double. */
+PIPA_VEC_INLINE void dot_block(double *restrict acc, const float *a, const float *b)
+{
+    for (int j = 0; j < LANES; j++) acc[j] += (double)a[j] * b[j];
+}
+
+/* sum of a[c] * b[c] over c < n, in double, in the lanes' order (the tail padded with zeros,
+ * which add nothing). */
+PIPA_VEC_INLINE double dot_lanes(const float *a, const float *b, int n)
 {
     double acc[LANES] = {0};
     int c = 0;
-    for (; c + LANES <= n; c += LANES)
-        for (int j = 0; j < LANES; j++) acc[j] += (double)a[c + j] * b[c + j];
-    for (int j = 0; c + j < n; j++) acc[j] += (double)a[c + j] * b[c + j];
+    for (; c + LANES <= n; c += LANES) dot_block(acc, a + c, b + c);
+    if (c < n) {
+        float ta[LANES], tb[LANES];
+        tail_block(ta, a + c, n - c, 0.0f);
+        tail_block(tb, b + c, n - c, 0.0f);
+        dot_block(acc, ta, tb);
+    }
     return lanes_total(acc);
 }
 
 /* 1 / sqrt(mean(x^2) + eps) of one row x (C). The sum of squares in double keeps wide rows (C in
  * the thousands) as accurate as narrow ones. One function for the forward and for the value the
  * training forward saves: the backward must multiply by the very bits the forward did. */
-static inline float row_rstd(const float *xr, int C, float eps)
+PIPA_VEC_INLINE float row_rstd(const float *xr, int C, float eps)
 {
     return (float)(1.0 / sqrt(dot_lanes(xr, xr, C) / C + eps));
 }
@@ -114,14 +133,18 @@ void pipa__cpu_add(float *x, const float *y, size_t n)
 
 /* The largest of a[0..n), n >= 1, by lanes: a maximum is exact, so any order gives the same
  * value (a +0 and a -0 may swap, which no use below can tell apart). */
-static inline float max_lanes(const float *a, int n)
+PIPA_VEC_INLINE float max_lanes(const float *a, int n)
 {
     float m[LANES];
     for (int j = 0; j < LANES; j++) m[j] = a[0];
     int s = 0;
     for (; s + LANES <= n; s += LANES)
         for (int j = 0; j < LANES; j++) m[j] = a[s + j] > m[j] ? a[s + j] : m[j];
-    for (int j = 0; s + j < n; j++) m[j] = a[s + j] > m[j] ? a[s + j] : m[j];
+    if (s < n) {
+        float blk[LANES];
+        tail_block(blk, a + s, n - s, a[0]);  // a[0] changes no maximum
+        for (int j = 0; j < LANES; j++) m[j] = blk[j] > m[j] ? blk[j] : m[j];
+    }
     for (int w = LANES / 2; w >= 1; w /= 2)
         for (int j = 0; j < w; j++) m[j] = m[j + w] > m[j] ? m[j + w] : m[j];
     return m[0];
@@ -144,10 +167,16 @@ void pipa__cpu_softmax_causal(float *a, int r0, int r1, int T)
                 row[s + j] = e;
                 acc[j] += e;
             }
-        for (int j = 0; s + j < n; j++) {
-            float e = exp_one(row[s + j] - max);
-            row[s + j] = e;
-            acc[j] += e;
+        if (s < n) {
+            float blk[LANES];
+            const int r = n - s;
+            tail_block(blk, row + s, r, max);
+            for (int j = 0; j < LANES; j++) {
+                float e = j < r ? exp_one(blk[j] - max) : 0.0f;  // the pad adds nothing
+                blk[j] = e;
+                acc[j] += e;
+            }
+            for (int j = 0; j < r; j++) row[s + j] = blk[j];
         }
         const float inv = (float)(1.0 / lanes_total(acc));
         for (s = 0; s < n; s++) row[s] *= inv;
@@ -200,7 +229,7 @@ static void rope_fill(float *cs, float *sn, int p0, int p1, int HS, float theta)
 }
 
 /* One head's pairs (i, i + HS/2) rotated by a table row's angles, sin times sign (exact). */
-static inline void rotate_head(float *restrict lo, float *restrict hi, const float *restrict c,
+PIPA_VEC_INLINE void rotate_head(float *restrict lo, float *restrict hi, const float *restrict c,
                                const float *restrict s, float sign, int half)
 {
     for (int i = 0; i < half; i++) {
@@ -211,6 +240,7 @@ static inline void rotate_head(float *restrict lo, float *restrict hi, const flo
 }
 
 /* Tokens [t0, t1) of x (B, T, NH, HS), token t at table row t - t0. */
+PIPA_CLONES
 static void rotate_tokens(float *x, const float *cs, const float *sn, int t0, int t1, int B,
                           int T, int NH, int HS, float sign)
 {
@@ -228,7 +258,6 @@ static void rotate_tokens(float *x, const float *cs, const float *sn, int t0, in
 /* Rotates every (i, i + HS/2) pair of x (B, T, NH, HS), token t at position pos0 + t, by +angle
  * (sign 1) or -angle (sign -1: the transpose, which is the backward), each head one vector loop.
  * Negating sin is exact, so both directions use the very same bits. */
-PIPA_CLONES
 static void rope_positions(float *x, int B, int T, int NH, int HS, float theta, float sign,
                            int pos0)
 {

@@ -15,8 +15,17 @@
 #define PIPA_CLONES /* clang builds the baseline only: the same bits, fewer lanes */
 #endif
 
+/* The helpers of a cloned function must be inlined into it: a helper left out of line is built
+ * once, for the baseline, and runs there whatever the CPU (gcc's heuristics did so with the row
+ * sums once they grew a tail). */
+#if defined(__GNUC__)
+#define PIPA_VEC_INLINE static inline __attribute__((always_inline))
+#else
+#define PIPA_VEC_INLINE static inline
+#endif
+
 /* 2^k for k in [-126, 127], built in the exponent bits. */
-static inline float pow2i(int32_t k)
+PIPA_VEC_INLINE float pow2i(int32_t k)
 {
     uint32_t bits = (uint32_t)(k + 127) << 23;
     float f;
@@ -28,7 +37,7 @@ static inline float pow2i(int32_t k)
  * (n found by the 1.5 * 2^23 rounding trick, which needs no rounding instruction), exp(r) by
  * Cephes' degree-6 polynomial, then times 2^n in two exact halves, so that results down in the
  * subnormals are rounded once, as expf rounds them. */
-static inline float exp_one(float x)
+PIPA_VEC_INLINE float exp_one(float x)
 {
     const float hi = 88.7228391f, lo = -103.972076f;  // above: inf; below: 0
     float xc = x > hi ? hi : (x < lo ? lo : x);

@@ -86,11 +86,11 @@ $(MPI_STAMP):
 
 $(BUILD)/obj/comm/transport_mpi.o: CFLAGS += $(MPI_CFLAGS)
 $(BUILD)/obj/comm/transport_mpi_%.o: CFLAGS += $(MPI_CFLAGS)
-# The exp/SwiGLU loops (src/model/ops_elem.c) become vector code only if comparisons may be
+# The vector kernels' loops (src/model/ops_elem.c, ops_rows.c) become vector code only if comparisons may be
 # if-converted (no FP traps: pipa never enables them) and, under gcc, a loop with a remainder is
 # worth vectorising (-O2's "very cheap" model says no). Neither changes a result's bits.
 CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -qi clang && echo 1)
-$(BUILD)/obj/model/ops_elem.o: CFLAGS += -fno-trapping-math $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
+$(BUILD)/obj/model/ops_elem.o $(BUILD)/obj/model/ops_rows.o: CFLAGS += -fno-trapping-math $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
 # pipa-bench measures MPI's own point-to-point beside pipa's (bench/pipa-bench_mpi.c)
 $(BUILD)/pipa-bench: $(MPI_STAMP)
 $(BUILD)/pipa-bench: CFLAGS += $(if $(filter 1,$(MPI)),$(MPI_CFLAGS) -DPIPA_MPI)

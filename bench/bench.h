@@ -94,6 +94,9 @@ double bench_mpi_bandwidth(int rank, size_t bytes, int warmup, int windows, int 
  * into t[0..iters). n < 2^31. */
 void bench_mpi_allreduce(float *buf, size_t n, int warmup, int iters, double *t);
 /* ---- model FLOP utilisation (pipa-bench_flops.c) ----------------------------------------- */
+/* This thread's CPU time in seconds: a sample the scheduler interrupts (the machine may be shared)
+ * still times only the core's own work. */
+double bench_thread_seconds(void);
 /* The core's FMA peak in GFLOP/s, measured now by a small kernel (best of 5 samples of ~20 ms);
  * *isa (if isa) names the instructions used. */
 double bench_fma_peak(const char **isa);

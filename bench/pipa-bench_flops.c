@@ -93,9 +93,7 @@ static kernel_fn pick_kernel(const char **isa)
     return muladd_plain;
 }
 
-/* This thread's CPU time: a sample the scheduler interrupts (the machine may be shared) still
- * times only the core's own work. */
-static double thread_seconds(void)
+double bench_thread_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -112,7 +110,7 @@ double bench_fma_peak(const char **isa)
     /* Grow the sample to ~20 ms (timer resolution and call cost vanish), then keep the best
      * of 5 such samples. */
     for (int sample = 0; sample < 5;) {
-        double t0 = thread_seconds(), flops = k(iters), dt = thread_seconds() - t0;
+        double t0 = bench_thread_seconds(), flops = k(iters), dt = bench_thread_seconds() - t0;
         if (dt < 0.02) {
             iters = dt > 1e-4 ? (long)(iters * 0.025 / dt) : iters * 100;
             continue;

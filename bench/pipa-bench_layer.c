@@ -12,7 +12,9 @@
  * The sgemm reference times the backend's linear (linears) and cblas_sgemm with the same strides
  * as the CPU attention (attention), each shape alone, median over reps; its total is the time the
  * layer would take if it were nothing but those products. ratio = layer rate / sgemm rate.
- * Each rep times the layer and every shape once, interleaved, so drifting load hits both alike.
+ * Each rep times the layer and every shape once, interleaved, so drifting load hits both alike;
+ * --cpu-time times both by the thread's CPU clock, so other processes' share of a loaded core
+ * drops out of both sides of the ratio.
  * of_peak: each rate over the core's FMA peak, measured in the same run (pipa-bench_flops.c); the
  * layer's FLOPs are bench_flops_layer_fwd, which the shapes above sum to.
  * Runs on rank 0; other ranks of a launched run wait at a barrier.
@@ -33,8 +35,17 @@
 typedef struct {
     pipa_model_config_t cfg;
     int B, T, reps, warmup;
+    int cpu_time;      /* 1: time by this thread's CPU clock (--cpu-time), else the wall clock */
     double peak;       /* the core's FMA peak, GFLOP/s (bench_fma_peak) */
 } layer_opts_t;
+
+/* Seconds by the chosen clock. The thread's CPU time leaves out what other processes take of the
+ * core on a loaded machine (BLAS runs on this thread: one thread per rank); cache and memory
+ * sharing still count. */
+static double now(const layer_opts_t *o)
+{
+    return o->cpu_time ? bench_thread_seconds() : pipa_now();
+}
 
 typedef struct {
     const char *name;
@@ -59,6 +70,8 @@ static void layer_usage(FILE *f)
             "  --reps N        timed repetitions, median reported (default 11)\n"
             "  --warmup N      untimed repetitions first (default 2)\n"
             "  --threads N     BLAS threads (default PIPA_BLAS_THREADS, else 1)\n"
+            "  --cpu-time      time by the thread's CPU clock, not the wall clock (a loaded\n"
+            "                  machine; BLAS must run on this thread: --threads 1)\n"
             "  --json FILE     one JSON object per row: row, m, n, k, calls, gflop, ms, gflops\n");
 }
 
@@ -117,10 +130,10 @@ typedef struct {
 /* One timed call of shape i: a linear call, or all B*NH attention products. Seconds. */
 static double time_shape(int i, const shape_t *s, gemm_bufs_t *g, const layer_opts_t *o)
 {
-    double t0 = pipa_now();
+    double t0 = now(o);
     if (i == SH_SCORES || i == SH_VALUES) attn_products(i, g->out, g->att, g->q, g->k, o);
     else pipa_backend()->linear.fwd(g->out, g->x, g->w, s->m, s->k, s->n);
-    return pipa_now() - t0;
+    return now(o) - t0;
 }
 
 static int gemm_bufs_init(gemm_bufs_t *g, const layer_opts_t *o)
@@ -177,9 +190,9 @@ static void layer_run_free(layer_run_t *lr)
 static double time_layer_once(layer_run_t *lr, const layer_opts_t *o)
 {
     memcpy(lr->x, lr->x0, (size_t)o->B * o->T * o->cfg.C * sizeof(float));
-    double t0 = pipa_now();
+    double t0 = now(o);
     pipa_layers_forward(&lr->ls, lr->x, o->B, o->T, NULL, &lr->s);
-    return pipa_now() - t0;
+    return now(o) - t0;
 }
 
 /* Median milliseconds of the layer forward (*layer_ms) and of each shape's calls per layer
@@ -248,7 +261,7 @@ static double time_other_op(int i, other_bufs_t *b, const layer_opts_t *o)
 {
     int N = o->B * o->T, C = o->cfg.C, NH = o->cfg.NH, HS = C / NH;
     const pipa_backend_t *be = pipa_backend();
-    double t0 = pipa_now();
+    double t0 = now(o);
     switch (i) {
     case OT_RMSNORM: be->norm.fwd(b->y, b->x, b->w, N, C, o->cfg.eps); break;
     case OT_ROPE: be->rope.fwd(b->q, o->B, o->T, NH, HS, o->cfg.rope_theta); break;
@@ -258,7 +271,7 @@ static double time_other_op(int i, other_bufs_t *b, const layer_opts_t *o)
     case OT_SWIGLU: be->elem.swiglu(b->gate, b->gate, b->up, (size_t)N * o->cfg.I); break;
     default: be->elem.add(b->y, b->x, (size_t)N * C); break;
     }
-    return pipa_now() - t0;
+    return now(o) - t0;
 }
 
 /* Median milliseconds per layer forward (all its calls) of each non-matmul op into ms[]. */
@@ -306,7 +319,7 @@ static int parse_layer(bench_ctx_t *ctx, int argc, char **argv, layer_opts_t *o,
     const char *json = NULL;
     o->cfg = (pipa_model_config_t){.L = 1, .C = 512, .NH = 8, .I = 2048, .eps = 1e-5f,
                              .rope_theta = 10000.0f, .seed = 1};
-    o->B = 8, o->T = 128, o->reps = 11, o->warmup = 2;
+    o->B = 8, o->T = 128, o->reps = 11, o->warmup = 2, o->cpu_time = 0;
     for (int i = 1; i < argc && !bad && !*help; i++) {
         if (bench_opt_common(ctx, argv, argc, &i, &json, help, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--hidden", &o->cfg.C, &bad)) continue;
@@ -317,6 +330,10 @@ static int parse_layer(bench_ctx_t *ctx, int argc, char **argv, layer_opts_t *o,
         if (bench_opt_int(argv, argc, &i, "--reps", &o->reps, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--warmup", &o->warmup, &bad)) continue;
         if (bench_opt_int(argv, argc, &i, "--threads", &threads, &bad)) continue;
+        if (strcmp(argv[i], "--cpu-time") == 0) {
+            o->cpu_time = 1;
+            continue;
+        }
         fprintf(stderr, "pipa-bench layer: unknown option '%s'\n", argv[i]);
         bad = 1;
     }
@@ -325,6 +342,11 @@ static int parse_layer(bench_ctx_t *ctx, int argc, char **argv, layer_opts_t *o,
         fprintf(stderr, "pipa-bench layer: %s\n",
                 o->reps < 1 || o->B < 1 || o->T < 1 ? "batch, seq and reps must be >= 1"
                                                     : pipa_last_error());
+        return 1;
+    }
+    if (o->cpu_time && (threads > 1 || (threads == 0 && pipa_blas_threads() > 1))) {
+        fprintf(stderr, "pipa-bench layer: --cpu-time times this thread only: BLAS must run on "
+                        "one thread (--threads 1)\n");
         return 1;
     }
     if (threads > 0) pipa_blas_init(threads);
@@ -372,7 +394,7 @@ static double print_results(const bench_ctx_t *ctx, const layer_opts_t *o, const
     printf("# with attention counted causal-halved (%.3f GFLOP useful): layer %.2f GFLOP/s\n",
            causal * 1e-9, causal / (layer_ms * 1e-3) * 1e-9);
     bench_json_row(ctx, "ratio", "ratio", ratio, "B", (double)o->B, "T", (double)o->T,
-                   (const char *)NULL);
+                   "cpu_time", (double)o->cpu_time, (const char *)NULL);
     return gemm_ms;
 }
 
@@ -389,10 +411,11 @@ int bench_layer(bench_ctx_t *ctx, int argc, char **argv)
     int rc = 0;
     if (ctx->rank == 0) {
         printf("# layer: C %d, NH %d, I %d; microbatch B %d x T %d = %d tokens; median of %d "
-               "reps after %d warm-up\n# FLOPs: matrix products only; the attention rows as "
+               "reps after %d warm-up, %s\n# FLOPs: matrix products only; the attention rows as "
                "executed (causal row blocks of %d), the layer's as the model counts them (full "
                "T x T)\n",
-               o.cfg.C, o.cfg.NH, o.cfg.I, o.B, o.T, o.B * o.T, o.reps, o.warmup, ATT_ROWS);
+               o.cfg.C, o.cfg.NH, o.cfg.I, o.B, o.T, o.B * o.T, o.reps, o.warmup,
+               o.cpu_time ? "thread CPU time (--cpu-time)" : "wall clock", ATT_ROWS);
         const char *isa;
         o.peak = bench_fma_peak(&isa);
         bench_print_peak(o.peak, isa);

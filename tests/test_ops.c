@@ -265,6 +265,27 @@ static void test_fast_vs_ref_rope_attention(void)
     free(q), free(k), free(v), free(o1), free(o2), free(att);
 }
 
+/* The rotary tables: the thread's kept table (T * HS/2 <= 4096 floats: here T 100, grown from
+ * T 3, after other head sizes and thetas reset it) and the per-block tables of a long sequence
+ * (T 200: 6400) give the same bits at the same positions; the backward undoes the forward. */
+static void test_fast_rope_tables(void)
+{
+    const int NH = 2, HS = 64, TL = 200, TS = 100;
+    size_t nl = (size_t)TL * NH * HS, ns = (size_t)TS * NH * HS;  // B 1: token-major
+    float *a = random_of(nl, 10, 1.0f), *b = copy_of(a, ns), *c = copy_of(a, 3 * NH * HS);
+    float *d = random_of(64, 11, 1.0f), *orig = copy_of(a, ns);
+    be->rope.fwd(a, 1, TL, NH, HS, 10000.0f);      // per-block tables
+    be->rope.fwd(d, 1, 2, 1, 32, 10000.0f);        // another head size: the kept table restarts
+    be->rope.fwd(c, 1, 3, NH, HS, 500000.0f);      // another theta: restarts again
+    be->rope.fwd(c, 1, 3, NH, HS, 10000.0f);       // HS 64, theta 1e4: positions 0..2
+    be->rope.fwd(b, 1, TS, NH, HS, 10000.0f);      // grown to positions 0..99
+    CHECKF(memcmp(a, b, ns * sizeof *a) == 0, "rope: kept table and block tables differ");
+    float *e = copy_of(b, ns);
+    be->rope.bwd(e, 1, TS, NH, HS, 10000.0f);
+    expect_close("rope backward undoes the forward", e, orig, ns);
+    free(a), free(b), free(c), free(d), free(e), free(orig);
+}
+
 static void test_fast_vs_ref_swiglu_tails(void)
 {
     /* Far tails: expf(-g) overflows to inf for g < -88, and silu must still be -0, not NaN. */
@@ -298,6 +319,7 @@ int main(int argc, char **argv)
         test_fast_vs_ref_linear_rmsnorm();
         test_fast_vs_ref_rope_attention();
         test_fast_vs_ref_swiglu_tails();
+        test_fast_rope_tables();
     }
     CHECK(pipa_backend_count() >= 1 && pipa_backend_find("cpu") == pipa_backend_at(0));
     ref_free(&ref);

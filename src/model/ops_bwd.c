@@ -1,5 +1,6 @@
 /* ops_bwd.c: the fast backward ops (see ops_cpu.h for the contracts), those of the block and
- * those of the model's ends (embedding, cross-entropy); their forward ops are in ops.c.
+ * those of the model's ends (embedding, cross-entropy); their forward ops are in ops.c. The row
+ * kernels' backward (RMSNorm, softmax rows) is in ops_rows.c, built as vector code.
  *
  * Matrix products go to CBLAS; the rest are plain loops in a fixed order, so the same call on the
  * same data gives the same bits every time. No op allocates: callers own every buffer.
@@ -11,43 +12,6 @@
 #include <string.h>
 
 #include "base/status.h"
-
-/* ---- rmsnorm ------------------------------------------------------------------------------ */
-
-void pipa__cpu_rmsnorm_bwd_x(float *dx, const float *dy, const float *x, const float *w,
-                             const float *rstd, int N, int C, int accumulate)
-{
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C, *g = dy + (size_t)n * C;  // (C) each
-        float *d = dx + (size_t)n * C;                                 // (C)
-        double r = rstd[n], dot = 0.0;
-        for (int c = 0; c < C; c++) dot += (double)g[c] * w[c] * xr[c];
-        /* d/dx_c of x_c r w_c, through r's dependence on every x_j: r^3 x_c mean(dy w x). */
-        double m = dot / C * r * r;
-        for (int c = 0; c < C; c++) {
-            float v = (float)(r * ((double)g[c] * w[c] - xr[c] * m));
-            d[c] = accumulate ? d[c] + v : v;
-        }
-    }
-}
-
-void pipa__cpu_rmsnorm_bwd_w(float *dw, const float *dy, const float *x, const float *rstd, int N,
-                             int C)
-{
-    /* Columns in blocks of 64, rows in order inside: row-major reads stay sequential, and each
-     * dw[c] gets its whole microbatch sum in one rounding (so accumulating g twice gives 2g). */
-    enum { CB = 64 };
-    for (int c0 = 0; c0 < C; c0 += CB) {
-        int cn = C - c0 < CB ? C - c0 : CB;
-        double acc[CB] = {0};
-        for (int n = 0; n < N; n++) {
-            const float *g = dy + (size_t)n * C + c0, *xr = x + (size_t)n * C + c0;
-            double r = rstd[n];
-            for (int c = 0; c < cn; c++) acc[c] += (double)g[c] * xr[c] * r;
-        }
-        for (int c = 0; c < cn; c++) dw[c0 + c] += (float)acc[c];
-    }
-}
 
 /* ---- linear ------------------------------------------------------------------------------- */
 
@@ -74,20 +38,6 @@ void pipa__cpu_rope_bwd(float *d, int B, int T, int NH, int HS, float theta)
 
 /* ---- attention ---------------------------------------------------------------------------- */
 
-/* The softmax backward of row block [r0, r1) in place on g = dP: over s <= t only; zeros above
- * the diagonal keep the products below from reading garbage. */
-static void softmax_bwd_rows(float *datt, const float *a, int r0, int r1, int T)
-{
-    for (int t = r0; t < r1; t++) {
-        const float *ar = a + (size_t)t * T;
-        float *g = datt + (size_t)t * T;
-        double dot = 0.0;
-        for (int s = 0; s <= t; s++) dot += (double)ar[s] * g[s];
-        for (int s = 0; s <= t; s++) g[s] = (float)(ar[s] * (g[s] - dot));
-        for (int s = t + 1; s < T; s++) g[s] = 0.0f;
-    }
-}
-
 /* One (batch, head): dP and dq by row blocks (keys [0, r1)), dv and dk by key blocks (rows
  * [s0, T)). beta 1 adds to dk and dv (grouped-query attention's later heads of a group). */
 static void attention_bwd_head(float *dqh, float *dkh, float *dvh, float *datt, const float *douth,
@@ -98,7 +48,7 @@ static void attention_bwd_head(float *dqh, float *dkh, float *dvh, float *datt, 
         int r1 = r0 + PIPA_CPU_ATT_ROWS < T ? r0 + PIPA_CPU_ATT_ROWS : T;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, HS, 1.0f,
                     douth + (size_t)r0 * ldq, ldq, vh, ldk, 0.0f, datt + (size_t)r0 * T, T);
-        softmax_bwd_rows(datt, a, r0, r1, T);
+        pipa__cpu_softmax_causal_bwd(datt, a, r0, r1, T);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, r1, scale,
                     datt + (size_t)r0 * T, T, kh, ldk, 0.0f, dqh + (size_t)r0 * ldq, ldq);
     }

@@ -21,7 +21,9 @@ void pipa__cpu_rmsnorm(float *out, const float *x, const float *w, int N, int C,
 /* out (N, OC) = x (N, IC) @ w^T;  w (OC, IC), PyTorch's nn.Linear layout, no bias */
 void pipa__cpu_linear(float *out, const float *x, const float *w, int N, int IC, int OC);
 /* In place on x (B, T, NH, HS): rotary embedding with the "rotate half" pairing (element i
- * with i + HS/2, as in Hugging Face Llama), position t = 0..T-1, frequency theta^(-2i/HS). */
+ * with i + HS/2, as in Hugging Face Llama), position t = 0..T-1, frequency theta^(-2i/HS).
+ * cos and sin come from a table of positions the calling thread keeps for its last (HS, theta)
+ * (ops_rows.c), so they are computed once per (position, i), not once per call. */
 void pipa__cpu_rope(float *x, int B, int T, int NH, int HS, float theta);
 /* The rotation itself: sign 1 is pipa__cpu_rope, sign -1 its transpose (the backward). */
 void pipa__cpu_rope_rotate(float *x, int B, int T, int NH, int HS, float theta, float sign);
@@ -30,6 +32,12 @@ void pipa__cpu_rope_rotate(float *x, int B, int T, int NH, int HS, float theta, 
  * the masked upper triangle is skipped block by block (about 3/8 of the square at T 128) while
  * each product stays one sgemm. */
 enum { PIPA_CPU_ATT_ROWS = 32 };
+/* In place on rows [r0, r1) of one (batch, head)'s scores a (T, T): row t becomes the softmax
+ * of its scores s <= t, zeros after t (so a product over the whole square reads no masked score). */
+void pipa__cpu_softmax_causal(float *a, int r0, int r1, int T);
+/* Its backward, in place on rows [r0, r1) of datt (T, T) = dLoss/d(probabilities), a (T, T) the
+ * probabilities: datt = a * (datt - rowsum(a * datt)) over s <= t, zeros after t. */
+void pipa__cpu_softmax_causal_bwd(float *datt, const float *a, int r0, int r1, int T);
 /* Causal self-attention, grouped-query: q, out (B, T, NH, HS); k, v (B, T, NKV, HS), NKV
  * dividing NH (NKV == NH: multi-head); query head h uses key/value head g = h / (NH / NKV).
  * att: scratch of B*NH*T*T floats.
